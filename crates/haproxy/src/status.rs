@@ -1,0 +1,157 @@
+//! Server `status` strings (`UP`, `UP 1/3`, `MAINT (via be/srv)`, ...) and
+//! check result codes (`L7OK`, `* L4CON`, ...), as HAProxy 1.8–3.x prints them.
+
+use std::fmt;
+
+/// The operational/administrative word a status string starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Up,
+    Down,
+    Nolb,
+    Drain,
+    Maint,
+    /// `no check`: running, no health check configured.
+    NoCheck,
+    /// Anything HAProxy may add in the future; kept verbatim in `raw`.
+    Unknown,
+}
+
+impl State {
+    /// The word hawatch uses in events (`from`/`to`). `no check` counts as UP:
+    /// the server is running and takes traffic.
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Up | State::NoCheck => "UP",
+            State::Down => "DOWN",
+            State::Nolb => "NOLB",
+            State::Drain => "DRAIN",
+            State::Maint => "MAINT",
+            State::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// A parsed server status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    pub state: State,
+    /// `Some((x, y))` for the transitional `UP 1/3`, `DOWN 1/2`, ... forms: the
+    /// server is moving towards the other side and its state is not settled.
+    pub transition: Option<(u32, u32)>,
+    /// `(agent)`, `(via be/srv)`, `(resolution)` or a backend's `(n/m)`.
+    pub qualifier: Option<String>,
+}
+
+impl ServerStatus {
+    /// Parses any status string. Never fails: unknown words give [`State::Unknown`].
+    pub fn parse(raw: &str) -> ServerStatus {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("no check") {
+            return ServerStatus { state: State::NoCheck, transition: None, qualifier: None };
+        }
+        let (head, qualifier) = match raw.find(" (") {
+            Some(i) if raw.ends_with(')') => (&raw[..i], Some(raw[i + 2..raw.len() - 1].to_string())),
+            _ => (raw, None),
+        };
+        let mut words = head.split_ascii_whitespace();
+        let state = match words.next().unwrap_or("") {
+            "UP" => State::Up,
+            "DOWN" => State::Down,
+            "NOLB" => State::Nolb,
+            "DRAIN" => State::Drain,
+            "MAINT" => State::Maint,
+            _ => State::Unknown,
+        };
+        let transition = words.next().and_then(|frac| {
+            let (x, y) = frac.split_once('/')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        });
+        ServerStatus { state, transition, qualifier }
+    }
+
+    /// A settled status is one a health check will not change on its own in
+    /// the next few seconds: anything but the `x/y` transitional forms.
+    pub fn is_settled(&self) -> bool {
+        self.transition.is_none()
+    }
+}
+
+/// A health-check or agent-check result code (`L7OK`, `L4CON`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckStatus(String);
+
+impl CheckStatus {
+    /// Parses a `check_status`/`agent_status` cell: strips the `* ` that marks a
+    /// check in progress. `None` for an empty cell (no check configured).
+    pub fn parse(raw: &str) -> Option<CheckStatus> {
+        let s = raw.trim().trim_start_matches("* ").trim();
+        (!s.is_empty()).then(|| CheckStatus(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `INI`/`UNK`: no result yet (for instance right after HAProxy started).
+    pub fn is_pending(&self) -> bool {
+        matches!(self.0.as_str(), "INI" | "UNK" | "START")
+    }
+
+    /// Whether this result counts as a failed check.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self.0.as_str(),
+            "SOCKERR" | "L4TOUT" | "L4CON" | "L6TOUT" | "L6RSP" | "L7TOUT" | "L7RSP" | "L7STS" | "HANA" | "PROCERR" | "PROCTOUT"
+        )
+    }
+}
+
+impl fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_form() {
+        let cases = [
+            ("UP", State::Up, None, None),
+            ("UP 1/3", State::Up, Some((1, 3)), None),
+            ("DOWN 1/2", State::Down, Some((1, 2)), None),
+            ("NOLB", State::Nolb, None, None),
+            ("NOLB 1/2", State::Nolb, Some((1, 2)), None),
+            ("DRAIN", State::Drain, None, None),
+            ("DRAIN (agent)", State::Drain, None, Some("agent")),
+            ("DOWN (agent)", State::Down, None, Some("agent")),
+            ("MAINT", State::Maint, None, None),
+            ("MAINT (via be_app/app1)", State::Maint, None, Some("via be_app/app1")),
+            ("MAINT (resolution)", State::Maint, None, Some("resolution")),
+            ("no check", State::NoCheck, None, None),
+            ("UP (6/8)", State::Up, None, Some("6/8")),
+            ("WEIRD", State::Unknown, None, None),
+            ("", State::Unknown, None, None),
+        ];
+        for (raw, state, tr, q) in cases {
+            let s = ServerStatus::parse(raw);
+            assert_eq!(s.state, state, "{raw}");
+            assert_eq!(s.transition, tr, "{raw}");
+            assert_eq!(s.qualifier.as_deref(), q, "{raw}");
+        }
+        assert!(!ServerStatus::parse("UP 2/3").is_settled());
+        assert!(ServerStatus::parse("DOWN (agent)").is_settled());
+    }
+
+    #[test]
+    fn check_status_strips_in_progress_marker() {
+        assert_eq!(CheckStatus::parse("* L7STS").unwrap().as_str(), "L7STS");
+        assert!(CheckStatus::parse("").is_none());
+        assert!(CheckStatus::parse("INI").unwrap().is_pending());
+        assert!(CheckStatus::parse("L4CON").unwrap().is_failure());
+        assert!(!CheckStatus::parse("L7OKC").unwrap().is_failure());
+    }
+}
