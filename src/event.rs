@@ -1,0 +1,204 @@
+//! The event: one thing that happened to an HAProxy instance, backend or
+//! server. Events are created by the diff, committed to the store, and only
+//! then handed to sinks. Their JSON form is the webhook contract
+//! (`docs/events.md`); field names here are that contract.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What happened. The `snake_case` names are stable: they appear in the store,
+/// in webhook payloads and in `hawatch events --kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    ServerDown,
+    ServerUp,
+    ServerNolb,
+    ServerMaint,
+    ServerDrain,
+    ServerReady,
+    CheckChanged,
+    AgentChanged,
+    ServerAdded,
+    ServerRemoved,
+    BackendDown,
+    BackendUp,
+    InstanceUnreachable,
+    InstanceRecovered,
+    InstanceRestarted,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 15] = [
+        Kind::ServerDown,
+        Kind::ServerUp,
+        Kind::ServerNolb,
+        Kind::ServerMaint,
+        Kind::ServerDrain,
+        Kind::ServerReady,
+        Kind::CheckChanged,
+        Kind::AgentChanged,
+        Kind::ServerAdded,
+        Kind::ServerRemoved,
+        Kind::BackendDown,
+        Kind::BackendUp,
+        Kind::InstanceUnreachable,
+        Kind::InstanceRecovered,
+        Kind::InstanceRestarted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ServerDown => "server_down",
+            Kind::ServerUp => "server_up",
+            Kind::ServerNolb => "server_nolb",
+            Kind::ServerMaint => "server_maint",
+            Kind::ServerDrain => "server_drain",
+            Kind::ServerReady => "server_ready",
+            Kind::CheckChanged => "check_changed",
+            Kind::AgentChanged => "agent_changed",
+            Kind::ServerAdded => "server_added",
+            Kind::ServerRemoved => "server_removed",
+            Kind::BackendDown => "backend_down",
+            Kind::BackendUp => "backend_up",
+            Kind::InstanceUnreachable => "instance_unreachable",
+            Kind::InstanceRecovered => "instance_recovered",
+            Kind::InstanceRestarted => "instance_restarted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much it matters. Ordered: `info < warning < critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A health-check or agent-check result as HAProxy reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Check {
+    /// `L7OK`, `L4CON`, `L7STS`, ...
+    pub status: String,
+    /// L5-L7 code (HTTP status for `httpchk`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// HAProxy's words for `status` (`Layer4 connection problem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desc: Option<String>,
+    /// The detail text of the last check (`Connection refused`, `via agent : down (x)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl Check {
+    /// `L4CON Connection refused` / `L7STS 500 Internal Server Error`.
+    pub fn short(&self) -> String {
+        let mut s = self.status.clone();
+        for part in [&self.code, &self.info] {
+            if let Some(p) = part.as_deref().filter(|p| !p.is_empty() && *p != "0") {
+                s.push(' ');
+                s.push_str(p);
+            }
+        }
+        s
+    }
+}
+
+/// One event. See `docs/events.md` for every field and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique and stable: a UUIDv7 (time-ordered). A redelivered event keeps it.
+    pub id: String,
+    #[serde(with = "rfc3339")]
+    pub time: DateTime<Utc>,
+    /// The `[[haproxy]]` name.
+    pub instance: String,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub backend: Option<String>,
+    pub server: Option<String>,
+    /// Previous state (`UP`, `DOWN`, `NOLB`, `DRAIN`, `MAINT`; a check code for
+    /// `check_changed`/`agent_changed`; a pid for `instance_restarted`).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The server's full HAProxy status string now (`MAINT (via be/srv)`, `DOWN (agent)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Check>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Check>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// One line in English saying what happened.
+    pub message: String,
+}
+
+impl Event {
+    /// `backend/server`, `backend`, or the instance name: what the event is about.
+    pub fn subject(&self) -> String {
+        match (&self.backend, &self.server) {
+            (Some(b), Some(s)) => format!("{b}/{s}"),
+            (Some(b), None) => b.clone(),
+            _ => self.instance.clone(),
+        }
+    }
+}
+
+/// RFC 3339 with milliseconds and `Z`, the form every event time takes.
+pub mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
+        }
+        assert!(Severity::Critical > Severity::Warning && Severity::Warning > Severity::Info);
+    }
+}

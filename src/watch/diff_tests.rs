@@ -1,0 +1,228 @@
+use super::*;
+use crate::event::Kind::*;
+use crate::watch::snapshot::Snapshot;
+
+const START: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
+const END: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat-end.csv");
+
+/// The real capture with some cells changed: `(proxy, server, [(column, value)])`.
+fn edit(base: &str, edits: &[(&str, &str, &[(&str, &str)])]) -> String {
+    let mut lines = base.lines();
+    let header = lines.next().unwrap();
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let mut out = vec![header.to_string()];
+    for line in lines {
+        if line.is_empty() {
+            continue;
+        }
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        for (px, sv, changes) in edits {
+            if cells[0] == *px && cells[1] == *sv {
+                for (col, val) in changes.iter() {
+                    let i = cols.iter().position(|c| c == col).unwrap();
+                    cells[i] = val.to_string();
+                }
+            }
+        }
+        out.push(cells.join(","));
+    }
+    out.join("\n") + "\n\n"
+}
+
+/// The capture without some servers.
+fn without(base: &str, gone: &[(&str, &str)]) -> String {
+    base.lines().filter(|l| !gone.iter().any(|(px, sv)| l.starts_with(&format!("{px},{sv},")))).map(|l| format!("{l}\n")).collect()
+}
+
+fn snap(csv: &str, pid: u64) -> Observation {
+    let info = haproxy::Info { pid: Some(pid), start_time_sec: Some(1000 + pid), ..Default::default() };
+    Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, Utc::now())), rows: haproxy::stat::parse(csv).unwrap() })
+}
+
+/// Runs a sequence of observations; returns the events of each step.
+fn run(steps: &[Observation]) -> Vec<Vec<Event>> {
+    let mut state: Option<InstanceState> = None;
+    let mut out = Vec::new();
+    for obs in steps {
+        let (st, ev) = diff("lb1", state.as_ref(), obs, Utc::now());
+        state = Some(st);
+        out.push(ev);
+    }
+    out
+}
+
+fn kinds(ev: &[Event]) -> Vec<(Kind, String)> {
+    ev.iter().map(|e| (e.kind, e.subject())).collect()
+}
+
+#[test]
+fn first_poll_is_a_silent_baseline_and_counters_alone_raise_nothing() {
+    let r = run(&[snap(START, 1), snap(END, 1)]);
+    assert!(r[0].is_empty(), "{:?}", r[0]);
+    assert!(r[1].is_empty(), "{:?}", r[1]);
+}
+
+#[test]
+fn a_failing_server_warns_then_goes_down_then_recovers() {
+    let up12 = edit(START, &[("be_app", "app1", &[("status", "UP 1/2"), ("check_status", "L7STS"), ("check_code", "500"), ("last_chk", "Internal Server Error")])]);
+    let down = edit(START, &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L7STS"), ("check_code", "500"), ("last_chk", "Internal Server Error")])]);
+    let down12 = edit(START, &[("be_app", "app1", &[("status", "DOWN 1/2"), ("check_status", "L7OK")])]);
+    let r = run(&[snap(START, 1), snap(&up12, 1), snap(&down, 1), snap(&down12, 1), snap(START, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(CheckChanged, "be_app/app1".into())]);
+    assert_eq!(r[1][0].severity, Severity::Warning);
+    assert_eq!(r[1][0].from.as_deref(), Some("L7OK"));
+    assert_eq!(r[1][0].to.as_deref(), Some("L7STS"));
+    assert_eq!(kinds(&r[2]), vec![(ServerDown, "be_app/app1".into())]);
+    let d = &r[2][0];
+    assert_eq!((d.from.as_deref(), d.to.as_deref(), d.severity), (Some("UP"), Some("DOWN"), Severity::Critical));
+    let check = d.check.as_ref().unwrap();
+    assert_eq!((check.status.as_str(), check.code.as_deref(), check.info.as_deref()), ("L7STS", Some("500"), Some("Internal Server Error")));
+    assert_eq!(check.desc.as_deref(), Some("Layer7 check passed")); // the capture's cell, unchanged by edit()
+    assert_eq!(d.addr.as_deref(), Some("127.0.0.1:18081"));
+    assert!(d.message.contains("UP → DOWN"), "{}", d.message);
+    assert!(r[3].is_empty(), "recovering (DOWN 1/2) is silent: {:?}", r[3]);
+    assert_eq!(kinds(&r[4]), vec![(ServerUp, "be_app/app1".into())]);
+    assert_eq!(r[4][0].severity, Severity::Info);
+}
+
+#[test]
+fn a_check_blip_shorter_than_fall_warns_and_clears_without_a_state_event() {
+    let up12 = edit(START, &[("be_app", "app1", &[("status", "UP 1/2"), ("check_status", "L4TOUT")])]);
+    let r = run(&[snap(START, 1), snap(&up12, 1), snap(START, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(CheckChanged, "be_app/app1".into())]);
+    assert_eq!(kinds(&r[2]), vec![(CheckChanged, "be_app/app1".into())]);
+    assert_eq!(r[2][0].severity, Severity::Info);
+}
+
+#[test]
+fn operator_maint_drain_and_ready() {
+    let maint = edit(START, &[("be_app", "app1", &[("status", "MAINT"), ("check_status", "")]), ("be_app", "trk", &[("status", "MAINT (via be_app/app1)")])]);
+    let ready = edit(START, &[("be_app", "app1", &[("status", "UP 1/2")]), ("be_app", "trk", &[("status", "UP 1/2")])]);
+    let drain = edit(START, &[("be_app", "app1", &[("status", "DRAIN")])]);
+    let r = run(&[snap(START, 1), snap(&maint, 1), snap(&ready, 1), snap(START, 1), snap(&drain, 1), snap(START, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(ServerMaint, "be_app/app1".into()), (ServerMaint, "be_app/trk".into())]);
+    assert_eq!(r[1][1].status.as_deref(), Some("MAINT (via be_app/app1)"));
+    assert!(r[2].is_empty(), "{:?}", r[2]);
+    assert_eq!(kinds(&r[3]), vec![(ServerReady, "be_app/app1".into()), (ServerReady, "be_app/trk".into())]);
+    assert_eq!(kinds(&r[4]), vec![(ServerDrain, "be_app/app1".into())]);
+    assert_eq!(kinds(&r[5]), vec![(ServerReady, "be_app/app1".into())]);
+}
+
+/// What HAProxy shows right after a start: every checked server `UP 1/y` with
+/// check `INI`, every BACKEND `UP`.
+fn fresh_start(base: &str) -> String {
+    let rows = haproxy::stat::parse(base).unwrap();
+    let mut edits: Vec<(String, String, Vec<(&str, &str)>)> = Vec::new();
+    for r in rows.iter().filter(|r| r.kind() == haproxy::RowType::Server && !r.check_status.is_empty()) {
+        edits.push((r.pxname.clone(), r.svname.clone(), vec![("status", "UP 1/2"), ("check_status", "INI"), ("last_chk", ""), ("check_code", "")]));
+    }
+    for r in rows.iter().filter(|r| r.kind() == haproxy::RowType::Backend) {
+        edits.push((r.pxname.clone(), r.svname.clone(), vec![("status", "UP")]));
+    }
+    let e: Vec<(&str, &str, &[(&str, &str)])> = edits.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_slice())).collect();
+    edit(base, &e)
+}
+
+#[test]
+fn a_restart_is_one_event_and_servers_compare_with_their_settled_state() {
+    let r = run(&[snap(START, 1), snap(&fresh_start(START), 2), snap(START, 2)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())]);
+    assert_eq!((r[1][0].from.as_deref(), r[1][0].to.as_deref()), (Some("1"), Some("2")));
+    // app2/app500/d1/d2 were DOWN before and are DOWN after; be_dead stayed DOWN.
+    assert!(r[2].is_empty(), "{:?}", r[2]);
+}
+
+#[test]
+fn a_restart_reports_a_server_that_was_up_and_is_not() {
+    let after = edit(START, &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])]);
+    let r = run(&[snap(START, 1), snap(&fresh_start(START), 2), snap(&after, 2)]);
+    assert_eq!(kinds(&r[2]), vec![(ServerDown, "be_app/app1".into())]);
+}
+
+#[test]
+fn a_restart_that_loses_maintenance_says_so() {
+    let maint = edit(START, &[("be_tcp", "t1", &[("status", "MAINT")])]);
+    let r = run(&[snap(START, 1), snap(&maint, 1), snap(&fresh_start(START), 2), snap(START, 2)]);
+    assert_eq!(kinds(&r[1]), vec![(ServerMaint, "be_tcp/t1".into())]);
+    assert_eq!(kinds(&r[3]), vec![(ServerReady, "be_tcp/t1".into())]);
+}
+
+#[test]
+fn reload_with_a_new_server_reports_it_once() {
+    let before = without(START, &[("be_tcp", "t1")]);
+    let r = run(&[snap(&before, 1), snap(&fresh_start(START), 2), snap(START, 2), snap(START, 2)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into()), (ServerAdded, "be_tcp/t1".into())]);
+    assert!(r[2].is_empty() && r[3].is_empty(), "{:?} {:?}", r[2], r[3]);
+}
+
+#[test]
+fn an_added_server_that_settles_down_is_reported() {
+    let before = without(START, &[("be_tcp", "t1")]);
+    let added = edit(START, &[("be_tcp", "t1", &[("status", "UP 1/2"), ("check_status", "INI")])]);
+    let down = edit(START, &[("be_tcp", "t1", &[("status", "DOWN"), ("check_status", "L4CON")])]);
+    let r = run(&[snap(&before, 1), snap(&added, 1), snap(&down, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(ServerAdded, "be_tcp/t1".into())]);
+    assert_eq!(kinds(&r[2]), vec![(ServerDown, "be_tcp/t1".into())]);
+    assert_eq!(r[2][0].from, None);
+}
+
+#[test]
+fn removed_servers() {
+    let after = without(START, &[("be_app", "bkp")]);
+    let r = run(&[snap(START, 1), snap(&after, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(ServerRemoved, "be_app/bkp".into())]);
+    assert_eq!(r[1][0].from.as_deref(), Some("UP"));
+}
+
+#[test]
+fn a_backend_with_no_usable_server_and_its_recovery() {
+    let dead = edit(START, &[("be_logchk", "lc1", &[("status", "DOWN"), ("check_status", "L7STS")]), ("be_logchk", "BACKEND", &[("status", "DOWN")])]);
+    let r = run(&[snap(START, 1), snap(&dead, 1), snap(START, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(ServerDown, "be_logchk/lc1".into()), (BackendDown, "be_logchk".into())]);
+    assert!(r[1][1].message.contains("lc1"), "{}", r[1][1].message);
+    assert_eq!(kinds(&r[2]), vec![(ServerUp, "be_logchk/lc1".into()), (BackendUp, "be_logchk".into())]);
+}
+
+#[test]
+fn unreachable_then_recovered_then_compared_with_before() {
+    let down = edit(START, &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])]);
+    let err: Observation = Err("connection refused".into());
+    let r = run(&[snap(START, 1), err.clone(), err.clone(), snap(&down, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceUnreachable, "lb1".into())]);
+    assert_eq!(r[1][0].severity, Severity::Critical);
+    assert!(r[2].is_empty());
+    assert_eq!(kinds(&r[3]), vec![(InstanceRecovered, "lb1".into()), (ServerDown, "be_app/app1".into())]);
+}
+
+#[test]
+fn an_instance_unreachable_from_the_start_is_reported_then_baselined() {
+    let r = run(&[Err("no socket".into()), snap(START, 1), snap(START, 1)]);
+    assert_eq!(kinds(&r[0]), vec![(InstanceUnreachable, "lb1".into())]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRecovered, "lb1".into())]);
+    assert!(r[2].is_empty());
+}
+
+#[test]
+fn agent_changes_are_reported() {
+    let agent_down = edit(START, &[("be_app", "app3", &[("agent_status", "L7STS"), ("last_agt", "via agent : down (maintenance window)")])]);
+    let r = run(&[snap(START, 1), snap(&agent_down, 1)]);
+    assert_eq!(kinds(&r[1]), vec![(AgentChanged, "be_app/app3".into())]);
+    assert!(r[1][0].message.contains("maintenance window"), "{}", r[1][0].message);
+}
+
+#[test]
+fn derived_start_times_tolerate_jitter_but_not_a_restart() {
+    let obs = |uptime: u64, now: DateTime<Utc>| -> Observation {
+        let info = haproxy::Info { pid: Some(1), uptime_sec: Some(uptime), ..Default::default() };
+        Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, now)), rows: haproxy::stat::parse(START).unwrap() })
+    };
+    let t0 = Utc::now();
+    let (s1, _) = diff("lb1", None, &obs(100, t0), t0);
+    let t1 = t0 + chrono::Duration::milliseconds(2900);
+    let (s2, e2) = diff("lb1", Some(&s1), &obs(102, t1), t1);
+    assert!(e2.is_empty());
+    assert_eq!(s1, s2, "a steady instance keeps an identical state (nothing to persist)");
+    let t2 = t1 + chrono::Duration::seconds(30);
+    let (_, e3) = diff("lb1", Some(&s2), &obs(5, t2), t2);
+    assert_eq!(kinds(&e3), vec![(InstanceRestarted, "lb1".into())]);
+}

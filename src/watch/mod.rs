@@ -1,0 +1,5 @@
+//! Sources → snapshot → diff → events: polling HAProxy and turning what it
+//! says into events.
+
+pub mod diff;
+pub mod snapshot;

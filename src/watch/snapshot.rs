@@ -1,0 +1,87 @@
+//! A snapshot is what one poll saw of an instance; the state is what hawatch
+//! remembers between polls (and across restarts, in the store). The diff turns
+//! (state, snapshot) into (new state, events).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use haproxy::{Info, StatRow};
+use serde::{Deserialize, Serialize};
+
+/// Process identity of an HAProxy instance, for telling restarts and reloads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ProcInfo {
+    pub pid: Option<u64>,
+    /// Unix time the worker started: `Start_time_sec`, or now − uptime.
+    pub start_time: Option<i64>,
+    /// True when `start_time` was derived from the uptime (±1 s of jitter).
+    #[serde(default)]
+    pub start_time_derived: bool,
+    pub version: Option<String>,
+    pub node: Option<String>,
+}
+
+impl ProcInfo {
+    pub fn from_info(info: &Info, now: DateTime<Utc>) -> ProcInfo {
+        let (start_time, derived) = match (info.start_time_sec, info.uptime_sec) {
+            (Some(s), _) => (Some(s as i64), false),
+            (None, Some(up)) => (Some(now.timestamp() - up as i64), true),
+            (None, None) => (None, false),
+        };
+        ProcInfo { pid: info.pid, start_time, start_time_derived: derived, version: info.version.clone(), node: info.node.clone() }
+    }
+}
+
+/// One successful poll.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub proc: Option<ProcInfo>,
+    pub rows: Vec<StatRow>,
+}
+
+/// The result of one poll: a snapshot, or why there is none.
+pub type Observation = Result<Snapshot, String>;
+
+/// What hawatch remembers about one server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ServerState {
+    /// The last settled status string (no `x/y` suffix). `None` until the
+    /// server has settled once (a server added while its first check runs).
+    pub settled: Option<String>,
+    /// The last meaningful health-check code (never `INI`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// The last meaningful agent-check code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// What hawatch remembers about one backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BackendState {
+    /// Whether the backend had a usable server (its BACKEND row read `UP`).
+    pub up: bool,
+    pub servers: BTreeMap<String, ServerState>,
+}
+
+/// What hawatch remembers about one instance; persisted in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InstanceState {
+    /// At least one poll succeeded, so `backends` is a real baseline.
+    pub seen: bool,
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the instance became unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc: Option<ProcInfo>,
+    pub backends: BTreeMap<String, BackendState>,
+}
+
+impl InstanceState {
+    pub fn server_count(&self) -> usize {
+        self.backends.values().map(|b| b.servers.len()).sum()
+    }
+}
