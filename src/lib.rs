@@ -6,3 +6,4 @@
 
 pub mod event;
 pub mod watch;
+pub mod config;
