@@ -7,3 +7,4 @@
 pub mod event;
 pub mod watch;
 pub mod config;
+pub mod store;

@@ -1,0 +1,43 @@
+//! Schema migrations, applied in order inside one transaction each. The
+//! database's `user_version` is the number of migrations applied; its
+//! `application_id` marks the file as hawatch's.
+
+/// "HWAT": tells a hawatch store from another application's SQLite file.
+pub const APPLICATION_ID: i32 = 0x4857_4154;
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: snapshots, event history, outbox.
+    "CREATE TABLE snapshots (
+        instance   TEXT PRIMARY KEY,
+        updated_at TEXT NOT NULL,
+        state      TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        id       TEXT NOT NULL UNIQUE,
+        time     TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        backend  TEXT,
+        server   TEXT,
+        body     TEXT NOT NULL
+    );
+    CREATE INDEX events_time ON events(time);
+    CREATE INDEX events_instance_time ON events(instance, time);
+    -- One row per (poll batch, sink): the events seq first_seq..=last_seq of
+    -- one instance, committed in the same transaction as the events.
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        sink            TEXT NOT NULL,
+        instance        TEXT NOT NULL,
+        first_seq       INTEGER NOT NULL,
+        last_seq        INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        delivered_at    TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(sink, id) WHERE delivered_at IS NULL;",
+];
