@@ -4,7 +4,12 @@
 //! [`event::Event`]s, [`store`] commits them with their notifications, and
 //! [`notify`] delivers from the durable outbox to the sinks.
 
-pub mod event;
-pub mod watch;
+pub mod app;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod demo;
+pub mod event;
+pub mod notify;
 pub mod store;
+pub mod watch;

@@ -1,1 +1,42 @@
-fn main(){}
+//! The `hawatch` binary: parse the command line, run, print the error chain
+//! once, and map it to an exit status (0 ok, 1 failure, 2 configuration).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hawatch::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|e| {
+        eprintln!("hawatch: bad --log {:?} ({e}); using info", cli.log);
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hawatch: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(hawatch::commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if let Some(c) = e.downcast_ref::<hawatch::config::ConfigError>() {
+                eprintln!("hawatch: configuration error:\n{c}");
+                return ExitCode::from(2);
+            }
+            eprintln!("hawatch: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -14,9 +14,11 @@ pub struct Dur(pub std::time::Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim())
-            .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?} ({e}): write a number and a unit, e.g. \"500ms\", \"2s\", \"5m\"")))
+        humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}): write a number and a unit, e.g. \"500ms\", \"2s\", \"5m\""
+            ))
+        })
     }
 }
 

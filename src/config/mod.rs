@@ -51,7 +51,10 @@ pub struct Instance {
 pub enum Source {
     Socket(Endpoint),
     /// The CSV URL (always ending in `;csv`), with credentials if any.
-    Http { url: Secret, tls_verify: bool },
+    Http {
+        url: Secret,
+        tls_verify: bool,
+    },
 }
 
 impl Source {
@@ -74,8 +77,15 @@ pub struct Sink {
 #[derive(Debug, Clone)]
 pub enum SinkKind {
     Console,
-    Webhook { url: Secret, secret: Option<Secret>, headers: Vec<(String, Secret)> },
-    Feishu { url: Secret, secret: Option<Secret> },
+    Webhook {
+        url: Secret,
+        secret: Option<Secret>,
+        headers: Vec<(String, Secret)>,
+    },
+    Feishu {
+        url: Secret,
+        secret: Option<Secret>,
+    },
 }
 
 impl SinkKind {
@@ -122,7 +132,11 @@ fn key_at(text: &str, offset: usize) -> String {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
     let line = text[line_start..line_end].trim();
-    let key = if line.starts_with('[') { "" } else { line.split('=').next().unwrap_or("").trim() };
+    let key = if line.starts_with('[') {
+        ""
+    } else {
+        line.split('=').next().unwrap_or("").trim()
+    };
     let mut table = String::new();
     let mut counts: std::collections::HashMap<String, usize> = Default::default();
     for l in text[..line_end].lines() {
@@ -143,17 +157,24 @@ fn key_at(text: &str, offset: usize) -> String {
 }
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn read_secret_file(path: &str) -> Result<Secret, String> {
-    std::fs::read_to_string(path).map(|s| Secret::new(s.trim())).map_err(|e| format!("cannot read {path}: {e}"))
+    std::fs::read_to_string(path)
+        .map(|s| Secret::new(s.trim()))
+        .map_err(|e| format!("cannot read {path}: {e}"))
 }
 
 fn check_http_url(u: &str) -> Result<(), String> {
     match url::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(()),
-        Ok(p) => Err(format!("expected an http:// or https:// URL, got a {}: URL", p.scheme())),
+        Ok(p) => Err(format!(
+            "expected an http:// or https:// URL, got a {}: URL",
+            p.scheme()
+        )),
         Err(e) => Err(format!("not a URL ({e})")),
     }
 }
@@ -168,14 +189,17 @@ impl Config {
         if let Some(p) = std::env::var_os("HAWATCH_CONFIG").filter(|p| !p.is_empty()) {
             return Some(PathBuf::from(p));
         }
-        Path::new(DEFAULT_CONFIG).exists().then(|| PathBuf::from(DEFAULT_CONFIG))
+        Path::new(DEFAULT_CONFIG)
+            .exists()
+            .then(|| PathBuf::from(DEFAULT_CONFIG))
     }
 
     /// Loads the file, or the environment when there is none.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         match Config::locate(explicit) {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError(vec![format!("{}: cannot read config: {e}", path.display())]))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(vec![format!("{}: cannot read config: {e}", path.display())]))?;
                 let mut c = Config::parse(&text, &path.display().to_string())?;
                 c.path = Some(path);
                 Ok(c)
@@ -201,7 +225,10 @@ impl Config {
             (None, None) => text += &format!("socket = {}\n", q(DEFAULT_SOCKET)),
         }
         if let Some(u) = var("FEISHU_WEBHOOK_URL") {
-            text += &format!("\n[[sink]]\nname = \"feishu\"\ntype = \"feishu\"\nurl = {}\n", q(&u.replace('$', "$$")));
+            text += &format!(
+                "\n[[sink]]\nname = \"feishu\"\ntype = \"feishu\"\nurl = {}\n",
+                q(&u.replace('$', "$$"))
+            );
             if let Some(s) = var("FEISHU_SECRET") {
                 text += &format!("secret = {}\n", q(&s.replace('$', "$$")));
             }
@@ -211,19 +238,29 @@ impl Config {
 
     /// Parses and validates config text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let mut p = Problems { file, text, list: Vec::new() };
+        let mut p = Problems {
+            file,
+            text,
+            list: Vec::new(),
+        };
         let raw: FileConfig = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 let key = key_at(text, span.start);
-                p.at(span, if key.is_empty() { "(top level)" } else { &key }, e.message().trim());
+                p.at(
+                    span,
+                    if key.is_empty() { "(top level)" } else { &key },
+                    e.message().trim(),
+                );
                 return Err(ConfigError(p.list));
             }
         };
         let interval = raw.watch.interval.map_or(Duration::from_secs(2), |d| d.0);
         if interval < Duration::from_millis(100) {
-            p.list.push(format!("{file}: `watch.interval`: {interval:?} is too short; use at least 100ms"));
+            p.list.push(format!(
+                "{file}: `watch.interval`: {interval:?} is too short; use at least 100ms"
+            ));
         }
         let timeout = raw.watch.timeout.map_or(interval.min(Duration::from_secs(5)), |d| d.0);
         let watch = Watch {
@@ -236,7 +273,11 @@ impl Config {
         for (i, inst) in raw.haproxy.into_iter().enumerate() {
             if let Some(x) = validate_instance(inst, &watch, &mut p, i) {
                 if instances.iter().any(|o: &Instance| o.name == x.name) {
-                    p.at(span_of(text, "haproxy", i), &format!("haproxy[{i}].name"), format!("duplicate instance name {:?}", x.name));
+                    p.at(
+                        span_of(text, "haproxy", i),
+                        &format!("haproxy[{i}].name"),
+                        format!("duplicate instance name {:?}", x.name),
+                    );
                 }
                 instances.push(x);
             }
@@ -248,16 +289,29 @@ impl Config {
         for (i, s) in raw.sink.into_iter().enumerate() {
             if let Some(x) = validate_sink(s, &mut p, i) {
                 if sinks.iter().any(|o: &Sink| o.name == x.name) {
-                    p.at(span_of(text, "sink", i), &format!("sink[{i}].name"), format!("duplicate sink name {:?}", x.name));
+                    p.at(
+                        span_of(text, "sink", i),
+                        &format!("sink[{i}].name"),
+                        format!("duplicate sink name {:?}", x.name),
+                    );
                 }
                 sinks.push(x);
             }
         }
         if sinks.is_empty() {
-            sinks.push(Sink { name: "console".into(), kind: SinkKind::Console, timeout: Duration::from_secs(10) });
+            sinks.push(Sink {
+                name: "console".into(),
+                kind: SinkKind::Console,
+                timeout: Duration::from_secs(10),
+            });
         }
         if p.list.is_empty() {
-            Ok(Config { path: None, watch, instances, sinks })
+            Ok(Config {
+                path: None,
+                watch,
+                instances,
+                sinks,
+            })
         } else {
             Err(ConfigError(p.list))
         }
@@ -282,24 +336,42 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
     let key = |k: &str| format!("haproxy[{i}].{k}");
     let before = p.list.len();
     if !valid_name(&f.name) {
-        p.at(at.clone(), &key("name"), format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name));
+        p.at(
+            at.clone(),
+            &key("name"),
+            format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name),
+        );
     }
     let stats_url = match (f.stats_url, f.stats_url_file) {
         (Some(_), Some(_)) => {
-            p.at(at.clone(), &key("stats_url_file"), "set either `stats_url` or `stats_url_file`, not both");
+            p.at(
+                at.clone(),
+                &key("stats_url_file"),
+                "set either `stats_url` or `stats_url_file`, not both",
+            );
             None
         }
         (Some(u), None) => Some(u),
-        (None, Some(path)) => read_secret_file(&path).map_err(|e| p.at(at.clone(), &key("stats_url_file"), e)).ok(),
+        (None, Some(path)) => read_secret_file(&path)
+            .map_err(|e| p.at(at.clone(), &key("stats_url_file"), e))
+            .ok(),
         (None, None) => None,
     };
     let source = match (f.socket, stats_url) {
         (Some(_), Some(_)) => {
-            p.at(at.clone(), &key("socket"), "set either `socket` or `stats_url`, not both");
+            p.at(
+                at.clone(),
+                &key("socket"),
+                "set either `socket` or `stats_url`, not both",
+            );
             None
         }
         (None, None) => {
-            p.at(at.clone(), &key("socket"), "missing: set `socket` (Runtime API path or tcp://HOST:PORT) or `stats_url`");
+            p.at(
+                at.clone(),
+                &key("socket"),
+                "missing: set `socket` (Runtime API path or tcp://HOST:PORT) or `stats_url`",
+            );
             None
         }
         (Some(s), None) => match Endpoint::parse(&s) {
@@ -315,7 +387,10 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
                 if !url.contains(";csv") {
                     url.push_str(";csv");
                 }
-                Some(Source::Http { url: Secret::new(url), tls_verify: f.tls_verify.unwrap_or(true) })
+                Some(Source::Http {
+                    url: Secret::new(url),
+                    tls_verify: f.tls_verify.unwrap_or(true),
+                })
             }
             Err(e) => {
                 p.at(at.clone(), &key("stats_url"), e);
@@ -324,10 +399,18 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
         },
     };
     if f.ring.is_some() && matches!(source, Some(Source::Http { .. })) {
-        p.at(at.clone(), &key("ring"), "`ring` needs the Runtime API: set `socket` instead of `stats_url`");
+        p.at(
+            at.clone(),
+            &key("ring"),
+            "`ring` needs the Runtime API: set `socket` instead of `stats_url`",
+        );
     }
     if f.tls_verify.is_some() && matches!(source, Some(Source::Socket(_))) {
-        p.at(at.clone(), &key("tls_verify"), "`tls_verify` applies to an https `stats_url` only");
+        p.at(
+            at.clone(),
+            &key("tls_verify"),
+            "`tls_verify` applies to an https `stats_url` only",
+        );
     }
     let interval = f.interval.map_or(watch.interval, |d| d.0);
     if interval < Duration::from_millis(100) {
@@ -338,7 +421,13 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
         p.at(at, &key("timeout"), "must be more than 0");
     }
     let source = source.filter(|_| p.list.len() == before)?;
-    Some(Instance { name: f.name, source, interval, timeout, ring: f.ring })
+    Some(Instance {
+        name: f.name,
+        source,
+        interval,
+        timeout,
+        ring: f.ring,
+    })
 }
 
 fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
@@ -346,16 +435,26 @@ fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
     let key = |k: &str| format!("sink[{i}].{k}");
     let before = p.list.len();
     if !valid_name(&f.name) {
-        p.at(at.clone(), &key("name"), format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name));
+        p.at(
+            at.clone(),
+            &key("name"),
+            format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name),
+        );
     }
     let mut pick = |val: Option<Secret>, file: Option<String>, k: &str| -> Option<Secret> {
         match (val, file) {
             (Some(_), Some(_)) => {
-                p.at(at.clone(), &key(&format!("{k}_file")), format!("set either `{k}` or `{k}_file`, not both"));
+                p.at(
+                    at.clone(),
+                    &key(&format!("{k}_file")),
+                    format!("set either `{k}` or `{k}_file`, not both"),
+                );
                 None
             }
             (Some(v), None) => Some(v),
-            (None, Some(path)) => read_secret_file(&path).map_err(|e| p.at(at.clone(), &key(&format!("{k}_file")), e)).ok(),
+            (None, Some(path)) => read_secret_file(&path)
+                .map_err(|e| p.at(at.clone(), &key(&format!("{k}_file")), e))
+                .ok(),
             (None, None) => None,
         }
     };
@@ -364,7 +463,11 @@ fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
     let timeout = f.timeout.map_or(Duration::from_secs(10), |d| d.0);
     let kind = match f.kind {
         SinkType::Console => {
-            for (k, set) in [("url", url.is_some()), ("secret", secret.is_some()), ("headers", f.headers.is_some())] {
+            for (k, set) in [
+                ("url", url.is_some()),
+                ("secret", secret.is_some()),
+                ("headers", f.headers.is_some()),
+            ] {
                 if set {
                     p.at(at.clone(), &key(k), "not used by a console sink");
                 }
@@ -381,7 +484,18 @@ fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
                     }
                 },
                 None => {
-                    p.at(at.clone(), &key("url"), format!("missing: a {} sink needs `url` (or `url_file`)", if f.kind == SinkType::Feishu { "feishu" } else { "webhook" }));
+                    p.at(
+                        at.clone(),
+                        &key("url"),
+                        format!(
+                            "missing: a {} sink needs `url` (or `url_file`)",
+                            if f.kind == SinkType::Feishu {
+                                "feishu"
+                            } else {
+                                "webhook"
+                            }
+                        ),
+                    );
                     None
                 }
             };
@@ -397,7 +511,11 @@ fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
         }
     };
     let kind = kind.filter(|_| p.list.len() == before)?;
-    Some(Sink { name: f.name, kind, timeout })
+    Some(Sink {
+        name: f.name,
+        kind,
+        timeout,
+    })
 }
 
 #[cfg(test)]

@@ -51,12 +51,15 @@ pub fn expand_env(raw: &str) -> Result<String, String> {
             out.push('$');
             rest = r;
         } else if let Some(r) = after.strip_prefix('{') {
-            let end = r.find('}').ok_or_else(|| format!("unterminated `${{` in {:?}", redact_hint(raw)))?;
+            let end = r
+                .find('}')
+                .ok_or_else(|| format!("unterminated `${{` in {:?}", redact_hint(raw)))?;
             let name = &r[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("`${{{name}}}` is not a valid environment variable name"));
             }
-            let val = std::env::var(name).map_err(|_| format!("environment variable {name} is not set (referenced as `${{{name}}}`)"))?;
+            let val = std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set (referenced as `${{{name}}}`)"))?;
             out.push_str(&val);
             rest = &r[end + 1..];
         } else {
@@ -100,14 +103,22 @@ mod tests {
     fn expands_env() {
         std::env::set_var("HAWATCH_TEST_TOKEN", "abc");
         assert_eq!(expand_env("x${HAWATCH_TEST_TOKEN}y$$z$").unwrap(), "xabcy$z$");
-        assert!(expand_env("${HAWATCH_TEST_UNSET_VAR}").unwrap_err().contains("HAWATCH_TEST_UNSET_VAR is not set"));
+        assert!(expand_env("${HAWATCH_TEST_UNSET_VAR}")
+            .unwrap_err()
+            .contains("HAWATCH_TEST_UNSET_VAR is not set"));
         assert!(expand_env("${oops").is_err());
     }
 
     #[test]
     fn redacts_urls() {
-        assert_eq!(redact_url("https://open.feishu.cn/open-apis/bot/v2/hook/abc"), "https://open.feishu.cn/***");
-        assert_eq!(redact_url("http://u:p@127.0.0.1:8404/stats;csv"), "http://127.0.0.1:8404/***");
+        assert_eq!(
+            redact_url("https://open.feishu.cn/open-apis/bot/v2/hook/abc"),
+            "https://open.feishu.cn/***"
+        );
+        assert_eq!(
+            redact_url("http://u:p@127.0.0.1:8404/stats;csv"),
+            "http://127.0.0.1:8404/***"
+        );
         assert_eq!(redact_url("not a url"), "***");
     }
 }

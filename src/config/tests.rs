@@ -20,7 +20,9 @@ fn the_contract_example_parses() {
     let c = Config::parse(CONTRACT, "hawatch.toml").unwrap();
     assert_eq!(c.watch.interval, Duration::from_secs(1));
     assert_eq!(c.instances[0].name, "lb1");
-    assert!(matches!(&c.instances[0].source, Source::Socket(Endpoint::Unix(p)) if p == Path::new("/run/haproxy/admin.sock")));
+    assert!(
+        matches!(&c.instances[0].source, Source::Socket(Endpoint::Unix(p)) if p == Path::new("/run/haproxy/admin.sock"))
+    );
     assert!(matches!(c.sinks[0].kind, SinkKind::Webhook { .. }));
 }
 
@@ -48,19 +50,45 @@ fn unknown_keys_name_file_line_and_key() {
 #[test]
 fn bad_values_name_their_key() {
     let e = errors("[watch]\ninterval = \"fast\"\n[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n");
-    assert!(e.starts_with("f.toml:2:") && e.contains("watch.interval") && e.contains("500ms"), "{e}");
+    assert!(
+        e.starts_with("f.toml:2:") && e.contains("watch.interval") && e.contains("500ms"),
+        "{e}"
+    );
     let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"s\"\ntype=\"slack\"\n");
-    assert!(e.starts_with("f.toml:6:") && e.contains("sink[0].type") && e.contains("webhook"), "{e}");
+    assert!(
+        e.starts_with("f.toml:6:") && e.contains("sink[0].type") && e.contains("webhook"),
+        "{e}"
+    );
 }
 
 #[test]
 fn all_semantic_problems_are_reported_at_once() {
     let e = errors("[[haproxy]]\nname = \"a b\"\n\n[[haproxy]]\nname=\"c\"\nsocket=\"/x\"\nstats_url=\"http://h/\"\n[[sink]]\nname=\"w\"\ntype=\"webhook\"\n");
     let lines: Vec<&str> = e.lines().collect();
-    assert!(lines.iter().any(|l| l.starts_with("f.toml:1:") && l.contains("haproxy[0].name")), "{e}");
-    assert!(lines.iter().any(|l| l.starts_with("f.toml:1:") && l.contains("haproxy[0].socket") && l.contains("missing")), "{e}");
-    assert!(lines.iter().any(|l| l.starts_with("f.toml:4:") && l.contains("not both")), "{e}");
-    assert!(lines.iter().any(|l| l.starts_with("f.toml:8:") && l.contains("sink[0].url")), "{e}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("f.toml:1:") && l.contains("haproxy[0].name")),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("f.toml:1:") && l.contains("haproxy[0].socket") && l.contains("missing")),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("f.toml:4:") && l.contains("not both")),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("f.toml:8:") && l.contains("sink[0].url")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -85,7 +113,9 @@ fn stats_url_gets_csv_and_secrets_stay_hidden() {
         [[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl=\"https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN123\"\nsecret=\"SIGNKEY\"\n\
         [[sink]]\nname=\"w\"\ntype=\"webhook\"\nurl=\"http://127.0.0.1:1/h?token=QTOKEN\"\nheaders={Authorization=\"Bearer HDR\"}\n";
     let c = Config::parse(text, "f").unwrap();
-    let Source::Http { url, .. } = &c.instances[0].source else { panic!() };
+    let Source::Http { url, .. } = &c.instances[0].source else {
+        panic!()
+    };
     assert_eq!(url.expose(), "http://admin:s3cret@127.0.0.1:8404/stats;csv");
     let shown = c.to_redacted_toml();
     let debug = format!("{c:?}");
@@ -103,16 +133,29 @@ fn secret_files() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("url");
     std::fs::write(&f, "https://open.feishu.cn/open-apis/bot/v2/hook/abc\n").unwrap();
-    let text = format!("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl_file={:?}\n", f.display().to_string());
+    let text = format!(
+        "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl_file={:?}\n",
+        f.display().to_string()
+    );
     let c = Config::parse(&text, "f").unwrap();
-    let SinkKind::Feishu { url, .. } = &c.sinks[0].kind else { panic!() };
+    let SinkKind::Feishu { url, .. } = &c.sinks[0].kind else {
+        panic!()
+    };
     assert_eq!(url.expose(), "https://open.feishu.cn/open-apis/bot/v2/hook/abc");
-    let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl_file=\"/nonexistent/x\"\n");
-    assert!(e.contains("sink[0].url_file") && e.contains("cannot read /nonexistent/x"), "{e}");
+    let e = errors(
+        "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl_file=\"/nonexistent/x\"\n",
+    );
+    assert!(
+        e.contains("sink[0].url_file") && e.contains("cannot read /nonexistent/x"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_env_var_is_an_error_at_its_line() {
     let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl=\"${HAWATCH_SURELY_UNSET}\"\n");
-    assert!(e.starts_with("f.toml:7:") && e.contains("HAWATCH_SURELY_UNSET is not set"), "{e}");
+    assert!(
+        e.starts_with("f.toml:7:") && e.contains("HAWATCH_SURELY_UNSET is not set"),
+        "{e}"
+    );
 }

@@ -90,7 +90,10 @@ impl Store {
     /// Opens (creating if needed) the store for the watcher.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { dir: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                dir: dir.display().to_string(),
+                source,
+            })?;
         }
         Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
     }
@@ -98,29 +101,47 @@ impl Store {
     /// Opens an existing store (for `hawatch events`); never creates one.
     pub fn open_existing(path: &Path) -> Result<Store> {
         if !path.exists() {
-            return Err(StoreError::Missing { path: path.display().to_string() });
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
         }
         Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
         let p = path.display().to_string();
-        let sq = |source| StoreError::Sqlite { path: p.clone(), source };
+        let sq = |source| StoreError::Sqlite {
+            path: p.clone(),
+            source,
+        };
         let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sq)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sq)?;
         let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::NotADatabase { path: p.clone() },
-            _ => StoreError::Sqlite { path: p.clone(), source: e },
+            Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                StoreError::NotADatabase { path: p.clone() }
+            }
+            _ => StoreError::Sqlite {
+                path: p.clone(),
+                source: e,
+            },
         };
-        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(not_db)?;
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(not_db)?;
+        let app_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(not_db)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(not_db)?;
         if app_id != schema::APPLICATION_ID && (app_id != 0 || tables > 0) {
             return Err(StoreError::Foreign { path: p });
         }
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sq)?;
         let known = schema::MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew { path: p, found: version, known });
+            return Err(StoreError::TooNew {
+                path: p,
+                found: version,
+                known,
+            });
         }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(not_db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sq)?;
@@ -129,11 +150,15 @@ impl Store {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction().map_err(sq)?;
             tx.execute_batch(sql).map_err(sq)?;
-            tx.pragma_update(None, "application_id", schema::APPLICATION_ID).map_err(sq)?;
+            tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
+                .map_err(sq)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(sq)?;
             tx.commit().map_err(sq)?;
         }
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: p.into() })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: p.into(),
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -142,25 +167,45 @@ impl Store {
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut c).map_err(|source| StoreError::Sqlite { path: self.path.to_string(), source })
+        f(&mut c).map_err(|source| StoreError::Sqlite {
+            path: self.path.to_string(),
+            source,
+        })
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, s: &str) -> Result<T> {
-        serde_json::from_str(s).map_err(|source| StoreError::Json { path: self.path.to_string(), source })
+        serde_json::from_str(s).map_err(|source| StoreError::Json {
+            path: self.path.to_string(),
+            source,
+        })
     }
 
     /// The state remembered for an instance, if any.
     pub fn load_state(&self, instance: &str) -> Result<Option<InstanceState>> {
-        let raw: Option<String> = self.with(|c| c.query_row("SELECT state FROM snapshots WHERE instance = ?1", [instance], |r| r.get(0)).optional())?;
+        let raw: Option<String> = self.with(|c| {
+            c.query_row("SELECT state FROM snapshots WHERE instance = ?1", [instance], |r| {
+                r.get(0)
+            })
+            .optional()
+        })?;
         raw.map(|s| self.json(&s)).transpose()
     }
 
     /// Commits a poll's outcome in one transaction: the new state (if it
     /// changed), the events, and for every sink one outbox row per
     /// `max_events` events. Returns the number of outbox rows written.
-    pub fn commit(&self, instance: &str, state: Option<&InstanceState>, events: &[Event], sinks: &[(String, usize)]) -> Result<usize> {
+    pub fn commit(
+        &self,
+        instance: &str,
+        state: Option<&InstanceState>,
+        events: &[Event],
+        sinks: &[(String, usize)],
+    ) -> Result<usize> {
         let state_json = state.map(|s| serde_json::to_string(s).expect("state serializes"));
-        let bodies: Vec<String> = events.iter().map(|e| serde_json::to_string(e).expect("event serializes")).collect();
+        let bodies: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("event serializes"))
+            .collect();
         let now = rfc3339::format(&Utc::now());
         self.with(|c| {
             let tx = c.transaction()?;
@@ -211,7 +256,12 @@ impl Store {
         rows.into_iter()
             .map(|(id, _, _, attempts, next_attempt_ms, bodies)| {
                 let events = bodies.iter().map(|b| self.json(b)).collect::<Result<Vec<Event>>>()?;
-                Ok(Pending { id, attempts, next_attempt_ms, events })
+                Ok(Pending {
+                    id,
+                    attempts,
+                    next_attempt_ms,
+                    events,
+                })
             })
             .collect()
     }
@@ -221,7 +271,10 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             for id in ids {
-                tx.execute("UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1", params![id, now])?;
+                tx.execute(
+                    "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                    params![id, now],
+                )?;
             }
             tx.commit()
         })
@@ -231,7 +284,10 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             for id in ids {
-                tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1", params![id, error, next_attempt_ms])?;
+                tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+                    params![id, error, next_attempt_ms],
+                )?;
             }
             tx.commit()
         })

@@ -34,7 +34,16 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    fn push(&mut self, kind: Kind, severity: Severity, backend: Option<&str>, server: Option<&str>, from: Option<String>, to: Option<String>, message: String) -> &mut Event {
+    fn push(
+        &mut self,
+        kind: Kind,
+        severity: Severity,
+        backend: Option<&str>,
+        server: Option<&str>,
+        from: Option<String>,
+        to: Option<String>,
+        message: String,
+    ) -> &mut Event {
         self.events.push(Event {
             id: uuid::Uuid::now_v7().to_string(),
             time: self.now,
@@ -72,7 +81,13 @@ fn check_of(row: &StatRow) -> Option<Check> {
 
 fn agent_of(row: &StatRow) -> Option<Check> {
     let status = CheckStatus::parse(&row.agent_status)?;
-    Some(Check { status: status.to_string(), code: None, desc: non_empty(&row.agent_desc), info: non_empty(&row.last_agt), duration_ms: None })
+    Some(Check {
+        status: status.to_string(),
+        code: None,
+        desc: non_empty(&row.agent_desc),
+        info: non_empty(&row.last_agt),
+        duration_ms: None,
+    })
 }
 
 /// The kind and severity of a settled-state change, `None` when the word is the same.
@@ -103,14 +118,21 @@ fn restarted(old: &ProcInfo, new: &ProcInfo) -> bool {
         }
     }
     match (old.start_time, new.start_time) {
-        (Some(a), Some(b)) if old.start_time_derived || new.start_time_derived => (a - b).abs() > DERIVED_START_TOLERANCE_SECS,
+        (Some(a), Some(b)) if old.start_time_derived || new.start_time_derived => {
+            (a - b).abs() > DERIVED_START_TOLERANCE_SECS
+        }
         (Some(a), Some(b)) => a != b,
         _ => false,
     }
 }
 
 fn describe_failure(check: &Option<Check>, agent: &Option<Check>) -> String {
-    let parts: Vec<String> = [check, agent].iter().filter_map(|c| c.as_ref()).filter(|c| !c.short().is_empty()).map(Check::short).collect();
+    let parts: Vec<String> = [check, agent]
+        .iter()
+        .filter_map(|c| c.as_ref())
+        .filter(|c| !c.short().is_empty())
+        .map(Check::short)
+        .collect();
     if parts.is_empty() {
         String::new()
     } else {
@@ -121,8 +143,17 @@ fn describe_failure(check: &Option<Check>, agent: &Option<Check>) -> String {
 /// Compares what was known about an instance with what one poll observed.
 /// Returns the state to remember and the events, in a stable order: instance
 /// events first, then servers and backends in HAProxy's order, then removals.
-pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now: DateTime<Utc>) -> (InstanceState, Vec<Event>) {
-    let mut em = Emitter { instance, now, events: Vec::new() };
+pub fn diff(
+    instance: &str,
+    prev: Option<&InstanceState>,
+    obs: &Observation,
+    now: DateTime<Utc>,
+) -> (InstanceState, Vec<Event>) {
+    let mut em = Emitter {
+        instance,
+        now,
+        events: Vec::new(),
+    };
     let snap = match obs {
         Err(error) => {
             let mut st = prev.cloned().unwrap_or_default();
@@ -131,7 +162,15 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
             st.error = Some(error.clone());
             if was_reachable {
                 st.unreachable_since = Some(now);
-                em.push(Kind::InstanceUnreachable, Severity::Critical, None, None, Some("reachable".into()), Some("unreachable".into()), format!("HAProxy instance {instance} is unreachable: {error}"));
+                em.push(
+                    Kind::InstanceUnreachable,
+                    Severity::Critical,
+                    None,
+                    None,
+                    Some("reachable".into()),
+                    Some("unreachable".into()),
+                    format!("HAProxy instance {instance} is unreachable: {error}"),
+                );
             }
             return (st, em.events);
         }
@@ -139,11 +178,30 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
     };
 
     let baseline = !prev.is_some_and(|p| p.seen);
-    let mut st = InstanceState { seen: true, reachable: true, error: None, unreachable_since: None, proc: None, backends: Default::default() };
+    let mut st = InstanceState {
+        seen: true,
+        reachable: true,
+        error: None,
+        unreachable_since: None,
+        proc: None,
+        backends: Default::default(),
+    };
 
     if let Some(p) = prev.filter(|p| !p.reachable) {
-        let outage = p.unreachable_since.map(|t| now - t).map(|d| format!(" after {}s", d.num_seconds())).unwrap_or_default();
-        em.push(Kind::InstanceRecovered, Severity::Info, None, None, Some("unreachable".into()), Some("reachable".into()), format!("HAProxy instance {instance} is reachable again{outage}"));
+        let outage = p
+            .unreachable_since
+            .map(|t| now - t)
+            .map(|d| format!(" after {}s", d.num_seconds()))
+            .unwrap_or_default();
+        em.push(
+            Kind::InstanceRecovered,
+            Severity::Info,
+            None,
+            None,
+            Some("unreachable".into()),
+            Some("reachable".into()),
+            format!("HAProxy instance {instance} is reachable again{outage}"),
+        );
     }
 
     // Process identity; keep a derived start time steady while it only jitters.
@@ -152,9 +210,25 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
         if restarted(old, new) {
             if !baseline {
                 let pid = |p: &ProcInfo| p.pid.map(|p| p.to_string());
-                let version = new.version.as_deref().map(|v| format!(", version {v}")).unwrap_or_default();
-                let msg = format!("HAProxy instance {instance} restarted or reloaded (pid {} → {}{version})", pid(old).unwrap_or("?".into()), pid(new).unwrap_or("?".into()));
-                em.push(Kind::InstanceRestarted, Severity::Warning, None, None, pid(old), pid(new), msg);
+                let version = new
+                    .version
+                    .as_deref()
+                    .map(|v| format!(", version {v}"))
+                    .unwrap_or_default();
+                let msg = format!(
+                    "HAProxy instance {instance} restarted or reloaded (pid {} → {}{version})",
+                    pid(old).unwrap_or("?".into()),
+                    pid(new).unwrap_or("?".into())
+                );
+                em.push(
+                    Kind::InstanceRestarted,
+                    Severity::Warning,
+                    None,
+                    None,
+                    pid(old),
+                    pid(new),
+                    msg,
+                );
             }
         } else if new.start_time_derived {
             new.start_time = old.start_time;
@@ -180,9 +254,29 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
                 if let Some(p) = prev_be.filter(|_| !baseline) {
                     let servers: Vec<&str> = be.servers.keys().map(String::as_str).collect();
                     if p.up && !be.up {
-                        em.push(Kind::BackendDown, Severity::Critical, Some(&row.pxname), None, Some("UP".into()), Some("DOWN".into()), format!("backend {} has no server available (servers: {})", row.pxname, servers.join(", ")));
+                        em.push(
+                            Kind::BackendDown,
+                            Severity::Critical,
+                            Some(&row.pxname),
+                            None,
+                            Some("UP".into()),
+                            Some("DOWN".into()),
+                            format!(
+                                "backend {} has no server available (servers: {})",
+                                row.pxname,
+                                servers.join(", ")
+                            ),
+                        );
                     } else if !p.up && be.up {
-                        em.push(Kind::BackendUp, Severity::Info, Some(&row.pxname), None, Some("DOWN".into()), Some("UP".into()), format!("backend {} has a usable server again", row.pxname));
+                        em.push(
+                            Kind::BackendUp,
+                            Severity::Info,
+                            Some(&row.pxname),
+                            None,
+                            Some("DOWN".into()),
+                            Some("UP".into()),
+                            format!("backend {} has a usable server again", row.pxname),
+                        );
                     }
                 }
                 continue;
@@ -201,9 +295,17 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
         // `DOWN 1/2`: checks pass again but HAProxy has not brought the server
         // back yet. The coming `server_up` says it; a check change now is noise.
         let recovering = !status.is_settled() && status.state == State::Down;
-        let meaningful = |c: &Option<CheckStatus>| c.as_ref().filter(|c| !c.is_pending() && !recovering).map(|c| c.to_string());
+        let meaningful = |c: &Option<CheckStatus>| {
+            c.as_ref()
+                .filter(|c| !c.is_pending() && !recovering)
+                .map(|c| c.to_string())
+        };
         let new_srv = ServerState {
-            settled: if status.is_settled() { Some(row.status.clone()) } else { prev_srv.and_then(|p| p.settled.clone()) },
+            settled: if status.is_settled() {
+                Some(row.status.clone())
+            } else {
+                prev_srv.and_then(|p| p.settled.clone())
+            },
             check: meaningful(&check).or_else(|| prev_srv.and_then(|p| p.check.clone())),
             agent: meaningful(&agent).or_else(|| prev_srv.and_then(|p| p.agent.clone())),
         };
@@ -225,9 +327,27 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
                     let old = p.settled.as_deref().map(|s| ServerStatus::parse(s).state);
                     if let Some((kind, sev)) = state_change(old, status.state) {
                         let from = old.map(|o| o.word().to_string());
-                        let why = if matches!(kind, Kind::ServerDown) { describe_failure(&check_detail, &agent_detail) } else { String::new() };
-                        let msg = format!("server {}/{} {} → {}{why}", row.pxname, row.svname, from.as_deref().unwrap_or("new"), row.status);
-                        em.push(kind, sev, name.0, name.1, from, Some(status.state.word().to_string()), msg);
+                        let why = if matches!(kind, Kind::ServerDown) {
+                            describe_failure(&check_detail, &agent_detail)
+                        } else {
+                            String::new()
+                        };
+                        let msg = format!(
+                            "server {}/{} {} → {}{why}",
+                            row.pxname,
+                            row.svname,
+                            from.as_deref().unwrap_or("new"),
+                            row.status
+                        );
+                        em.push(
+                            kind,
+                            sev,
+                            name.0,
+                            name.1,
+                            from,
+                            Some(status.state.word().to_string()),
+                            msg,
+                        );
                         state_event = true;
                     }
                 }
@@ -239,16 +359,39 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
                 let now_check = meaningful(&check);
                 let now_agent = meaningful(&agent);
                 for (kind, old, new, detail, what) in [
-                    (Kind::CheckChanged, prev_check, now_check.as_deref(), &check_detail, "health check"),
-                    (Kind::AgentChanged, prev_agent, now_agent.as_deref(), &agent_detail, "agent check"),
+                    (
+                        Kind::CheckChanged,
+                        prev_check,
+                        now_check.as_deref(),
+                        &check_detail,
+                        "health check",
+                    ),
+                    (
+                        Kind::AgentChanged,
+                        prev_agent,
+                        now_agent.as_deref(),
+                        &agent_detail,
+                        "agent check",
+                    ),
                 ] {
                     if let (Some(old), Some(new)) = (old, new) {
                         if old != new {
                             let failing = CheckStatus::parse(new).is_some_and(|c| c.is_failure());
                             let sev = if failing { Severity::Warning } else { Severity::Info };
                             let info = detail.as_ref().map(|d| d.short()).unwrap_or_else(|| new.to_string());
-                            let msg = format!("{what} of {}/{} {old} → {info} (server {})", row.pxname, row.svname, row.status);
-                            em.push(kind, sev, name.0, name.1, Some(old.to_string()), Some(new.to_string()), msg);
+                            let msg = format!(
+                                "{what} of {}/{} {old} → {info} (server {})",
+                                row.pxname, row.svname, row.status
+                            );
+                            em.push(
+                                kind,
+                                sev,
+                                name.0,
+                                name.1,
+                                Some(old.to_string()),
+                                Some(new.to_string()),
+                                msg,
+                            );
                             state_event = true;
                         }
                     }
@@ -271,8 +414,19 @@ pub fn diff(instance: &str, prev: Option<&InstanceState>, obs: &Observation, now
                 let now_be = st.backends.get(be_name);
                 for (srv, s) in &be.servers {
                     if now_be.is_none_or(|b| !b.servers.contains_key(srv)) {
-                        let from = s.settled.as_deref().map(|x| ServerStatus::parse(x).state.word().to_string());
-                        em.push(Kind::ServerRemoved, Severity::Warning, Some(be_name), Some(srv), from, None, format!("server {be_name}/{srv} removed"));
+                        let from = s
+                            .settled
+                            .as_deref()
+                            .map(|x| ServerStatus::parse(x).state.word().to_string());
+                        em.push(
+                            Kind::ServerRemoved,
+                            Severity::Warning,
+                            Some(be_name),
+                            Some(srv),
+                            from,
+                            None,
+                            format!("server {be_name}/{srv} removed"),
+                        );
                     }
                 }
             }

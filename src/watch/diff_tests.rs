@@ -31,12 +31,22 @@ fn edit(base: &str, edits: &[(&str, &str, &[(&str, &str)])]) -> String {
 
 /// The capture without some servers.
 fn without(base: &str, gone: &[(&str, &str)]) -> String {
-    base.lines().filter(|l| !gone.iter().any(|(px, sv)| l.starts_with(&format!("{px},{sv},")))).map(|l| format!("{l}\n")).collect()
+    base.lines()
+        .filter(|l| !gone.iter().any(|(px, sv)| l.starts_with(&format!("{px},{sv},"))))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 fn snap(csv: &str, pid: u64) -> Observation {
-    let info = haproxy::Info { pid: Some(pid), start_time_sec: Some(1000 + pid), ..Default::default() };
-    Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, Utc::now())), rows: haproxy::stat::parse(csv).unwrap() })
+    let info = haproxy::Info {
+        pid: Some(pid),
+        start_time_sec: Some(1000 + pid),
+        ..Default::default()
+    };
+    Ok(Snapshot {
+        proc: Some(ProcInfo::from_info(&info, Utc::now())),
+        rows: haproxy::stat::parse(csv).unwrap(),
+    })
 }
 
 /// Runs a sequence of observations; returns the events of each step.
@@ -64,19 +74,58 @@ fn first_poll_is_a_silent_baseline_and_counters_alone_raise_nothing() {
 
 #[test]
 fn a_failing_server_warns_then_goes_down_then_recovers() {
-    let up12 = edit(START, &[("be_app", "app1", &[("status", "UP 1/2"), ("check_status", "L7STS"), ("check_code", "500"), ("last_chk", "Internal Server Error")])]);
-    let down = edit(START, &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L7STS"), ("check_code", "500"), ("last_chk", "Internal Server Error")])]);
-    let down12 = edit(START, &[("be_app", "app1", &[("status", "DOWN 1/2"), ("check_status", "L7OK")])]);
-    let r = run(&[snap(START, 1), snap(&up12, 1), snap(&down, 1), snap(&down12, 1), snap(START, 1)]);
+    let up12 = edit(
+        START,
+        &[(
+            "be_app",
+            "app1",
+            &[
+                ("status", "UP 1/2"),
+                ("check_status", "L7STS"),
+                ("check_code", "500"),
+                ("last_chk", "Internal Server Error"),
+            ],
+        )],
+    );
+    let down = edit(
+        START,
+        &[(
+            "be_app",
+            "app1",
+            &[
+                ("status", "DOWN"),
+                ("check_status", "L7STS"),
+                ("check_code", "500"),
+                ("last_chk", "Internal Server Error"),
+            ],
+        )],
+    );
+    let down12 = edit(
+        START,
+        &[("be_app", "app1", &[("status", "DOWN 1/2"), ("check_status", "L7OK")])],
+    );
+    let r = run(&[
+        snap(START, 1),
+        snap(&up12, 1),
+        snap(&down, 1),
+        snap(&down12, 1),
+        snap(START, 1),
+    ]);
     assert_eq!(kinds(&r[1]), vec![(CheckChanged, "be_app/app1".into())]);
     assert_eq!(r[1][0].severity, Severity::Warning);
     assert_eq!(r[1][0].from.as_deref(), Some("L7OK"));
     assert_eq!(r[1][0].to.as_deref(), Some("L7STS"));
     assert_eq!(kinds(&r[2]), vec![(ServerDown, "be_app/app1".into())]);
     let d = &r[2][0];
-    assert_eq!((d.from.as_deref(), d.to.as_deref(), d.severity), (Some("UP"), Some("DOWN"), Severity::Critical));
+    assert_eq!(
+        (d.from.as_deref(), d.to.as_deref(), d.severity),
+        (Some("UP"), Some("DOWN"), Severity::Critical)
+    );
     let check = d.check.as_ref().unwrap();
-    assert_eq!((check.status.as_str(), check.code.as_deref(), check.info.as_deref()), ("L7STS", Some("500"), Some("Internal Server Error")));
+    assert_eq!(
+        (check.status.as_str(), check.code.as_deref(), check.info.as_deref()),
+        ("L7STS", Some("500"), Some("Internal Server Error"))
+    );
     assert_eq!(check.desc.as_deref(), Some("Layer7 check passed")); // the capture's cell, unchanged by edit()
     assert_eq!(d.addr.as_deref(), Some("127.0.0.1:18081"));
     assert!(d.message.contains("UP → DOWN"), "{}", d.message);
@@ -87,7 +136,10 @@ fn a_failing_server_warns_then_goes_down_then_recovers() {
 
 #[test]
 fn a_check_blip_shorter_than_fall_warns_and_clears_without_a_state_event() {
-    let up12 = edit(START, &[("be_app", "app1", &[("status", "UP 1/2"), ("check_status", "L4TOUT")])]);
+    let up12 = edit(
+        START,
+        &[("be_app", "app1", &[("status", "UP 1/2"), ("check_status", "L4TOUT")])],
+    );
     let r = run(&[snap(START, 1), snap(&up12, 1), snap(START, 1)]);
     assert_eq!(kinds(&r[1]), vec![(CheckChanged, "be_app/app1".into())]);
     assert_eq!(kinds(&r[2]), vec![(CheckChanged, "be_app/app1".into())]);
@@ -96,14 +148,39 @@ fn a_check_blip_shorter_than_fall_warns_and_clears_without_a_state_event() {
 
 #[test]
 fn operator_maint_drain_and_ready() {
-    let maint = edit(START, &[("be_app", "app1", &[("status", "MAINT"), ("check_status", "")]), ("be_app", "trk", &[("status", "MAINT (via be_app/app1)")])]);
-    let ready = edit(START, &[("be_app", "app1", &[("status", "UP 1/2")]), ("be_app", "trk", &[("status", "UP 1/2")])]);
+    let maint = edit(
+        START,
+        &[
+            ("be_app", "app1", &[("status", "MAINT"), ("check_status", "")]),
+            ("be_app", "trk", &[("status", "MAINT (via be_app/app1)")]),
+        ],
+    );
+    let ready = edit(
+        START,
+        &[
+            ("be_app", "app1", &[("status", "UP 1/2")]),
+            ("be_app", "trk", &[("status", "UP 1/2")]),
+        ],
+    );
     let drain = edit(START, &[("be_app", "app1", &[("status", "DRAIN")])]);
-    let r = run(&[snap(START, 1), snap(&maint, 1), snap(&ready, 1), snap(START, 1), snap(&drain, 1), snap(START, 1)]);
-    assert_eq!(kinds(&r[1]), vec![(ServerMaint, "be_app/app1".into()), (ServerMaint, "be_app/trk".into())]);
+    let r = run(&[
+        snap(START, 1),
+        snap(&maint, 1),
+        snap(&ready, 1),
+        snap(START, 1),
+        snap(&drain, 1),
+        snap(START, 1),
+    ]);
+    assert_eq!(
+        kinds(&r[1]),
+        vec![(ServerMaint, "be_app/app1".into()), (ServerMaint, "be_app/trk".into())]
+    );
     assert_eq!(r[1][1].status.as_deref(), Some("MAINT (via be_app/app1)"));
     assert!(r[2].is_empty(), "{:?}", r[2]);
-    assert_eq!(kinds(&r[3]), vec![(ServerReady, "be_app/app1".into()), (ServerReady, "be_app/trk".into())]);
+    assert_eq!(
+        kinds(&r[3]),
+        vec![(ServerReady, "be_app/app1".into()), (ServerReady, "be_app/trk".into())]
+    );
     assert_eq!(kinds(&r[4]), vec![(ServerDrain, "be_app/app1".into())]);
     assert_eq!(kinds(&r[5]), vec![(ServerReady, "be_app/app1".into())]);
 }
@@ -113,13 +190,28 @@ fn operator_maint_drain_and_ready() {
 fn fresh_start(base: &str) -> String {
     let rows = haproxy::stat::parse(base).unwrap();
     let mut edits: Vec<(String, String, Vec<(&str, &str)>)> = Vec::new();
-    for r in rows.iter().filter(|r| r.kind() == haproxy::RowType::Server && !r.check_status.is_empty()) {
-        edits.push((r.pxname.clone(), r.svname.clone(), vec![("status", "UP 1/2"), ("check_status", "INI"), ("last_chk", ""), ("check_code", "")]));
+    for r in rows
+        .iter()
+        .filter(|r| r.kind() == haproxy::RowType::Server && !r.check_status.is_empty())
+    {
+        edits.push((
+            r.pxname.clone(),
+            r.svname.clone(),
+            vec![
+                ("status", "UP 1/2"),
+                ("check_status", "INI"),
+                ("last_chk", ""),
+                ("check_code", ""),
+            ],
+        ));
     }
     for r in rows.iter().filter(|r| r.kind() == haproxy::RowType::Backend) {
         edits.push((r.pxname.clone(), r.svname.clone(), vec![("status", "UP")]));
     }
-    let e: Vec<(&str, &str, &[(&str, &str)])> = edits.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_slice())).collect();
+    let e: Vec<(&str, &str, &[(&str, &str)])> = edits
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_slice()))
+        .collect();
     edit(base, &e)
 }
 
@@ -134,7 +226,10 @@ fn a_restart_is_one_event_and_servers_compare_with_their_settled_state() {
 
 #[test]
 fn a_restart_reports_a_server_that_was_up_and_is_not() {
-    let after = edit(START, &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])]);
+    let after = edit(
+        START,
+        &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])],
+    );
     let r = run(&[snap(START, 1), snap(&fresh_start(START), 2), snap(&after, 2)]);
     assert_eq!(kinds(&r[2]), vec![(ServerDown, "be_app/app1".into())]);
 }
@@ -142,7 +237,12 @@ fn a_restart_reports_a_server_that_was_up_and_is_not() {
 #[test]
 fn a_restart_that_loses_maintenance_says_so() {
     let maint = edit(START, &[("be_tcp", "t1", &[("status", "MAINT")])]);
-    let r = run(&[snap(START, 1), snap(&maint, 1), snap(&fresh_start(START), 2), snap(START, 2)]);
+    let r = run(&[
+        snap(START, 1),
+        snap(&maint, 1),
+        snap(&fresh_start(START), 2),
+        snap(START, 2),
+    ]);
     assert_eq!(kinds(&r[1]), vec![(ServerMaint, "be_tcp/t1".into())]);
     assert_eq!(kinds(&r[3]), vec![(ServerReady, "be_tcp/t1".into())]);
 }
@@ -150,16 +250,30 @@ fn a_restart_that_loses_maintenance_says_so() {
 #[test]
 fn reload_with_a_new_server_reports_it_once() {
     let before = without(START, &[("be_tcp", "t1")]);
-    let r = run(&[snap(&before, 1), snap(&fresh_start(START), 2), snap(START, 2), snap(START, 2)]);
-    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into()), (ServerAdded, "be_tcp/t1".into())]);
+    let r = run(&[
+        snap(&before, 1),
+        snap(&fresh_start(START), 2),
+        snap(START, 2),
+        snap(START, 2),
+    ]);
+    assert_eq!(
+        kinds(&r[1]),
+        vec![(InstanceRestarted, "lb1".into()), (ServerAdded, "be_tcp/t1".into())]
+    );
     assert!(r[2].is_empty() && r[3].is_empty(), "{:?} {:?}", r[2], r[3]);
 }
 
 #[test]
 fn an_added_server_that_settles_down_is_reported() {
     let before = without(START, &[("be_tcp", "t1")]);
-    let added = edit(START, &[("be_tcp", "t1", &[("status", "UP 1/2"), ("check_status", "INI")])]);
-    let down = edit(START, &[("be_tcp", "t1", &[("status", "DOWN"), ("check_status", "L4CON")])]);
+    let added = edit(
+        START,
+        &[("be_tcp", "t1", &[("status", "UP 1/2"), ("check_status", "INI")])],
+    );
+    let down = edit(
+        START,
+        &[("be_tcp", "t1", &[("status", "DOWN"), ("check_status", "L4CON")])],
+    );
     let r = run(&[snap(&before, 1), snap(&added, 1), snap(&down, 1)]);
     assert_eq!(kinds(&r[1]), vec![(ServerAdded, "be_tcp/t1".into())]);
     assert_eq!(kinds(&r[2]), vec![(ServerDown, "be_tcp/t1".into())]);
@@ -176,22 +290,40 @@ fn removed_servers() {
 
 #[test]
 fn a_backend_with_no_usable_server_and_its_recovery() {
-    let dead = edit(START, &[("be_logchk", "lc1", &[("status", "DOWN"), ("check_status", "L7STS")]), ("be_logchk", "BACKEND", &[("status", "DOWN")])]);
+    let dead = edit(
+        START,
+        &[
+            ("be_logchk", "lc1", &[("status", "DOWN"), ("check_status", "L7STS")]),
+            ("be_logchk", "BACKEND", &[("status", "DOWN")]),
+        ],
+    );
     let r = run(&[snap(START, 1), snap(&dead, 1), snap(START, 1)]);
-    assert_eq!(kinds(&r[1]), vec![(ServerDown, "be_logchk/lc1".into()), (BackendDown, "be_logchk".into())]);
+    assert_eq!(
+        kinds(&r[1]),
+        vec![(ServerDown, "be_logchk/lc1".into()), (BackendDown, "be_logchk".into())]
+    );
     assert!(r[1][1].message.contains("lc1"), "{}", r[1][1].message);
-    assert_eq!(kinds(&r[2]), vec![(ServerUp, "be_logchk/lc1".into()), (BackendUp, "be_logchk".into())]);
+    assert_eq!(
+        kinds(&r[2]),
+        vec![(ServerUp, "be_logchk/lc1".into()), (BackendUp, "be_logchk".into())]
+    );
 }
 
 #[test]
 fn unreachable_then_recovered_then_compared_with_before() {
-    let down = edit(START, &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])]);
+    let down = edit(
+        START,
+        &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])],
+    );
     let err: Observation = Err("connection refused".into());
     let r = run(&[snap(START, 1), err.clone(), err.clone(), snap(&down, 1)]);
     assert_eq!(kinds(&r[1]), vec![(InstanceUnreachable, "lb1".into())]);
     assert_eq!(r[1][0].severity, Severity::Critical);
     assert!(r[2].is_empty());
-    assert_eq!(kinds(&r[3]), vec![(InstanceRecovered, "lb1".into()), (ServerDown, "be_app/app1".into())]);
+    assert_eq!(
+        kinds(&r[3]),
+        vec![(InstanceRecovered, "lb1".into()), (ServerDown, "be_app/app1".into())]
+    );
 }
 
 #[test]
@@ -204,7 +336,17 @@ fn an_instance_unreachable_from_the_start_is_reported_then_baselined() {
 
 #[test]
 fn agent_changes_are_reported() {
-    let agent_down = edit(START, &[("be_app", "app3", &[("agent_status", "L7STS"), ("last_agt", "via agent : down (maintenance window)")])]);
+    let agent_down = edit(
+        START,
+        &[(
+            "be_app",
+            "app3",
+            &[
+                ("agent_status", "L7STS"),
+                ("last_agt", "via agent : down (maintenance window)"),
+            ],
+        )],
+    );
     let r = run(&[snap(START, 1), snap(&agent_down, 1)]);
     assert_eq!(kinds(&r[1]), vec![(AgentChanged, "be_app/app3".into())]);
     assert!(r[1][0].message.contains("maintenance window"), "{}", r[1][0].message);
@@ -213,15 +355,25 @@ fn agent_changes_are_reported() {
 #[test]
 fn derived_start_times_tolerate_jitter_but_not_a_restart() {
     let obs = |uptime: u64, now: DateTime<Utc>| -> Observation {
-        let info = haproxy::Info { pid: Some(1), uptime_sec: Some(uptime), ..Default::default() };
-        Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, now)), rows: haproxy::stat::parse(START).unwrap() })
+        let info = haproxy::Info {
+            pid: Some(1),
+            uptime_sec: Some(uptime),
+            ..Default::default()
+        };
+        Ok(Snapshot {
+            proc: Some(ProcInfo::from_info(&info, now)),
+            rows: haproxy::stat::parse(START).unwrap(),
+        })
     };
     let t0 = Utc::now();
     let (s1, _) = diff("lb1", None, &obs(100, t0), t0);
     let t1 = t0 + chrono::Duration::milliseconds(2900);
     let (s2, e2) = diff("lb1", Some(&s1), &obs(102, t1), t1);
     assert!(e2.is_empty());
-    assert_eq!(s1, s2, "a steady instance keeps an identical state (nothing to persist)");
+    assert_eq!(
+        s1, s2,
+        "a steady instance keeps an identical state (nothing to persist)"
+    );
     let t2 = t1 + chrono::Duration::seconds(30);
     let (_, e3) = diff("lb1", Some(&s2), &obs(5, t2), t2);
     assert_eq!(kinds(&e3), vec![(InstanceRestarted, "lb1".into())]);

@@ -2,4 +2,6 @@
 //! says into events.
 
 pub mod diff;
+pub mod poller;
 pub mod snapshot;
+pub mod source;

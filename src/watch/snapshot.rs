@@ -28,7 +28,13 @@ impl ProcInfo {
             (None, Some(up)) => (Some(now.timestamp() - up as i64), true),
             (None, None) => (None, false),
         };
-        ProcInfo { pid: info.pid, start_time, start_time_derived: derived, version: info.version.clone(), node: info.node.clone() }
+        ProcInfo {
+            pid: info.pid,
+            start_time,
+            start_time_derived: derived,
+            version: info.version.clone(),
+            node: info.node.clone(),
+        }
     }
 }
 

@@ -25,7 +25,10 @@ impl Endpoint {
     /// `/run/haproxy/admin.sock`, `unix:/path`, or `tcp://127.0.0.1:9999`.
     pub fn parse(s: &str) -> Result<Endpoint, String> {
         if let Some(addr) = s.strip_prefix("tcp://") {
-            if addr.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
                 return Err(format!("`{s}`: expected tcp://HOST:PORT"));
             }
             return Ok(Endpoint::Tcp(addr.to_string()));
@@ -53,7 +56,9 @@ impl std::fmt::Display for Endpoint {
 /// A Runtime API failure, with what to do about it.
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("stats socket {0} does not exist: is HAProxy running, and does its config have `stats socket {0} level admin`?")]
+    #[error(
+        "stats socket {0} does not exist: is HAProxy running, and does its config have `stats socket {0} level admin`?"
+    )]
     NoSocket(String),
     #[error("permission denied on stats socket {0}: run hawatch as a user that can write it (e.g. add it to the haproxy group and set `mode 660` on the `stats socket` line)")]
     SocketPermission(String),
@@ -120,7 +125,9 @@ pub async fn command(ep: &Endpoint, cmd: &str, timeout: Duration, max_bytes: usi
         let mut s = connect(ep).await?;
         let mut line = cmd.trim_end_matches('\n').to_string();
         line.push('\n');
-        s.write_all(line.as_bytes()).await.map_err(|e| ClientError::Io(name.clone(), e))?;
+        s.write_all(line.as_bytes())
+            .await
+            .map_err(|e| ClientError::Io(name.clone(), e))?;
         let mut buf = Vec::with_capacity(64 * 1024);
         let mut chunk = vec![0u8; 256 * 1024];
         loop {
@@ -182,9 +189,15 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(Endpoint::parse("/run/x.sock").unwrap(), Endpoint::Unix("/run/x.sock".into()));
+        assert_eq!(
+            Endpoint::parse("/run/x.sock").unwrap(),
+            Endpoint::Unix("/run/x.sock".into())
+        );
         assert_eq!(Endpoint::parse("unix:/a").unwrap(), Endpoint::Unix("/a".into()));
-        assert_eq!(Endpoint::parse("tcp://127.0.0.1:9999").unwrap(), Endpoint::Tcp("127.0.0.1:9999".into()));
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.1:9999").unwrap(),
+            Endpoint::Tcp("127.0.0.1:9999".into())
+        );
         assert!(Endpoint::parse("tcp://127.0.0.1").is_err());
         assert!(Endpoint::parse("http://x").is_err());
         assert!(Endpoint::parse("").is_err());
@@ -192,14 +205,19 @@ mod tests {
 
     #[test]
     fn splits_pipelined_replies() {
-        assert_eq!(split_replies("admin\n\n1 (initial 1)\n\n\n"), vec!["admin\n", "1 (initial 1)\n", "\n"]);
+        assert_eq!(
+            split_replies("admin\n\n1 (initial 1)\n\n\n"),
+            vec!["admin\n", "1 (initial 1)\n", "\n"]
+        );
         assert_eq!(split_replies("a\nb\n\nc\n"), vec!["a\nb\n", "c\n"]);
     }
 
     #[tokio::test]
     async fn missing_socket_says_what_to_do() {
         let ep = Endpoint::parse("/nonexistent/hawatch-test.sock").unwrap();
-        let e = command(&ep, "show info", Duration::from_secs(1), 1024).await.unwrap_err();
+        let e = command(&ep, "show info", Duration::from_secs(1), 1024)
+            .await
+            .unwrap_err();
         assert!(matches!(e, ClientError::NoSocket(_)));
         assert!(e.to_string().contains("stats socket"));
     }

@@ -21,7 +21,9 @@ impl Info {
     pub fn parse(text: &str) -> Info {
         let mut info = Info::default();
         for line in text.lines() {
-            let Some((k, v)) = line.split_once(": ") else { continue };
+            let Some((k, v)) = line.split_once(": ") else {
+                continue;
+            };
             let v = v.trim();
             match k {
                 "Version" => info.version = Some(v.to_string()),

@@ -132,10 +132,7 @@ fn split_header(text: &str) -> Result<(Columns, &str, usize), ParseError> {
 /// Walks every record of a `show stat` reply, handing the resolved columns and
 /// the raw record to `f`. The low-level entry point for readers that need other
 /// columns than [`StatRow`] carries.
-pub fn for_each_record(
-    text: &str,
-    mut f: impl FnMut(&Columns, &csv::ByteRecord),
-) -> Result<Columns, ParseError> {
+pub fn for_each_record(text: &str, mut f: impl FnMut(&Columns, &csv::ByteRecord)) -> Result<Columns, ParseError> {
     let (cols, body, _) = split_header(text)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -149,7 +146,10 @@ pub fn for_each_record(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line() + 1).unwrap_or(0);
-                return Err(ParseError::Csv { line, msg: e.to_string() });
+                return Err(ParseError::Csv {
+                    line,
+                    msg: e.to_string(),
+                });
             }
         }
         if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
@@ -344,7 +344,10 @@ mod tests {
     fn garbage_and_truncation_are_errors() {
         assert!(matches!(parse("Permission denied\n\n"), Err(ParseError::NotCsv(_))));
         assert!(matches!(parse(""), Err(ParseError::NotCsv(_))));
-        assert!(matches!(parse("# a,b,\n1,2,\n"), Err(ParseError::MissingColumn("pxname"))));
+        assert!(matches!(
+            parse("# a,b,\n1,2,\n"),
+            Err(ParseError::MissingColumn("pxname"))
+        ));
         let cut = &SOCKET[..SOCKET.len() / 2];
         assert!(matches!(parse(cut), Err(ParseError::Truncated(_))));
         let cut_at_newline = {
@@ -355,7 +358,12 @@ mod tests {
         };
         assert!(matches!(parse(&cut_at_newline), Err(ParseError::Truncated(_))));
         // Arbitrary bytes never panic.
-        for junk in ["#", "# pxname", "\u{0}\u{1}", "# pxname,svname,status,\n\"unterminated,\n"] {
+        for junk in [
+            "#",
+            "# pxname",
+            "\u{0}\u{1}",
+            "# pxname,svname,status,\n\"unterminated,\n",
+        ] {
             let _ = parse(junk);
         }
     }

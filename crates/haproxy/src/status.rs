@@ -48,7 +48,11 @@ impl ServerStatus {
     pub fn parse(raw: &str) -> ServerStatus {
         let raw = raw.trim();
         if raw.eq_ignore_ascii_case("no check") {
-            return ServerStatus { state: State::NoCheck, transition: None, qualifier: None };
+            return ServerStatus {
+                state: State::NoCheck,
+                transition: None,
+                qualifier: None,
+            };
         }
         let (head, qualifier) = match raw.find(" (") {
             Some(i) if raw.ends_with(')') => (&raw[..i], Some(raw[i + 2..raw.len() - 1].to_string())),
@@ -67,7 +71,11 @@ impl ServerStatus {
             let (x, y) = frac.split_once('/')?;
             Some((x.parse().ok()?, y.parse().ok()?))
         });
-        ServerStatus { state, transition, qualifier }
+        ServerStatus {
+            state,
+            transition,
+            qualifier,
+        }
     }
 
     /// A settled status is one a health check will not change on its own in
@@ -102,7 +110,17 @@ impl CheckStatus {
     pub fn is_failure(&self) -> bool {
         matches!(
             self.0.as_str(),
-            "SOCKERR" | "L4TOUT" | "L4CON" | "L6TOUT" | "L6RSP" | "L7TOUT" | "L7RSP" | "L7STS" | "HANA" | "PROCERR" | "PROCTOUT"
+            "SOCKERR"
+                | "L4TOUT"
+                | "L4CON"
+                | "L6TOUT"
+                | "L6RSP"
+                | "L7TOUT"
+                | "L7RSP"
+                | "L7STS"
+                | "HANA"
+                | "PROCERR"
+                | "PROCTOUT"
         )
     }
 }

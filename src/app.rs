@@ -1,0 +1,228 @@
+//! `hawatch watch`: owns the store, one poller task per instance and one
+//! outbox worker per sink; reloads on SIGHUP, stops on SIGTERM/SIGINT, and
+//! speaks sd_notify (READY, RELOADING, STOPPING, WATCHDOG) under systemd.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::notify::outbox::Worker;
+use crate::notify::{self, Sink};
+use crate::store::{self, Store};
+use crate::watch::poller::{Heartbeat, Poller, Shared};
+
+/// The running pieces for one configuration.
+struct Running {
+    tasks: JoinSet<()>,
+    shutdown: CancellationToken,
+    heartbeats: Vec<(String, Arc<Heartbeat>, Duration)>,
+}
+
+/// The store plus the lock that makes this watcher its only writer.
+pub struct OpenStore {
+    pub store: Store,
+    _lock: File,
+}
+
+/// Opens the store and takes its lock file; a second watcher on the same
+/// store would deliver every notification twice.
+pub fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
+    let store = Store::open(path)?;
+    let lock_path = store::lock_path(path);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!("another `hawatch watch` is using the store {} (lock {} is held): stop it, or give this one another `watch.store`", path.display(), lock_path.display());
+    }
+    Ok(OpenStore { store, _lock: lock })
+}
+
+fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Shared>) {
+    let http = notify::http_client();
+    let mut workers = Vec::new();
+    let mut sinks = Vec::new();
+    let mut wake = Vec::new();
+    for s in &config.sinks {
+        let bell = Arc::new(Notify::new());
+        let max = Sink::max_events(s);
+        sinks.push((s.name.clone(), max));
+        wake.push(bell.clone());
+        workers.push(Worker {
+            name: s.name.clone(),
+            sink: Sink::new(s, http.clone()),
+            max_events: max,
+            timeout: s.timeout,
+            store: store.clone(),
+            wake: bell,
+        });
+    }
+    (
+        workers,
+        Arc::new(Shared {
+            store: store.clone(),
+            sinks,
+            wake,
+        }),
+    )
+}
+
+async fn start(config: &Config, store: &Store) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let (workers, shared) = workers(config, store);
+    let mut heartbeats = Vec::new();
+    for w in workers {
+        tasks.spawn(w.run(shutdown.clone()));
+    }
+    for inst in &config.instances {
+        let p = Poller::new(inst.clone(), shared.clone()).await?;
+        heartbeats.push((inst.name.clone(), p.heartbeat.clone(), inst.interval + inst.timeout));
+        tracing::info!(instance = %inst.name, source = %inst.source.describe(), interval = ?inst.interval, ring = inst.ring.as_deref().unwrap_or("-"), "watching");
+        tasks.spawn(p.run(shutdown.clone()));
+    }
+    warn_orphans(config, store).await;
+    Ok(Running {
+        tasks,
+        shutdown,
+        heartbeats,
+    })
+}
+
+/// Notifications queued for a sink that is no longer configured stay in the
+/// store; say so once at start.
+async fn warn_orphans(config: &Config, store: &Store) {
+    let s = store.clone();
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || s.outbox_stats()).await {
+        for st in stats
+            .iter()
+            .filter(|st| st.pending > 0 && !config.sinks.iter().any(|c| c.name == st.sink))
+        {
+            tracing::warn!(sink = %st.sink, pending = st.pending, "notifications are queued for a sink that is not configured any more; they will wait until a sink of that name returns");
+        }
+    }
+}
+
+async fn stop(mut r: Running) {
+    r.shutdown.cancel();
+    let all = async { while r.tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(30), all).await.is_err() {
+        tracing::warn!("tasks did not stop within 30s; aborting them");
+        r.tasks.abort_all();
+    }
+}
+
+fn sd_notify(states: &[sd_notify::NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = sd_notify::notify(false, states) {
+            tracing::warn!("sd_notify: {e}");
+        }
+    }
+}
+
+/// Runs the watcher until SIGTERM/SIGINT.
+pub async fn watch(explicit: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut config = Config::load(explicit.as_deref())?;
+    let mut opened = open_store(&config.watch.store)?;
+    let mut running = start(&config, &opened.store).await?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2));
+    let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut prune = tokio::time::interval(Duration::from_secs(3600));
+    sd_notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(store = %opened.store.path(), instances = config.instances.len(), sinks = config.sinks.len(), "hawatch watch started");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                match Config::load(explicit.as_deref()) {
+                    Err(e) => tracing::error!("config reload refused, keeping the running config:\n{e}"),
+                    Ok(new) => {
+                        sd_notify(&[sd_notify::NotifyState::Reloading]);
+                        stop(running).await;
+                        if new.watch.store != config.watch.store {
+                            drop(opened);
+                            opened = open_store(&new.watch.store)?;
+                        }
+                        config = new;
+                        running = start(&config, &opened.store).await?;
+                        sd_notify(&[sd_notify::NotifyState::Ready]);
+                        tracing::info!("configuration reloaded");
+                    }
+                }
+            }
+            _ = dog.tick(), if watchdog.is_some() => {
+                let now = chrono::Utc::now().timestamp_millis();
+                let stale: Vec<&str> = running.heartbeats.iter().filter(|(_, h, max)| h.last_ms() > 0 && now - h.last_ms() > 3 * max.as_millis() as i64).map(|(n, _, _)| n.as_str()).collect();
+                if stale.is_empty() {
+                    sd_notify(&[sd_notify::NotifyState::Watchdog]);
+                } else {
+                    tracing::error!(?stale, "pollers stopped beating; withholding the watchdog ping");
+                }
+            }
+            _ = prune.tick() => {
+                let s = opened.store.clone();
+                let before = chrono::Utc::now() - chrono::Duration::from_std(config.watch.retention).unwrap_or(chrono::Duration::days(90));
+                match tokio::task::spawn_blocking(move || s.prune(before)).await? {
+                    Ok((o, e)) if o + e > 0 => tracing::info!(outbox_rows = o, events = e, "pruned history older than the retention"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("pruning: {e}"),
+                }
+            }
+        }
+    }
+    sd_notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!("stopping");
+    stop(running).await;
+    Ok(())
+}
+
+/// `watch --once`: one poll-diff-deliver pass (the seed's systemd-timer mode).
+/// Returns false when an instance could not be read or a notification is
+/// still pending (it stays in the outbox for the next run).
+pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
+    let config = Config::load(explicit.as_deref())?;
+    let opened = open_store(&config.watch.store)?;
+    let (workers, shared) = workers(&config, &opened.store);
+    let mut polls = JoinSet::new();
+    for inst in &config.instances {
+        let mut p = Poller::new(inst.clone(), shared.clone()).await?;
+        polls.spawn(async move {
+            let r = p.poll_once().await;
+            (p.state.as_ref().is_some_and(|s| s.reachable), r)
+        });
+    }
+    let mut ok = true;
+    while let Some(r) = polls.join_next().await {
+        let (reachable, res) = r?;
+        res?;
+        ok &= reachable;
+    }
+    let mut drains = JoinSet::new();
+    for w in workers {
+        drains.spawn(async move { (w.name.clone(), w.drain().await) });
+    }
+    while let Some(r) = drains.join_next().await {
+        let (name, done) = r?;
+        if !done {
+            tracing::warn!(sink = %name, "notifications still pending; they stay in the outbox for the next run");
+            ok = false;
+        }
+    }
+    Ok(ok)
+}

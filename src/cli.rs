@@ -1,0 +1,97 @@
+//! Command-line interface. Every subcommand has `--help`; README and
+//! `docs/` describe the same flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "hawatch", version, about = "Watch HAProxy: detect server state changes, store every event, deliver it to chat and webhooks.", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter for stderr (error, warn, info, debug, or tracing directives).
+    #[arg(long, global = true, env = "HAWATCH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// Config file (default: $HAWATCH_CONFIG, else /etc/hawatch/hawatch.toml if it
+    /// exists, else the environment variables HAPROXY_SOCKET / HAPROXY_STATS_URL /
+    /// FEISHU_WEBHOOK_URL / STATE_FILE).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll HAProxy instances, turn changes into events, store them and notify.
+    Watch {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// One poll-diff-deliver pass, then exit (for a systemd timer or cron).
+        /// Exit status 1 if an instance could not be read or a notification is
+        /// still pending.
+        #[arg(long)]
+        once: bool,
+    },
+    /// List stored events, oldest first.
+    Events(EventsArgs),
+    /// Show the notification outbox: pending and delivered per sink.
+    Outbox {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Store path (default: `watch.store` of the config).
+        #[arg(long, value_name = "PATH")]
+        store: Option<PathBuf>,
+    },
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Start a real HAProxy on loopback with servers hawatch serves, break and
+    /// mend them, and show the events as they happen. Leaves nothing running.
+    Demo {
+        /// The haproxy binary to run.
+        #[arg(long, default_value = "haproxy")]
+        haproxy: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; report every problem with file, line and key.
+    Check(ConfigArg),
+    /// Print the effective configuration with defaults, secrets shown as ***.
+    Show(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Store path (default: `watch.store` of the config).
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Only events newer than this: a duration (`90s`, `1h`, `2d`) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this instance (its `[[haproxy]]` name).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// Only this backend.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Only this server.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Only this kind (e.g. server_down; see docs/events.md).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many (the newest).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print a JSON array of events (the webhook's event objects).
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,131 @@
+//! Sources: reading one instance through the Runtime API (`show info;show
+//! stat` on one connection) or the HTTP stats page (`;csv`, plus the HTML page
+//! scoped to no proxy for pid/uptime/version). Every request has a timeout and
+//! a size cap; every failure becomes an `Err(String)` observation that says
+//! what to fix.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use haproxy::{client, Info};
+
+use super::snapshot::{Observation, ProcInfo, Snapshot};
+use crate::config::{Instance, Source};
+
+/// Replies larger than this are refused (10k servers ≈ 6 MB).
+pub const MAX_REPLY: usize = 256 * 1024 * 1024;
+
+/// Builds the HTTP client an instance with an HTTP source uses.
+pub fn http_client(inst: &Instance) -> reqwest::Client {
+    let verify = match &inst.source {
+        Source::Http { tls_verify, .. } => *tls_verify,
+        Source::Socket(_) => true,
+    };
+    reqwest::Client::builder()
+        .user_agent(concat!("hawatch/", env!("CARGO_PKG_VERSION")))
+        .danger_accept_invalid_certs(!verify)
+        .timeout(inst.timeout)
+        .build()
+        .expect("TLS backend initialises")
+}
+
+/// One poll of one instance.
+pub async fn poll(inst: &Instance, http: &reqwest::Client) -> Observation {
+    match &inst.source {
+        Source::Socket(ep) => poll_socket(ep, inst.timeout).await,
+        Source::Http { url, .. } => poll_http(url.expose(), http, inst.timeout).await,
+    }
+}
+
+async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration) -> Observation {
+    let reply = client::command(ep, "show info;show stat", timeout, MAX_REPLY)
+        .await
+        .map_err(|e| e.to_string())?;
+    parse_socket_reply(&reply)
+}
+
+/// Splits and parses the reply to `show info;show stat`.
+pub fn parse_socket_reply(reply: &str) -> Observation {
+    let now = Utc::now();
+    let Some(i) = reply.find("\n\n") else {
+        return Err(format!(
+            "bad reply to `show info`: {:?}",
+            reply.chars().take(80).collect::<String>()
+        ));
+    };
+    let info = Info::parse(&reply[..i]);
+    let stat = &reply[i + 2..];
+    // Each command's output ends with an empty line; without it the reply was cut.
+    if !stat.ends_with("\n\n") {
+        return Err("truncated reply to `show stat` (no terminating empty line)".into());
+    }
+    let rows = haproxy::stat::parse(stat).map_err(|e| e.to_string())?;
+    Ok(Snapshot {
+        proc: Some(ProcInfo::from_info(&info, now)),
+        rows,
+    })
+}
+
+async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Observation {
+    // The HTML page scoped to a proxy name that cannot exist (`~` is not
+    // allowed in names) carries the process header and no proxy tables.
+    let html_url = url.replace(";csv", ";scope=~");
+    let (csv, html) = tokio::join!(get(http, url, timeout), get(http, &html_url, timeout));
+    let now = Utc::now();
+    let rows = haproxy::stat::parse(&csv?).map_err(|e| format!("stats page: {e}"))?;
+    // The header is a nicety for restart detection; a failure here is not fatal.
+    let proc = html.ok().map(|h| ProcInfo::from_info(&Info::parse_html(&h), now));
+    Ok(Snapshot { proc, rows })
+}
+
+async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, String> {
+    let shown = crate::config::redact_url(url);
+    let work = async {
+        let mut resp = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("stats page {shown}: {}", e.without_url()))?;
+        match resp.status().as_u16() {
+            200 => {}
+            401 => return Err(format!("stats page {shown} refused the credentials (HTTP 401): check user:pass in `stats_url` against `stats auth` in haproxy.cfg")),
+            s => return Err(format!("stats page {shown} answered HTTP {s}: check the URL (`stats uri`)")),
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("stats page {shown}: {}", e.without_url()))?
+        {
+            if body.len() + chunk.len() > MAX_REPLY {
+                return Err(format!("stats page {shown}: reply exceeds {MAX_REPLY} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("stats page {shown} did not answer within {timeout:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_reply_framing() {
+        let info = include_str!("../../tests/fixtures/haproxy-2.6/show-info.txt");
+        let stat = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
+        let reply = format!("{info}{stat}"); // both captures end with the empty line
+        let snap = parse_socket_reply(&reply).unwrap();
+        assert_eq!(snap.proc.as_ref().unwrap().pid, Some(28345));
+        assert!(snap.rows.len() > 20);
+        let cut = &reply[..reply.len() - 300];
+        assert!(parse_socket_reply(cut).unwrap_err().contains("truncated"));
+        assert!(parse_socket_reply("Unknown command\n").is_err());
+        assert!(parse_socket_reply("Name: HAProxy\n\nPermission denied\n\n")
+            .unwrap_err()
+            .contains("not `show stat`"));
+    }
+}
