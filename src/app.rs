@@ -133,6 +133,11 @@ fn sd_notify(states: &[sd_notify::NotifyState]) {
 
 /// Runs the watcher until SIGTERM/SIGINT.
 pub async fn watch(explicit: Option<PathBuf>) -> anyhow::Result<()> {
+    watch_until(explicit, CancellationToken::new()).await
+}
+
+/// Runs the watcher until SIGTERM/SIGINT or until `stop_when` is cancelled.
+pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken) -> anyhow::Result<()> {
     let mut config = Config::load(explicit.as_deref())?;
     let mut opened = open_store(&config.watch.store)?;
     let mut running = start(&config, &opened.store).await?;
@@ -147,6 +152,7 @@ pub async fn watch(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     tracing::info!(store = %opened.store.path(), instances = config.instances.len(), sinks = config.sinks.len(), "hawatch watch started");
     loop {
         tokio::select! {
+            _ = stop_when.cancelled() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {

@@ -10,9 +10,10 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log filter for stderr (error, warn, info, debug, or tracing directives).
-    #[arg(long, global = true, env = "HAWATCH_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter for stderr (error, warn, info, debug, or tracing directives);
+    /// default info (warn for `demo`, whose console shows the events).
+    #[arg(long, global = true, env = "HAWATCH_LOG")]
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -4,12 +4,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hawatch::cli::Cli;
+use hawatch::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|e| {
-        eprintln!("hawatch: bad --log {:?} ({e}); using info", cli.log);
+    let default = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    let wanted = cli.log.clone().unwrap_or_else(|| default.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
+        eprintln!("hawatch: bad --log {wanted:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
     });
     tracing_subscriber::fmt()
