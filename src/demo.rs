@@ -81,7 +81,10 @@ impl Haproxy {
             .stderr(log)
             .spawn()
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => anyhow::anyhow!("{} not found: install HAProxy (`apt-get install haproxy`) or pass --haproxy PATH", bin.display()),
+                std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                    "{} not found: install HAProxy (`apt-get install haproxy`) or pass --haproxy PATH",
+                    bin.display()
+                ),
                 _ => anyhow::anyhow!("cannot start {}: {e}", bin.display()),
             })?;
         Ok(Haproxy { child })
@@ -111,7 +114,11 @@ fn haproxy_cfg(dir: &Path, servers: &[&AppServer], extra: Option<&AppServer>) ->
     let mut web = String::new();
     let mut api = String::new();
     for s in servers.iter().copied().chain(extra) {
-        if s.name.starts_with("web") { web += &line(s) } else { api += &line(s) }
+        if s.name.starts_with("web") {
+            web += &line(s)
+        } else {
+            api += &line(s)
+        }
     }
     format!(
         "global\n    stats socket {sock} mode 600 level admin\n    stats timeout 1m\n    log ring@hawatch local0\n\n\
@@ -142,7 +149,13 @@ fn say(step: &str) {
 async fn expect(store: &Store, kind: Kind, subject: &str) -> anyhow::Result<()> {
     for _ in 0..150 {
         let s = store.clone();
-        let evs = tokio::task::spawn_blocking(move || s.events(&EventFilter { kind: Some(kind.as_str().into()), ..Default::default() })).await??;
+        let evs = tokio::task::spawn_blocking(move || {
+            s.events(&EventFilter {
+                kind: Some(kind.as_str().into()),
+                ..Default::default()
+            })
+        })
+        .await??;
         if evs.iter().any(|e| e.subject() == subject) {
             return Ok(());
         }
@@ -258,7 +271,10 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
     stop.cancel();
     watcher.await??;
     let all = store.events(&EventFilter::default())?;
-    say(&format!("done: {} events stored in SQLite, every one delivered to the console sink through the outbox", all.len()));
+    say(&format!(
+        "done: {} events stored in SQLite, every one delivered to the console sink through the outbox",
+        all.len()
+    ));
     println!("Next: `hawatch config check --config examples/hawatch.toml`, then `hawatch watch --config ...`.");
     Ok(())
 }

@@ -8,7 +8,11 @@ use hawatch::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    let default = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
     let wanted = cli.log.clone().unwrap_or_else(|| default.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
         eprintln!("hawatch: bad --log {wanted:?} ({e}); using info");

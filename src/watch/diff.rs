@@ -34,12 +34,12 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
+    /// `at` is `(backend, server)`.
     fn push(
         &mut self,
         kind: Kind,
         severity: Severity,
-        backend: Option<&str>,
-        server: Option<&str>,
+        (backend, server): (Option<&str>, Option<&str>),
         from: Option<String>,
         to: Option<String>,
         message: String,
@@ -165,8 +165,7 @@ pub fn diff(
                 em.push(
                     Kind::InstanceUnreachable,
                     Severity::Critical,
-                    None,
-                    None,
+                    (None, None),
                     Some("reachable".into()),
                     Some("unreachable".into()),
                     format!("HAProxy instance {instance} is unreachable: {error}"),
@@ -196,8 +195,7 @@ pub fn diff(
         em.push(
             Kind::InstanceRecovered,
             Severity::Info,
-            None,
-            None,
+            (None, None),
             Some("unreachable".into()),
             Some("reachable".into()),
             format!("HAProxy instance {instance} is reachable again{outage}"),
@@ -223,8 +221,7 @@ pub fn diff(
                 em.push(
                     Kind::InstanceRestarted,
                     Severity::Warning,
-                    None,
-                    None,
+                    (None, None),
                     pid(old),
                     pid(new),
                     msg,
@@ -257,8 +254,7 @@ pub fn diff(
                         em.push(
                             Kind::BackendDown,
                             Severity::Critical,
-                            Some(&row.pxname),
-                            None,
+                            (Some(&row.pxname), None),
                             Some("UP".into()),
                             Some("DOWN".into()),
                             format!(
@@ -271,8 +267,7 @@ pub fn diff(
                         em.push(
                             Kind::BackendUp,
                             Severity::Info,
-                            Some(&row.pxname),
-                            None,
+                            (Some(&row.pxname), None),
                             Some("DOWN".into()),
                             Some("UP".into()),
                             format!("backend {} has a usable server again", row.pxname),
@@ -320,7 +315,7 @@ pub fn diff(
                 None => {
                     let to = status.state.word().to_string();
                     let msg = format!("server {}/{} added ({})", row.pxname, row.svname, row.status);
-                    em.push(Kind::ServerAdded, Severity::Info, name.0, name.1, None, Some(to), msg);
+                    em.push(Kind::ServerAdded, Severity::Info, (name.0, name.1), None, Some(to), msg);
                     state_event = true;
                 }
                 Some(p) if status.is_settled() => {
@@ -342,8 +337,7 @@ pub fn diff(
                         em.push(
                             kind,
                             sev,
-                            name.0,
-                            name.1,
+                            (name.0, name.1),
                             from,
                             Some(status.state.word().to_string()),
                             msg,
@@ -386,8 +380,7 @@ pub fn diff(
                             em.push(
                                 kind,
                                 sev,
-                                name.0,
-                                name.1,
+                                (name.0, name.1),
                                 Some(old.to_string()),
                                 Some(new.to_string()),
                                 msg,
@@ -421,8 +414,7 @@ pub fn diff(
                         em.push(
                             Kind::ServerRemoved,
                             Severity::Warning,
-                            Some(be_name),
-                            Some(srv),
+                            (Some(be_name), Some(srv)),
                             from,
                             None,
                             format!("server {be_name}/{srv} removed"),

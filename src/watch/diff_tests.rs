@@ -5,8 +5,16 @@ use crate::watch::snapshot::Snapshot;
 const START: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
 const END: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat-end.csv");
 
-/// The real capture with some cells changed: `(proxy, server, [(column, value)])`.
-fn edit(base: &str, edits: &[(&str, &str, &[(&str, &str)])]) -> String {
+/// `(column, value)` pairs to set in one row.
+type Cells<'a> = &'a [(&'a str, &'a str)];
+/// `(proxy, server, cells)`.
+type Edit<'a> = (&'a str, &'a str, Cells<'a>);
+
+/// [`Edit`] with owned names.
+type OwnedEdit = (String, String, Vec<(&'static str, &'static str)>);
+
+/// The real capture with some cells changed.
+fn edit(base: &str, edits: &[Edit]) -> String {
     let mut lines = base.lines();
     let header = lines.next().unwrap();
     let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
@@ -189,7 +197,7 @@ fn operator_maint_drain_and_ready() {
 /// check `INI`, every BACKEND `UP`.
 fn fresh_start(base: &str) -> String {
     let rows = haproxy::stat::parse(base).unwrap();
-    let mut edits: Vec<(String, String, Vec<(&str, &str)>)> = Vec::new();
+    let mut edits: Vec<OwnedEdit> = Vec::new();
     for r in rows
         .iter()
         .filter(|r| r.kind() == haproxy::RowType::Server && !r.check_status.is_empty())
@@ -208,7 +216,7 @@ fn fresh_start(base: &str) -> String {
     for r in rows.iter().filter(|r| r.kind() == haproxy::RowType::Backend) {
         edits.push((r.pxname.clone(), r.svname.clone(), vec![("status", "UP")]));
     }
-    let e: Vec<(&str, &str, &[(&str, &str)])> = edits
+    let e: Vec<Edit> = edits
         .iter()
         .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_slice()))
         .collect();

@@ -223,7 +223,7 @@ impl RowIdx {
     }
 }
 
-fn cell<'a>(rec: &'a csv::ByteRecord, i: Option<usize>) -> &'a [u8] {
+fn cell(rec: &csv::ByteRecord, i: Option<usize>) -> &[u8] {
     i.and_then(|i| rec.get(i)).unwrap_or(b"")
 }
 
