@@ -128,4 +128,33 @@ mod tests {
             .unwrap_err()
             .contains("not `show stat`"));
     }
+
+    /// Whatever arrives from the network, parsing returns, never panics: every
+    /// truncation of a real reply, and real replies with bytes inserted.
+    #[test]
+    fn mangled_replies_never_panic() {
+        let info = include_str!("../../tests/fixtures/haproxy-2.6/show-info.txt");
+        let stat = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
+        let reply = format!("{info}{stat}");
+        let complete = (0..reply.len())
+            .step_by(7)
+            .filter(|&cut| reply.is_char_boundary(cut) && parse_socket_reply(&reply[..cut]).is_ok())
+            .count();
+        assert_eq!(complete, 0, "no truncation of the reply may parse as complete");
+        let junk = [",", "\"", "\n", "\n\n", "#", ";", "\u{0}", "é", "\r"];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            let mut s = reply.clone();
+            for _ in 0..4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed as usize) % s.len();
+                if s.is_char_boundary(at) {
+                    s.insert_str(at, junk[(seed >> 32) as usize % junk.len()]);
+                }
+            }
+            let _ = parse_socket_reply(&s);
+        }
+    }
 }
