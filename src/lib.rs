@@ -13,3 +13,20 @@ pub mod event;
 pub mod notify;
 pub mod store;
 pub mod watch;
+
+/// An error and its causes, `a: b: c`, skipping causes already in the text.
+/// reqwest's own message is only "error sending request"; the cause says
+/// what is wrong (a refused connection, an untrusted certificate).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}

@@ -57,7 +57,7 @@ impl DeliveryError {
 
     /// A transport failure; the URL (which may hold a token) is stripped.
     pub fn transport(e: reqwest::Error) -> DeliveryError {
-        DeliveryError::retryable(e.without_url().to_string())
+        DeliveryError::retryable(crate::error_chain(&e.without_url()))
     }
 }
 

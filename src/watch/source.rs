@@ -85,7 +85,7 @@ async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Str
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("stats page {shown}: {}", e.without_url()))?;
+            .map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?;
         match resp.status().as_u16() {
             200 => {}
             401 => return Err(format!("stats page {shown} refused the credentials (HTTP 401): check user:pass in `stats_url` against `stats auth` in haproxy.cfg")),
@@ -95,7 +95,7 @@ async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Str
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| format!("stats page {shown}: {}", e.without_url()))?
+            .map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?
         {
             if body.len() + chunk.len() > MAX_REPLY {
                 return Err(format!("stats page {shown}: reply exceeds {MAX_REPLY} bytes"));
