@@ -159,3 +159,25 @@ fn missing_env_var_is_an_error_at_its_line() {
         "{e}"
     );
 }
+
+/// Every key the parser accepts is documented in docs/config.md. The list of
+/// keys comes from serde itself: the "unknown field" error names them all.
+#[test]
+fn every_key_is_documented() {
+    let docs = include_str!("../../docs/config.md");
+    for (table, probe) in [
+        ("watch", "[watch]\nzzz = 1\n"),
+        ("haproxy", "[[haproxy]]\nzzz = 1\n"),
+        ("sink", "[[sink]]\nzzz = 1\n"),
+        ("top level", "zzz = 1\n"),
+    ] {
+        let e = Config::parse(probe, "f").unwrap_err().to_string();
+        let expected = e.split("expected one of").nth(1).unwrap_or_else(|| panic!("{e}"));
+        let keys: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        assert!(keys.len() >= 3, "{table}: {e}");
+        for k in keys {
+            let documented = docs.contains(&format!("`{k}`")) || docs.contains(&format!("[{k}]"));
+            assert!(documented, "{table} key `{k}` is not documented in docs/config.md");
+        }
+    }
+}
