@@ -1,0 +1,359 @@
+//! Self-tests of the helpers in `support/`, against the real HAProxy: if these fail,
+//! every other integration test is suspect.
+
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::support::backend::Backend;
+use crate::support::haproxy::{backend_block, parse_stat_csv, Haproxy, FAST_CHECK};
+use crate::support::receiver::{feishu_sign, webhook_signature, Mode, Receiver};
+use crate::support::{free_port, tempdir, wait_for, Proc};
+
+const T: Duration = Duration::from_secs(5);
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Computed here independently of `support::receiver`, as the brief asks.
+fn sign_in_test(ts: i64, secret: &str) -> String {
+    let key = format!("{ts}\n{secret}");
+    let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn card(title: &str) -> Value {
+    json!({
+        "msg_type": "interactive",
+        "card": {
+            "header": {"title": {"tag": "plain_text", "content": title}, "template": "red"},
+            "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": "**be/s1** DOWN"}}]
+        }
+    })
+}
+
+async fn post(url: &str, body: &Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .timeout(T)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    let v = resp.json().await.unwrap_or(Value::Null);
+    (status, v)
+}
+
+#[test]
+fn server_goes_down_and_up_with_its_backend_listener() {
+    let mut b = Backend::start();
+    let h = Haproxy::start(&backend_block("be", &[("s1", b.port())], FAST_CHECK));
+    assert!(h.wait_server_status("be", "s1", "UP", T));
+    assert!(wait_for(T, || b.hits() > 0), "no health check reached the backend");
+
+    b.stop();
+    assert!(std::net::TcpStream::connect(b.addr()).is_err(), "backend still accepts");
+    assert!(h.wait_server_status("be", "s1", "DOWN", T), "{}", h.cmd("show stat"));
+    let check = h.try_stat_field("be", "s1", "check_status").unwrap();
+    assert_eq!(check.trim_start_matches("* "), "L4CON");
+
+    b.restart();
+    assert!(h.wait_server_status("be", "s1", "UP", T));
+
+    b.set_status(500);
+    assert!(h.wait_server_status("be", "s1", "DOWN", T));
+    let check = h.try_stat_field("be", "s1", "check_status").unwrap();
+    assert_eq!(check.trim_start_matches("* "), "L7STS");
+}
+
+#[test]
+fn ring_receives_state_change_lines() {
+    let mut b = Backend::start();
+    let h = Haproxy::builder()
+        .with_ring(true)
+        .start(&backend_block("be", &[("s1", b.port())], FAST_CHECK));
+    assert!(h.wait_server_status("be", "s1", "UP", T));
+    b.stop();
+    assert!(wait_for(T, || h.ring_events().contains("Server be/s1 is DOWN")));
+}
+
+#[test]
+fn reload_adds_a_server_and_changes_the_worker_pid() {
+    let b1 = Backend::start();
+    let b2 = Backend::start();
+    let mut h = Haproxy::start(&backend_block("be", &[("s1", b1.port())], FAST_CHECK));
+    let master = h.master_pid().unwrap();
+    let pid1 = h.worker_pid();
+    assert!(h.try_server_status("be", "s2").is_none());
+
+    let pid2 = h.reload(&backend_block(
+        "be",
+        &[("s1", b1.port()), ("s2", b2.port())],
+        FAST_CHECK,
+    ));
+    assert_ne!(pid1, pid2);
+    assert_eq!(h.worker_pid(), pid2);
+    assert_eq!(h.master_pid(), Some(master), "reload must keep the master");
+    assert!(h.wait_server_status("be", "s2", "UP", T));
+
+    // A broken config is reported quickly and leaves the running worker alone.
+    let err = h.try_reload("backend be\n    bogus-keyword\n").unwrap_err();
+    assert!(err.contains("bogus-keyword"), "{err}");
+    assert_eq!(h.worker_pid(), pid2);
+    let m = h.master_proc().unwrap();
+    assert_eq!((m.failed, m.current_worker()), (1, Some(pid2)), "{m:?}");
+    // ... and the next good reload works again.
+    let pid3 = h.reload(&backend_block("be", &[("s1", b1.port())], FAST_CHECK));
+    assert_ne!(pid3, pid2);
+    assert!(h.try_server_status("be", "s2").is_none());
+}
+
+#[test]
+fn stop_and_start_again_keep_the_socket_path() {
+    let b = Backend::start();
+    let mut h = Haproxy::start(&backend_block("be", &[("s1", b.port())], FAST_CHECK));
+    let sock = h.socket_path();
+    let pid1 = h.worker_pid();
+    let master1 = h.master_pid().unwrap();
+
+    let st = h.stop();
+    assert!(st.success(), "haproxy master exit status after SIGTERM: {st:?}");
+    assert!(!h.is_running());
+    assert!(h.try_cmd("show info").is_err(), "socket still answers");
+    // The workers are gone too (we reaped the master; it reaped them).
+    assert!(!alive(pid1), "worker {pid1} survived");
+    assert!(!alive(master1), "master {master1} survived");
+
+    h.start_again();
+    assert_eq!(h.socket_path(), sock);
+    assert_ne!(h.worker_pid(), pid1);
+    assert!(h.wait_server_status("be", "s1", "UP", T));
+}
+
+#[test]
+fn stats_page_with_auth() {
+    let b = Backend::start();
+    let h = Haproxy::builder()
+        .with_stats_auth("admin", "s3cret")
+        .start(&backend_block("be", &[("s1", b.port())], FAST_CHECK));
+    let url = h.stats_csv_url().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // No connection reuse: HAProxy 2.6 answers 401 without `connection: close` and
+        // then closes the connection, so a pooled keep-alive request after a 401 can
+        // fail with `IncompleteMessage`.
+        let c = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(T)
+            .build()
+            .unwrap();
+        let ok = c.get(&url).basic_auth("admin", Some("s3cret")).send().await.unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        let body = ok.text().await.unwrap();
+        assert!(body.starts_with("# pxname,svname,"), "{body}");
+        let rows = parse_stat_csv(&body);
+        assert!(rows.iter().any(|r| r["pxname"] == "be" && r["svname"] == "s1"));
+
+        let anon = c.get(&url).send().await.unwrap();
+        assert_eq!(anon.status().as_u16(), 401);
+        assert!(anon.headers().contains_key("www-authenticate"));
+        let wrong = c.get(&url).basic_auth("admin", Some("nope")).send().await.unwrap();
+        assert_eq!(wrong.status().as_u16(), 401);
+    });
+}
+
+#[test]
+fn feishu_sign_test_vector() {
+    let want = "l1N0gAcBjdwBvGm1xMjOF0XSyaLRpR7tuO5dHfhAYc8=";
+    assert_eq!(sign_in_test(1599360473, "demo"), want);
+    assert_eq!(feishu_sign(1599360473, "demo"), want);
+}
+
+#[tokio::test]
+async fn feishu_receiver_checks_signature_and_card() {
+    let r = Receiver::feishu(Some("demo-secret"));
+    let ts = now_secs();
+
+    let mut good = card("be/s1 DOWN");
+    good["timestamp"] = json!(ts.to_string());
+    good["sign"] = json!(sign_in_test(ts, "demo-secret"));
+    let (st, v) = post(&r.url(), &good).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(v["StatusCode"], 0);
+
+    let mut bad = good.clone();
+    bad["sign"] = json!(sign_in_test(ts, "other-secret"));
+    let (st, v) = post(&r.url(), &bad).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["code"], 19021, "{v}");
+
+    // Milliseconds instead of seconds is the classic mistake.
+    let mut ms = good.clone();
+    ms["timestamp"] = json!((ts * 1000).to_string());
+    ms["sign"] = json!(sign_in_test(ts * 1000, "demo-secret"));
+    assert_eq!(post(&r.url(), &ms).await.1["code"], 19021);
+
+    // Card given as a JSON string instead of an object.
+    let mut stringly = good.clone();
+    stringly["card"] = json!(good["card"].to_string());
+    assert_eq!(post(&r.url(), &stringly).await.1["code"], 9499);
+
+    let reqs = r.requests();
+    assert_eq!(reqs.len(), 4);
+    assert!(reqs[0].accepted);
+    assert!(!reqs[1].accepted && !reqs[2].accepted && !reqs[3].accepted);
+    assert_eq!(reqs[0].path, "/open-apis/bot/v2/hook/test-token");
+    assert_eq!(r.accepted_bodies(), vec![good]);
+}
+
+#[tokio::test]
+async fn feishu_receiver_without_secret_and_modes() {
+    let r = Receiver::feishu(None);
+    assert_eq!(post(&r.url(), &card("x")).await.1["code"], 0);
+    let mut big = card("x");
+    big["card"]["elements"][0]["text"]["content"] = json!("y".repeat(20_001));
+    assert_eq!(post(&r.url(), &big).await.1["code"], 9499);
+
+    r.set_mode(Mode::FailCode(11232));
+    let (st, v) = post(&r.url(), &card("x")).await;
+    assert_eq!((st, v["code"].as_i64()), (200, Some(11232)));
+    r.set_mode(Mode::FailHttp(503));
+    assert_eq!(post(&r.url(), &card("x")).await.0, 503);
+    r.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let t0 = std::time::Instant::now();
+    assert_eq!(post(&r.url(), &card("x")).await.1["code"], 0);
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(r.accepted_count(), 2);
+    assert_eq!(r.requests().len(), 5);
+}
+
+#[tokio::test]
+async fn receiver_stop_refuses_and_restart_accepts_on_the_same_port() {
+    let mut r = Receiver::webhook(None);
+    let url = r.url();
+    let port = r.port();
+    let body = json!({"version": 1, "events": [{"id": "e1", "kind": "server_down"}]});
+    // A pooled keep-alive client, like a real sender.
+    let client = reqwest::Client::new();
+    let ok = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+
+    r.stop();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    let err = client.post(&url).json(&body).timeout(T).send().await.unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+
+    r.restart();
+    assert_eq!(r.url(), url);
+    let ok = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(r.event_ids(), vec!["e1", "e1"]);
+}
+
+#[tokio::test]
+async fn webhook_receiver_verifies_hmac_and_flattens_event_ids() {
+    let r = Receiver::webhook(Some("whk"));
+    let c = reqwest::Client::new();
+    let send = |body: Value, sig: Option<String>| {
+        let mut rb = c.post(r.url()).header("content-type", "application/json").timeout(T);
+        if let Some(s) = sig {
+            rb = rb.header("X-Hawatch-Signature", s);
+        }
+        let raw = body.to_string();
+        rb.body(raw).send()
+    };
+    let b1 = json!({"version":1,"delivery_id":"d1","sink":"hook","events":[{"id":"a","kind":"server_down"},{"id":"b","kind":"server_up"}]});
+    let b2 = json!({"version":1,"delivery_id":"d2","sink":"hook","events":[{"id":"c","kind":"server_down"}]});
+
+    // Signature computed in the test, independently of the helper.
+    let sig = |b: &Value| {
+        let mut m = Hmac::<Sha256>::new_from_slice(b"whk").unwrap();
+        m.update(b.to_string().as_bytes());
+        let hex: String = m.finalize().into_bytes().iter().map(|x| format!("{x:02x}")).collect();
+        format!("sha256={hex}")
+    };
+    assert_eq!(sig(&b1), webhook_signature("whk", b1.to_string().as_bytes()));
+
+    let resp = send(b1.clone(), Some(sig(&b1))).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"ok": true}));
+    assert_eq!(send(b2.clone(), None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(send(b2.clone(), Some(sig(&b1))).await.unwrap().status().as_u16(), 401);
+    assert_eq!(send(b2.clone(), Some(sig(&b2))).await.unwrap().status().as_u16(), 200);
+
+    assert!(r.wait_for_accepted(2, T));
+    assert_eq!(r.event_ids(), vec!["a", "b", "c"]);
+    let reqs = r.requests();
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(
+        reqs.iter().map(|q| q.accepted).collect::<Vec<_>>(),
+        vec![true, false, false, true]
+    );
+    assert_eq!(reqs[3].header("X-Hawatch-Signature"), Some(sig(&b2).as_str()));
+}
+
+#[test]
+fn proc_captures_output_and_dies_on_drop() {
+    let dir = tempdir();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo hello; echo oops >&2; sleep 30 & echo child=$!; wait"]);
+    let p = Proc::spawn("sh", cmd, dir.path());
+    assert!(p.wait_stdout_contains("child=", T));
+    assert!(p.wait_stderr_contains("oops", T));
+    let out = p.stdout();
+    assert!(out.starts_with("hello\n"), "{out}");
+    let child: u32 = out.trim().rsplit("child=").next().unwrap().parse().unwrap();
+    let pid = p.pid();
+    assert!(p.is_running());
+    let t0 = std::time::Instant::now();
+    drop(p);
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert!(!alive(pid));
+    // The grandchild was in the same process group and got SIGKILL too.
+    assert!(wait_for(T, || !alive(child)), "grandchild {child} survived");
+}
+
+/// Running (not gone, not a zombie waiting for a reaper).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn free_ports_are_distinct() {
+    let a = free_port();
+    let b = free_port();
+    assert_ne!(a, b);
+    assert!(wait_for(Duration::from_millis(100), || true));
+    assert!(!wait_for(Duration::from_millis(100), || false));
+}
+
+// `wait_for*` block the calling thread: on a current-thread runtime the spawned sender
+// would never run, hence multi_thread here (or use `support::wait_for_async`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_stop_lets_a_slow_answer_finish_but_refuses_new_connections() {
+    let mut r = Receiver::webhook(None);
+    r.set_mode(Mode::Slow(Duration::from_millis(800)));
+    let url = r.url();
+    let inflight = tokio::spawn(async move { post(&url, &json!({"events": []})).await });
+    assert!(r.wait_for_requests(1, T));
+    let t0 = std::time::Instant::now();
+    r.stop();
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", r.port())).is_err());
+    let (st, v) = inflight.await.unwrap();
+    assert_eq!((st, v), (200, json!({"ok": true})));
+    assert_eq!(r.accepted_count(), 1);
+}

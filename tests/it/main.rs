@@ -1,0 +1,9 @@
+//! Integration tests: the `hawatch` binary against a real HAProxy.
+//! One test binary; helpers in `support/` and `watcher.rs`.
+
+mod cli;
+mod delivery;
+mod harness;
+mod support;
+mod watch;
+mod watcher;

@@ -1,0 +1,188 @@
+//! `Backend`: a tiny HTTP/1.1 server on 127.0.0.1 that HAProxy health-checks.
+//!
+//! Every request gets `<status>` with body `ok` and `Connection: close`. `stop()` closes
+//! the listening socket (checks then fail with `Connection refused`, `L4CON`) and
+//! `restart()` listens again on the same port. Runs on the shared support runtime
+//! ([`super::rt`]), so it keeps answering while a test blocks in `wait_for`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
+
+use super::{claim_port, rt, wait_for};
+
+struct Shared {
+    status: AtomicU16,
+    hits: AtomicU64,
+}
+
+struct Running {
+    stop_tx: oneshot::Sender<()>,
+    done_rx: mpsc::Receiver<()>,
+}
+
+pub struct Backend {
+    port: u16,
+    shared: Arc<Shared>,
+    running: Option<Running>,
+}
+
+impl Backend {
+    /// Bind 127.0.0.1:0 and start answering `200 ok`.
+    pub fn start() -> Backend {
+        let listener = bind(0).expect("bind backend on 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        claim_port(port);
+        let mut b = Backend {
+            port,
+            shared: Arc::new(Shared {
+                status: AtomicU16::new(200),
+                hits: AtomicU64::new(0),
+            }),
+            running: None,
+        };
+        b.serve(listener);
+        b
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Status code for the following requests (e.g. 500 makes HTTP checks fail, `L7STS`).
+    pub fn set_status(&self, code: u16) {
+        self.shared.status.store(code, Ordering::SeqCst);
+    }
+
+    /// Requests answered so far (health checks included).
+    pub fn hits(&self) -> u64 {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn is_listening(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Close the listening socket. When this returns, connects are refused.
+    /// Connections already accepted finish on their own.
+    pub fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.stop_tx.send(());
+            r.done_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("backend accept loop did not stop within 5 s");
+        }
+    }
+
+    /// Listen again on the same port (SO_REUSEADDR; retries for up to 5 s in case the
+    /// port is briefly held, e.g. by an outgoing connection that got it as source port).
+    pub fn restart(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        let mut listener = None;
+        let mut last_err = None;
+        wait_for(Duration::from_secs(5), || match bind(self.port) {
+            Ok(l) => {
+                listener = Some(l);
+                true
+            }
+            Err(e) => {
+                last_err = Some(e);
+                false
+            }
+        });
+        let listener =
+            listener.unwrap_or_else(|| panic!("backend: could not re-bind 127.0.0.1:{}: {last_err:?}", self.port));
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let shared = self.shared.clone();
+        rt().spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    acc = listener.accept() => match acc {
+                        Ok((stream, _)) => {
+                            tokio::spawn(answer(stream, shared.clone()));
+                        }
+                        Err(e) => {
+                            eprintln!("backend accept error: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    },
+                }
+            }
+            drop(listener);
+            let _ = done_tx.send(());
+        });
+        self.running = Some(Running { stop_tx, done_rx });
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.stop_tx.send(());
+            let _ = r.done_rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Bind 127.0.0.1:`port` with SO_REUSEADDR, registered on the support runtime.
+fn bind(port: u16) -> std::io::Result<TcpListener> {
+    let _guard = rt().enter();
+    let sock = TcpSocket::new_v4()?;
+    sock.set_reuseaddr(true)?;
+    sock.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    sock.listen(128)
+}
+
+/// Read one request head (bounded in size and time), answer, close.
+async fn answer(mut stream: TcpStream, shared: Arc<Shared>) {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let read_head = async {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    };
+    match tokio::time::timeout(Duration::from_secs(5), read_head).await {
+        Ok(true) => {}
+        _ => return,
+    }
+    shared.hits.fetch_add(1, Ordering::SeqCst);
+    let code = shared.status.load(Ordering::SeqCst);
+    let resp = format!(
+        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        reason(code)
+    );
+    let _ = stream.write_all(resp.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}

@@ -1,0 +1,553 @@
+//! `Haproxy`: a real HAProxy owned by one test.
+//!
+//! Started as `haproxy -W -S <dir>/master.sock -f <dir>/haproxy.cfg -p <dir>/haproxy.pid`:
+//! master-worker mode in the foreground, so the test owns the master's PID, SIGUSR2 to
+//! it reloads, SIGTERM stops master and workers. The master runs in its own process
+//! group; the [`Proc`] guard kills that group on drop. Output goes to
+//! `<dir>/haproxy.stdout` / `<dir>/haproxy.stderr` (appended across restarts).
+//!
+//! The helper writes `global` (admin stats socket, optional `ring hawatch`, extra
+//! lines), `defaults`, an optional `listen stats` HTTP page, then the test's body.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tempfile::TempDir;
+
+use super::{free_port, tempdir, wait_for, Proc};
+
+/// Path of the HAProxy binary (override with `HAWATCH_IT_HAPROXY`).
+pub fn haproxy_bin() -> PathBuf {
+    std::env::var_os("HAWATCH_IT_HAPROXY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"))
+}
+
+/// Fast health checks: a refused port is `DOWN` after ~0.4 s, a good one `UP` after one check.
+pub const FAST_CHECK: &str = "inter 200ms fall 2 rise 1";
+
+/// Check parameters for [`backend_block`].
+pub fn check_opts(inter_ms: u32, fall: u32, rise: u32) -> String {
+    format!("inter {inter_ms}ms fall {fall} rise {rise}")
+}
+
+/// A backend with `option httpchk GET /` and one checked server per `(name, port)` on
+/// 127.0.0.1. `check_opts` follows `check` on each server line; empty means [`FAST_CHECK`].
+///
+/// ```text
+/// backend NAME
+///     option httpchk GET /
+///     server s1 127.0.0.1:PORT check inter 200ms fall 2 rise 1
+/// ```
+pub fn backend_block(name: &str, servers: &[(&str, u16)], check_opts: &str) -> String {
+    let opts = if check_opts.trim().is_empty() {
+        FAST_CHECK
+    } else {
+        check_opts.trim()
+    };
+    let mut s = format!("backend {name}\n    option httpchk GET /\n");
+    for (srv, port) in servers {
+        s.push_str(&format!("    server {srv} 127.0.0.1:{port} check {opts}\n"));
+    }
+    s
+}
+
+/// A frontend on 127.0.0.1:`port` sending everything to `backend`.
+pub fn frontend_block(name: &str, port: u16, backend: &str) -> String {
+    format!("frontend {name}\n    bind 127.0.0.1:{port}\n    default_backend {backend}\n")
+}
+
+/// Options for [`Haproxy`]; start with [`Haproxy::builder`].
+#[derive(Clone, Debug, Default)]
+pub struct HaproxyBuilder {
+    ring: bool,
+    global_extra: Vec<String>,
+    stats_http: bool,
+    stats_auth: Option<(String, String)>,
+}
+
+impl HaproxyBuilder {
+    /// Add `log ring@hawatch local0` and a `ring hawatch` section (rfc3164, maxlen 1200,
+    /// size 32768); read it with `show events hawatch`.
+    pub fn with_ring(mut self, on: bool) -> Self {
+        self.ring = on;
+        self
+    }
+
+    /// Extra line in `global` (e.g. `"nbthread 1"`, `"hard-stop-after 2s"`).
+    pub fn global_line(mut self, line: &str) -> Self {
+        self.global_extra.push(line.to_string());
+        self
+    }
+
+    /// Add `listen stats` on a free 127.0.0.1 port with `stats uri /stats`.
+    pub fn with_stats_http(mut self, on: bool) -> Self {
+        self.stats_http = on;
+        self
+    }
+
+    /// Like `with_stats_http(true)` plus `stats auth user:pass`.
+    pub fn with_stats_auth(mut self, user: &str, pass: &str) -> Self {
+        self.stats_http = true;
+        self.stats_auth = Some((user.to_string(), pass.to_string()));
+        self
+    }
+
+    /// Start and wait until the stats socket answers. Panics (with HAProxy's stderr) on failure.
+    pub fn start(self, body: &str) -> Haproxy {
+        self.try_start(body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start; `Err` carries HAProxy's stderr if it exits or never gets ready (10 s).
+    pub fn try_start(self, body: &str) -> Result<Haproxy, String> {
+        let dir = tempdir();
+        let stats_port = self.stats_http.then(free_port);
+        let mut h = Haproxy {
+            dir,
+            opts: self,
+            body: body.to_string(),
+            stats_port,
+            master: None,
+        };
+        h.write_cfg();
+        h.spawn();
+        h.try_wait_ready(Duration::from_secs(10))?;
+        Ok(h)
+    }
+}
+
+pub struct Haproxy {
+    // `Drop for Haproxy` stops `master` before the tempdir (and its sockets) goes away.
+    dir: TempDir,
+    opts: HaproxyBuilder,
+    body: String,
+    stats_port: Option<u16>,
+    master: Option<Proc>,
+}
+
+impl Haproxy {
+    pub fn builder() -> HaproxyBuilder {
+        HaproxyBuilder::default()
+    }
+
+    /// Start with default options (no ring, no HTTP stats page).
+    pub fn start(body: &str) -> Haproxy {
+        Haproxy::builder().start(body)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cfg_path(&self) -> PathBuf {
+        self.dir().join("haproxy.cfg")
+    }
+
+    /// The admin-level stats socket (Runtime API).
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir().join("admin.sock")
+    }
+
+    /// The master CLI socket (`-S`): `show proc`, `@1 show info`, `reload`.
+    pub fn master_socket_path(&self) -> PathBuf {
+        self.dir().join("master.sock")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir().join("haproxy.pid")
+    }
+
+    /// The full configuration text as written to `cfg_path()`.
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(self.cfg_path()).expect("read haproxy.cfg")
+    }
+
+    /// The HTTP stats page, e.g. `http://127.0.0.1:PORT/stats` (if enabled).
+    pub fn stats_url(&self) -> Option<String> {
+        self.stats_port.map(|p| format!("http://127.0.0.1:{p}/stats"))
+    }
+
+    /// `stats_url()` + `;csv`.
+    pub fn stats_csv_url(&self) -> Option<String> {
+        self.stats_url().map(|u| format!("{u};csv"))
+    }
+
+    pub fn stats_port(&self) -> Option<u16> {
+        self.stats_port
+    }
+
+    /// PID of the master process (None while stopped).
+    pub fn master_pid(&self) -> Option<u32> {
+        self.master.as_ref().map(|m| m.pid())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.master.as_ref().is_some_and(|m| m.is_running())
+    }
+
+    /// HAProxy's stderr so far (all starts).
+    pub fn stderr(&self) -> String {
+        super::read_lossy(&self.dir().join("haproxy.stderr"))
+    }
+
+    fn render_cfg(&self) -> String {
+        let dir = self.dir().display().to_string();
+        let mut c = String::from("global\n");
+        c.push_str(&format!("    stats socket \"{dir}/admin.sock\" mode 600 level admin\n"));
+        c.push_str("    stats timeout 2m\n");
+        if self.opts.ring {
+            c.push_str("    log ring@hawatch local0\n");
+        }
+        for l in &self.opts.global_extra {
+            c.push_str(&format!("    {l}\n"));
+        }
+        c.push('\n');
+        if self.opts.ring {
+            c.push_str(
+                "ring hawatch\n    description \"hawatch test ring\"\n    format rfc3164\n    maxlen 1200\n    size 32768\n\n",
+            );
+        }
+        c.push_str(
+            "defaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    timeout check 1s\n\n",
+        );
+        if let Some(port) = self.stats_port {
+            c.push_str(&format!(
+                "listen stats\n    bind 127.0.0.1:{port}\n    no log\n    stats enable\n    stats uri /stats\n"
+            ));
+            if let Some((u, p)) = &self.opts.stats_auth {
+                c.push_str(&format!("    stats auth {u}:{p}\n"));
+            }
+            c.push('\n');
+        }
+        c.push_str(&self.body);
+        if !c.ends_with('\n') {
+            c.push('\n');
+        }
+        c
+    }
+
+    fn write_cfg(&self) {
+        std::fs::write(self.cfg_path(), self.render_cfg()).expect("write haproxy.cfg");
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(haproxy_bin());
+        cmd.arg("-W")
+            .arg("-S")
+            .arg(self.master_socket_path())
+            .arg("-f")
+            .arg(self.cfg_path())
+            .arg("-p")
+            .arg(self.pid_file())
+            .current_dir(self.dir());
+        self.master = Some(Proc::spawn("haproxy", cmd, self.dir()));
+    }
+
+    /// Send one command to the admin socket (non-interactive: one line, read to EOF).
+    pub fn try_cmd(&self, command: &str) -> std::io::Result<String> {
+        socket_cmd(&self.socket_path(), command)
+    }
+
+    /// Runtime API command; panics on socket errors (not on HAProxy error texts).
+    pub fn cmd(&self, command: &str) -> String {
+        self.try_cmd(command)
+            .unwrap_or_else(|e| panic!("haproxy `{command}`: {e}\nstderr:\n{}", self.stderr()))
+    }
+
+    /// Command on the master CLI socket (e.g. `show proc`).
+    pub fn master_cmd(&self, command: &str) -> std::io::Result<String> {
+        socket_cmd(&self.master_socket_path(), command)
+    }
+
+    /// `show info` as key → value.
+    pub fn try_info(&self) -> Option<BTreeMap<String, String>> {
+        let out = self.try_cmd("show info").ok()?;
+        let map: BTreeMap<String, String> = out
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        map.contains_key("Pid").then_some(map)
+    }
+
+    pub fn info(&self) -> BTreeMap<String, String> {
+        self.try_info()
+            .unwrap_or_else(|| panic!("`show info` failed\nstderr:\n{}", self.stderr()))
+    }
+
+    fn try_worker_pid(&self) -> Option<u32> {
+        self.try_info()?.get("Pid")?.parse().ok()
+    }
+
+    /// The current worker's PID (`Pid:` in `show info`).
+    pub fn worker_pid(&self) -> u32 {
+        self.try_worker_pid()
+            .unwrap_or_else(|| panic!("no Pid in `show info`\nstderr:\n{}", self.stderr()))
+    }
+
+    /// Wait (10 s) until ready (see `is_ready`); panics with config and stderr otherwise.
+    pub fn wait_ready(&mut self) {
+        self.try_wait_ready(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Ready = the worker answers `show info` and the master CLI lists that PID as its
+    /// current worker. The second half matters: after forking the worker the 2.6 master
+    /// re-executes itself ("wait mode"), and a signal sent in that window hits default
+    /// handlers (SIGTERM kills it with status 15, SIGUSR2 too).
+    fn is_ready(&self) -> bool {
+        let Some(pid) = self.try_worker_pid() else {
+            return false;
+        };
+        self.master_proc().is_some_and(|m| m.current_worker() == Some(pid))
+    }
+
+    fn try_wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let mut exited = false;
+        let ok = wait_for(timeout, || {
+            if self.is_ready() {
+                return true;
+            }
+            exited = !self.is_running();
+            exited
+        });
+        if ok && !exited {
+            return Ok(());
+        }
+        let status = self.master.as_mut().and_then(|m| m.wait_exit(Duration::ZERO));
+        Err(format!(
+            "haproxy not ready after {timeout:?} (exit status: {status:?})\nconfig:\n{}\nstderr:\n{}",
+            self.config_text(),
+            self.stderr()
+        ))
+    }
+
+    /// `show proc` on the master CLI, parsed.
+    pub fn master_proc(&self) -> Option<MasterProc> {
+        parse_show_proc(&self.master_cmd("show proc").ok()?)
+    }
+
+    /// Replace the body, rewrite the config and SIGUSR2 the master; wait until the new
+    /// worker answers (`show info` Pid changed) and the master CLI (served only once the
+    /// master is back in wait mode, signal handlers installed) lists it as current.
+    /// Returns the new worker PID.
+    pub fn reload(&mut self, new_body: &str) -> u32 {
+        self.try_reload(new_body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`reload`](Self::reload) but an invalid config gives `Err` quickly (the
+    /// master's `show proc` failed-reload counter), with the old worker still running.
+    pub fn try_reload(&mut self, new_body: &str) -> Result<u32, String> {
+        let old_pid = self.worker_pid();
+        let reloads_before = self
+            .master_proc()
+            .ok_or_else(|| format!("master CLI not answering\nstderr:\n{}", self.stderr()))?
+            .reloads;
+        self.body = new_body.to_string();
+        self.write_cfg();
+        self.master
+            .as_ref()
+            .expect("haproxy is stopped")
+            .signal(Signal::SIGUSR2);
+        let mut failed = false;
+        let mut new_pid = None;
+        wait_for(Duration::from_secs(10), || {
+            let Some(m) = self.master_proc() else {
+                return false;
+            };
+            if m.reloads > reloads_before && m.failed > 0 {
+                failed = true;
+                return true;
+            }
+            new_pid = self
+                .try_worker_pid()
+                .filter(|p| *p != old_pid && m.current_worker() == Some(*p));
+            new_pid.is_some()
+        });
+        match new_pid {
+            Some(p) if !failed => Ok(p),
+            _ => Err(format!(
+                "reload failed (failed={failed}, worker pid still {old_pid})\nstderr:\n{}",
+                self.stderr()
+            )),
+        }
+    }
+
+    /// SIGTERM the master and wait (10 s, then SIGKILL) for it and its workers to exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut m = self.master.take().expect("haproxy is not running");
+        m.stop(Duration::from_secs(10))
+    }
+
+    /// Start again with the same config, socket path and ports; waits until ready.
+    pub fn start_again(&mut self) {
+        assert!(self.master.is_none(), "haproxy is still running; stop() first");
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// `show stat` parsed into rows keyed by header name (empty cells kept as "").
+    pub fn stat_rows(&self) -> Vec<BTreeMap<String, String>> {
+        parse_stat_csv(&self.cmd("show stat"))
+    }
+
+    /// One column of the `pxname,svname` row, if the row exists.
+    pub fn try_stat_field(&self, proxy: &str, svname: &str, field: &str) -> Option<String> {
+        let out = self.try_cmd("show stat").ok()?;
+        parse_stat_csv(&out)
+            .into_iter()
+            .find(|r| {
+                r.get("pxname").map(String::as_str) == Some(proxy)
+                    && r.get("svname").map(String::as_str) == Some(svname)
+            })
+            .and_then(|r| r.get(field).cloned())
+    }
+
+    pub fn try_server_status(&self, backend: &str, server: &str) -> Option<String> {
+        self.try_stat_field(backend, server, "status")
+    }
+
+    /// `status` column of `backend/server` (`UP`, `DOWN`, `UP 1/2`, `MAINT`, …).
+    pub fn server_status(&self, backend: &str, server: &str) -> String {
+        self.try_server_status(backend, server)
+            .unwrap_or_else(|| panic!("no row {backend}/{server} in show stat:\n{}", self.cmd("show stat")))
+    }
+
+    /// Wait until `backend/server` has exactly `status`.
+    pub fn wait_server_status(&self, backend: &str, server: &str, status: &str, timeout: Duration) -> bool {
+        wait_for(timeout, || {
+            self.try_server_status(backend, server).as_deref() == Some(status)
+        })
+    }
+
+    /// `show events hawatch` (needs `with_ring(true)`).
+    pub fn ring_events(&self) -> String {
+        self.cmd("show events hawatch")
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        if let Some(mut m) = self.master.take() {
+            m.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+/// One non-interactive Runtime API exchange on a unix socket, 5 s timeouts.
+pub fn socket_cmd(path: &Path, command: &str) -> std::io::Result<String> {
+    let mut s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(command.as_bytes())?;
+    s.write_all(b"\n")?;
+    // The 2.6 master CLI keeps the connection open after answering until the client
+    // half-closes; the worker socket closes by itself. Half-close for both.
+    s.shutdown(std::net::Shutdown::Write)?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The master's `show proc`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterProc {
+    pub master_pid: u32,
+    /// Reloads since start.
+    pub reloads: u32,
+    /// Failed reloads since the last successful one.
+    pub failed: u32,
+    /// (pid, reloads survived). Old workers still finishing have more reloads than the
+    /// current one. Note a *failed* reload also increments the current worker's count
+    /// (it reads 1, not 0, until the next successful reload).
+    pub workers: Vec<(u32, u32)>,
+}
+
+impl MasterProc {
+    /// The newest worker: the one with the fewest reloads.
+    pub fn current_worker(&self) -> Option<u32> {
+        self.workers.iter().min_by_key(|(_, r)| *r).map(|(p, _)| *p)
+    }
+}
+
+/// ```text
+/// #<PID>          <type>          <reloads>       <uptime>        <version>
+/// 11104           master          1 [failed: 0]   0d00h00m03s     2.6.12-1+deb12u4
+/// # workers
+/// 11167           worker          0               0d00h00m02s     2.6.12-1+deb12u4
+/// # programs
+/// ```
+pub fn parse_show_proc(text: &str) -> Option<MasterProc> {
+    let mut master = None;
+    let mut workers = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            [pid, "master", reloads, "[failed:", failed, ..] => {
+                master = Some((
+                    pid.parse().ok()?,
+                    reloads.parse().ok()?,
+                    failed.trim_end_matches(']').parse().ok()?,
+                ));
+            }
+            [pid, "worker", reloads, ..] => {
+                workers.push((pid.parse().ok()?, reloads.parse().ok()?));
+            }
+            _ => {}
+        }
+    }
+    let (master_pid, reloads, failed) = master?;
+    Some(MasterProc {
+        master_pid,
+        reloads,
+        failed,
+        workers,
+    })
+}
+
+/// Parse `show stat` / `;csv` output: header `# pxname,…,` names the columns; every line
+/// has a trailing comma; values with `,` or `"` are quoted with `"` doubled.
+pub fn parse_stat_csv(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+        return Vec::new();
+    };
+    let names = split_csv_line(header);
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            names
+                .iter()
+                .zip(split_csv_line(l))
+                .filter(|(n, _)| !n.is_empty())
+                .map(|(n, v)| (n.clone(), v))
+                .collect()
+        })
+        .collect()
+}
+
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cur.is_empty() => quoted = true,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}

@@ -1,0 +1,278 @@
+//! Test helpers for the `it` integration binary.
+//!
+//! Everything here is real: a real `haproxy` (master-worker, foreground, owned by the
+//! test), real TCP servers on 127.0.0.1, a real axum receiver. Tests run in parallel in
+//! one process, so every helper lives in its own tempdir and takes ports by binding
+//! `127.0.0.1:0`. Every spawned process and server is stopped by its guard's `Drop`,
+//! also when a test panics.
+//!
+//! - [`haproxy`]: `Haproxy` (start / reload / stop / runtime API) and config snippets.
+//! - [`backend`]: `Backend`, a tiny HTTP server HAProxy health-checks.
+//! - [`receiver`]: `Receiver`, a stand-in for Feishu / generic webhooks.
+//! - here: [`wait_for`], [`free_port`], [`hawatch_bin`], [`Proc`] and [`rt`], the one
+//!   background tokio runtime that `Backend` and `Receiver` run on (so they work from
+//!   sync tests and from `#[tokio::test]` alike, and keep answering while a test blocks
+//!   its own thread in [`wait_for`]).
+#![allow(dead_code)]
+
+pub mod backend;
+pub mod haproxy;
+pub mod receiver;
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// How often wait loops poll.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// Poll `f` every [`POLL`] until it returns true or `timeout` has passed.
+/// Returns whether the condition was met. Bounded both in time and in iterations.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let max_iters = timeout.as_millis() / POLL.as_millis() + 2;
+    for _ in 0..max_iters {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    f()
+}
+
+/// Async twin of [`wait_for`] for `#[tokio::test]`s that need their runtime to keep
+/// running while they wait (e.g. the condition is driven by a task on that runtime).
+pub async fn wait_for_async(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let max_iters = timeout.as_millis() / POLL.as_millis() + 2;
+    for _ in 0..max_iters {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    f()
+}
+
+/// Ports this test process has handed out or bound; never handed out twice, so two
+/// parallel tests cannot be given the same port by [`free_port`].
+fn used_ports() -> &'static Mutex<HashSet<u16>> {
+    static PORTS: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    PORTS.get_or_init(Default::default)
+}
+
+/// Remember `port` as taken (for ports bound by helpers themselves).
+pub(crate) fn claim_port(port: u16) {
+    used_ports().lock().unwrap().insert(port);
+}
+
+/// A free TCP port on 127.0.0.1, found by binding `127.0.0.1:0`. The socket is closed
+/// before returning, so whoever uses the port (HAProxy's `bind`) races with the rest of
+/// the machine; the window is small. Never returns the same port twice per process.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().unwrap().port();
+        if used_ports().lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+    panic!("free_port: no new port after 100 tries");
+}
+
+/// The `hawatch` binary built by cargo for this test run.
+pub fn hawatch_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hawatch"))
+}
+
+/// A fresh tempdir for one test (removed on drop).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hawatch-it-")
+        .tempdir()
+        .expect("create tempdir")
+}
+
+/// The background runtime `Backend` and `Receiver` run on. Multi-threaded, created once
+/// per test process, never shut down (it dies with the process). Never call `block_on`
+/// on it from a test: helpers talk to it with channels instead.
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("it-support")
+            .enable_all()
+            .build()
+            .expect("build support runtime")
+    })
+}
+
+/// Guard for a spawned child process.
+///
+/// The child runs in its own process group (so a Ctrl-C in the terminal does not hit it
+/// and we can clean up anything it forked), with stdin from /dev/null and stdout/stderr
+/// appended to `<dir>/<name>.stdout` / `<dir>/<name>.stderr`.
+/// On drop: SIGTERM, wait up to 5 s, then SIGKILL to the whole group, then reap.
+pub struct Proc {
+    name: String,
+    child: Child,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Spawn `cmd`, capturing its output under `dir`. Panics if it cannot be spawned.
+    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Proc {
+        let stdout_path = dir.join(format!("{name}.stdout"));
+        let stderr_path = dir.join(format!("{name}.stderr"));
+        let open = |p: &Path| -> File {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(open(&stdout_path))
+            .stderr(open(&stderr_path))
+            .process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name} ({cmd:?}): {e}"));
+        Proc {
+            name: name.to_string(),
+            child,
+            stdout_path,
+            stderr_path,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn nix_pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Everything the process wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        read_lossy(&self.stdout_path)
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        read_lossy(&self.stderr_path)
+    }
+
+    pub fn stdout_path(&self) -> &Path {
+        &self.stdout_path
+    }
+
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr_path
+    }
+
+    /// Wait until stdout contains `needle`.
+    pub fn wait_stdout_contains(&self, needle: &str, timeout: Duration) -> bool {
+        wait_for(timeout, || self.stdout().contains(needle))
+    }
+
+    /// Wait until stderr contains `needle`.
+    pub fn wait_stderr_contains(&self, needle: &str, timeout: Duration) -> bool {
+        wait_for(timeout, || self.stderr().contains(needle))
+    }
+
+    /// Send a signal to the process (not its group). No-op once it was reaped.
+    pub fn signal(&self, sig: Signal) {
+        if self.status.is_none() {
+            // ESRCH cannot happen before we reap; a zombie accepts signals silently.
+            let _ = kill(self.nix_pid(), sig);
+        }
+    }
+
+    /// Has the process exited (without reaping it)?
+    pub fn has_exited(&self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        !matches!(waitid(Id::Pid(self.nix_pid()), flags), Ok(WaitStatus::StillAlive))
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.has_exited()
+    }
+
+    /// Wait up to `timeout` for the process to exit; then SIGKILL whatever is left in its
+    /// process group (its own children) and reap it. `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if let Some(st) = self.status {
+            return Some(st);
+        }
+        if !wait_for(timeout, || self.has_exited()) {
+            return None;
+        }
+        Some(self.reap())
+    }
+
+    /// SIGKILL the group, then reap the leader. While the leader is not reaped its PID
+    /// (= the group id) cannot be reused, so the group kill only reaches our processes.
+    fn reap(&mut self) -> ExitStatus {
+        let _ = killpg(self.nix_pid(), Signal::SIGKILL);
+        let st = self.child.wait().expect("wait for child");
+        self.status = Some(st);
+        st
+    }
+
+    /// SIGTERM, wait up to `timeout`, then SIGKILL (group) and reap. Returns the status.
+    pub fn stop(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(st) = self.status {
+            return st;
+        }
+        self.signal(Signal::SIGTERM);
+        if let Some(st) = self.wait_exit(timeout) {
+            return st;
+        }
+        eprintln!("{}: did not exit after SIGTERM, sending SIGKILL", self.name);
+        self.reap()
+    }
+
+    /// The exit status, if the process was reaped.
+    pub fn status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            self.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+pub(crate) fn read_lossy(p: &Path) -> String {
+    match std::fs::read(p) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("read {}: {e}", p.display()),
+    }
+}

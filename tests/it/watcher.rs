@@ -1,0 +1,150 @@
+//! A running `hawatch watch` for tests: writes its config into a tempdir,
+//! starts the real binary, reads its store through `hawatch events --json`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+
+pub struct Watcher {
+    pub dir: tempfile::TempDir,
+    pub proc: Option<Proc>,
+    pub config: PathBuf,
+}
+
+/// Instance + sinks TOML for a socket source.
+pub fn socket_instance(name: &str, sock: &Path, extra: &str) -> String {
+    format!(
+        "[[haproxy]]\nname = \"{name}\"\nsocket = {:?}\n{extra}\n",
+        sock.display().to_string()
+    )
+}
+
+pub fn webhook_sink(name: &str, url: &str, extra: &str) -> String {
+    format!("[[sink]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+impl Watcher {
+    /// Writes the config (a `[watch]` with the given interval and a store in
+    /// the tempdir, then `body`) without starting anything.
+    pub fn configure(interval: &str, body: &str) -> Watcher {
+        let dir = tempdir();
+        let config = dir.path().join("hawatch.toml");
+        let store = dir.path().join("store").join("hawatch.db");
+        let text = format!(
+            "[watch]\ninterval = \"{interval}\"\nstore = {:?}\n\n{body}",
+            store.display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+        Watcher {
+            dir,
+            proc: None,
+            config,
+        }
+    }
+
+    /// Configures and starts `hawatch watch`.
+    pub fn start(interval: &str, body: &str) -> Watcher {
+        let mut w = Watcher::configure(interval, body);
+        w.spawn();
+        w
+    }
+
+    pub fn spawn(&mut self) {
+        let mut cmd = Command::new(hawatch_bin());
+        cmd.args(["watch", "--log", "debug", "--config"]).arg(&self.config);
+        let p = Proc::spawn("hawatch", cmd, self.dir.path());
+        assert!(
+            p.wait_stderr_contains("hawatch watch started", Duration::from_secs(10)),
+            "watcher did not start:\n{}",
+            p.stderr()
+        );
+        self.proc = Some(p);
+    }
+
+    pub fn proc(&self) -> &Proc {
+        self.proc.as_ref().expect("watcher running")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store").join("hawatch.db")
+    }
+
+    /// Runs a hawatch subcommand against this watcher's config.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(hawatch_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap()
+    }
+
+    /// Every stored event, oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        if !self.store().exists() {
+            return Vec::new();
+        }
+        let out = self.run(&["events", "--json"]);
+        assert!(
+            out.status.success(),
+            "hawatch events: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    }
+
+    /// Stored events of a kind about a subject (`be/srv`, `be` or the instance).
+    pub fn events_of(&self, kind: &str, subject: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["kind"] == kind && subject_of(e) == subject)
+            .collect()
+    }
+
+    /// Waits until the store has an event of `kind` about `subject`.
+    pub fn wait_event(&self, kind: &str, subject: &str, timeout: Duration) -> Value {
+        let mut found = None;
+        wait_for(timeout, || {
+            found = self.events_of(kind, subject).into_iter().next();
+            found.is_some()
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "no {kind} for {subject} within {timeout:?}; events: {:#?}\nstderr:\n{}",
+                kinds(&self.events()),
+                self.stderr()
+            )
+        })
+    }
+
+    pub fn stderr(&self) -> String {
+        self.proc.as_ref().map(|p| p.stderr()).unwrap_or_default()
+    }
+}
+
+pub fn subject_of(e: &Value) -> String {
+    match (e["backend"].as_str(), e["server"].as_str()) {
+        (Some(b), Some(s)) => format!("{b}/{s}"),
+        (Some(b), None) => b.to_string(),
+        _ => e["instance"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// `kind subject` strings, for assertions and messages.
+pub fn kinds(evs: &[Value]) -> Vec<String> {
+    evs.iter()
+        .map(|e| format!("{} {}", e["kind"].as_str().unwrap_or("?"), subject_of(e)))
+        .collect()
+}
+
+/// Events in webhook bodies, flattened in arrival order.
+pub fn webhook_events(bodies: &[Value]) -> Vec<Value> {
+    bodies
+        .iter()
+        .flat_map(|b| b["events"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
