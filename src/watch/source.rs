@@ -81,10 +81,14 @@ async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Obse
 async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, String> {
     let shown = crate::config::redact_url(url);
     let work = async {
-        let mut resp = http
-            .get(url)
-            .send()
-            .await
+        // One retry on a transport error: HAProxy closes the connection after
+        // some replies (a 401) without saying so, and the pooled connection's
+        // next request then fails with no fault of the instance.
+        let sent = match http.get(url).send().await {
+            Err(e) if e.is_request() || e.is_connect() => http.get(url).send().await,
+            r => r,
+        };
+        let mut resp = sent
             .map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?;
         match resp.status().as_u16() {
             200 => {}
