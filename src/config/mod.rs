@@ -168,6 +168,32 @@ fn read_secret_file(path: &str) -> Result<Secret, String> {
         .map_err(|e| format!("cannot read {path}: {e}"))
 }
 
+/// A secret given as `key = "..."` or `key_file = "/path"` (at most one).
+fn secret_or_file(
+    val: Option<Secret>,
+    file: Option<String>,
+    p: &mut Problems,
+    at: &std::ops::Range<usize>,
+    key: &str,
+) -> Option<Secret> {
+    match (val, file) {
+        (Some(_), Some(_)) => {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            p.at(
+                at.clone(),
+                &format!("{key}_file"),
+                format!("set either `{leaf}` or `{leaf}_file`, not both"),
+            );
+            None
+        }
+        (Some(v), None) => Some(v),
+        (None, Some(path)) => read_secret_file(&path)
+            .map_err(|e| p.at(at.clone(), &format!("{key}_file"), e))
+            .ok(),
+        (None, None) => None,
+    }
+}
+
 fn check_http_url(u: &str) -> Result<(), String> {
     match url::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(()),
@@ -342,21 +368,7 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
             format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name),
         );
     }
-    let stats_url = match (f.stats_url, f.stats_url_file) {
-        (Some(_), Some(_)) => {
-            p.at(
-                at.clone(),
-                &key("stats_url_file"),
-                "set either `stats_url` or `stats_url_file`, not both",
-            );
-            None
-        }
-        (Some(u), None) => Some(u),
-        (None, Some(path)) => read_secret_file(&path)
-            .map_err(|e| p.at(at.clone(), &key("stats_url_file"), e))
-            .ok(),
-        (None, None) => None,
-    };
+    let stats_url = secret_or_file(f.stats_url, f.stats_url_file, p, &at, &key("stats_url"));
     let source = match (f.socket, stats_url) {
         (Some(_), Some(_)) => {
             p.at(
@@ -441,25 +453,8 @@ fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
             format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name),
         );
     }
-    let mut pick = |val: Option<Secret>, file: Option<String>, k: &str| -> Option<Secret> {
-        match (val, file) {
-            (Some(_), Some(_)) => {
-                p.at(
-                    at.clone(),
-                    &key(&format!("{k}_file")),
-                    format!("set either `{k}` or `{k}_file`, not both"),
-                );
-                None
-            }
-            (Some(v), None) => Some(v),
-            (None, Some(path)) => read_secret_file(&path)
-                .map_err(|e| p.at(at.clone(), &key(&format!("{k}_file")), e))
-                .ok(),
-            (None, None) => None,
-        }
-    };
-    let url = pick(f.url, f.url_file, "url");
-    let secret = pick(f.secret, f.secret_file, "secret");
+    let url = secret_or_file(f.url, f.url_file, p, &at, &key("url"));
+    let secret = secret_or_file(f.secret, f.secret_file, p, &at, &key("secret"));
     let timeout = f.timeout.map_or(Duration::from_secs(10), |d| d.0);
     let kind = match f.kind {
         SinkType::Console => {

@@ -7,21 +7,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
+use crate::support::haproxy::Haproxy;
 use crate::support::receiver::{Mode, Receiver};
 use crate::support::wait_for;
-use crate::watcher::{kinds, socket_instance, webhook_events, webhook_sink, Watcher};
+use crate::watcher::{kinds, socket_instance, two_servers, webhook_events, webhook_sink, Watcher};
 
 const T: Duration = Duration::from_secs(20);
-
-fn ready_haproxy() -> (Haproxy, Backend, Backend) {
-    let (b1, b2) = (Backend::start(), Backend::start());
-    let h = Haproxy::start(&backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], ""));
-    h.wait_server_status("app", "s1", "UP", T);
-    h.wait_server_status("app", "s2", "UP", T);
-    (h, b1, b2)
-}
 
 /// Toggles app/s1 between MAINT and ready until the watcher has stored `n`
 /// events, one per poll (it waits for each before the next toggle).
@@ -74,7 +65,7 @@ fn a_receiver_down_for_two_minutes_gets_all_50_events_in_order() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(120),
     );
-    let (h, _b1, _b2) = ready_haproxy();
+    let (h, _b1, _b2) = two_servers();
     let mut rx = Receiver::webhook(None);
     let w = Watcher::start(
         "100ms",
@@ -114,7 +105,7 @@ fn a_receiver_down_for_two_minutes_gets_all_50_events_in_order() {
 
 #[test]
 fn kill_9_during_delivery_loses_nothing_and_repeats_only_same_ids() {
-    let (h, _b1, _b2) = ready_haproxy();
+    let (h, _b1, _b2) = two_servers();
     let rx = Receiver::webhook(None);
     rx.set_mode(Mode::Slow(Duration::from_secs(3)));
     let mut w = Watcher::start(
@@ -152,7 +143,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_same_ids() {
 
 #[test]
 fn feishu_gets_a_signed_card_with_the_seeds_icons() {
-    let (h, mut b1, _b2) = ready_haproxy();
+    let (h, mut b1, _b2) = two_servers();
     let rx = Receiver::feishu(Some("feishu-secret"));
     let sink = format!(
         "[[sink]]\nname = \"feishu\"\ntype = \"feishu\"\nurl = \"{}\"\nsecret = \"${{HAWATCH_IT_FEISHU_SECRET}}\"\n",
@@ -200,7 +191,7 @@ fn feishu_gets_a_signed_card_with_the_seeds_icons() {
 
 #[test]
 fn feishu_refusals_keep_the_message_and_say_why() {
-    let (h, _b1, _b2) = ready_haproxy();
+    let (h, _b1, _b2) = two_servers();
     let rx = Receiver::feishu(Some("right"));
     let sink = format!(
         "[[sink]]\nname = \"feishu\"\ntype = \"feishu\"\nurl = \"{}\"\nsecret = \"wrong\"\n",

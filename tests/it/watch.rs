@@ -9,19 +9,9 @@ use crate::support::backend::Backend;
 use crate::support::haproxy::{backend_block, Haproxy};
 use crate::support::receiver::Receiver;
 use crate::support::wait_for;
-use crate::watcher::{kinds, socket_instance, webhook_events, webhook_sink, Watcher};
+use crate::watcher::{kinds, socket_instance, two_servers, webhook_events, webhook_sink, Watcher};
 
 const T: Duration = Duration::from_secs(20);
-
-/// HAProxy with backend `app` (servers s1, s2 on live backends) and the
-/// servers settled UP.
-fn two_servers() -> (Haproxy, Backend, Backend) {
-    let (b1, b2) = (Backend::start(), Backend::start());
-    let h = Haproxy::start(&backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], ""));
-    h.wait_server_status("app", "s1", "UP", T);
-    h.wait_server_status("app", "s2", "UP", T);
-    (h, b1, b2)
-}
 
 /// Every field the contract promises, with the right types.
 fn assert_contract(e: &Value) {

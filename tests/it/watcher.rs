@@ -7,7 +7,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::backend::Backend;
+use crate::support::haproxy::{backend_block, Haproxy};
 use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+
+/// HAProxy with backend `app`: servers s1 and s2 on live backends, both
+/// settled UP. Keep the backends: dropping one stops it.
+pub fn two_servers() -> (Haproxy, Backend, Backend) {
+    let t = Duration::from_secs(20);
+    let (b1, b2) = (Backend::start(), Backend::start());
+    let h = Haproxy::start(&backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], ""));
+    assert!(h.wait_server_status("app", "s1", "UP", t) && h.wait_server_status("app", "s2", "UP", t));
+    (h, b1, b2)
+}
 
 pub struct Watcher {
     pub dir: tempfile::TempDir,

@@ -11,10 +11,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::{claim_port, rt, wait_for};
+use super::{bind_loopback, claim_port, rebind_loopback, rt};
 
 struct Shared {
     status: AtomicU16,
@@ -35,7 +35,7 @@ pub struct Backend {
 impl Backend {
     /// Bind 127.0.0.1:0 and start answering `200 ok`.
     pub fn start() -> Backend {
-        let listener = bind(0).expect("bind backend on 127.0.0.1:0");
+        let listener = bind_loopback(0).expect("bind backend on 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         claim_port(port);
         let mut b = Backend {
@@ -89,20 +89,7 @@ impl Backend {
         if self.running.is_some() {
             return;
         }
-        let mut listener = None;
-        let mut last_err = None;
-        wait_for(Duration::from_secs(5), || match bind(self.port) {
-            Ok(l) => {
-                listener = Some(l);
-                true
-            }
-            Err(e) => {
-                last_err = Some(e);
-                false
-            }
-        });
-        let listener =
-            listener.unwrap_or_else(|| panic!("backend: could not re-bind 127.0.0.1:{}: {last_err:?}", self.port));
+        let listener = rebind_loopback(self.port, "backend");
         self.serve(listener);
     }
 
@@ -142,13 +129,6 @@ impl Drop for Backend {
 }
 
 /// Bind 127.0.0.1:`port` with SO_REUSEADDR, registered on the support runtime.
-fn bind(port: u16) -> std::io::Result<TcpListener> {
-    let _guard = rt().enter();
-    let sock = TcpSocket::new_v4()?;
-    sock.set_reuseaddr(true)?;
-    sock.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    sock.listen(128)
-}
 
 /// Read one request head (bounded in size and time), answer, close.
 async fn answer(mut stream: TcpStream, shared: Arc<Shared>) {

@@ -276,3 +276,30 @@ pub(crate) fn read_lossy(p: &Path) -> String {
         Err(e) => panic!("read {}: {e}", p.display()),
     }
 }
+
+/// A tokio listener on 127.0.0.1:`port` (0 = any) with SO_REUSEADDR, created on [`rt`].
+pub fn bind_loopback(port: u16) -> io::Result<tokio::net::TcpListener> {
+    let _guard = rt().enter();
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.set_reuseaddr(true)?;
+    sock.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    sock.listen(128)
+}
+
+/// [`bind_loopback`] on a port we listened on before, retried for up to 5 s in case it
+/// is briefly held (e.g. by an outgoing connection that got it as its source port).
+pub fn rebind_loopback(port: u16, who: &str) -> tokio::net::TcpListener {
+    let mut listener = None;
+    let mut last_err = None;
+    wait_for(Duration::from_secs(5), || match bind_loopback(port) {
+        Ok(l) => {
+            listener = Some(l);
+            true
+        }
+        Err(e) => {
+            last_err = Some(e);
+            false
+        }
+    });
+    listener.unwrap_or_else(|| panic!("{who}: could not re-bind 127.0.0.1:{port}: {last_err:?}"))
+}

@@ -21,7 +21,6 @@
 //! socket and `restart()` listens again on the same port.
 
 use std::future::IntoFuture;
-use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -34,10 +33,10 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{claim_port, rt, wait_for};
+use super::{bind_loopback, claim_port, rebind_loopback, rt, wait_for};
 
 /// Largest body Feishu accepts.
 pub const FEISHU_MAX_BODY: usize = 20_000;
@@ -119,7 +118,7 @@ pub struct Receiver {
 impl Receiver {
     /// Start on 127.0.0.1:0.
     pub fn start(flavour: Flavour, secret: Option<&str>) -> Receiver {
-        let listener = bind(0).expect("bind receiver on 127.0.0.1:0");
+        let listener = bind_loopback(0).expect("bind receiver on 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         claim_port(port);
         let mut r = Receiver {
@@ -237,20 +236,7 @@ impl Receiver {
         if self.running.is_some() {
             return;
         }
-        let mut listener = None;
-        let mut last_err = None;
-        wait_for(Duration::from_secs(5), || match bind(self.port) {
-            Ok(l) => {
-                listener = Some(l);
-                true
-            }
-            Err(e) => {
-                last_err = Some(e);
-                false
-            }
-        });
-        let listener =
-            listener.unwrap_or_else(|| panic!("receiver: could not re-bind 127.0.0.1:{}: {last_err:?}", self.port));
+        let listener = rebind_loopback(self.port, "receiver");
         self.serve(listener);
     }
 
@@ -299,14 +285,6 @@ impl Drop for Receiver {
             let _ = r.done_rx.recv_timeout(STOP_GRACE + Duration::from_secs(5));
         }
     }
-}
-
-fn bind(port: u16) -> std::io::Result<TcpListener> {
-    let _guard = rt().enter();
-    let sock = TcpSocket::new_v4()?;
-    sock.set_reuseaddr(true)?;
-    sock.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    sock.listen(128)
 }
 
 /// Feishu's signature: base64(HMAC-SHA256(key = "{timestamp}\n{secret}", msg = "")).
