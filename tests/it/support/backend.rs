@@ -128,8 +128,6 @@ impl Drop for Backend {
     }
 }
 
-/// Bind 127.0.0.1:`port` with SO_REUSEADDR, registered on the support runtime.
-
 /// Read one request head (bounded in size and time), answer, close.
 async fn answer(mut stream: TcpStream, shared: Arc<Shared>) {
     let mut buf = Vec::with_capacity(1024);
