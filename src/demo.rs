@@ -166,7 +166,7 @@ async fn expect(store: &Store, kind: Kind, subject: &str) -> anyhow::Result<()> 
 
 async fn runtime_cmd(sock: &Path, cmd: &str) -> anyhow::Result<String> {
     let ep = haproxy::Endpoint::Unix(sock.to_path_buf());
-    Ok(haproxy::client::command(&ep, cmd, Duration::from_secs(2), 1 << 20).await?)
+    Ok(haproxy::client::command(&ep, cmd, Duration::from_secs(2), 1 << 20, 0).await?)
 }
 
 pub async fn run(bin: PathBuf) -> anyhow::Result<()> {

@@ -26,6 +26,16 @@ use crate::event::{Check, Event, Kind, Severity};
 /// Start times derived from the uptime may jitter by a second or two.
 const DERIVED_START_TOLERANCE_SECS: i64 = 3;
 
+/// What one diff produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The state to remember.
+    pub state: InstanceState,
+    pub events: Vec<Event>,
+    /// Whether `state` differs from the state passed in (so must be stored).
+    pub changed: bool,
+}
+
 /// Builds events with a shared instance name and time.
 struct Emitter<'a> {
     instance: &'a str,
@@ -140,291 +150,269 @@ fn describe_failure(check: &Option<Check>, agent: &Option<Check>) -> String {
     }
 }
 
+/// The rows of one proxy (HAProxy lists a proxy's FRONTEND, listeners,
+/// servers and BACKEND together), matched against what was known of it.
+struct Group {
+    name: String,
+    /// The remembered backend, taken out of the old state.
+    old: Option<BackendState>,
+    /// Servers seen in this poll, in the new state.
+    servers: std::collections::BTreeMap<String, ServerState>,
+    up: Option<bool>,
+    /// A server still waits for its first check after an HAProxy start.
+    pending_first_check: bool,
+}
+
+struct Differ<'a> {
+    em: Emitter<'a>,
+    baseline: bool,
+    changed: bool,
+    old: std::collections::BTreeMap<String, BackendState>,
+    new: std::collections::BTreeMap<String, BackendState>,
+}
+
+impl Differ<'_> {
+    fn open(&mut self, pxname: &str) -> Group {
+        let (name, old) = match self.old.remove_entry(pxname) {
+            Some((k, v)) => (k, Some(v)),
+            None => (pxname.to_string(), None),
+        };
+        Group { name, old, servers: Default::default(), up: None, pending_first_check: false }
+    }
+
+    /// Servers of the group not seen in this poll are removed; the backend
+    /// goes into the new state.
+    fn close(&mut self, g: Group) {
+        let old_up = g.old.as_ref().map(|o| o.up);
+        if let Some(old) = g.old {
+            self.removed(&g.name, old.servers);
+        }
+        match g.up {
+            Some(up) => {
+                self.changed |= old_up != Some(up);
+                self.new.insert(g.name, BackendState { up, servers: g.servers });
+            }
+            // No BACKEND row (a frontend): nothing to remember.
+            None => self.changed |= old_up.is_some(),
+        }
+    }
+
+    fn removed(&mut self, backend: &str, servers: std::collections::BTreeMap<String, ServerState>) {
+        for (srv, s) in servers {
+            self.changed = true;
+            if !self.baseline {
+                let from = s.settled.as_deref().map(|x| ServerStatus::parse(x).state.word().to_string());
+                let msg = format!("server {backend}/{srv} removed");
+                self.em.push(Kind::ServerRemoved, Severity::Warning, (Some(backend), Some(&srv)), from, None, msg);
+            }
+        }
+    }
+
+    fn backend_row(&mut self, g: &mut Group, row: &StatRow) {
+        let observed_up = ServerStatus::parse(&row.status).state == State::Up;
+        let old_up = g.old.as_ref().map(|o| o.up);
+        // Right after a start the BACKEND row says UP while servers wait for
+        // their first check: keep the previous verdict until then.
+        let up = match old_up {
+            Some(p) if g.pending_first_check => p,
+            _ => observed_up,
+        };
+        g.up = Some(up);
+        if self.baseline {
+            return;
+        }
+        let servers = || g.servers.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        let at = (Some(&*row.pxname), None);
+        match old_up {
+            Some(true) if !up => {
+                let msg = format!("backend {} has no server available (servers: {})", row.pxname, servers());
+                self.em.push(Kind::BackendDown, Severity::Critical, at, Some("UP".into()), Some("DOWN".into()), msg);
+            }
+            Some(false) if up => {
+                let msg = format!("backend {} has a usable server again", row.pxname);
+                self.em.push(Kind::BackendUp, Severity::Info, at, Some("DOWN".into()), Some("UP".into()), msg);
+            }
+            _ => {}
+        }
+    }
+
+    fn server_row(&mut self, g: &mut Group, row: &StatRow) {
+        let status = ServerStatus::parse(&row.status);
+        let check = CheckStatus::parse(&row.check_status);
+        let agent = CheckStatus::parse(&row.agent_status);
+        if !status.is_settled() && check.is_some_and(|c| c.is_pending()) {
+            g.pending_first_check = true;
+        }
+        // `DOWN 1/2`: checks pass again but HAProxy has not brought the server
+        // back yet. The coming `server_up` says it; a check change now is noise.
+        let recovering = !status.is_settled() && status.state == State::Down;
+        let keep = |c: &haproxy::CheckStatus| !c.is_pending() && !recovering;
+        let now_check = check.filter(keep).map(|c| c.as_str());
+        let now_agent = agent.filter(keep).map(|c| c.as_str());
+        let (key, prev) = match g.old.as_mut().and_then(|o| o.servers.remove_entry(&*row.svname)) {
+            Some((k, v)) => (k, Some(v)),
+            None => (row.svname.to_string(), None),
+        };
+
+        if !self.baseline {
+            self.server_events(row, &status, prev.as_ref(), now_check, now_agent);
+        }
+
+        self.changed |= prev.is_none();
+        let mut srv = prev.unwrap_or_default();
+        if status.is_settled() && srv.settled.as_deref() != Some(&*row.status) {
+            srv.settled = Some(row.status.to_string());
+            self.changed = true;
+        }
+        for (slot, now) in [(&mut srv.check, now_check), (&mut srv.agent, now_agent)] {
+            if let Some(c) = now.filter(|c| slot.as_deref() != Some(*c)) {
+                *slot = Some(c.to_string());
+                self.changed = true;
+            }
+        }
+        g.servers.insert(key, srv);
+    }
+
+    fn server_events(&mut self, row: &StatRow, status: &ServerStatus, prev: Option<&ServerState>, now_check: Option<&str>, now_agent: Option<&str>) {
+        let at = (Some(&*row.pxname), Some(&*row.svname));
+        let before = self.em.events.len();
+        match prev {
+            None => {
+                let to = status.state.word().to_string();
+                let msg = format!("server {}/{} added ({})", row.pxname, row.svname, row.status);
+                self.em.push(Kind::ServerAdded, Severity::Info, at, None, Some(to), msg);
+            }
+            Some(p) if status.is_settled() => {
+                let old = p.settled.as_deref().map(|s| ServerStatus::parse(s).state);
+                if let Some((kind, sev)) = state_change(old, status.state) {
+                    let from = old.map(|o| o.word().to_string());
+                    let why = if matches!(kind, Kind::ServerDown) {
+                        describe_failure(&check_of(row), &agent_of(row))
+                    } else {
+                        String::new()
+                    };
+                    let msg = format!("server {}/{} {} → {}{why}", row.pxname, row.svname, from.as_deref().unwrap_or("new"), row.status);
+                    self.em.push(kind, sev, at, from, Some(status.state.word().to_string()), msg);
+                }
+            }
+            Some(_) => {}
+        }
+        if self.em.events.len() == before {
+            let prev_check = prev.and_then(|p| p.check.as_deref());
+            let prev_agent = prev.and_then(|p| p.agent.as_deref());
+            for (kind, old, new, what) in [
+                (Kind::CheckChanged, prev_check, now_check, "health check"),
+                (Kind::AgentChanged, prev_agent, now_agent, "agent check"),
+            ] {
+                let (Some(old), Some(new)) = (old, new) else { continue };
+                if old == new {
+                    continue;
+                }
+                let failing = CheckStatus::parse(new).is_some_and(|c| c.is_failure());
+                let sev = if failing { Severity::Warning } else { Severity::Info };
+                let detail = if kind == Kind::CheckChanged { check_of(row) } else { agent_of(row) };
+                let info = detail.map(|d| d.short()).unwrap_or_else(|| new.to_string());
+                let msg = format!("{what} of {}/{} {old} → {info} (server {})", row.pxname, row.svname, row.status);
+                self.em.push(kind, sev, at, Some(old.to_string()), Some(new.to_string()), msg);
+            }
+        }
+        if self.em.events.len() > before {
+            let ev = self.em.events.last_mut().expect("pushed above");
+            ev.status = Some(row.status.to_string());
+            ev.check = check_of(row);
+            ev.agent = agent_of(row);
+            ev.addr = non_empty(&row.addr);
+        }
+    }
+}
+
 /// Compares what was known about an instance with what one poll observed.
-/// Returns the state to remember and the events, in a stable order: instance
-/// events first, then servers and backends in HAProxy's order, then removals.
-pub fn diff(
-    instance: &str,
-    prev: Option<&InstanceState>,
-    obs: &Observation,
-    now: DateTime<Utc>,
-) -> (InstanceState, Vec<Event>) {
-    let mut em = Emitter {
-        instance,
-        now,
-        events: Vec::new(),
-    };
+/// Takes the previous state by value and updates it: a poll that changes
+/// nothing allocates nothing per server. Events come in a stable order:
+/// instance events first, then servers and backends in HAProxy's order, each
+/// backend's removed servers after its rows.
+pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now: DateTime<Utc>) -> Outcome {
+    let mut em = Emitter { instance, now, events: Vec::new() };
+    let had_prev = prev.is_some();
+    let was_reachable = prev.as_ref().is_none_or(|p| p.reachable);
+    let mut st = prev.unwrap_or_default();
     let snap = match obs {
         Err(error) => {
-            let mut st = prev.cloned().unwrap_or_default();
-            let was_reachable = prev.is_none_or(|p| p.reachable);
-            st.reachable = false;
-            st.error = Some(error.clone());
+            let mut changed = !had_prev;
             if was_reachable {
                 st.unreachable_since = Some(now);
-                em.push(
-                    Kind::InstanceUnreachable,
-                    Severity::Critical,
-                    (None, None),
-                    Some("reachable".into()),
-                    Some("unreachable".into()),
-                    format!("HAProxy instance {instance} is unreachable: {error}"),
-                );
+                let msg = format!("HAProxy instance {instance} is unreachable: {error}");
+                em.push(Kind::InstanceUnreachable, Severity::Critical, (None, None), Some("reachable".into()), Some("unreachable".into()), msg);
+                changed = true;
             }
-            return (st, em.events);
+            if st.error.as_deref() != Some(error) {
+                st.error = Some(error.clone());
+                changed = true;
+            }
+            st.reachable = false;
+            return Outcome { state: st, events: em.events, changed };
         }
         Ok(s) => s,
     };
 
-    let baseline = !prev.is_some_and(|p| p.seen);
-    let mut st = InstanceState {
-        seen: true,
-        reachable: true,
-        error: None,
-        unreachable_since: None,
-        proc: None,
-        backends: Default::default(),
-    };
-
-    if let Some(p) = prev.filter(|p| !p.reachable) {
-        let outage = p
-            .unreachable_since
-            .map(|t| now - t)
-            .map(|d| format!(" after {}s", d.num_seconds()))
-            .unwrap_or_default();
-        em.push(
-            Kind::InstanceRecovered,
-            Severity::Info,
-            (None, None),
-            Some("unreachable".into()),
-            Some("reachable".into()),
-            format!("HAProxy instance {instance} is reachable again{outage}"),
-        );
+    let baseline = !st.seen;
+    let mut changed = !had_prev || !st.seen || !st.reachable;
+    if had_prev && !was_reachable {
+        let outage = st.unreachable_since.map(|t| format!(" after {}s", (now - t).num_seconds())).unwrap_or_default();
+        let msg = format!("HAProxy instance {instance} is reachable again{outage}");
+        em.push(Kind::InstanceRecovered, Severity::Info, (None, None), Some("unreachable".into()), Some("reachable".into()), msg);
     }
+    st.seen = true;
+    st.reachable = true;
+    st.error = None;
+    st.unreachable_since = None;
 
     // Process identity; keep a derived start time steady while it only jitters.
-    st.proc = snap.proc.clone();
-    if let (Some(old), Some(new)) = (prev.and_then(|p| p.proc.as_ref()), st.proc.as_mut()) {
+    let mut proc = snap.proc.clone();
+    if let (Some(old), Some(new)) = (st.proc.as_ref(), proc.as_mut()) {
         if restarted(old, new) {
             if !baseline {
                 let pid = |p: &ProcInfo| p.pid.map(|p| p.to_string());
-                let version = new
-                    .version
-                    .as_deref()
-                    .map(|v| format!(", version {v}"))
-                    .unwrap_or_default();
+                let version = new.version.as_deref().map(|v| format!(", version {v}")).unwrap_or_default();
                 let msg = format!(
                     "HAProxy instance {instance} restarted or reloaded (pid {} → {}{version})",
                     pid(old).unwrap_or("?".into()),
                     pid(new).unwrap_or("?".into())
                 );
-                em.push(
-                    Kind::InstanceRestarted,
-                    Severity::Warning,
-                    (None, None),
-                    pid(old),
-                    pid(new),
-                    msg,
-                );
+                em.push(Kind::InstanceRestarted, Severity::Warning, (None, None), pid(old), pid(new), msg);
             }
         } else if new.start_time_derived {
             new.start_time = old.start_time;
         }
     }
+    changed |= st.proc != proc;
+    st.proc = proc;
 
-    let empty = BackendState::default();
-    let mut pending_first_check = false;
-    for row in &snap.rows {
+    let mut d = Differ { em, baseline, changed, old: std::mem::take(&mut st.backends), new: Default::default() };
+    let mut group: Option<Group> = None;
+    for row in snap.stat.rows() {
+        if group.as_ref().is_none_or(|g| g.name != *row.pxname) {
+            if let Some(g) = group.take() {
+                d.close(g);
+            }
+            group = Some(d.open(&row.pxname));
+        }
+        let g = group.as_mut().expect("opened above");
         match row.kind() {
-            RowType::Server => {}
-            RowType::Backend => {
-                let prev_be = prev.and_then(|p| p.backends.get(&row.pxname));
-                let be = st.backends.entry(row.pxname.clone()).or_default();
-                let observed_up = ServerStatus::parse(&row.status).state == State::Up;
-                // Right after a start the BACKEND row says UP while servers wait
-                // for their first check: keep the previous verdict until then.
-                be.up = match prev_be {
-                    Some(p) if pending_first_check => p.up,
-                    _ => observed_up,
-                };
-                pending_first_check = false;
-                if let Some(p) = prev_be.filter(|_| !baseline) {
-                    let servers: Vec<&str> = be.servers.keys().map(String::as_str).collect();
-                    if p.up && !be.up {
-                        em.push(
-                            Kind::BackendDown,
-                            Severity::Critical,
-                            (Some(&row.pxname), None),
-                            Some("UP".into()),
-                            Some("DOWN".into()),
-                            format!(
-                                "backend {} has no server available (servers: {})",
-                                row.pxname,
-                                servers.join(", ")
-                            ),
-                        );
-                    } else if !p.up && be.up {
-                        em.push(
-                            Kind::BackendUp,
-                            Severity::Info,
-                            (Some(&row.pxname), None),
-                            Some("DOWN".into()),
-                            Some("UP".into()),
-                            format!("backend {} has a usable server again", row.pxname),
-                        );
-                    }
-                }
-                continue;
-            }
-            RowType::Frontend | RowType::Listener => continue,
-        }
-
-        let status = ServerStatus::parse(&row.status);
-        let check = CheckStatus::parse(&row.check_status);
-        let agent = CheckStatus::parse(&row.agent_status);
-        if !status.is_settled() && check.as_ref().is_some_and(CheckStatus::is_pending) {
-            pending_first_check = true;
-        }
-        let prev_be = prev.and_then(|p| p.backends.get(&row.pxname)).unwrap_or(&empty);
-        let prev_srv = prev_be.servers.get(&row.svname);
-        // `DOWN 1/2`: checks pass again but HAProxy has not brought the server
-        // back yet. The coming `server_up` says it; a check change now is noise.
-        let recovering = !status.is_settled() && status.state == State::Down;
-        let meaningful = |c: &Option<CheckStatus>| {
-            c.as_ref()
-                .filter(|c| !c.is_pending() && !recovering)
-                .map(|c| c.to_string())
-        };
-        let new_srv = ServerState {
-            settled: if status.is_settled() {
-                Some(row.status.clone())
-            } else {
-                prev_srv.and_then(|p| p.settled.clone())
-            },
-            check: meaningful(&check).or_else(|| prev_srv.and_then(|p| p.check.clone())),
-            agent: meaningful(&agent).or_else(|| prev_srv.and_then(|p| p.agent.clone())),
-        };
-        let be_state = st.backends.entry(row.pxname.clone()).or_default();
-
-        if !baseline {
-            let name = (Some(row.pxname.as_str()), Some(row.svname.as_str()));
-            let check_detail = check_of(row);
-            let agent_detail = agent_of(row);
-            let mut state_event = false;
-            match prev_srv {
-                None => {
-                    let to = status.state.word().to_string();
-                    let msg = format!("server {}/{} added ({})", row.pxname, row.svname, row.status);
-                    em.push(Kind::ServerAdded, Severity::Info, (name.0, name.1), None, Some(to), msg);
-                    state_event = true;
-                }
-                Some(p) if status.is_settled() => {
-                    let old = p.settled.as_deref().map(|s| ServerStatus::parse(s).state);
-                    if let Some((kind, sev)) = state_change(old, status.state) {
-                        let from = old.map(|o| o.word().to_string());
-                        let why = if matches!(kind, Kind::ServerDown) {
-                            describe_failure(&check_detail, &agent_detail)
-                        } else {
-                            String::new()
-                        };
-                        let msg = format!(
-                            "server {}/{} {} → {}{why}",
-                            row.pxname,
-                            row.svname,
-                            from.as_deref().unwrap_or("new"),
-                            row.status
-                        );
-                        em.push(
-                            kind,
-                            sev,
-                            (name.0, name.1),
-                            from,
-                            Some(status.state.word().to_string()),
-                            msg,
-                        );
-                        state_event = true;
-                    }
-                }
-                Some(_) => {}
-            }
-            if !state_event {
-                let prev_check = prev_srv.and_then(|p| p.check.as_deref());
-                let prev_agent = prev_srv.and_then(|p| p.agent.as_deref());
-                let now_check = meaningful(&check);
-                let now_agent = meaningful(&agent);
-                for (kind, old, new, detail, what) in [
-                    (
-                        Kind::CheckChanged,
-                        prev_check,
-                        now_check.as_deref(),
-                        &check_detail,
-                        "health check",
-                    ),
-                    (
-                        Kind::AgentChanged,
-                        prev_agent,
-                        now_agent.as_deref(),
-                        &agent_detail,
-                        "agent check",
-                    ),
-                ] {
-                    if let (Some(old), Some(new)) = (old, new) {
-                        if old != new {
-                            let failing = CheckStatus::parse(new).is_some_and(|c| c.is_failure());
-                            let sev = if failing { Severity::Warning } else { Severity::Info };
-                            let info = detail.as_ref().map(|d| d.short()).unwrap_or_else(|| new.to_string());
-                            let msg = format!(
-                                "{what} of {}/{} {old} → {info} (server {})",
-                                row.pxname, row.svname, row.status
-                            );
-                            em.push(
-                                kind,
-                                sev,
-                                (name.0, name.1),
-                                Some(old.to_string()),
-                                Some(new.to_string()),
-                                msg,
-                            );
-                            state_event = true;
-                        }
-                    }
-                }
-            }
-            if state_event {
-                let ev = em.events.last_mut().expect("pushed above");
-                ev.status = Some(row.status.clone());
-                ev.check = check_detail;
-                ev.agent = agent_detail;
-                ev.addr = non_empty(&row.addr);
-            }
-        }
-        be_state.servers.insert(row.svname.clone(), new_srv);
-    }
-
-    if !baseline {
-        if let Some(p) = prev {
-            for (be_name, be) in &p.backends {
-                let now_be = st.backends.get(be_name);
-                for (srv, s) in &be.servers {
-                    if now_be.is_none_or(|b| !b.servers.contains_key(srv)) {
-                        let from = s
-                            .settled
-                            .as_deref()
-                            .map(|x| ServerStatus::parse(x).state.word().to_string());
-                        em.push(
-                            Kind::ServerRemoved,
-                            Severity::Warning,
-                            (Some(be_name), Some(srv)),
-                            from,
-                            None,
-                            format!("server {be_name}/{srv} removed"),
-                        );
-                    }
-                }
-            }
+            RowType::Server => d.server_row(g, &row),
+            RowType::Backend => d.backend_row(g, &row),
+            RowType::Frontend | RowType::Listener => {}
         }
     }
-    (st, em.events)
+    if let Some(g) = group.take() {
+        d.close(g);
+    }
+    for (name, be) in std::mem::take(&mut d.old) {
+        d.changed = true;
+        d.removed(&name, be.servers);
+    }
+    st.backends = d.new;
+    Outcome { state: st, events: d.em.events, changed: d.changed }
 }
 
 #[cfg(test)]

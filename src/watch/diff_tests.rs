@@ -51,20 +51,20 @@ fn snap(csv: &str, pid: u64) -> Observation {
         start_time_sec: Some(1000 + pid),
         ..Default::default()
     };
-    Ok(Snapshot {
-        proc: Some(ProcInfo::from_info(&info, Utc::now())),
-        rows: haproxy::stat::parse(csv).unwrap(),
-    })
+    Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, Utc::now())), stat: haproxy::Stat::parse(csv.to_string()).unwrap() })
 }
 
-/// Runs a sequence of observations; returns the events of each step.
+/// Runs a sequence of observations; returns the events of each step. Checks
+/// at every step that `changed` is exactly "the state differs".
 fn run(steps: &[Observation]) -> Vec<Vec<Event>> {
     let mut state: Option<InstanceState> = None;
     let mut out = Vec::new();
-    for obs in steps {
-        let (st, ev) = diff("lb1", state.as_ref(), obs, Utc::now());
-        state = Some(st);
-        out.push(ev);
+    for (i, obs) in steps.iter().enumerate() {
+        let before = state.clone();
+        let o = diff("lb1", state.take(), obs, Utc::now());
+        assert_eq!(o.changed, before.as_ref() != Some(&o.state), "step {i}: `changed` is wrong");
+        state = Some(o.state);
+        out.push(o.events);
     }
     out
 }
@@ -203,8 +203,8 @@ fn fresh_start(base: &str) -> String {
         .filter(|r| r.kind() == haproxy::RowType::Server && !r.check_status.is_empty())
     {
         edits.push((
-            r.pxname.clone(),
-            r.svname.clone(),
+            r.pxname.to_string(),
+            r.svname.to_string(),
             vec![
                 ("status", "UP 1/2"),
                 ("check_status", "INI"),
@@ -214,7 +214,7 @@ fn fresh_start(base: &str) -> String {
         ));
     }
     for r in rows.iter().filter(|r| r.kind() == haproxy::RowType::Backend) {
-        edits.push((r.pxname.clone(), r.svname.clone(), vec![("status", "UP")]));
+        edits.push((r.pxname.to_string(), r.svname.to_string(), vec![("status", "UP")]));
     }
     let e: Vec<Edit> = edits
         .iter()
@@ -368,21 +368,16 @@ fn derived_start_times_tolerate_jitter_but_not_a_restart() {
             uptime_sec: Some(uptime),
             ..Default::default()
         };
-        Ok(Snapshot {
-            proc: Some(ProcInfo::from_info(&info, now)),
-            rows: haproxy::stat::parse(START).unwrap(),
-        })
+        Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, now)), stat: haproxy::Stat::parse(START.to_string()).unwrap() })
     };
     let t0 = Utc::now();
-    let (s1, _) = diff("lb1", None, &obs(100, t0), t0);
+    let s1 = diff("lb1", None, &obs(100, t0), t0).state;
     let t1 = t0 + chrono::Duration::milliseconds(2900);
-    let (s2, e2) = diff("lb1", Some(&s1), &obs(102, t1), t1);
-    assert!(e2.is_empty());
-    assert_eq!(
-        s1, s2,
-        "a steady instance keeps an identical state (nothing to persist)"
-    );
+    let o2 = diff("lb1", Some(s1.clone()), &obs(102, t1), t1);
+    assert!(o2.events.is_empty());
+    assert!(!o2.changed, "a steady instance has nothing to persist");
+    assert_eq!(s1, o2.state);
     let t2 = t1 + chrono::Duration::seconds(30);
-    let (_, e3) = diff("lb1", Some(&s2), &obs(5, t2), t2);
+    let e3 = diff("lb1", Some(o2.state), &obs(5, t2), t2).events;
     assert_eq!(kinds(&e3), vec![(InstanceRestarted, "lb1".into())]);
 }

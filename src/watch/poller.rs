@@ -51,6 +51,8 @@ pub struct Poller {
     pub state: Option<InstanceState>,
     http: reqwest::Client,
     pub heartbeat: Arc<Heartbeat>,
+    /// Size of the last reply, to size the next read buffer.
+    last_reply: usize,
 }
 
 impl Poller {
@@ -66,23 +68,34 @@ impl Poller {
             state,
             http,
             heartbeat: Arc::new(Heartbeat::default()),
+            last_reply: 0,
         })
     }
 
-    /// One poll → diff → commit. Returns the events committed.
+    /// One poll → diff → commit. Returns the events committed. On a store
+    /// error the in-memory state is dropped; [`Poller::run`] reloads it.
     pub async fn poll_once(&mut self) -> anyhow::Result<Vec<Event>> {
-        let obs = source::poll(&self.inst, &self.http).await;
-        if let Err(e) = &obs {
-            tracing::debug!(instance = %self.inst.name, "poll failed: {e}");
+        let obs = source::poll(&self.inst, &self.http, self.last_reply).await;
+        match &obs {
+            Ok(snap) => self.last_reply = snap.stat.text().len() + 4096,
+            Err(e) => tracing::debug!(instance = %self.inst.name, "poll failed: {e}"),
         }
-        let (state, events) = diff(&self.inst.name, self.state.as_ref(), &obs, Utc::now());
-        let changed = self.state.as_ref() != Some(&state);
-        if changed || !events.is_empty() {
+        let out = diff(&self.inst.name, self.state.take(), &obs, Utc::now());
+        drop(obs); // the reply buffer is not needed while committing
+        let (mut state, mut events) = (out.state, out.events);
+        if out.changed || !events.is_empty() {
             let store = self.shared.store.clone();
             let sinks = self.shared.sinks.clone();
             let name = self.inst.name.clone();
-            let (st, ev) = (changed.then(|| state.clone()), events.clone());
-            tokio::task::spawn_blocking(move || store.commit(&name, st.as_ref(), &ev, &sinks)).await??;
+            let changed = out.changed;
+            // The state and events go to the store thread and come back: no copy.
+            let (st, ev, res) = tokio::task::spawn_blocking(move || {
+                let res = store.commit(&name, changed.then_some(&state), &events, &sinks);
+                (state, events, res)
+            })
+            .await?;
+            res?;
+            (state, events) = (st, ev);
             for w in &self.shared.wake {
                 w.notify_one();
             }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use haproxy::{Info, StatRow};
+use haproxy::{Info, Stat};
 use serde::{Deserialize, Serialize};
 
 /// Process identity of an HAProxy instance, for telling restarts and reloads.
@@ -38,11 +38,12 @@ impl ProcInfo {
     }
 }
 
-/// One successful poll.
-#[derive(Debug, Clone, Default)]
+/// One successful poll: the process identity and the validated `show stat`
+/// reply, whose rows the diff reads without copying.
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     pub proc: Option<ProcInfo>,
-    pub rows: Vec<StatRow>,
+    pub stat: Stat,
 }
 
 /// The result of one poll: a snapshot, or why there is none.

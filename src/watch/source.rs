@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use haproxy::{client, Info};
+use haproxy::{client, Info, Stat};
 
 use super::snapshot::{Observation, ProcInfo, Snapshot};
 use crate::config::{Instance, Source};
@@ -29,41 +29,34 @@ pub fn http_client(inst: &Instance) -> reqwest::Client {
         .expect("TLS backend initialises")
 }
 
-/// One poll of one instance.
-pub async fn poll(inst: &Instance, http: &reqwest::Client) -> Observation {
+/// One poll of one instance. `size_hint` is the size of the previous reply,
+/// so the read buffer is allocated once instead of grown by doubling.
+pub async fn poll(inst: &Instance, http: &reqwest::Client, size_hint: usize) -> Observation {
     match &inst.source {
-        Source::Socket(ep) => poll_socket(ep, inst.timeout).await,
+        Source::Socket(ep) => poll_socket(ep, inst.timeout, size_hint).await,
         Source::Http { url, .. } => poll_http(url.expose(), http, inst.timeout).await,
     }
 }
 
-async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration) -> Observation {
-    let reply = client::command(ep, "show info;show stat", timeout, MAX_REPLY)
-        .await
-        .map_err(|e| e.to_string())?;
-    parse_socket_reply(&reply)
+async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration, size_hint: usize) -> Observation {
+    let reply = client::command(ep, "show info;show stat", timeout, MAX_REPLY, size_hint).await.map_err(|e| e.to_string())?;
+    parse_socket_reply(reply)
 }
 
 /// Splits and parses the reply to `show info;show stat`.
-pub fn parse_socket_reply(reply: &str) -> Observation {
+pub fn parse_socket_reply(mut reply: String) -> Observation {
     let now = Utc::now();
     let Some(i) = reply.find("\n\n") else {
-        return Err(format!(
-            "bad reply to `show info`: {:?}",
-            reply.chars().take(80).collect::<String>()
-        ));
+        return Err(format!("bad reply to `show info`: {:?}", reply.chars().take(80).collect::<String>()));
     };
     let info = Info::parse(&reply[..i]);
-    let stat = &reply[i + 2..];
     // Each command's output ends with an empty line; without it the reply was cut.
-    if !stat.ends_with("\n\n") {
+    if !reply[i + 2..].ends_with("\n\n") {
         return Err("truncated reply to `show stat` (no terminating empty line)".into());
     }
-    let rows = haproxy::stat::parse(stat).map_err(|e| e.to_string())?;
-    Ok(Snapshot {
-        proc: Some(ProcInfo::from_info(&info, now)),
-        rows,
-    })
+    reply.drain(..i + 2); // keep the buffer: the stat part is most of it
+    let stat = Stat::parse(reply).map_err(|e| e.to_string())?;
+    Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, now)), stat })
 }
 
 async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Observation {
@@ -72,10 +65,10 @@ async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Obse
     let html_url = url.replace(";csv", ";scope=~");
     let (csv, html) = tokio::join!(get(http, url, timeout), get(http, &html_url, timeout));
     let now = Utc::now();
-    let rows = haproxy::stat::parse(&csv?).map_err(|e| format!("stats page: {e}"))?;
+    let stat = Stat::parse(csv?).map_err(|e| format!("stats page: {e}"))?;
     // The header is a nicety for restart detection; a failure here is not fatal.
     let proc = html.ok().map(|h| ProcInfo::from_info(&Info::parse_html(&h), now));
-    Ok(Snapshot { proc, rows })
+    Ok(Snapshot { proc, stat })
 }
 
 async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, String> {
@@ -122,13 +115,13 @@ mod tests {
         let info = include_str!("../../tests/fixtures/haproxy-2.6/show-info.txt");
         let stat = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
         let reply = format!("{info}{stat}"); // both captures end with the empty line
-        let snap = parse_socket_reply(&reply).unwrap();
+        let snap = parse_socket_reply(reply.clone()).unwrap();
         assert_eq!(snap.proc.as_ref().unwrap().pid, Some(28345));
-        assert!(snap.rows.len() > 20);
+        assert!(snap.stat.len() > 20);
         let cut = &reply[..reply.len() - 300];
-        assert!(parse_socket_reply(cut).unwrap_err().contains("truncated"));
-        assert!(parse_socket_reply("Unknown command\n").is_err());
-        assert!(parse_socket_reply("Name: HAProxy\n\nPermission denied\n\n")
+        assert!(parse_socket_reply(cut.to_string()).unwrap_err().contains("truncated"));
+        assert!(parse_socket_reply("Unknown command\n".into()).is_err());
+        assert!(parse_socket_reply("Name: HAProxy\n\nPermission denied\n\n".into())
             .unwrap_err()
             .contains("not `show stat`"));
     }
@@ -142,7 +135,7 @@ mod tests {
         let reply = format!("{info}{stat}");
         let complete = (0..reply.len())
             .step_by(7)
-            .filter(|&cut| reply.is_char_boundary(cut) && parse_socket_reply(&reply[..cut]).is_ok())
+            .filter(|&cut| reply.is_char_boundary(cut) && parse_socket_reply(reply[..cut].to_string()).is_ok())
             .count();
         assert_eq!(complete, 0, "no truncation of the reply may parse as complete");
         let junk = [",", "\"", "\n", "\n\n", "#", ";", "\u{0}", "é", "\r"];
@@ -158,7 +151,7 @@ mod tests {
                     s.insert_str(at, junk[(seed >> 32) as usize % junk.len()]);
                 }
             }
-            let _ = parse_socket_reply(&s);
+            let _ = parse_socket_reply(s);
         }
     }
 }

@@ -119,7 +119,14 @@ async fn connect(ep: &Endpoint) -> Result<Stream, ClientError> {
 
 /// Sends `cmd` (one line, `;`-separated commands allowed) and returns the whole
 /// reply. Fails if it takes longer than `timeout` or grows past `max_bytes`.
-pub async fn command(ep: &Endpoint, cmd: &str, timeout: Duration, max_bytes: usize) -> Result<String, ClientError> {
+/// `size_hint` (e.g. the previous reply's size) sizes the buffer up front.
+pub async fn command(
+    ep: &Endpoint,
+    cmd: &str,
+    timeout: Duration,
+    max_bytes: usize,
+    size_hint: usize,
+) -> Result<String, ClientError> {
     let name = ep.to_string();
     let work = async {
         let mut s = connect(ep).await?;
@@ -128,17 +135,18 @@ pub async fn command(ep: &Endpoint, cmd: &str, timeout: Duration, max_bytes: usi
         s.write_all(line.as_bytes())
             .await
             .map_err(|e| ClientError::Io(name.clone(), e))?;
-        let mut buf = Vec::with_capacity(64 * 1024);
-        let mut chunk = vec![0u8; 256 * 1024];
+        let mut buf: Vec<u8> = Vec::with_capacity(size_hint.clamp(16 * 1024, max_bytes) + 16 * 1024);
         loop {
-            let n = s.read(&mut chunk).await.map_err(|e| ClientError::Io(name.clone(), e))?;
+            if buf.capacity() - buf.len() < 16 * 1024 {
+                buf.reserve(buf.len().max(64 * 1024));
+            }
+            let n = s.read_buf(&mut buf).await.map_err(|e| ClientError::Io(name.clone(), e))?;
             if n == 0 {
                 break;
             }
-            if buf.len() + n > max_bytes {
+            if buf.len() > max_bytes {
                 return Err(ClientError::TooLarge(name.clone(), max_bytes));
             }
-            buf.extend_from_slice(&chunk[..n]);
         }
         let text = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if text.starts_with("Permission denied") {
@@ -215,7 +223,7 @@ mod tests {
     #[tokio::test]
     async fn missing_socket_says_what_to_do() {
         let ep = Endpoint::parse("/nonexistent/hawatch-test.sock").unwrap();
-        let e = command(&ep, "show info", Duration::from_secs(1), 1024)
+        let e = command(&ep, "show info", Duration::from_secs(1), 1024, 0)
             .await
             .unwrap_err();
         assert!(matches!(e, ClientError::NoSocket(_)));

@@ -5,7 +5,9 @@
 //! header line; unknown columns are ignored and missing optional ones read as
 //! empty. Only `pxname`, `svname` and `status` are required, so 1.8 through 3.x
 //! all parse. A reply that is not CSV, or whose last line is cut, is an error,
-//! never a panic.
+//! never a panic. [`Stat`] validates once and then lends rows without copying.
+
+use std::borrow::Cow;
 
 use thiserror::Error;
 
@@ -19,7 +21,7 @@ pub enum ParseError {
     #[error("reply is truncated: {0}")]
     Truncated(String),
     #[error("bad CSV at line {line}: {msg}")]
-    Csv { line: u64, msg: String },
+    Csv { line: usize, msg: String },
 }
 
 /// What a row describes (`type` column: 0 frontend, 1 backend, 2 server, 3 listener).
@@ -31,37 +33,38 @@ pub enum RowType {
     Listener,
 }
 
-/// The columns hawatch reads from one `show stat` row. Empty cells are empty
+/// The columns hawatch reads from one `show stat` row, borrowed from the
+/// reply (a cell is owned only when HAProxy quoted it). Empty cells are empty
 /// strings / `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatRow {
-    pub pxname: String,
-    pub svname: String,
+pub struct StatRow<'a> {
+    pub pxname: Cow<'a, str>,
+    pub svname: Cow<'a, str>,
     pub row_type: Option<RowType>,
-    pub status: String,
+    pub status: Cow<'a, str>,
     pub weight: Option<u64>,
     pub uweight: Option<u64>,
     pub act: Option<u64>,
     pub bck: Option<u64>,
     pub lastchg: Option<u64>,
-    pub tracked: String,
-    pub check_status: String,
-    pub check_code: String,
+    pub tracked: Cow<'a, str>,
+    pub check_status: Cow<'a, str>,
+    pub check_code: Cow<'a, str>,
     pub check_duration: Option<u64>,
-    pub check_desc: String,
-    pub last_chk: String,
+    pub check_desc: Cow<'a, str>,
+    pub last_chk: Cow<'a, str>,
     pub check_health: Option<u64>,
     pub check_rise: Option<u64>,
     pub check_fall: Option<u64>,
-    pub agent_status: String,
-    pub agent_desc: String,
-    pub last_agt: String,
-    pub addr: String,
+    pub agent_status: Cow<'a, str>,
+    pub agent_desc: Cow<'a, str>,
+    pub last_agt: Cow<'a, str>,
+    pub addr: Cow<'a, str>,
 }
 
-impl StatRow {
+impl StatRow<'_> {
     pub fn kind(&self) -> RowType {
-        self.row_type.unwrap_or(match self.svname.as_str() {
+        self.row_type.unwrap_or(match &*self.svname {
             "FRONTEND" => RowType::Frontend,
             "BACKEND" => RowType::Backend,
             _ => RowType::Server,
@@ -69,7 +72,7 @@ impl StatRow {
     }
 }
 
-/// Column indexes resolved once from the header line.
+/// The header line's column names.
 #[derive(Debug, Clone)]
 pub struct Columns {
     names: Vec<String>,
@@ -110,173 +113,276 @@ impl Columns {
     }
 }
 
-/// Splits a reply into the header and the body, validating the framing.
-fn split_header(text: &str) -> Result<(Columns, &str, usize), ParseError> {
-    let text = text.trim_start_matches(['\n', '\r']);
-    let (header, body) = match text.find('\n') {
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None if text.starts_with('#') => return Err(ParseError::Truncated("no line after the header".into())),
-        None => return Err(ParseError::NotCsv(first_chars(text))),
-    };
-    let cols = Columns::from_header(header.trim_end_matches('\r'))?;
-    // The last data line must be complete: every row, the last one included,
-    // ends with '\n' in both the socket and the HTTP form.
-    let body = body.trim_end_matches('\n');
-    let complete = text.ends_with('\n');
-    if !complete {
-        return Err(ParseError::Truncated("last line has no newline".into()));
-    }
-    Ok((cols, body, header.len() + 1))
+/// The [`StatRow`] field a column fills.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Pxname,
+    Svname,
+    Type,
+    Status,
+    Weight,
+    Uweight,
+    Act,
+    Bck,
+    Lastchg,
+    Tracked,
+    CheckStatus,
+    CheckCode,
+    CheckDuration,
+    CheckDesc,
+    LastChk,
+    CheckHealth,
+    CheckRise,
+    CheckFall,
+    AgentStatus,
+    AgentDesc,
+    LastAgt,
+    Addr,
 }
 
-/// Walks every record of a `show stat` reply, handing the resolved columns and
-/// the raw record to `f`. The low-level entry point for readers that need other
-/// columns than [`StatRow`] carries.
-pub fn for_each_record(text: &str, mut f: impl FnMut(&Columns, &csv::ByteRecord)) -> Result<Columns, ParseError> {
-    let (cols, body, _) = split_header(text)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .quoting(true)
-        .from_reader(body.as_bytes());
-    let mut rec = csv::ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line() + 1).unwrap_or(0);
-                return Err(ParseError::Csv {
-                    line,
-                    msg: e.to_string(),
-                });
+const FIELDS: [(&str, Field); 22] = [
+    ("pxname", Field::Pxname),
+    ("svname", Field::Svname),
+    ("type", Field::Type),
+    ("status", Field::Status),
+    ("weight", Field::Weight),
+    ("uweight", Field::Uweight),
+    ("act", Field::Act),
+    ("bck", Field::Bck),
+    ("lastchg", Field::Lastchg),
+    ("tracked", Field::Tracked),
+    ("check_status", Field::CheckStatus),
+    ("check_code", Field::CheckCode),
+    ("check_duration", Field::CheckDuration),
+    ("check_desc", Field::CheckDesc),
+    ("last_chk", Field::LastChk),
+    ("check_health", Field::CheckHealth),
+    ("check_rise", Field::CheckRise),
+    ("check_fall", Field::CheckFall),
+    ("agent_status", Field::AgentStatus),
+    ("agent_desc", Field::AgentDesc),
+    ("last_agt", Field::LastAgt),
+    ("addr", Field::Addr),
+];
+
+fn num(c: &str) -> Option<u64> {
+    if c.is_empty() {
+        None
+    } else {
+        c.parse().ok()
+    }
+}
+
+impl<'a> StatRow<'a> {
+    fn set(&mut self, f: Field, c: Cow<'a, str>) {
+        match f {
+            Field::Pxname => self.pxname = c,
+            Field::Svname => self.svname = c,
+            Field::Type => {
+                self.row_type = match &*c {
+                    "0" => Some(RowType::Frontend),
+                    "1" => Some(RowType::Backend),
+                    "2" => Some(RowType::Server),
+                    "3" => Some(RowType::Listener),
+                    _ => None,
+                }
+            }
+            Field::Status => self.status = c,
+            Field::Weight => self.weight = num(&c),
+            Field::Uweight => self.uweight = num(&c),
+            Field::Act => self.act = num(&c),
+            Field::Bck => self.bck = num(&c),
+            Field::Lastchg => self.lastchg = num(&c),
+            Field::Tracked => self.tracked = c,
+            Field::CheckStatus => self.check_status = c,
+            Field::CheckCode => self.check_code = c,
+            Field::CheckDuration => self.check_duration = num(&c),
+            Field::CheckDesc => self.check_desc = c,
+            Field::LastChk => self.last_chk = c,
+            Field::CheckHealth => self.check_health = num(&c),
+            Field::CheckRise => self.check_rise = num(&c),
+            Field::CheckFall => self.check_fall = num(&c),
+            Field::AgentStatus => self.agent_status = c,
+            Field::AgentDesc => self.agent_desc = c,
+            Field::LastAgt => self.last_agt = c,
+            Field::Addr => self.addr = c,
+        }
+    }
+}
+
+/// Reads a line that contains quotes with the csv crate (RFC 4180 quoting).
+/// HAProxy quotes only cells holding `,` or `"`, and never splits a record
+/// over lines, so a line is a record.
+fn quoted_cells(line: &str, lineno: usize) -> Result<csv::StringRecord, ParseError> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(_) => Ok(rec),
+        Err(e) => Err(ParseError::Csv { line: lineno, msg: e.to_string() }),
+    }
+}
+
+/// A validated `show stat` reply (socket or HTTP `;csv`). It owns the text
+/// and hands out rows on demand, so a poll never holds a row vector.
+///
+/// Why not the csv crate for every line: a 2.6 row has 128 cells and hawatch
+/// needs 22 of them, the last at position ~100. Unquoted lines (all but a few
+/// with a `,` in a check message) are split by hand up to the last needed
+/// cell, borrowing the cells; that halves the parse time of a 10,000-server
+/// reply (docs/performance.md). Quoted lines still go through the csv crate.
+#[derive(Clone)]
+pub struct Stat {
+    text: String,
+    body: usize,
+    columns: Columns,
+    slots: Vec<Option<Field>>,
+    rows: usize,
+}
+
+impl std::fmt::Debug for Stat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stat({} rows, {} columns)", self.rows, self.columns.len())
+    }
+}
+
+impl Stat {
+    /// Validates the framing, the header and every line's cell count. A reply
+    /// that passes can be read with [`Stat::rows`] without further errors.
+    pub fn parse(text: String) -> Result<Stat, ParseError> {
+        let start = text.len() - text.trim_start_matches(['\n', '\r']).len();
+        let rest = &text[start..];
+        let Some(nl) = rest.find('\n') else {
+            return Err(if rest.starts_with('#') {
+                ParseError::Truncated("no line after the header".into())
+            } else {
+                ParseError::NotCsv(first_chars(rest))
+            });
+        };
+        let columns = Columns::from_header(rest[..nl].trim_end_matches('\r'))?;
+        // Every row, the last included, ends with '\n' in both the socket and
+        // the HTTP form: a reply cut mid-line is truncated.
+        if !text.ends_with('\n') {
+            return Err(ParseError::Truncated("last line has no newline".into()));
+        }
+        let body = start + nl + 1;
+        let mut rows = 0;
+        for (i, line) in text[body..].split('\n').enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() {
+                continue; // the socket's terminating empty line
+            }
+            // One branch-free pass (it vectorises): count separators, spot quotes.
+            let (commas, quotes) = line.bytes().fold((0usize, 0usize), |(c, q), b| (c + usize::from(b == b','), q + usize::from(b == b'"')));
+            let n = if quotes > 0 { quoted_cells(line, i + 2)?.len() } else { commas + 1 };
+            if n != columns.len() {
+                return Err(ParseError::Truncated(format!("line {} has {n} cells, the header names {}", i + 2, columns.len())));
+            }
+            rows += 1;
+        }
+        let mut slots = vec![None; columns.len()];
+        for (name, field) in FIELDS {
+            if let Some(i) = columns.index(name) {
+                slots[i] = Some(field);
             }
         }
-        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
-            continue; // blank line (the socket's terminator)
-        }
-        if rec.len() != cols.len() {
-            let line = rec.position().map(|p| p.line() + 1).unwrap_or(0);
-            return Err(ParseError::Truncated(format!(
-                "line {line} has {} cells, the header names {}",
-                rec.len(),
-                cols.len()
-            )));
-        }
-        f(&cols, &rec);
+        let last = slots.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+        slots.truncate(last);
+        Ok(Stat { text, body, columns, slots, rows })
     }
-    Ok(cols)
-}
 
-/// Indexes of the columns [`StatRow`] reads.
-struct RowIdx {
-    pxname: usize,
-    svname: usize,
-    status: usize,
-    row_type: Option<usize>,
-    weight: Option<usize>,
-    uweight: Option<usize>,
-    act: Option<usize>,
-    bck: Option<usize>,
-    lastchg: Option<usize>,
-    tracked: Option<usize>,
-    check_status: Option<usize>,
-    check_code: Option<usize>,
-    check_duration: Option<usize>,
-    check_desc: Option<usize>,
-    last_chk: Option<usize>,
-    check_health: Option<usize>,
-    check_rise: Option<usize>,
-    check_fall: Option<usize>,
-    agent_status: Option<usize>,
-    agent_desc: Option<usize>,
-    last_agt: Option<usize>,
-    addr: Option<usize>,
-}
+    /// The rows, in HAProxy's order.
+    pub fn rows(&self) -> impl Iterator<Item = StatRow<'_>> + '_ {
+        self.text[self.body..].split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()).map(|l| self.row(l))
+    }
 
-impl RowIdx {
-    fn new(c: &Columns) -> RowIdx {
-        RowIdx {
-            pxname: c.index("pxname").unwrap_or(0),
-            svname: c.index("svname").unwrap_or(1),
-            status: c.index("status").unwrap_or(17),
-            row_type: c.index("type"),
-            weight: c.index("weight"),
-            uweight: c.index("uweight"),
-            act: c.index("act"),
-            bck: c.index("bck"),
-            lastchg: c.index("lastchg"),
-            tracked: c.index("tracked"),
-            check_status: c.index("check_status"),
-            check_code: c.index("check_code"),
-            check_duration: c.index("check_duration"),
-            check_desc: c.index("check_desc"),
-            last_chk: c.index("last_chk"),
-            check_health: c.index("check_health"),
-            check_rise: c.index("check_rise"),
-            check_fall: c.index("check_fall"),
-            agent_status: c.index("agent_status"),
-            agent_desc: c.index("agent_desc"),
-            last_agt: c.index("last_agt"),
-            addr: c.index("addr"),
+    fn row<'a>(&'a self, line: &'a str) -> StatRow<'a> {
+        let mut r = StatRow::default();
+        if line.contains('"') {
+            // Validated in `parse`, so this cannot fail.
+            if let Ok(rec) = quoted_cells(line, 0) {
+                for (slot, cell) in self.slots.iter().zip(rec.iter()) {
+                    if let Some(f) = slot {
+                        r.set(*f, Cow::Owned(cell.to_string()));
+                    }
+                }
+            }
+        } else {
+            // A byte loop, not `split(',')`: cells average three bytes, and a
+            // memchr call per cell costs more than it saves.
+            let bytes = line.as_bytes();
+            let mut start = 0;
+            let mut col = 0;
+            for (i, &b) in bytes.iter().enumerate() {
+                if b == b',' {
+                    if let Some(f) = self.slots[col] {
+                        r.set(f, Cow::Borrowed(&line[start..i]));
+                    }
+                    col += 1;
+                    if col == self.slots.len() {
+                        return r;
+                    }
+                    start = i + 1;
+                }
+            }
+            if let Some(Some(f)) = self.slots.get(col) {
+                r.set(*f, Cow::Borrowed(&line[start..]));
+            }
         }
+        r
+    }
+
+    /// Number of data rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The reply as received.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 
-fn cell(rec: &csv::ByteRecord, i: Option<usize>) -> &[u8] {
-    i.and_then(|i| rec.get(i)).unwrap_or(b"")
+/// Validates a reply and collects its rows (for tests and one-off readers;
+/// the watcher iterates [`Stat::rows`] instead).
+pub fn parse(text: &str) -> Result<Vec<StatRow<'static>>, ParseError> {
+    let stat = Stat::parse(text.to_string())?;
+    Ok(stat.rows().map(into_owned).collect())
 }
 
-fn text(rec: &csv::ByteRecord, i: Option<usize>) -> String {
-    String::from_utf8_lossy(cell(rec, i)).into_owned()
-}
-
-fn num(rec: &csv::ByteRecord, i: Option<usize>) -> Option<u64> {
-    let c = cell(rec, i);
-    if c.is_empty() {
-        return None;
+fn into_owned(r: StatRow<'_>) -> StatRow<'static> {
+    let o = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+    StatRow {
+        pxname: o(r.pxname),
+        svname: o(r.svname),
+        row_type: r.row_type,
+        status: o(r.status),
+        weight: r.weight,
+        uweight: r.uweight,
+        act: r.act,
+        bck: r.bck,
+        lastchg: r.lastchg,
+        tracked: o(r.tracked),
+        check_status: o(r.check_status),
+        check_code: o(r.check_code),
+        check_duration: r.check_duration,
+        check_desc: o(r.check_desc),
+        last_chk: o(r.last_chk),
+        check_health: r.check_health,
+        check_rise: r.check_rise,
+        check_fall: r.check_fall,
+        agent_status: o(r.agent_status),
+        agent_desc: o(r.agent_desc),
+        last_agt: o(r.last_agt),
+        addr: o(r.addr),
     }
-    std::str::from_utf8(c).ok()?.parse().ok()
-}
-
-/// Parses a whole `show stat` reply (socket or HTTP `;csv`) into rows.
-pub fn parse(text_in: &str) -> Result<Vec<StatRow>, ParseError> {
-    let mut rows = Vec::new();
-    let mut idx: Option<RowIdx> = None;
-    for_each_record(text_in, |cols, rec| {
-        let ix = idx.get_or_insert_with(|| RowIdx::new(cols));
-        rows.push(StatRow {
-            pxname: text(rec, Some(ix.pxname)),
-            svname: text(rec, Some(ix.svname)),
-            row_type: match cell(rec, ix.row_type) {
-                b"0" => Some(RowType::Frontend),
-                b"1" => Some(RowType::Backend),
-                b"2" => Some(RowType::Server),
-                b"3" => Some(RowType::Listener),
-                _ => None,
-            },
-            status: text(rec, Some(ix.status)),
-            weight: num(rec, ix.weight),
-            uweight: num(rec, ix.uweight),
-            act: num(rec, ix.act),
-            bck: num(rec, ix.bck),
-            lastchg: num(rec, ix.lastchg),
-            tracked: text(rec, ix.tracked),
-            check_status: text(rec, ix.check_status),
-            check_code: text(rec, ix.check_code),
-            check_duration: num(rec, ix.check_duration),
-            check_desc: text(rec, ix.check_desc),
-            last_chk: text(rec, ix.last_chk),
-            check_health: num(rec, ix.check_health),
-            check_rise: num(rec, ix.check_rise),
-            check_fall: num(rec, ix.check_fall),
-            agent_status: text(rec, ix.agent_status),
-            agent_desc: text(rec, ix.agent_desc),
-            last_agt: text(rec, ix.last_agt),
-            addr: text(rec, ix.addr),
-        });
-    })?;
-    Ok(rows)
 }
 
 fn first_chars(s: &str) -> String {
@@ -292,7 +398,7 @@ mod tests {
     const HTTP: &str = include_str!("../../../tests/fixtures/haproxy-2.6/http-stats.csv");
     const USER: &str = include_str!("../../../tests/fixtures/haproxy-2.6/show-stat-level-user.csv");
 
-    fn find<'a>(rows: &'a [StatRow], px: &str, sv: &str) -> &'a StatRow {
+    fn find<'a>(rows: &'a [StatRow<'static>], px: &str, sv: &str) -> &'a StatRow<'static> {
         rows.iter().find(|r| r.pxname == px && r.svname == sv).unwrap()
     }
 

@@ -32,20 +32,20 @@ impl State {
     }
 }
 
-/// A parsed server status.
+/// A parsed server status, borrowing the string it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerStatus {
+pub struct ServerStatus<'a> {
     pub state: State,
     /// `Some((x, y))` for the transitional `UP 1/3`, `DOWN 1/2`, ... forms: the
     /// server is moving towards the other side and its state is not settled.
     pub transition: Option<(u32, u32)>,
     /// `(agent)`, `(via be/srv)`, `(resolution)` or a backend's `(n/m)`.
-    pub qualifier: Option<String>,
+    pub qualifier: Option<&'a str>,
 }
 
-impl ServerStatus {
+impl<'a> ServerStatus<'a> {
     /// Parses any status string. Never fails: unknown words give [`State::Unknown`].
-    pub fn parse(raw: &str) -> ServerStatus {
+    pub fn parse(raw: &'a str) -> ServerStatus<'a> {
         let raw = raw.trim();
         if raw.eq_ignore_ascii_case("no check") {
             return ServerStatus {
@@ -55,7 +55,7 @@ impl ServerStatus {
             };
         }
         let (head, qualifier) = match raw.find(" (") {
-            Some(i) if raw.ends_with(')') => (&raw[..i], Some(raw[i + 2..raw.len() - 1].to_string())),
+            Some(i) if raw.ends_with(')') => (&raw[..i], Some(&raw[i + 2..raw.len() - 1])),
             _ => (raw, None),
         };
         let mut words = head.split_ascii_whitespace();
@@ -86,30 +86,30 @@ impl ServerStatus {
 }
 
 /// A health-check or agent-check result code (`L7OK`, `L4CON`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckStatus(String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckStatus<'a>(&'a str);
 
-impl CheckStatus {
+impl<'a> CheckStatus<'a> {
     /// Parses a `check_status`/`agent_status` cell: strips the `* ` that marks a
     /// check in progress. `None` for an empty cell (no check configured).
-    pub fn parse(raw: &str) -> Option<CheckStatus> {
+    pub fn parse(raw: &'a str) -> Option<CheckStatus<'a>> {
         let s = raw.trim().trim_start_matches("* ").trim();
-        (!s.is_empty()).then(|| CheckStatus(s.to_string()))
+        (!s.is_empty()).then_some(CheckStatus(s))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(&self) -> &'a str {
+        self.0
     }
 
     /// `INI`/`UNK`: no result yet (for instance right after HAProxy started).
     pub fn is_pending(&self) -> bool {
-        matches!(self.0.as_str(), "INI" | "UNK" | "START")
+        matches!(self.0, "INI" | "UNK" | "START")
     }
 
     /// Whether this result counts as a failed check.
     pub fn is_failure(&self) -> bool {
         matches!(
-            self.0.as_str(),
+            self.0,
             "SOCKERR"
                 | "L4TOUT"
                 | "L4CON"
@@ -125,9 +125,9 @@ impl CheckStatus {
     }
 }
 
-impl fmt::Display for CheckStatus {
+impl fmt::Display for CheckStatus<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0)
     }
 }
 
