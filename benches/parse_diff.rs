@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the CPU side of one poll of a large instance:
-//! `show stat` CSV → rows (`haproxy::stat::parse`) → events (`watch::diff::diff`).
+//! `show stat` CSV → rows (`haproxy::Stat`) → events (`watch::diff::diff`).
 //!
 //! The input is a 1,000 backends × 10 servers `show stat` reply built in memory
 //! from the real HAProxy 2.6 capture in `tests/fixtures/haproxy-2.6/show-stat.csv`:
@@ -12,7 +12,7 @@
 //! (3.9 MB, as on a load balancer that has been serving for a while); `idle` keeps
 //! the capture's cells (mostly `0`; 2.8 MB, the size of a freshly started HAProxy's
 //! dump of the same layout). Benchmarks (groups `show_stat_1000x10_{busy,idle}`):
-//! - `parse`: `haproxy::stat::parse` of the whole reply.
+//! - `parse`: `haproxy::Stat::parse` of the whole reply, then reading every row.
 //! - `diff_no_change`: `diff` of that snapshot against the state a previous diff of
 //!   the same snapshot returned (the steady state: no event).
 //! - `parse_diff`: both, as one poll does after the socket read.
@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use chrono::Utc;
-use criterion::{BatchSize, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hawatch::watch::diff::diff;
 use hawatch::watch::snapshot::{InstanceState, Observation, ProcInfo, Snapshot};
 use hawatch::watch::source::parse_socket_reply;
@@ -272,7 +272,10 @@ fn synth_stat(backends: usize, servers: usize, busy: bool) -> String {
 /// the process identity from `show info`. Takes the reply buffer, as a poll does.
 fn snapshot(stat: String, proc: &Option<ProcInfo>) -> Observation {
     let stat = haproxy::Stat::parse(stat).expect("synthetic CSV parses");
-    Ok(Snapshot { proc: proc.clone(), stat })
+    Ok(Snapshot {
+        proc: proc.clone(),
+        stat,
+    })
 }
 
 /// The steady state: a baseline diff, then a diff of the same snapshot against it.
@@ -281,7 +284,11 @@ fn steady_state(obs: &Observation) -> InstanceState {
     let o = diff("lb1", None, obs, now);
     assert!(o.events.is_empty(), "first poll is a silent baseline");
     let o = diff("lb1", Some(o.state), obs, now);
-    assert!(o.events.is_empty(), "same snapshot twice gives no event: {:?}", o.events.first());
+    assert!(
+        o.events.is_empty(),
+        "same snapshot twice gives no event: {:?}",
+        o.events.first()
+    );
     assert!(!o.changed, "same snapshot twice changes nothing");
     o.state
 }

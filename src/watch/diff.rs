@@ -177,7 +177,13 @@ impl Differ<'_> {
             Some((k, v)) => (k, Some(v)),
             None => (pxname.to_string(), None),
         };
-        Group { name, old, servers: Default::default(), up: None, pending_first_check: false }
+        Group {
+            name,
+            old,
+            servers: Default::default(),
+            up: None,
+            pending_first_check: false,
+        }
     }
 
     /// Servers of the group not seen in this poll are removed; the backend
@@ -201,9 +207,19 @@ impl Differ<'_> {
         for (srv, s) in servers {
             self.changed = true;
             if !self.baseline {
-                let from = s.settled.as_deref().map(|x| ServerStatus::parse(x).state.word().to_string());
+                let from = s
+                    .settled
+                    .as_deref()
+                    .map(|x| ServerStatus::parse(x).state.word().to_string());
                 let msg = format!("server {backend}/{srv} removed");
-                self.em.push(Kind::ServerRemoved, Severity::Warning, (Some(backend), Some(&srv)), from, None, msg);
+                self.em.push(
+                    Kind::ServerRemoved,
+                    Severity::Warning,
+                    (Some(backend), Some(&srv)),
+                    from,
+                    None,
+                    msg,
+                );
             }
         }
     }
@@ -225,12 +241,30 @@ impl Differ<'_> {
         let at = (Some(&*row.pxname), None);
         match old_up {
             Some(true) if !up => {
-                let msg = format!("backend {} has no server available (servers: {})", row.pxname, servers());
-                self.em.push(Kind::BackendDown, Severity::Critical, at, Some("UP".into()), Some("DOWN".into()), msg);
+                let msg = format!(
+                    "backend {} has no server available (servers: {})",
+                    row.pxname,
+                    servers()
+                );
+                self.em.push(
+                    Kind::BackendDown,
+                    Severity::Critical,
+                    at,
+                    Some("UP".into()),
+                    Some("DOWN".into()),
+                    msg,
+                );
             }
             Some(false) if up => {
                 let msg = format!("backend {} has a usable server again", row.pxname);
-                self.em.push(Kind::BackendUp, Severity::Info, at, Some("DOWN".into()), Some("UP".into()), msg);
+                self.em.push(
+                    Kind::BackendUp,
+                    Severity::Info,
+                    at,
+                    Some("DOWN".into()),
+                    Some("UP".into()),
+                    msg,
+                );
             }
             _ => {}
         }
@@ -273,7 +307,14 @@ impl Differ<'_> {
         g.servers.insert(key, srv);
     }
 
-    fn server_events(&mut self, row: &StatRow, status: &ServerStatus, prev: Option<&ServerState>, now_check: Option<&str>, now_agent: Option<&str>) {
+    fn server_events(
+        &mut self,
+        row: &StatRow,
+        status: &ServerStatus,
+        prev: Option<&ServerState>,
+        now_check: Option<&str>,
+        now_agent: Option<&str>,
+    ) {
         let at = (Some(&*row.pxname), Some(&*row.svname));
         let before = self.em.events.len();
         match prev {
@@ -291,8 +332,15 @@ impl Differ<'_> {
                     } else {
                         String::new()
                     };
-                    let msg = format!("server {}/{} {} → {}{why}", row.pxname, row.svname, from.as_deref().unwrap_or("new"), row.status);
-                    self.em.push(kind, sev, at, from, Some(status.state.word().to_string()), msg);
+                    let msg = format!(
+                        "server {}/{} {} → {}{why}",
+                        row.pxname,
+                        row.svname,
+                        from.as_deref().unwrap_or("new"),
+                        row.status
+                    );
+                    self.em
+                        .push(kind, sev, at, from, Some(status.state.word().to_string()), msg);
                 }
             }
             Some(_) => {}
@@ -310,10 +358,18 @@ impl Differ<'_> {
                 }
                 let failing = CheckStatus::parse(new).is_some_and(|c| c.is_failure());
                 let sev = if failing { Severity::Warning } else { Severity::Info };
-                let detail = if kind == Kind::CheckChanged { check_of(row) } else { agent_of(row) };
+                let detail = if kind == Kind::CheckChanged {
+                    check_of(row)
+                } else {
+                    agent_of(row)
+                };
                 let info = detail.map(|d| d.short()).unwrap_or_else(|| new.to_string());
-                let msg = format!("{what} of {}/{} {old} → {info} (server {})", row.pxname, row.svname, row.status);
-                self.em.push(kind, sev, at, Some(old.to_string()), Some(new.to_string()), msg);
+                let msg = format!(
+                    "{what} of {}/{} {old} → {info} (server {})",
+                    row.pxname, row.svname, row.status
+                );
+                self.em
+                    .push(kind, sev, at, Some(old.to_string()), Some(new.to_string()), msg);
             }
         }
         if self.em.events.len() > before {
@@ -332,7 +388,11 @@ impl Differ<'_> {
 /// instance events first, then servers and backends in HAProxy's order, each
 /// backend's removed servers after its rows.
 pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now: DateTime<Utc>) -> Outcome {
-    let mut em = Emitter { instance, now, events: Vec::new() };
+    let mut em = Emitter {
+        instance,
+        now,
+        events: Vec::new(),
+    };
     let had_prev = prev.is_some();
     let was_reachable = prev.as_ref().is_none_or(|p| p.reachable);
     let mut st = prev.unwrap_or_default();
@@ -342,7 +402,14 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
             if was_reachable {
                 st.unreachable_since = Some(now);
                 let msg = format!("HAProxy instance {instance} is unreachable: {error}");
-                em.push(Kind::InstanceUnreachable, Severity::Critical, (None, None), Some("reachable".into()), Some("unreachable".into()), msg);
+                em.push(
+                    Kind::InstanceUnreachable,
+                    Severity::Critical,
+                    (None, None),
+                    Some("reachable".into()),
+                    Some("unreachable".into()),
+                    msg,
+                );
                 changed = true;
             }
             if st.error.as_deref() != Some(error) {
@@ -350,7 +417,11 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
                 changed = true;
             }
             st.reachable = false;
-            return Outcome { state: st, events: em.events, changed };
+            return Outcome {
+                state: st,
+                events: em.events,
+                changed,
+            };
         }
         Ok(s) => s,
     };
@@ -358,9 +429,19 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
     let baseline = !st.seen;
     let mut changed = !had_prev || !st.seen || !st.reachable;
     if had_prev && !was_reachable {
-        let outage = st.unreachable_since.map(|t| format!(" after {}s", (now - t).num_seconds())).unwrap_or_default();
+        let outage = st
+            .unreachable_since
+            .map(|t| format!(" after {}s", (now - t).num_seconds()))
+            .unwrap_or_default();
         let msg = format!("HAProxy instance {instance} is reachable again{outage}");
-        em.push(Kind::InstanceRecovered, Severity::Info, (None, None), Some("unreachable".into()), Some("reachable".into()), msg);
+        em.push(
+            Kind::InstanceRecovered,
+            Severity::Info,
+            (None, None),
+            Some("unreachable".into()),
+            Some("reachable".into()),
+            msg,
+        );
     }
     st.seen = true;
     st.reachable = true;
@@ -373,13 +454,24 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
         if restarted(old, new) {
             if !baseline {
                 let pid = |p: &ProcInfo| p.pid.map(|p| p.to_string());
-                let version = new.version.as_deref().map(|v| format!(", version {v}")).unwrap_or_default();
+                let version = new
+                    .version
+                    .as_deref()
+                    .map(|v| format!(", version {v}"))
+                    .unwrap_or_default();
                 let msg = format!(
                     "HAProxy instance {instance} restarted or reloaded (pid {} → {}{version})",
                     pid(old).unwrap_or("?".into()),
                     pid(new).unwrap_or("?".into())
                 );
-                em.push(Kind::InstanceRestarted, Severity::Warning, (None, None), pid(old), pid(new), msg);
+                em.push(
+                    Kind::InstanceRestarted,
+                    Severity::Warning,
+                    (None, None),
+                    pid(old),
+                    pid(new),
+                    msg,
+                );
             }
         } else if new.start_time_derived {
             new.start_time = old.start_time;
@@ -388,7 +480,13 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
     changed |= st.proc != proc;
     st.proc = proc;
 
-    let mut d = Differ { em, baseline, changed, old: std::mem::take(&mut st.backends), new: Default::default() };
+    let mut d = Differ {
+        em,
+        baseline,
+        changed,
+        old: std::mem::take(&mut st.backends),
+        new: Default::default(),
+    };
     let mut group: Option<Group> = None;
     for row in snap.stat.rows() {
         if group.as_ref().is_none_or(|g| g.name != *row.pxname) {
@@ -412,7 +510,11 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
         d.removed(&name, be.servers);
     }
     st.backends = d.new;
-    Outcome { state: st, events: d.em.events, changed: d.changed }
+    Outcome {
+        state: st,
+        events: d.em.events,
+        changed: d.changed,
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,10 @@ fn snap(csv: &str, pid: u64) -> Observation {
         start_time_sec: Some(1000 + pid),
         ..Default::default()
     };
-    Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, Utc::now())), stat: haproxy::Stat::parse(csv.to_string()).unwrap() })
+    Ok(Snapshot {
+        proc: Some(ProcInfo::from_info(&info, Utc::now())),
+        stat: haproxy::Stat::parse(csv.to_string()).unwrap(),
+    })
 }
 
 /// Runs a sequence of observations; returns the events of each step. Checks
@@ -62,7 +65,11 @@ fn run(steps: &[Observation]) -> Vec<Vec<Event>> {
     for (i, obs) in steps.iter().enumerate() {
         let before = state.clone();
         let o = diff("lb1", state.take(), obs, Utc::now());
-        assert_eq!(o.changed, before.as_ref() != Some(&o.state), "step {i}: `changed` is wrong");
+        assert_eq!(
+            o.changed,
+            before.as_ref() != Some(&o.state),
+            "step {i}: `changed` is wrong"
+        );
         state = Some(o.state);
         out.push(o.events);
     }
@@ -368,7 +375,10 @@ fn derived_start_times_tolerate_jitter_but_not_a_restart() {
             uptime_sec: Some(uptime),
             ..Default::default()
         };
-        Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, now)), stat: haproxy::Stat::parse(START.to_string()).unwrap() })
+        Ok(Snapshot {
+            proc: Some(ProcInfo::from_info(&info, now)),
+            stat: haproxy::Stat::parse(START.to_string()).unwrap(),
+        })
     };
     let t0 = Utc::now();
     let s1 = diff("lb1", None, &obs(100, t0), t0).state;

@@ -39,7 +39,9 @@ pub async fn poll(inst: &Instance, http: &reqwest::Client, size_hint: usize) -> 
 }
 
 async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration, size_hint: usize) -> Observation {
-    let reply = client::command(ep, "show info;show stat", timeout, MAX_REPLY, size_hint).await.map_err(|e| e.to_string())?;
+    let reply = client::command(ep, "show info;show stat", timeout, MAX_REPLY, size_hint)
+        .await
+        .map_err(|e| e.to_string())?;
     parse_socket_reply(reply)
 }
 
@@ -47,7 +49,10 @@ async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration, size_hint: usize
 pub fn parse_socket_reply(mut reply: String) -> Observation {
     let now = Utc::now();
     let Some(i) = reply.find("\n\n") else {
-        return Err(format!("bad reply to `show info`: {:?}", reply.chars().take(80).collect::<String>()));
+        return Err(format!(
+            "bad reply to `show info`: {:?}",
+            reply.chars().take(80).collect::<String>()
+        ));
     };
     let info = Info::parse(&reply[..i]);
     // Each command's output ends with an empty line; without it the reply was cut.
@@ -56,7 +61,10 @@ pub fn parse_socket_reply(mut reply: String) -> Observation {
     }
     reply.drain(..i + 2); // keep the buffer: the stat part is most of it
     let stat = Stat::parse(reply).map_err(|e| e.to_string())?;
-    Ok(Snapshot { proc: Some(ProcInfo::from_info(&info, now)), stat })
+    Ok(Snapshot {
+        proc: Some(ProcInfo::from_info(&info, now)),
+        stat,
+    })
 }
 
 async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Observation {
@@ -81,8 +89,7 @@ async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Str
             Err(e) if e.is_request() || e.is_connect() => http.get(url).send().await,
             r => r,
         };
-        let mut resp = sent
-            .map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?;
+        let mut resp = sent.map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?;
         match resp.status().as_u16() {
             200 => {}
             401 => return Err(format!("stats page {shown} refused the credentials (HTTP 401): check user:pass in `stats_url` against `stats auth` in haproxy.cfg")),

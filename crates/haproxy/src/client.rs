@@ -140,7 +140,10 @@ pub async fn command(
             if buf.capacity() - buf.len() < 16 * 1024 {
                 buf.reserve(buf.len().max(64 * 1024));
             }
-            let n = s.read_buf(&mut buf).await.map_err(|e| ClientError::Io(name.clone(), e))?;
+            let n = s
+                .read_buf(&mut buf)
+                .await
+                .map_err(|e| ClientError::Io(name.clone(), e))?;
             if n == 0 {
                 break;
             }

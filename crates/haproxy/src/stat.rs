@@ -214,11 +214,17 @@ impl<'a> StatRow<'a> {
 /// HAProxy quotes only cells holding `,` or `"`, and never splits a record
 /// over lines, so a line is a record.
 fn quoted_cells(line: &str, lineno: usize) -> Result<csv::StringRecord, ParseError> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
     let mut rec = csv::StringRecord::new();
     match rdr.read_record(&mut rec) {
         Ok(_) => Ok(rec),
-        Err(e) => Err(ParseError::Csv { line: lineno, msg: e.to_string() }),
+        Err(e) => Err(ParseError::Csv {
+            line: lineno,
+            msg: e.to_string(),
+        }),
     }
 }
 
@@ -272,10 +278,20 @@ impl Stat {
                 continue; // the socket's terminating empty line
             }
             // One branch-free pass (it vectorises): count separators, spot quotes.
-            let (commas, quotes) = line.bytes().fold((0usize, 0usize), |(c, q), b| (c + usize::from(b == b','), q + usize::from(b == b'"')));
-            let n = if quotes > 0 { quoted_cells(line, i + 2)?.len() } else { commas + 1 };
+            let (commas, quotes) = line.bytes().fold((0usize, 0usize), |(c, q), b| {
+                (c + usize::from(b == b','), q + usize::from(b == b'"'))
+            });
+            let n = if quotes > 0 {
+                quoted_cells(line, i + 2)?.len()
+            } else {
+                commas + 1
+            };
             if n != columns.len() {
-                return Err(ParseError::Truncated(format!("line {} has {n} cells, the header names {}", i + 2, columns.len())));
+                return Err(ParseError::Truncated(format!(
+                    "line {} has {n} cells, the header names {}",
+                    i + 2,
+                    columns.len()
+                )));
             }
             rows += 1;
         }
@@ -287,12 +303,22 @@ impl Stat {
         }
         let last = slots.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
         slots.truncate(last);
-        Ok(Stat { text, body, columns, slots, rows })
+        Ok(Stat {
+            text,
+            body,
+            columns,
+            slots,
+            rows,
+        })
     }
 
     /// The rows, in HAProxy's order.
     pub fn rows(&self) -> impl Iterator<Item = StatRow<'_>> + '_ {
-        self.text[self.body..].split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()).map(|l| self.row(l))
+        self.text[self.body..]
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.is_empty())
+            .map(|l| self.row(l))
     }
 
     fn row<'a>(&'a self, line: &'a str) -> StatRow<'a> {
