@@ -158,7 +158,7 @@ mod tests {
             let s = ServerStatus::parse(raw);
             assert_eq!(s.state, state, "{raw}");
             assert_eq!(s.transition, tr, "{raw}");
-            assert_eq!(s.qualifier.as_deref(), q, "{raw}");
+            assert_eq!(s.qualifier, q, "{raw}");
         }
         assert!(!ServerStatus::parse("UP 2/3").is_settled());
         assert!(ServerStatus::parse("DOWN (agent)").is_settled());
