@@ -194,6 +194,19 @@ fn secret_or_file(
     }
 }
 
+/// `;up`, `;no-maint` and `;scope=` hide servers from the page; hawatch would
+/// take a server that went DOWN for one that was removed.
+fn check_unfiltered(url: &str) -> Result<(), String> {
+    for filter in [";up", ";no-maint", ";scope="] {
+        if url.contains(filter) {
+            return Err(format!(
+                "remove `{filter}` from the URL: hawatch needs every server on the page (it reports them itself)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_http_url(u: &str) -> Result<(), String> {
     match url::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(()),
@@ -393,7 +406,7 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
                 None
             }
         },
-        (None, Some(u)) => match check_http_url(u.expose()) {
+        (None, Some(u)) => match check_http_url(u.expose()).and_then(|()| check_unfiltered(u.expose())) {
             Ok(()) => {
                 let mut url = u.expose().to_string();
                 if !url.contains(";csv") {

@@ -181,3 +181,9 @@ fn every_key_is_documented() {
         }
     }
 }
+
+#[test]
+fn filtered_stats_pages_are_refused() {
+    let e = errors("[[haproxy]]\nname=\"a\"\nstats_url=\"http://127.0.0.1:8404/stats;csv;up\"\n");
+    assert!(e.contains("haproxy[0].stats_url") && e.contains("`;up`"), "{e}");
+}

@@ -193,13 +193,13 @@ impl Differ<'_> {
         if let Some(old) = g.old {
             self.removed(&g.name, old.servers);
         }
-        match g.up {
-            Some(up) => {
-                self.changed |= old_up != Some(up);
-                self.new.insert(g.name, BackendState { up, servers: g.servers });
-            }
-            // No BACKEND row (a frontend): nothing to remember.
-            None => self.changed |= old_up.is_some(),
+        // A frontend has no BACKEND row and no servers: nothing to remember.
+        // (Servers without a BACKEND row never come from HAProxy; keep them
+        // anyway rather than report them added again on every poll.)
+        let up = g.up.or_else(|| (!g.servers.is_empty()).then(|| old_up.unwrap_or(true)));
+        self.changed |= old_up != up;
+        if let Some(up) = up {
+            self.new.insert(g.name, BackendState { up, servers: g.servers });
         }
     }
 
