@@ -18,9 +18,12 @@ fn main() -> ExitCode {
         eprintln!("hawatch: bad --log {wanted:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
     });
+    // Colour only on a terminal: journald and log files get plain text.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -80,6 +80,7 @@ impl Poller {
             Ok(snap) => self.last_reply = snap.stat.text().len() + 4096,
             Err(e) => tracing::debug!(instance = %self.inst.name, "poll failed: {e}"),
         }
+        let had_baseline = self.state.as_ref().is_some_and(|s| s.seen);
         let out = diff(&self.inst.name, self.state.take(), &obs, Utc::now());
         drop(obs); // the reply buffer is not needed while committing
         let (mut state, mut events) = (out.state, out.events);
@@ -102,6 +103,9 @@ impl Poller {
             for e in &events {
                 tracing::info!(instance = %e.instance, kind = %e.kind, "{}", e.message);
             }
+        }
+        if !had_baseline && state.seen {
+            tracing::info!(instance = %self.inst.name, servers = state.server_count(), backends = state.backends.len(), "baseline recorded");
         }
         self.state = Some(state);
         self.heartbeat.beat();

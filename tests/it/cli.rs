@@ -149,7 +149,11 @@ fn sighup_reloads_sigterm_stops_and_systemd_hears_about_both() {
         read(&messages);
         messages.lock().unwrap().contains("RELOADING=1")
     }));
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        p.wait_stderr_contains("baseline recorded instance=lb1 ", T),
+        "{}",
+        p.stderr()
+    );
     h.cmd("disable server app/s1");
     assert!(
         wait_for(T, || webhook_events(&rx.accepted_bodies())
@@ -176,7 +180,7 @@ fn events_filters_and_every_subcommand_has_help() {
     h.wait_server_status("app", "s1", "UP", T);
     h.wait_server_status("app", "s2", "UP", T);
     let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     h.cmd("disable server app/s1");
     w.wait_event("server_maint", "app/s1", T);
     h.cmd("disable server app/s2");

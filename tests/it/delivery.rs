@@ -71,7 +71,7 @@ fn a_receiver_down_for_two_minutes_gets_all_50_events_in_order() {
         "100ms",
         &(socket_instance("lb1", &h.socket_path(), "") + &webhook_sink("ops", &rx.url(), "")),
     );
-    std::thread::sleep(Duration::from_millis(400));
+    w.wait_baseline("lb1");
     rx.stop();
     let down_since = Instant::now();
     make_events(&h, &w, 50);
@@ -112,7 +112,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_same_ids() {
         "100ms",
         &(socket_instance("lb1", &h.socket_path(), "") + &webhook_sink("ops", &rx.url(), "timeout = \"10s\"")),
     );
-    std::thread::sleep(Duration::from_millis(400));
+    w.wait_baseline("lb1");
     make_events(&h, &w, 4);
     // A delivery is in flight (the receiver holds it for 3 s): kill -9 now.
     assert!(rx.wait_for_requests(1, T));
@@ -151,7 +151,7 @@ fn feishu_gets_a_signed_card_with_the_seeds_icons() {
     );
     std::env::set_var("HAWATCH_IT_FEISHU_SECRET", "feishu-secret");
     let w = Watcher::start("200ms", &(socket_instance("lb1", &h.socket_path(), "") + &sink));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     b1.stop();
     // With `fall 2` the first failed check is an early warning (orange card);
     // the DOWN card follows.
@@ -198,7 +198,7 @@ fn feishu_refusals_keep_the_message_and_say_why() {
         rx.url()
     );
     let w = Watcher::start("200ms", &(socket_instance("lb1", &h.socket_path(), "") + &sink));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     h.cmd("disable server app/s1");
     assert!(rx.wait_for_requests(1, T));
     // HTTP 200 with code 19021 is not a delivery.

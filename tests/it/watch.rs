@@ -37,7 +37,7 @@ fn a_server_whose_listener_stops_goes_down_and_back_up_at_the_webhook() {
         &(socket_instance("lb1", &h.socket_path(), "") + &webhook_sink("ops", &rx.url(), "secret = \"hook-secret\"")),
     );
     // Baseline: the first poll is silent.
-    std::thread::sleep(Duration::from_millis(600));
+    w.wait_baseline("lb1");
     assert!(
         w.events().is_empty(),
         "baseline must be silent: {:?}",
@@ -121,7 +121,7 @@ fn a_server_whose_listener_stops_goes_down_and_back_up_at_the_webhook() {
 fn disable_server_through_the_socket_gives_maint_then_ready() {
     let (h, _b1, _b2) = two_servers();
     let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     h.cmd("disable server app/s2");
     let e = w.wait_event("server_maint", "app/s2", T);
     assert_eq!(
@@ -142,7 +142,7 @@ fn a_server_added_by_a_reload_is_reported_once_with_one_restart_event() {
     let (mut h, b1, b2) = two_servers();
     let b3 = Backend::start();
     let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     h.reload(&backend_block(
         "app",
         &[("s1", b1.port()), ("s2", b2.port()), ("s3", b3.port())],
@@ -171,7 +171,7 @@ fn an_haproxy_restart_gives_one_restart_event_and_no_storm() {
     h.wait_server_status("app", "s1", "UP", T);
     h.wait_server_status("app", "s2", "DOWN", T);
     let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     let pid = h.worker_pid();
     h.stop();
     h.start_again();
@@ -195,7 +195,7 @@ fn an_haproxy_restart_gives_one_restart_event_and_no_storm() {
 fn a_vanished_socket_gives_unreachable_then_recovered() {
     let (h, _b1, _b2) = two_servers();
     let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("lb1");
     let moved = h.dir().join("moved.sock");
     std::fs::rename(h.socket_path(), &moved).unwrap();
     let e = w.wait_event("instance_unreachable", "lb1", T);
@@ -226,7 +226,7 @@ fn the_http_stats_page_with_basic_auth_is_a_source() {
         !e["message"].as_str().unwrap().contains("nope"),
         "the password must not leak: {e}"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("web");
     h.cmd("disable server app/s1");
     w.wait_event("server_maint", "app/s1", T);
     assert!(
@@ -275,7 +275,7 @@ fn the_ring_fast_path_detects_without_waiting_for_the_interval() {
     h.wait_server_status("app", "s1", "UP", T);
     // A 60 s interval: only the ring can make this fast.
     let w = Watcher::start("60s", &socket_instance("lb1", &h.socket_path(), "ring = \"hawatch\""));
-    std::thread::sleep(Duration::from_millis(800));
+    w.wait_baseline("lb1");
     let t0 = std::time::Instant::now();
     h.cmd("disable server app/s2");
     w.wait_event("server_maint", "app/s2", Duration::from_secs(15));
@@ -292,7 +292,7 @@ fn the_runtime_api_over_tcp_is_a_source() {
     h.wait_server_status("app", "s1", "UP", T);
     let inst = format!("[[haproxy]]\nname = \"tcp\"\nsocket = \"tcp://127.0.0.1:{port}\"\n");
     let w = Watcher::start("200ms", &inst);
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("tcp");
     h.cmd("set server app/s2 state drain");
     let e = w.wait_event("server_drain", "app/s2", T);
     assert_eq!(e["instance"], "tcp");
@@ -338,7 +338,7 @@ fn an_https_stats_page_is_verified_unless_told_otherwise() {
     let w = Watcher::start("200ms", &insts);
     let e = w.wait_event("instance_unreachable", "verifying", T);
     assert!(e["message"].as_str().unwrap().contains("certificate"), "{e}");
-    std::thread::sleep(Duration::from_millis(500));
+    w.wait_baseline("trusting");
     h.cmd("disable server app/s1");
     let e = w.wait_event("server_maint", "app/s1", T);
     assert_eq!(e["instance"], "trusting");

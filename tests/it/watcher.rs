@@ -77,6 +77,17 @@ impl Watcher {
         self.proc = Some(p);
     }
 
+    /// Waits until the watcher has taken the silent baseline of `instance`
+    /// (its first successful poll), so later changes are changes.
+    pub fn wait_baseline(&self, instance: &str) {
+        let line = format!("baseline recorded instance={instance} ");
+        assert!(
+            self.proc().wait_stderr_contains(&line, Duration::from_secs(20)),
+            "no baseline for {instance}:\n{}",
+            self.stderr()
+        );
+    }
+
     pub fn proc(&self) -> &Proc {
         self.proc.as_ref().expect("watcher running")
     }
