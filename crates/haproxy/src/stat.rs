@@ -33,7 +33,8 @@ pub enum RowType {
     Listener,
 }
 
-/// The columns hawatch reads from one `show stat` row, borrowed from the
+/// The columns the watcher reads from one `show stat` row (the last is
+/// `addr`, column 73 in 2.6: a row is split no further), borrowed from the
 /// reply (a cell is owned only when HAProxy quoted it). Empty cells are empty
 /// strings / `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,20 +43,11 @@ pub struct StatRow<'a> {
     pub svname: Cow<'a, str>,
     pub row_type: Option<RowType>,
     pub status: Cow<'a, str>,
-    pub weight: Option<u64>,
-    pub uweight: Option<u64>,
-    pub act: Option<u64>,
-    pub bck: Option<u64>,
-    pub lastchg: Option<u64>,
-    pub tracked: Cow<'a, str>,
     pub check_status: Cow<'a, str>,
     pub check_code: Cow<'a, str>,
     pub check_duration: Option<u64>,
     pub check_desc: Cow<'a, str>,
     pub last_chk: Cow<'a, str>,
-    pub check_health: Option<u64>,
-    pub check_rise: Option<u64>,
-    pub check_fall: Option<u64>,
     pub agent_status: Cow<'a, str>,
     pub agent_desc: Cow<'a, str>,
     pub last_agt: Cow<'a, str>,
@@ -120,45 +112,27 @@ enum Field {
     Svname,
     Type,
     Status,
-    Weight,
-    Uweight,
-    Act,
-    Bck,
-    Lastchg,
-    Tracked,
     CheckStatus,
     CheckCode,
     CheckDuration,
     CheckDesc,
     LastChk,
-    CheckHealth,
-    CheckRise,
-    CheckFall,
     AgentStatus,
     AgentDesc,
     LastAgt,
     Addr,
 }
 
-const FIELDS: [(&str, Field); 22] = [
+const FIELDS: [(&str, Field); 13] = [
     ("pxname", Field::Pxname),
     ("svname", Field::Svname),
     ("type", Field::Type),
     ("status", Field::Status),
-    ("weight", Field::Weight),
-    ("uweight", Field::Uweight),
-    ("act", Field::Act),
-    ("bck", Field::Bck),
-    ("lastchg", Field::Lastchg),
-    ("tracked", Field::Tracked),
     ("check_status", Field::CheckStatus),
     ("check_code", Field::CheckCode),
     ("check_duration", Field::CheckDuration),
     ("check_desc", Field::CheckDesc),
     ("last_chk", Field::LastChk),
-    ("check_health", Field::CheckHealth),
-    ("check_rise", Field::CheckRise),
-    ("check_fall", Field::CheckFall),
     ("agent_status", Field::AgentStatus),
     ("agent_desc", Field::AgentDesc),
     ("last_agt", Field::LastAgt),
@@ -188,20 +162,11 @@ impl<'a> StatRow<'a> {
                 }
             }
             Field::Status => self.status = c,
-            Field::Weight => self.weight = num(&c),
-            Field::Uweight => self.uweight = num(&c),
-            Field::Act => self.act = num(&c),
-            Field::Bck => self.bck = num(&c),
-            Field::Lastchg => self.lastchg = num(&c),
-            Field::Tracked => self.tracked = c,
             Field::CheckStatus => self.check_status = c,
             Field::CheckCode => self.check_code = c,
             Field::CheckDuration => self.check_duration = num(&c),
             Field::CheckDesc => self.check_desc = c,
             Field::LastChk => self.last_chk = c,
-            Field::CheckHealth => self.check_health = num(&c),
-            Field::CheckRise => self.check_rise = num(&c),
-            Field::CheckFall => self.check_fall = num(&c),
             Field::AgentStatus => self.agent_status = c,
             Field::AgentDesc => self.agent_desc = c,
             Field::LastAgt => self.last_agt = c,
@@ -232,7 +197,7 @@ fn quoted_cells(line: &str, lineno: usize) -> Result<csv::StringRecord, ParseErr
 /// and hands out rows on demand, so a poll never holds a row vector.
 ///
 /// Why not the csv crate for every line: a 2.6 row has 128 cells and hawatch
-/// needs 22 of them, the last at position ~100. Unquoted lines (all but a few
+/// needs 13 of them, the last (`addr`) at position 73. Unquoted lines (all but a few
 /// with a `,` in a check message) are split by hand up to the last needed
 /// cell, borrowing the cells; that halves the parse time of a 10,000-server
 /// reply (docs/performance.md). Quoted lines still go through the csv crate.
@@ -390,20 +355,11 @@ fn into_owned(r: StatRow<'_>) -> StatRow<'static> {
         svname: o(r.svname),
         row_type: r.row_type,
         status: o(r.status),
-        weight: r.weight,
-        uweight: r.uweight,
-        act: r.act,
-        bck: r.bck,
-        lastchg: r.lastchg,
-        tracked: o(r.tracked),
         check_status: o(r.check_status),
         check_code: o(r.check_code),
         check_duration: r.check_duration,
         check_desc: o(r.check_desc),
         last_chk: o(r.last_chk),
-        check_health: r.check_health,
-        check_rise: r.check_rise,
-        check_fall: r.check_fall,
         agent_status: o(r.agent_status),
         agent_desc: o(r.agent_desc),
         last_agt: o(r.last_agt),
@@ -441,7 +397,6 @@ mod tests {
         let app3 = find(&rows, "be_app", "app3");
         assert_eq!(app3.last_agt, "via agent : up");
         assert_eq!(app3.agent_status, "L7OK");
-        assert_eq!(find(&rows, "be_app", "trk").tracked, "be_app/app1");
         assert_eq!(find(&rows, "be_dead", "BACKEND").status, "DOWN");
         assert_eq!(find(&rows, "fe_main", "main-http").kind(), RowType::Listener);
         assert_eq!(find(&rows, "be_tcp", "t2").status, "MAINT");
