@@ -52,30 +52,67 @@ pub fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
 fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Shared>) {
     let http = notify::http_client();
     let mut workers = Vec::new();
-    let mut sinks = Vec::new();
     let mut wake = Vec::new();
     for s in &config.sinks {
         let bell = Arc::new(Notify::new());
-        let max = Sink::max_events(s);
-        sinks.push((s.name.clone(), max));
         wake.push(bell.clone());
-        workers.push(Worker {
-            name: s.name.clone(),
-            sink: Sink::new(s, http.clone()),
-            max_events: max,
-            timeout: s.timeout,
-            store: store.clone(),
-            wake: bell,
-        });
+        workers.push(Worker::new(
+            &s.name,
+            Sink::new(s, &config.notify, http.clone()),
+            s,
+            store.clone(),
+            bell,
+        ));
     }
     (
         workers,
         Arc::new(Shared {
             store: store.clone(),
-            sinks,
+            sinks: Arc::new(config.sinks.iter().map(|s| s.plan.clone()).collect()),
             wake,
         }),
     )
+}
+
+/// Lets time pass for the noise policy (held notices, flapping that settles,
+/// reminders), once a second, and rings the sinks' bells when it wrote rows.
+async fn ticker(shared: Arc<Shared>, shutdown: CancellationToken) {
+    loop {
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || s.store.tick(&s.sinks, chrono::Utc::now())).await {
+            Ok(Ok((rows, _))) if rows > 0 => {
+                for w in &shared.wake {
+                    w.notify_one();
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("notification policy tick: {e}"),
+            Err(e) => tracing::error!("notification policy tick: {e}"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Re-sends the firing alerts of an Alertmanager sink before they expire.
+async fn am_refresh(name: String, am: notify::alertmanager::Alertmanager, store: Store, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(am.resend_every) => {}
+        }
+        let s = store.clone();
+        let n = name.clone();
+        let Ok(Ok(subjects)) = tokio::task::spawn_blocking(move || s.alerting(&n)).await else {
+            continue;
+        };
+        let alerts = am.refresh(&subjects, chrono::Utc::now());
+        if let Err(e) = am.post(&alerts).await {
+            tracing::warn!(sink = %name, alerts = alerts.len(), "re-sending firing alerts failed: {e}");
+        }
+    }
 }
 
 async fn start(config: &Config, store: &Store) -> anyhow::Result<Running> {
@@ -86,6 +123,13 @@ async fn start(config: &Config, store: &Store) -> anyhow::Result<Running> {
     for w in workers {
         tasks.spawn(w.run(shutdown.clone()));
     }
+    for s in &config.sinks {
+        if let Sink::Alertmanager(am) = Sink::new(s, &config.notify, notify::http_client()) {
+            tasks.spawn(am_refresh(s.name.clone(), am, store.clone(), shutdown.clone()));
+        }
+    }
+    close_unwatched(config, &shared).await;
+    tasks.spawn(ticker(shared.clone(), shutdown.clone()));
     for inst in &config.instances {
         let p = Poller::new(inst.clone(), shared.clone()).await?;
         heartbeats.push((inst.name.clone(), p.heartbeat.clone(), inst.interval + inst.timeout));
@@ -98,6 +142,23 @@ async fn start(config: &Config, store: &Store) -> anyhow::Result<Running> {
         shutdown,
         heartbeats,
     })
+}
+
+/// Alerts of instances that are no longer configured get their closing
+/// message (no alert stays open forever).
+async fn close_unwatched(config: &Config, shared: &Arc<Shared>) {
+    let names: Vec<String> = config.instances.iter().map(|i| i.name.clone()).collect();
+    let s = shared.clone();
+    match tokio::task::spawn_blocking(move || s.store.close_unwatched(&names, &s.sinks)).await {
+        Ok(Ok(n)) if n > 0 => {
+            tracing::info!(rows = n, "closed the alerts of instances no longer configured");
+            for w in &shared.wake {
+                w.notify_one();
+            }
+        }
+        Ok(Err(e)) => tracing::warn!("closing alerts of unconfigured instances: {e}"),
+        _ => {}
+    }
 }
 
 /// Notifications queued for a sink that is no longer configured stay in the
@@ -219,6 +280,14 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
         res?;
         ok &= reachable;
     }
+    let s = shared.clone();
+    let names: Vec<String> = config.instances.iter().map(|i| i.name.clone()).collect();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        s.store.close_unwatched(&names, &s.sinks)?;
+        s.store.tick(&s.sinks, chrono::Utc::now())?;
+        Ok(())
+    })
+    .await??;
     let mut drains = JoinSet::new();
     for w in workers {
         drains.spawn(async move { (w.name.clone(), w.drain().await) });

@@ -70,6 +70,30 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// A problem opens an alert that stays open until its subject recovers:
+    /// a server DOWN, a backend without usable server, an unreachable instance.
+    pub fn is_problem(self) -> bool {
+        matches!(self, Kind::ServerDown | Kind::BackendDown | Kind::InstanceUnreachable)
+    }
+
+    /// A change of a server's state (what flap detection counts).
+    pub fn is_server_state(self) -> bool {
+        matches!(
+            self,
+            Kind::ServerDown | Kind::ServerUp | Kind::ServerNolb | Kind::ServerMaint | Kind::ServerDrain | Kind::ServerReady
+        )
+    }
+
+    /// Whether this event ends an open alert of kind `problem` on the same subject.
+    pub fn resolves(self, problem: Kind) -> bool {
+        match problem {
+            Kind::ServerDown => self.is_server_state() && self != Kind::ServerDown || self == Kind::ServerRemoved,
+            Kind::BackendDown => self == Kind::BackendUp,
+            Kind::InstanceUnreachable => self == Kind::InstanceRecovered,
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Kind {

@@ -30,7 +30,94 @@ pub struct FileConfig {
     #[serde(default)]
     pub haproxy: Vec<FileInstance>,
     #[serde(default)]
+    pub notify: FileNotify,
+    #[serde(default)]
     pub sink: Vec<FileSink>,
+}
+
+/// One string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// The policy keys, in `[notify]` (defaults for every sink) and in each
+/// `[[sink]]`. (Written out in both structs: serde's `flatten` would lose
+/// `deny_unknown_fields` and the key list in errors.)
+#[derive(Debug, Default, Clone)]
+pub struct FilePolicy {
+    pub notify_after: Option<Dur>,
+    pub resolve_after: Option<Dur>,
+    pub flap_threshold: Option<u32>,
+    pub flap_window: Option<Dur>,
+    pub flap_settle: Option<Dur>,
+    pub remind_every: Option<Dur>,
+    pub remind_max: Option<u32>,
+    pub quiet_hours: Option<String>,
+    pub max_age: Option<Dur>,
+    pub lang: Option<String>,
+}
+
+macro_rules! policy_of {
+    ($t:ty) => {
+        impl $t {
+            pub fn policy(&self) -> FilePolicy {
+                FilePolicy {
+                    notify_after: self.notify_after,
+                    resolve_after: self.resolve_after,
+                    flap_threshold: self.flap_threshold,
+                    flap_window: self.flap_window,
+                    flap_settle: self.flap_settle,
+                    remind_every: self.remind_every,
+                    remind_max: self.remind_max,
+                    quiet_hours: self.quiet_hours.clone(),
+                    max_age: self.max_age,
+                    lang: self.lang.clone(),
+                }
+            }
+        }
+    };
+}
+policy_of!(FileNotify);
+policy_of!(FileSink);
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileNotify {
+    /// Time zone for message times and quiet hours (IANA name; default: the system's).
+    pub timezone: Option<String>,
+    /// The host name messages and Alertmanager annotations carry (default: this host's).
+    pub host: Option<String>,
+    pub notify_after: Option<Dur>,
+    pub resolve_after: Option<Dur>,
+    pub flap_threshold: Option<u32>,
+    pub flap_window: Option<Dur>,
+    pub flap_settle: Option<Dur>,
+    pub remind_every: Option<Dur>,
+    pub remind_max: Option<u32>,
+    pub quiet_hours: Option<String>,
+    pub max_age: Option<Dur>,
+    pub lang: Option<String>,
+}
+
+/// `match = { instance = "prod-*", backend = ["web*", "api"], server = "*" }`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileMatch {
+    pub instance: Option<OneOrMany>,
+    pub backend: Option<OneOrMany>,
+    pub server: Option<OneOrMany>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -69,6 +156,28 @@ pub enum SinkType {
     Console,
     Webhook,
     Feishu,
+    Dingtalk,
+    Wecom,
+    Slack,
+    Email,
+    Exec,
+    Alertmanager,
+}
+
+impl SinkType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkType::Console => "console",
+            SinkType::Webhook => "webhook",
+            SinkType::Feishu => "feishu",
+            SinkType::Dingtalk => "dingtalk",
+            SinkType::Wecom => "wecom",
+            SinkType::Slack => "slack",
+            SinkType::Email => "email",
+            SinkType::Exec => "exec",
+            SinkType::Alertmanager => "alertmanager",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,4 +192,43 @@ pub struct FileSink {
     pub secret_file: Option<String>,
     pub headers: Option<BTreeMap<String, Secret>>,
     pub timeout: Option<Dur>,
+    // Routing and templates (every sink).
+    pub events: Option<Vec<String>>,
+    pub min_severity: Option<String>,
+    #[serde(rename = "match")]
+    pub match_: Option<FileMatch>,
+    pub template_file: Option<String>,
+    pub retry_min: Option<Dur>,
+    pub retry_max: Option<Dur>,
+    pub notify_after: Option<Dur>,
+    pub resolve_after: Option<Dur>,
+    pub flap_threshold: Option<u32>,
+    pub flap_window: Option<Dur>,
+    pub flap_settle: Option<Dur>,
+    pub remind_every: Option<Dur>,
+    pub remind_max: Option<u32>,
+    pub quiet_hours: Option<String>,
+    pub max_age: Option<Dur>,
+    pub lang: Option<String>,
+    // feishu
+    /// `card` (default) or `text` (for keyword-protected bots that want plain text).
+    pub format: Option<String>,
+    // dingtalk
+    pub at_mobiles: Option<Vec<String>>,
+    pub at_all: Option<bool>,
+    // email
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub tls: Option<String>,
+    pub ca_file: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<OneOrMany>,
+    // exec
+    pub command: Option<Vec<String>>,
+    // alertmanager
+    pub labels: Option<BTreeMap<String, String>>,
+    pub resend_every: Option<Dur>,
 }

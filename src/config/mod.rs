@@ -14,7 +14,13 @@ use std::time::Duration;
 
 use haproxy::Endpoint;
 
-use file::{FileConfig, FileInstance, FileSink, SinkType};
+use file::{FileConfig, FileInstance, FilePolicy, FileSink, SinkType};
+
+use crate::event::{Kind, Severity};
+use crate::notify::plan::SinkPlan;
+use crate::notify::policy::Policy;
+use crate::notify::route::{Globs, QuietHours, Route, Zone};
+use crate::notify::template::{Format, Lang, Renderer};
 pub use secret::{redact_url, Secret};
 
 pub const DEFAULT_CONFIG: &str = "/etc/hawatch/hawatch.toml";
@@ -27,6 +33,7 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub watch: Watch,
     pub instances: Vec<Instance>,
+    pub notify: Notify,
     pub sinks: Vec<Sink>,
 }
 
@@ -72,6 +79,36 @@ pub struct Sink {
     pub name: String,
     pub kind: SinkKind,
     pub timeout: Duration,
+    /// Route, policy and quiet hours.
+    pub plan: SinkPlan,
+    pub renderer: Renderer,
+    /// The template file, when not the built-in one.
+    pub template_file: Option<PathBuf>,
+    /// Undelivered messages older than this go to the dead-letter table.
+    pub max_age: Duration,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plaintext (port 25 relays on a trusted network).
+    None,
+    /// Plaintext, upgraded with STARTTLS before anything else (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+impl SmtpTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::None => "none",
+            SmtpTls::StartTls => "starttls",
+            SmtpTls::Tls => "tls",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +122,40 @@ pub enum SinkKind {
     Feishu {
         url: Secret,
         secret: Option<Secret>,
+        /// Plain `text` messages instead of cards.
+        text: bool,
+    },
+    Dingtalk {
+        url: Secret,
+        secret: Option<Secret>,
+        at_mobiles: Vec<String>,
+        at_all: bool,
+    },
+    Wecom {
+        url: Secret,
+    },
+    Slack {
+        url: Secret,
+    },
+    Email {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        ca_file: Option<PathBuf>,
+        username: Option<String>,
+        password: Option<Secret>,
+        from: String,
+        to: Vec<String>,
+    },
+    Exec {
+        command: Vec<String>,
+    },
+    Alertmanager {
+        /// One Alertmanager; for a cluster, one sink per peer (peers do not
+        /// share alerts, only silences and the notification log).
+        url: Secret,
+        labels: Vec<(String, String)>,
+        resend_every: Duration,
     },
 }
 
@@ -94,8 +165,21 @@ impl SinkKind {
             SinkKind::Console => "console",
             SinkKind::Webhook { .. } => "webhook",
             SinkKind::Feishu { .. } => "feishu",
+            SinkKind::Dingtalk { .. } => "dingtalk",
+            SinkKind::Wecom { .. } => "wecom",
+            SinkKind::Slack { .. } => "slack",
+            SinkKind::Email { .. } => "email",
+            SinkKind::Exec { .. } => "exec",
+            SinkKind::Alertmanager { .. } => "alertmanager",
         }
     }
+}
+
+/// `[notify]`: defaults for every sink plus what all messages share.
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    pub zone: Zone,
+    pub host: String,
 }
 
 /// Every problem found in a config, each naming file, line and key.
@@ -324,9 +408,11 @@ impl Config {
         if instances.is_empty() {
             p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url`"));
         }
+        let notify = validate_notify(&raw.notify, &mut p);
+        let defaults = raw.notify.policy();
         let mut sinks = Vec::new();
         for (i, s) in raw.sink.into_iter().enumerate() {
-            if let Some(x) = validate_sink(s, &mut p, i) {
+            if let Some(x) = validate_sink(s, &defaults, &notify, &mut p, i) {
                 if sinks.iter().any(|o: &Sink| o.name == x.name) {
                     p.at(
                         span_of(text, "sink", i),
@@ -337,11 +423,19 @@ impl Config {
                 sinks.push(x);
             }
         }
-        if sinks.is_empty() {
+        if sinks.is_empty() && p.list.is_empty() {
+            let renderer = Renderer::new(Lang::Zh, Format::Text, notify.zone, &notify.host, None)
+                .map_err(|e| ConfigError(vec![e]))?;
             sinks.push(Sink {
                 name: "console".into(),
                 kind: SinkKind::Console,
                 timeout: Duration::from_secs(10),
+                plan: SinkPlan::plain("console"),
+                renderer,
+                template_file: None,
+                max_age: DEFAULT_MAX_AGE,
+                retry_min: Duration::from_secs(1),
+                retry_max: Duration::from_secs(60),
             });
         }
         if p.list.is_empty() {
@@ -349,6 +443,7 @@ impl Config {
                 path: None,
                 watch,
                 instances,
+                notify,
                 sinks,
             })
         } else {
@@ -455,10 +550,65 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
     })
 }
 
-fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+fn validate_notify(f: &file::FileNotify, p: &mut Problems) -> Notify {
+    let at = p.text.find("[notify]").map_or(0..0, |i| i..i + 1);
+    let zone = match f.timezone.as_deref().map(Zone::parse) {
+        Some(Ok(z)) => z,
+        Some(Err(e)) => {
+            p.at(at.clone(), "notify.timezone", e);
+            Zone::Local
+        }
+        None => Zone::Local,
+    };
+    let host = f.host.clone().unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+    Notify { zone, host }
+}
+
+/// The policy of one sink: its own keys, else `[notify]`'s, else the defaults.
+fn merge_policy(own: FilePolicy, defaults: &FilePolicy) -> FilePolicy {
+    FilePolicy {
+        notify_after: own.notify_after.or(defaults.notify_after),
+        resolve_after: own.resolve_after.or(defaults.resolve_after),
+        flap_threshold: own.flap_threshold.or(defaults.flap_threshold),
+        flap_window: own.flap_window.or(defaults.flap_window),
+        flap_settle: own.flap_settle.or(defaults.flap_settle),
+        remind_every: own.remind_every.or(defaults.remind_every),
+        remind_max: own.remind_max.or(defaults.remind_max),
+        quiet_hours: own.quiet_hours.or_else(|| defaults.quiet_hours.clone()),
+        max_age: own.max_age.or(defaults.max_age),
+        lang: own.lang.or_else(|| defaults.lang.clone()),
+    }
+}
+
+/// Keys that only some sink types use.
+const TYPE_KEYS: &[(&str, &[SinkType])] = &[
+    ("url", &[SinkType::Webhook, SinkType::Feishu, SinkType::Dingtalk, SinkType::Wecom, SinkType::Slack, SinkType::Alertmanager]),
+    ("secret", &[SinkType::Webhook, SinkType::Feishu, SinkType::Dingtalk]),
+    ("headers", &[SinkType::Webhook]),
+    ("format", &[SinkType::Feishu]),
+    ("at_mobiles", &[SinkType::Dingtalk]),
+    ("at_all", &[SinkType::Dingtalk]),
+    ("smtp_host", &[SinkType::Email]),
+    ("smtp_port", &[SinkType::Email]),
+    ("tls", &[SinkType::Email]),
+    ("ca_file", &[SinkType::Email]),
+    ("username", &[SinkType::Email]),
+    ("password", &[SinkType::Email]),
+    ("from", &[SinkType::Email]),
+    ("to", &[SinkType::Email]),
+    ("command", &[SinkType::Exec]),
+    ("labels", &[SinkType::Alertmanager]),
+    ("resend_every", &[SinkType::Alertmanager]),
+    ("template_file", &[SinkType::Console, SinkType::Feishu, SinkType::Dingtalk, SinkType::Wecom, SinkType::Slack, SinkType::Email, SinkType::Exec]),
+];
+
+fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Problems, i: usize) -> Option<Sink> {
     let at = span_of(p.text, "sink", i);
     let key = |k: &str| format!("sink[{i}].{k}");
     let before = p.list.len();
+    let ty = f.kind;
     if !valid_name(&f.name) {
         p.at(
             at.clone(),
@@ -466,64 +616,315 @@ fn validate_sink(f: FileSink, p: &mut Problems, i: usize) -> Option<Sink> {
             format!("{:?} is not a valid name: use letters, digits, '.', '_' or '-'", f.name),
         );
     }
-    let url = secret_or_file(f.url, f.url_file, p, &at, &key("url"));
-    let secret = secret_or_file(f.secret, f.secret_file, p, &at, &key("secret"));
-    let timeout = f.timeout.map_or(Duration::from_secs(10), |d| d.0);
-    let kind = match f.kind {
-        SinkType::Console => {
-            for (k, set) in [
-                ("url", url.is_some()),
-                ("secret", secret.is_some()),
-                ("headers", f.headers.is_some()),
-            ] {
-                if set {
-                    p.at(at.clone(), &key(k), "not used by a console sink");
-                }
-            }
-            Some(SinkKind::Console)
+    let set: &[(&str, bool)] = &[
+        ("url", f.url.is_some() || f.url_file.is_some()),
+        ("secret", f.secret.is_some() || f.secret_file.is_some()),
+        ("headers", f.headers.is_some()),
+        ("format", f.format.is_some()),
+        ("at_mobiles", f.at_mobiles.is_some()),
+        ("at_all", f.at_all.is_some()),
+        ("smtp_host", f.smtp_host.is_some()),
+        ("smtp_port", f.smtp_port.is_some()),
+        ("tls", f.tls.is_some()),
+        ("ca_file", f.ca_file.is_some()),
+        ("username", f.username.is_some()),
+        ("password", f.password.is_some() || f.password_file.is_some()),
+        ("from", f.from.is_some()),
+        ("to", f.to.is_some()),
+        ("command", f.command.is_some()),
+        ("labels", f.labels.is_some()),
+        ("resend_every", f.resend_every.is_some()),
+        ("template_file", f.template_file.is_some()),
+    ];
+    for (k, is_set) in set {
+        let allowed = TYPE_KEYS.iter().find(|(n, _)| n == k).is_none_or(|(_, t)| t.contains(&ty));
+        if *is_set && !allowed {
+            p.at(at.clone(), &key(k), format!("not used by a {} sink", ty.as_str()));
         }
-        SinkType::Webhook | SinkType::Feishu => {
-            let url = match url {
-                Some(u) => match check_http_url(u.expose()) {
-                    Ok(()) => Some(u),
-                    Err(e) => {
-                        p.at(at.clone(), &key("url"), e);
-                        None
-                    }
-                },
-                None => {
-                    p.at(
-                        at.clone(),
-                        &key("url"),
-                        format!(
-                            "missing: a {} sink needs `url` (or `url_file`)",
-                            if f.kind == SinkType::Feishu {
-                                "feishu"
-                            } else {
-                                "webhook"
-                            }
-                        ),
-                    );
+    }
+    let policy = merge_policy(f.policy(), defaults);
+    let url = secret_or_file(f.url.clone(), f.url_file.clone(), p, &at, &key("url"));
+    let secret = secret_or_file(f.secret.clone(), f.secret_file.clone(), p, &at, &key("secret"));
+    let password = secret_or_file(f.password.clone(), f.password_file.clone(), p, &at, &key("password"));
+    let timeout = f.timeout.map_or(Duration::from_secs(10), |d| d.0);
+    let need_url = |p: &mut Problems| -> Option<Secret> {
+        match url.clone() {
+            Some(u) => match check_http_url(u.expose()) {
+                Ok(()) => Some(u),
+                Err(e) => {
+                    p.at(at.clone(), &key("url"), e);
                     None
                 }
-            };
-            if f.kind == SinkType::Feishu {
-                if f.headers.is_some() {
-                    p.at(at.clone(), &key("headers"), "not used by a feishu sink");
-                }
-                url.map(|url| SinkKind::Feishu { url, secret })
-            } else {
-                let headers = f.headers.unwrap_or_default().into_iter().collect();
-                url.map(|url| SinkKind::Webhook { url, secret, headers })
+            },
+            None => {
+                p.at(at.clone(), &key("url"), format!("missing: a {} sink needs `url` (or `url_file`)", ty.as_str()));
+                None
             }
         }
     };
+    let kind = match ty {
+        SinkType::Console => Some(SinkKind::Console),
+        SinkType::Webhook => need_url(p).map(|url| SinkKind::Webhook {
+            url,
+            secret: secret.clone(),
+            headers: f.headers.clone().unwrap_or_default().into_iter().collect(),
+        }),
+        SinkType::Feishu => {
+            let text = match f.format.as_deref() {
+                None | Some("card") => false,
+                Some("text") => true,
+                Some(o) => {
+                    p.at(at.clone(), &key("format"), format!("{o:?}: use \"card\" or \"text\""));
+                    false
+                }
+            };
+            need_url(p).map(|url| SinkKind::Feishu {
+                url,
+                secret: secret.clone(),
+                text,
+            })
+        }
+        SinkType::Dingtalk => {
+            let at_mobiles = f.at_mobiles.clone().unwrap_or_default();
+            if let Some(m) = at_mobiles.iter().find(|m| m.is_empty() || !m.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-')) {
+                p.at(at.clone(), &key("at_mobiles"), format!("{m:?} is not a mobile number"));
+            }
+            need_url(p).map(|url| SinkKind::Dingtalk {
+                url,
+                secret: secret.clone(),
+                at_mobiles,
+                at_all: f.at_all.unwrap_or(false),
+            })
+        }
+        SinkType::Wecom => need_url(p).map(|url| SinkKind::Wecom { url }),
+        SinkType::Slack => need_url(p).map(|url| SinkKind::Slack { url }),
+        SinkType::Email => validate_email(&f, password, p, &at, &key),
+        SinkType::Exec => match f.command.clone() {
+            Some(c) if !c.is_empty() && !c[0].is_empty() => Some(SinkKind::Exec { command: c }),
+            _ => {
+                p.at(at.clone(), &key("command"), "missing: an exec sink needs `command = [\"/path/to/program\", \"arg\", ...]` (no shell)");
+                None
+            }
+        },
+        SinkType::Alertmanager => {
+            let labels: Vec<(String, String)> = f.labels.clone().unwrap_or_default().into_iter().collect();
+            for (n, _) in &labels {
+                let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok || n.starts_with("__") {
+                    p.at(at.clone(), &key("labels"), format!("{n:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
+                }
+                if ["alertname", "instance", "backend", "server", "kind", "severity"].contains(&n.as_str()) {
+                    p.at(at.clone(), &key("labels"), format!("{n:?} is set by hawatch; choose another label name"));
+                }
+            }
+            let resend_every = f.resend_every.map_or(Duration::from_secs(60), |d| d.0);
+            if resend_every < Duration::from_secs(1) {
+                p.at(at.clone(), &key("resend_every"), "too short; use at least 1s");
+            }
+            need_url(p).map(|u| SinkKind::Alertmanager {
+                url: Secret::new(u.expose().trim_end_matches('/')),
+                labels,
+                resend_every,
+            })
+        }
+    };
+    let route = validate_route(&f, p, &at, &key);
+    let (pol, quiet, max_age) = validate_policy(&policy, notify, p, &at, &key);
+    let lang = match policy.lang.as_deref().map(Lang::parse) {
+        Some(Ok(l)) => l,
+        Some(Err(e)) => {
+            p.at(at.clone(), &key("lang"), e);
+            Lang::Zh
+        }
+        None => Lang::Zh,
+    };
+    let format = match ty {
+        SinkType::Feishu if !f.format.as_deref().is_some_and(|x| x == "text") => Format::Markdown,
+        SinkType::Dingtalk | SinkType::Wecom => Format::Markdown,
+        SinkType::Slack => Format::Slack,
+        _ => Format::Text,
+    };
+    let custom = f.template_file.as_ref().and_then(|path| match std::fs::read_to_string(path) {
+        Ok(src) => Some((path.clone(), src)),
+        Err(e) => {
+            p.at(at.clone(), &key("template_file"), format!("cannot read {path}: {e}"));
+            None
+        }
+    });
+    let renderer = match Renderer::new(lang, format, notify.zone, &notify.host, custom.as_ref().map(|(p, s)| (p.as_str(), s.clone()))) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            p.at(at.clone(), &key("template_file"), format!("template error: {e}"));
+            None
+        }
+    };
+    let retry_min = f.retry_min.map_or(Duration::from_secs(1), |d| d.0);
+    let retry_max = f.retry_max.map_or(Duration::from_secs(60), |d| d.0);
+    if retry_min.is_zero() || retry_max < retry_min {
+        p.at(at.clone(), &key("retry_max"), "`retry_min` must be more than 0 and at most `retry_max`");
+    }
     let kind = kind.filter(|_| p.list.len() == before)?;
     Some(Sink {
+        plan: SinkPlan {
+            name: f.name.clone(),
+            route,
+            policy: pol,
+            quiet,
+        },
         name: f.name,
         kind,
         timeout,
+        renderer: renderer?,
+        template_file: f.template_file.map(PathBuf::from),
+        max_age,
+        retry_min,
+        retry_max,
     })
+}
+
+fn validate_email(
+    f: &FileSink,
+    password: Option<Secret>,
+    p: &mut Problems,
+    at: &std::ops::Range<usize>,
+    key: &dyn Fn(&str) -> String,
+) -> Option<SinkKind> {
+    let before = p.list.len();
+    let host = f.smtp_host.clone().unwrap_or_default();
+    if host.is_empty() {
+        p.at(at.clone(), &key("smtp_host"), "missing: an email sink needs `smtp_host`");
+    }
+    let tls = match f.tls.as_deref() {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some("none") => SmtpTls::None,
+        Some(o) => {
+            p.at(at.clone(), &key("tls"), format!("{o:?}: use \"starttls\", \"tls\" or \"none\""));
+            SmtpTls::StartTls
+        }
+    };
+    let port = f.smtp_port.unwrap_or(match tls {
+        SmtpTls::Tls => 465,
+        SmtpTls::StartTls => 587,
+        SmtpTls::None => 25,
+    });
+    if f.username.is_some() != password.is_some() {
+        p.at(at.clone(), &key("password"), "set both `username` and `password` (or `password_file`), or neither");
+    }
+    if password.is_some() && tls == SmtpTls::None {
+        p.at(at.clone(), &key("tls"), "refusing to send a password over plaintext SMTP: use tls = \"starttls\" or \"tls\"");
+    }
+    let from = f.from.clone().unwrap_or_default();
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        p.at(at.clone(), &key("from"), format!("{from:?} is not a mail address (\"alerts@example.com\" or \"hawatch <alerts@example.com>\")"));
+    }
+    let to = f.to.clone().map(file::OneOrMany::into_vec).unwrap_or_default();
+    if to.is_empty() {
+        p.at(at.clone(), &key("to"), "missing: an email sink needs `to = [\"ops@example.com\", ...]`");
+    }
+    for t in &to {
+        if t.parse::<lettre::message::Mailbox>().is_err() {
+            p.at(at.clone(), &key("to"), format!("{t:?} is not a mail address"));
+        }
+    }
+    let ca_file = f.ca_file.as_ref().map(PathBuf::from);
+    if let Some(c) = &ca_file {
+        if let Err(e) = std::fs::read(c) {
+            p.at(at.clone(), &key("ca_file"), format!("cannot read {}: {e}", c.display()));
+        }
+    }
+    (p.list.len() == before).then(|| SinkKind::Email {
+        host,
+        port,
+        tls,
+        ca_file,
+        username: f.username.clone(),
+        password,
+        from,
+        to,
+    })
+}
+
+fn validate_route(f: &FileSink, p: &mut Problems, at: &std::ops::Range<usize>, key: &dyn Fn(&str) -> String) -> Route {
+    let mut r = Route::default();
+    if let Some(evs) = &f.events {
+        let mut kinds = std::collections::BTreeSet::new();
+        for e in evs {
+            match Kind::parse(e) {
+                Some(k) => {
+                    kinds.insert(k);
+                }
+                None => p.at(
+                    at.clone(),
+                    &key("events"),
+                    format!(
+                        "unknown event kind {e:?}; kinds are: {}",
+                        Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+        r.kinds = Some(kinds);
+    }
+    if let Some(m) = &f.min_severity {
+        r.min_severity = match m.as_str() {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            o => {
+                p.at(at.clone(), &key("min_severity"), format!("{o:?}: use \"info\", \"warning\" or \"critical\""));
+                None
+            }
+        };
+    }
+    if let Some(m) = &f.match_ {
+        let mut globs = |v: &Option<file::OneOrMany>, k: &str| -> Option<Globs> {
+            let list = v.clone()?.into_vec();
+            Globs::new(list)
+                .map_err(|e| p.at(at.clone(), &key(&format!("match.{k}")), e))
+                .ok()
+        };
+        r.instance = globs(&m.instance, "instance");
+        r.backend = globs(&m.backend, "backend");
+        r.server = globs(&m.server, "server");
+    }
+    r
+}
+
+fn validate_policy(
+    f: &FilePolicy,
+    notify: &Notify,
+    p: &mut Problems,
+    at: &std::ops::Range<usize>,
+    key: &dyn Fn(&str) -> String,
+) -> (Policy, Option<QuietHours>, Duration) {
+    let d = Policy::default();
+    let pol = Policy {
+        notify_after: f.notify_after.map_or(d.notify_after, |x| x.0),
+        resolve_after: f.resolve_after.map_or(d.resolve_after, |x| x.0),
+        flap_threshold: f.flap_threshold.unwrap_or(d.flap_threshold),
+        flap_window: f.flap_window.map_or(d.flap_window, |x| x.0),
+        flap_settle: f.flap_settle.map_or(d.flap_settle, |x| x.0),
+        remind_every: f.remind_every.map_or(d.remind_every, |x| x.0),
+        remind_max: f.remind_max.unwrap_or(d.remind_max),
+    };
+    if pol.flap_threshold > 0 && pol.flap_window.is_zero() {
+        p.at(at.clone(), &key("flap_window"), "must be more than 0 when `flap_threshold` is set");
+    }
+    if !pol.remind_every.is_zero() && pol.remind_every < Duration::from_secs(60) {
+        p.at(at.clone(), &key("remind_every"), "reminders more often than once a minute are noise; use at least 1m (or 0 to disable)");
+    }
+    let quiet = f.quiet_hours.as_deref().and_then(|q| {
+        QuietHours::parse(q, notify.zone)
+            .map_err(|e| p.at(at.clone(), &key("quiet_hours"), e))
+            .ok()
+    });
+    let max_age = f.max_age.map_or(DEFAULT_MAX_AGE, |x| x.0);
+    if max_age < Duration::from_secs(60) {
+        p.at(at.clone(), &key("max_age"), "too short; use at least 1m");
+    }
+    (pol, quiet, max_age)
 }
 
 #[cfg(test)]

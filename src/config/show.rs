@@ -42,6 +42,10 @@ impl Config {
             Value::Table(t)
         });
         root.insert("haproxy".into(), Value::Array(instances.collect()));
+        let mut n = Table::new();
+        n.insert("timezone".into(), s(self.notify.zone.name()));
+        n.insert("host".into(), s(&self.notify.host));
+        root.insert("notify".into(), Value::Table(n));
         let sinks = self.sinks.iter().map(|k| {
             let mut t = Table::new();
             t.insert("name".into(), s(&k.name));
@@ -58,13 +62,106 @@ impl Config {
                         t.insert("headers".into(), Value::Table(h));
                     }
                 }
-                SinkKind::Feishu { url, secret } => {
+                SinkKind::Feishu { url, secret, text } => {
                     t.insert("url".into(), s(super::redact_url(url.expose())));
                     if secret.is_some() {
                         t.insert("secret".into(), s("***"));
                     }
+                    t.insert("format".into(), s(if *text { "text" } else { "card" }));
+                }
+                SinkKind::Dingtalk {
+                    url,
+                    secret,
+                    at_mobiles,
+                    at_all,
+                } => {
+                    t.insert("url".into(), s(super::redact_url(url.expose())));
+                    if secret.is_some() {
+                        t.insert("secret".into(), s("***"));
+                    }
+                    if !at_mobiles.is_empty() {
+                        t.insert("at_mobiles".into(), Value::Array(at_mobiles.iter().map(s).collect()));
+                    }
+                    t.insert("at_all".into(), Value::Boolean(*at_all));
+                }
+                SinkKind::Wecom { url } | SinkKind::Slack { url } => {
+                    t.insert("url".into(), s(super::redact_url(url.expose())));
+                }
+                SinkKind::Email {
+                    host,
+                    port,
+                    tls,
+                    ca_file,
+                    username,
+                    password,
+                    from,
+                    to,
+                } => {
+                    t.insert("smtp_host".into(), s(host));
+                    t.insert("smtp_port".into(), Value::Integer(i64::from(*port)));
+                    t.insert("tls".into(), s(tls.as_str()));
+                    if let Some(c) = ca_file {
+                        t.insert("ca_file".into(), s(c.display().to_string()));
+                    }
+                    if let Some(u) = username {
+                        t.insert("username".into(), s(u));
+                    }
+                    if password.is_some() {
+                        t.insert("password".into(), s("***"));
+                    }
+                    t.insert("from".into(), s(from));
+                    t.insert("to".into(), Value::Array(to.iter().map(s).collect()));
+                }
+                SinkKind::Exec { command } => {
+                    t.insert("command".into(), Value::Array(command.iter().map(s).collect()));
+                }
+                SinkKind::Alertmanager {
+                    url,
+                    labels,
+                    resend_every,
+                } => {
+                    t.insert("url".into(), s(super::redact_url(url.expose())));
+                    if !labels.is_empty() {
+                        let l: Table = labels.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+                        t.insert("labels".into(), Value::Table(l));
+                    }
+                    t.insert("resend_every".into(), dur(*resend_every));
                 }
             }
+            let r = &k.plan.route;
+            if let Some(kinds) = &r.kinds {
+                t.insert("events".into(), Value::Array(kinds.iter().map(|k| s(k.as_str())).collect()));
+            }
+            if let Some(m) = r.min_severity {
+                t.insert("min_severity".into(), s(m.as_str()));
+            }
+            let mut m = Table::new();
+            for (name, g) in [("instance", &r.instance), ("backend", &r.backend), ("server", &r.server)] {
+                if let Some(g) = g {
+                    m.insert(name.into(), Value::Array(g.patterns.iter().map(s).collect()));
+                }
+            }
+            if !m.is_empty() {
+                t.insert("match".into(), Value::Table(m));
+            }
+            t.insert("lang".into(), s(k.renderer.lang.as_str()));
+            if let Some(f) = &k.template_file {
+                t.insert("template_file".into(), s(f.display().to_string()));
+            }
+            let p = &k.plan.policy;
+            t.insert("notify_after".into(), dur(p.notify_after));
+            t.insert("resolve_after".into(), dur(p.resolve_after));
+            t.insert("flap_threshold".into(), Value::Integer(i64::from(p.flap_threshold)));
+            t.insert("flap_window".into(), dur(p.flap_window));
+            t.insert("flap_settle".into(), dur(p.flap_settle));
+            t.insert("remind_every".into(), dur(p.remind_every));
+            t.insert("remind_max".into(), Value::Integer(i64::from(p.remind_max)));
+            if let Some(q) = k.plan.quiet {
+                t.insert("quiet_hours".into(), s(q.to_string()));
+            }
+            t.insert("max_age".into(), dur(k.max_age));
+            t.insert("retry_min".into(), dur(k.retry_min));
+            t.insert("retry_max".into(), dur(k.retry_max));
             t.insert("timeout".into(), dur(k.timeout));
             Value::Table(t)
         });

@@ -54,7 +54,7 @@ fn bad_values_name_their_key() {
         e.starts_with("f.toml:2:") && e.contains("watch.interval") && e.contains("500ms"),
         "{e}"
     );
-    let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"s\"\ntype=\"slack\"\n");
+    let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"s\"\ntype=\"telegram\"\n");
     assert!(
         e.starts_with("f.toml:6:") && e.contains("sink[0].type") && e.contains("webhook"),
         "{e}"

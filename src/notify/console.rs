@@ -1,10 +1,12 @@
-//! The console sink: one line per event on stdout, the default when no sink
+//! The console sink: one line per notice on stdout, the default when no sink
 //! is configured.
 
 use std::io::Write;
 
 use chrono::Local;
 
+use super::notice::NoticeKind;
+use super::template::{human_duration, Lang};
 use super::{icon, Delivery, DeliveryError};
 
 pub struct Console {
@@ -21,8 +23,25 @@ impl Console {
 
     pub fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let mut out = String::new();
-        for e in &d.events {
-            out.push_str(&line(e, self.color));
+        for n in &d.notices {
+            out.push_str(&line(&n.event, self.color));
+            let extra = match n.kind {
+                NoticeKind::Event if n.resolves => n.duration_ms.map(|ms| format!("recovered after {}", human_duration(ms, Lang::En))),
+                NoticeKind::Event => None,
+                NoticeKind::Flapping => Some(format!("FLAPPING: {} changes; further changes summarised", n.count.unwrap_or(0))),
+                NoticeKind::Settled => Some(format!("settled after {} changes", n.count.unwrap_or(0))),
+                NoticeKind::Reminder => Some(format!(
+                    "REMINDER {}: still not resolved after {}",
+                    n.count.unwrap_or(0),
+                    human_duration(n.duration_ms.unwrap_or(0), Lang::En)
+                )),
+                NoticeKind::Gone => Some("alert closed: subject gone".to_string()),
+                NoticeKind::Test => Some("TEST message from hawatch".to_string()),
+            };
+            if let Some(x) = extra {
+                out.push_str(" — ");
+                out.push_str(&x);
+            }
             out.push('\n');
         }
         let mut stdout = std::io::stdout().lock();

@@ -1,22 +1,30 @@
-//! The Feishu (and Lark: same API, `open.larksuite.com`) custom-bot sink: an
-//! interactive card with the seed's icons, optionally signed.
+//! The Feishu (and Lark: same API, `open.larksuite.com`; the host comes from
+//! the URL) custom-bot sink: an interactive card whose header and body come
+//! from the sink's template, or plain text (`format = "text"`) for bots that
+//! want it; optionally signed.
 //!
 //! Feishu answers HTTP 200 even when it refuses a message; the verdict is the
 //! body's `code` (0 = delivered; legacy replies carry only `StatusCode`).
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::{Local, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{icon, read_body, retry_after, Delivery, DeliveryError};
+use super::template::{Rendered, Renderer};
+use super::{read_body, render_fitting, retry_after, Delivery, DeliveryError};
 use crate::config::Secret;
-use crate::event::{Event, Kind, Severity};
+use crate::event::Severity;
+
+/// Feishu's limit on the whole request body.
+pub const MAX_BODY: usize = 20_000;
 
 pub struct Feishu {
     pub url: Secret,
     pub secret: Option<Secret>,
+    pub text: bool,
+    pub renderer: Renderer,
     pub http: reqwest::Client,
 }
 
@@ -28,112 +36,42 @@ pub fn sign(timestamp: i64, secret: &str) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// lark_md treats `<...>` as mentions and `*`/`_` as emphasis; event text is
-/// HAProxy's, so neutralise what could render or ping.
-fn md(s: &str) -> String {
-    s.replace('<', "‹").replace('>', "›").replace('*', "∗")
-}
-
-fn state_line(e: &Event) -> String {
-    match (&e.from, &e.to) {
-        (Some(f), Some(t)) => format!("{f} → {t}"),
-        (None, Some(t)) => format!("🆕 → {t}"),
-        (Some(f), None) => format!("{f} → 已移除"),
-        (None, None) => String::new(),
+/// The header colour: red for critical, orange for warning, green when
+/// everything in the message recovered, blue otherwise.
+pub fn colour(d: &Delivery) -> &'static str {
+    let worst = d.notices.iter().map(|n| n.severity).max().unwrap_or(Severity::Info);
+    if d.test {
+        "blue"
+    } else if !d.notices.is_empty() && d.notices.iter().all(|n| n.resolves) {
+        "green"
+    } else {
+        match worst {
+            Severity::Critical => "red",
+            Severity::Warning => "orange",
+            Severity::Info => "blue",
+        }
     }
 }
 
-fn check_line(e: &Event) -> Option<String> {
-    let c = e.check.as_ref().or(e.agent.as_ref())?;
-    let mut s = c.short();
-    if let Some(d) = c.duration_ms {
-        s.push_str(&format!(" ({d}ms)"));
-    }
-    Some(md(&s))
-}
-
-fn kind_zh(k: Kind) -> &'static str {
-    match k {
-        Kind::ServerDown => "服务器故障",
-        Kind::ServerUp => "服务器恢复",
-        Kind::ServerNolb => "服务器软下线 (NOLB)",
-        Kind::ServerMaint => "服务器进入维护",
-        Kind::ServerDrain => "服务器排空 (DRAIN)",
-        Kind::ServerReady => "服务器恢复服务",
-        Kind::CheckChanged => "健康检查状态变更",
-        Kind::AgentChanged => "Agent 检查状态变更",
-        Kind::ServerAdded => "新增后端服务器",
-        Kind::ServerRemoved => "后端服务器移除",
-        Kind::BackendDown => "后端无可用服务器",
-        Kind::BackendUp => "后端恢复可用",
-        Kind::InstanceUnreachable => "HAProxy 实例不可达",
-        Kind::InstanceRecovered => "HAProxy 实例恢复",
-        Kind::InstanceRestarted => "HAProxy 重启/重载",
-    }
-}
-
-/// The card for a delivery (JSON 1.0 schema, which every client renders).
-pub fn card(d: &Delivery) -> Value {
-    let worst = d.events.iter().map(|e| e.severity).max().unwrap_or(Severity::Info);
-    let all_good = d.events.iter().all(|e| {
-        matches!(
-            e.kind,
-            Kind::ServerUp | Kind::ServerReady | Kind::BackendUp | Kind::InstanceRecovered
-        )
-    });
-    let template = match worst {
-        Severity::Critical => "red",
-        Severity::Warning => "orange",
-        Severity::Info if all_good => "green",
-        Severity::Info => "blue",
-    };
-    let mut instances: Vec<&str> = d.events.iter().map(|e| e.instance.as_str()).collect();
-    instances.dedup();
-    let title = match d.events.as_slice() {
-        [e] => format!("{} {} · {}", icon(e.kind), kind_zh(e.kind), e.subject()),
-        evs => format!("HAProxy 状态变更 · {} 项 ({})", evs.len(), instances.join(", ")),
-    };
-    let mut elements = Vec::new();
-    for (i, e) in d.events.iter().enumerate() {
-        if i > 0 {
-            elements.push(json!({"tag": "hr"}));
-        }
-        let mut fields = vec![
-            json!({"is_short": true, "text": {"tag": "lark_md", "content": format!("**事件**\n{} {}", icon(e.kind), kind_zh(e.kind))}}),
-            json!({"is_short": true, "text": {"tag": "lark_md", "content": format!("**实例**\n{}", md(&e.instance))}}),
-        ];
-        if let Some(b) = &e.backend {
-            fields
-                .push(json!({"is_short": true, "text": {"tag": "lark_md", "content": format!("**后端**\n{}", md(b))}}));
-        }
-        if let Some(s) = &e.server {
-            fields.push(
-                json!({"is_short": true, "text": {"tag": "lark_md", "content": format!("**服务器**\n{}", md(s))}}),
-            );
-        }
-        let states = state_line(e);
-        if !states.is_empty() {
-            fields.push(json!({"is_short": true, "text": {"tag": "lark_md", "content": format!("**状态变更**\n{}", md(&states))}}));
-        }
-        if let Some(c) = check_line(e) {
-            fields.push(json!({"is_short": true, "text": {"tag": "lark_md", "content": format!("**健康检查**\n{c}")}}));
-        }
-        elements.push(json!({"tag": "div", "fields": fields}));
-        let when = e.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %Z");
-        elements.push(
-            json!({"tag": "note", "elements": [{"tag": "plain_text", "content": format!("{when} · {}", e.message)}]}),
-        );
-    }
+/// The card (JSON 1.0 schema, which every client renders).
+pub fn card(d: &Delivery, r: &Rendered, host: &str) -> Value {
     json!({
         "config": {"wide_screen_mode": true},
-        "header": {"template": template, "title": {"tag": "plain_text", "content": title}},
-        "elements": elements,
+        "header": {"template": colour(d), "title": {"tag": "plain_text", "content": r.title}},
+        "elements": [
+            {"tag": "div", "text": {"tag": "lark_md", "content": r.body}},
+            {"tag": "note", "elements": [{"tag": "plain_text", "content": format!("hawatch · {host}")}]},
+        ],
     })
 }
 
 /// The whole request body, signed when a secret is set.
-pub fn body(d: &Delivery, secret: Option<&Secret>, now_secs: i64) -> Value {
-    let mut b = json!({"msg_type": "interactive", "card": card(d)});
+pub fn body(d: &Delivery, r: &Rendered, text: bool, host: &str, secret: Option<&Secret>, now_secs: i64) -> Value {
+    let mut b = if text {
+        json!({"msg_type": "text", "content": {"text": format!("{}\n{}", r.title, r.body)}})
+    } else {
+        json!({"msg_type": "interactive", "card": card(d, r, host)})
+    };
     if let Some(s) = secret {
         b["timestamp"] = Value::String(now_secs.to_string());
         b["sign"] = Value::String(sign(now_secs, s.expose()));
@@ -185,8 +123,24 @@ pub fn verdict(http_status: u16, text: &str) -> Result<(), DeliveryError> {
 }
 
 impl Feishu {
+    fn host(&self) -> &str {
+        self.renderer.host()
+    }
+
+    fn size(&self, d: &Delivery, r: &Rendered) -> usize {
+        // A signed body is at most ~80 bytes longer; count it always.
+        body(d, r, self.text, self.host(), None, 0).to_string().len() + 96
+    }
+
+    pub fn fits(&self, d: &Delivery) -> bool {
+        self.renderer
+            .render(&d.notices, &d.sink, d.test)
+            .is_ok_and(|r| self.size(d, &r) <= MAX_BODY)
+    }
+
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
-        let body = body(d, self.secret.as_ref(), Utc::now().timestamp());
+        let r = render_fitting(&self.renderer, d, |r| self.size(d, r) <= MAX_BODY)?;
+        let body = body(d, &r, self.text, self.host(), self.secret.as_ref(), Utc::now().timestamp());
         let resp = self
             .http
             .post(self.url.expose())
@@ -197,10 +151,7 @@ impl Feishu {
         let status = resp.status().as_u16();
         let wait = retry_after(&resp);
         let text = read_body(resp).await;
-        verdict(status, &text).map_err(|mut e| {
-            e.retry_after = wait;
-            e
-        })
+        verdict(status, &text).map_err(|e| e.after(wait))
     }
 }
 
@@ -238,51 +189,38 @@ mod tests {
 
     #[test]
     fn card_shape_and_size() {
-        let ev = |k: Kind, sev: Severity| Event {
-            id: "x".into(),
-            time: Utc::now(),
-            instance: "lb1".into(),
-            kind: k,
-            severity: sev,
-            backend: Some("be_app".into()),
-            server: Some("app2".into()),
-            from: Some("UP".into()),
-            to: Some("DOWN".into()),
-            status: Some("DOWN".into()),
-            check: Some(crate::event::Check {
-                status: "L4CON".into(),
-                code: None,
-                desc: None,
-                info: Some("Connection <refused>".into()),
-                duration_ms: Some(0),
-            }),
-            agent: None,
-            addr: None,
-            message: "server be_app/app2 UP → DOWN".into(),
-        };
+        use crate::notify::notice::Notice;
+        use crate::notify::route::Zone;
+        use crate::notify::template::{samples, Format, Lang};
+        let r = Renderer::new(Lang::Zh, Format::Markdown, Zone::Local, "lb-01", None).unwrap();
+        let mut down = samples()[0].clone();
+        down.event.check.as_mut().unwrap().info = Some("Connection <refused>".into());
         let one = Delivery {
             id: "d".into(),
             sink: "f".into(),
-            events: vec![ev(Kind::ServerDown, Severity::Critical)],
+            notices: vec![down.clone()],
+            test: false,
         };
-        let b = body(&one, Some(&Secret::new("s")), 1599360473);
+        let rendered = r.render(&one.notices, "f", false).unwrap();
+        let b = body(&one, &rendered, false, "lb-01", Some(&Secret::new("s")), 1599360473);
         assert_eq!(b["msg_type"], "interactive");
         assert_eq!(b["card"]["header"]["template"], "red");
         assert!(b["card"]["header"]["title"]["content"].as_str().unwrap().contains("❌"));
         assert_eq!(b["timestamp"], "1599360473");
         let text = b.to_string();
         assert!(text.contains("UP → DOWN") && text.contains("L4CON") && !text.contains("<refused>"));
+        let t = body(&one, &rendered, true, "lb-01", None, 0);
+        assert_eq!(t["msg_type"], "text");
+        assert!(t["content"]["text"].as_str().unwrap().starts_with("❌ 服务器故障"));
+        let mut up = samples()[1].clone();
+        up.severity = crate::event::Severity::Info;
         let many = Delivery {
             id: "d".into(),
             sink: "f".into(),
-            events: (0..20).map(|_| ev(Kind::ServerUp, Severity::Info)).collect(),
+            notices: vec![up; 20],
+            test: false,
         };
-        let b = body(&many, None, 0);
-        assert_eq!(b["card"]["header"]["template"], "green");
-        assert!(
-            b.to_string().len() < 20_000,
-            "20 events fit Feishu's 20 KB limit: {}",
-            b.to_string().len()
-        );
+        assert_eq!(colour(&many), "green");
+        let _ = Notice::of(down.event);
     }
 }

@@ -6,24 +6,47 @@
 //! [`outbox`] worker owns retries, backoff and ordering; sinks never see the
 //! store.
 
+pub mod alertmanager;
 pub mod console;
+pub mod dingtalk;
+pub mod email;
+pub mod exec;
 pub mod feishu;
+pub mod notice;
 pub mod outbox;
+pub mod plan;
+pub mod policy;
+pub mod route;
+pub mod slack;
+pub mod template;
 pub mod webhook;
+pub mod wecom;
 
 use std::time::Duration;
 
 use crate::config;
 use crate::event::Event;
+use notice::Notice;
+use template::{Rendered, Renderer};
 
 /// What one send carries.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// `SINK-FIRSTROW-LASTROW`: the outbox rows it delivers. A retry may merge
-    /// more rows, so receivers should de-duplicate on event ids.
+    /// `SINK-FIRSTROW-LASTROW` (with `.N` offsets when a row is split over
+    /// several messages): the outbox rows it delivers. A retry may merge more
+    /// rows, so receivers should de-duplicate on event ids.
     pub id: String,
     pub sink: String,
-    pub events: Vec<Event>,
+    pub notices: Vec<Notice>,
+    /// `hawatch notify test`: the message is marked as a test.
+    pub test: bool,
+}
+
+impl Delivery {
+    /// Every event the notices carry, in order (folded ones after their notice).
+    pub fn events(&self) -> Vec<Event> {
+        self.notices.iter().flat_map(|n| n.events().cloned()).collect()
+    }
 }
 
 /// Why a send failed, and whether trying again can help.
@@ -34,7 +57,7 @@ pub struct DeliveryError {
     /// False for errors only a config change fixes (bad token, bad signature).
     /// hawatch keeps those messages and retries slowly: nothing is dropped.
     pub retryable: bool,
-    /// The service asked to wait this long (HTTP `Retry-After`).
+    /// The service asked to wait this long (HTTP `Retry-After`, a rate-limit code).
     pub retry_after: Option<Duration>,
 }
 
@@ -55,9 +78,21 @@ impl DeliveryError {
         }
     }
 
+    pub fn after(mut self, wait: Option<Duration>) -> DeliveryError {
+        self.retry_after = wait.or(self.retry_after);
+        self
+    }
+
     /// A transport failure; the URL (which may hold a token) is stripped.
     pub fn transport(e: reqwest::Error) -> DeliveryError {
-        DeliveryError::retryable(crate::error_chain(&e.without_url()))
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "unreachable (connection failed)"
+        } else {
+            "request failed"
+        };
+        DeliveryError::retryable(format!("{what}: {}", crate::error_chain(&e.without_url())))
     }
 }
 
@@ -66,10 +101,17 @@ pub enum Sink {
     Console(console::Console),
     Webhook(webhook::Webhook),
     Feishu(feishu::Feishu),
+    Dingtalk(dingtalk::Dingtalk),
+    Wecom(wecom::Wecom),
+    Slack(slack::Slack),
+    Email(email::Email),
+    Exec(exec::Exec),
+    Alertmanager(alertmanager::Alertmanager),
 }
 
 impl Sink {
-    pub fn new(cfg: &config::Sink, http: reqwest::Client) -> Sink {
+    pub fn new(cfg: &config::Sink, notify: &config::Notify, http: reqwest::Client) -> Sink {
+        let r = cfg.renderer.clone();
         match &cfg.kind {
             config::SinkKind::Console => Sink::Console(console::Console::new()),
             config::SinkKind::Webhook { url, secret, headers } => Sink::Webhook(webhook::Webhook {
@@ -78,21 +120,85 @@ impl Sink {
                 headers: headers.clone(),
                 http,
             }),
-            config::SinkKind::Feishu { url, secret } => Sink::Feishu(feishu::Feishu {
+            config::SinkKind::Feishu { url, secret, text } => Sink::Feishu(feishu::Feishu {
                 url: url.clone(),
                 secret: secret.clone(),
+                text: *text,
+                renderer: r,
                 http,
             }),
+            config::SinkKind::Dingtalk {
+                url,
+                secret,
+                at_mobiles,
+                at_all,
+            } => Sink::Dingtalk(dingtalk::Dingtalk {
+                url: url.clone(),
+                secret: secret.clone(),
+                at_mobiles: at_mobiles.clone(),
+                at_all: *at_all,
+                renderer: r,
+                http,
+            }),
+            config::SinkKind::Wecom { url } => Sink::Wecom(wecom::Wecom {
+                url: url.clone(),
+                renderer: r,
+                http,
+            }),
+            config::SinkKind::Slack { url } => Sink::Slack(slack::Slack {
+                url: url.clone(),
+                renderer: r,
+                http,
+            }),
+            config::SinkKind::Email { .. } => Sink::Email(email::Email::new(cfg, r)),
+            config::SinkKind::Exec { command } => Sink::Exec(exec::Exec {
+                command: command.clone(),
+                renderer: r,
+                timeout: cfg.timeout,
+            }),
+            config::SinkKind::Alertmanager { url, labels, resend_every } => {
+                Sink::Alertmanager(alertmanager::Alertmanager {
+                    url: url.clone(),
+                    labels: labels.clone(),
+                    resend_every: *resend_every,
+                    host: notify.host.clone(),
+                    http,
+                })
+            }
         }
     }
 
-    /// The most events one message may carry: a Feishu card must stay under
-    /// 20 KB, so at most 20 events per card.
-    pub fn max_events(cfg: &config::Sink) -> usize {
-        match cfg.kind {
-            config::SinkKind::Console => 1000,
-            config::SinkKind::Webhook { .. } => 500,
-            config::SinkKind::Feishu { .. } => 20,
+    /// The most notices one message may carry.
+    pub fn max_notices(&self) -> usize {
+        match self {
+            Sink::Console(_) => 1000,
+            Sink::Webhook(_) | Sink::Exec(_) | Sink::Email(_) => 500,
+            Sink::Alertmanager(_) => 1000,
+            Sink::Feishu(_) | Sink::Dingtalk(_) | Sink::Wecom(_) | Sink::Slack(_) => 100,
+        }
+    }
+
+    /// The service's documented rate limits: at most N messages per window.
+    pub fn rates(&self) -> &'static [(usize, Duration)] {
+        const FEISHU: &[(usize, Duration)] = &[(5, Duration::from_secs(1)), (100, Duration::from_secs(60))];
+        const PER_MIN_20: &[(usize, Duration)] = &[(20, Duration::from_secs(60))];
+        const SLACK: &[(usize, Duration)] = &[(1, Duration::from_secs(1))];
+        match self {
+            Sink::Feishu(_) => FEISHU,
+            Sink::Dingtalk(_) | Sink::Wecom(_) => PER_MIN_20,
+            Sink::Slack(_) => SLACK,
+            _ => &[],
+        }
+    }
+
+    /// Whether these notices fit in one message of this service.
+    pub fn fits(&self, d: &Delivery) -> bool {
+        match self {
+            Sink::Feishu(s) => s.fits(d),
+            Sink::Dingtalk(s) => s.fits(d),
+            Sink::Wecom(s) => s.fits(d),
+            Sink::Slack(s) => s.fits(d),
+            _ => true,
         }
     }
 
@@ -101,8 +207,50 @@ impl Sink {
             Sink::Console(s) => s.send(d),
             Sink::Webhook(s) => s.send(d).await,
             Sink::Feishu(s) => s.send(d).await,
+            Sink::Dingtalk(s) => s.send(d).await,
+            Sink::Wecom(s) => s.send(d).await,
+            Sink::Slack(s) => s.send(d).await,
+            Sink::Email(s) => s.send(d).await,
+            Sink::Exec(s) => s.send(d).await,
+            Sink::Alertmanager(s) => s.send(d).await,
         }
     }
+}
+
+/// Renders for a sink, truncating the body (on a line boundary when it can,
+/// never inside a UTF-8 character) until `fits` accepts the result: one
+/// notice too large for the service is shortened, not refused.
+pub fn render_fitting(
+    r: &Renderer,
+    d: &Delivery,
+    fits: impl Fn(&Rendered) -> bool,
+) -> Result<Rendered, DeliveryError> {
+    let mut out = r
+        .render(&d.notices, &d.sink, d.test)
+        .map_err(|e| DeliveryError::permanent(format!("template: {e}")))?;
+    let marker = if r.lang == template::Lang::Zh {
+        "\n…（内容过长，已截断）"
+    } else {
+        "\n… (truncated)"
+    };
+    for _ in 0..40 {
+        if fits(&out) {
+            return Ok(out);
+        }
+        let keep = out.body.trim_end_matches(marker).len() * 3 / 4;
+        let mut cut = keep;
+        while cut > 0 && !out.body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if let Some(nl) = out.body[..cut].rfind('\n').filter(|n| *n > cut / 2) {
+            cut = nl;
+        }
+        out.body = format!("{}{marker}", &out.body[..cut]);
+        if out.title.chars().count() > 100 {
+            out.title = out.title.chars().take(100).collect();
+        }
+    }
+    Err(DeliveryError::permanent("message does not fit the service's size limit even when truncated"))
 }
 
 /// The HTTP client sinks share (rustls, a user agent naming hawatch).

@@ -1,93 +1,222 @@
 //! The outbox worker: one per sink, delivering that sink's undelivered rows
-//! in order. A failed send is retried with exponential backoff (1 s doubling
-//! to 60 s, plus jitter; 5 min for errors only a config change fixes) and
-//! nothing behind it overtakes it. Rows queued while the sink was failing are
-//! merged into one message (up to the sink's size limit) when it recovers.
+//! in order. A failed send is retried with capped exponential backoff and
+//! jitter (`retry_min` doubling to `retry_max`; 5 min for errors only a
+//! config change fixes) and nothing behind it overtakes it. Rows queued while
+//! the sink was failing or rate limited are merged into as few messages as
+//! the service's size limit allows; a row too big for one message is sent in
+//! parts, each part recorded as it is delivered (no duplicates on a retry).
+//! The service's rate limits are honoured before sending; messages older than
+//! `max_age` move to the dead-letter table (`hawatch outbox`).
 //! Polling never waits for a sink: it only commits rows and rings the bell.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::notice::Notice;
 use super::{Delivery, Sink};
 use crate::store::{now_ms, Store};
 
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub const PERMANENT_BACKOFF: Duration = Duration::from_secs(300);
+/// An idle worker looks at the store this often anyway (rows put back by
+/// `hawatch outbox retry` from another process, quiet hours ending).
+pub const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 pub struct Worker {
     pub name: String,
     pub sink: Sink,
-    pub max_events: usize,
     pub timeout: Duration,
     pub store: Store,
     pub wake: Arc<Notify>,
+    pub max_age: Duration,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    /// When recent sends finished, for the rate limits.
+    pub sent: Mutex<VecDeque<Instant>>,
 }
 
-/// The delay before attempt `attempts + 1`.
-pub fn backoff(attempts: i64, retryable: bool, retry_after: Option<Duration>) -> Duration {
+/// The delay before attempt `attempts + 1`: `min × 2^attempts` capped at
+/// `max`, plus up to 20 % jitter; at least what the service asked for.
+pub fn backoff(
+    attempts: i64,
+    retryable: bool,
+    retry_after: Option<Duration>,
+    min: Duration,
+    max: Duration,
+) -> Duration {
     let base = if retryable {
-        let exp = attempts.clamp(0, 16) as u32;
-        Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
+        let exp = attempts.clamp(0, 20) as u32;
+        min.saturating_mul(1u32 << exp).min(max)
     } else {
-        PERMANENT_BACKOFF
+        PERMANENT_BACKOFF.max(max)
     };
     let jitter = rand::thread_rng().gen_range(0.0..0.2);
     base.mul_f64(1.0 + jitter).max(retry_after.unwrap_or_default())
+}
+
+/// How long to wait before another send is allowed: at most `n` sends may
+/// finish within any `window` (measured from the finish of earlier sends to
+/// the start of the next, so the service sees the same spacing or more).
+pub fn rate_wait(sent: &VecDeque<Instant>, rates: &[(usize, Duration)], now: Instant) -> Duration {
+    let mut wait = Duration::ZERO;
+    for (n, window) in rates {
+        if sent.len() >= *n {
+            let nth = sent[sent.len() - n];
+            wait = wait.max((nth + *window).saturating_duration_since(now));
+        }
+    }
+    wait
 }
 
 /// Outcome of one attempt.
 pub enum Step {
     /// Nothing pending.
     Idle,
-    /// The head row is not due yet; try again after this long.
+    /// Nothing can go now; try again after this long.
     Wait(Duration),
     Delivered(usize),
     Failed,
 }
 
 impl Worker {
+    pub fn new(name: &str, sink: Sink, cfg: &crate::config::Sink, store: Store, wake: Arc<Notify>) -> Worker {
+        Worker {
+            name: name.to_string(),
+            sink,
+            timeout: cfg.timeout,
+            store,
+            wake,
+            max_age: cfg.max_age,
+            retry_min: cfg.retry_min,
+            retry_max: cfg.retry_max,
+            sent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Option<T> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(store)).await.expect("store task") {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(sink = %self.name, "outbox: {e}");
+                None
+            }
+        }
+    }
+
+    /// The largest prefix of `notices` that fits one message (at least one:
+    /// a single notice too large is truncated by the sink).
+    fn pack(&self, notices: &[Notice], id: &str, test: bool) -> usize {
+        let fits = |k: usize| {
+            self.sink.fits(&Delivery {
+                id: id.to_string(),
+                sink: self.name.clone(),
+                notices: notices[..k].to_vec(),
+                test,
+            })
+        };
+        let max = notices.len().min(self.sink.max_notices());
+        if fits(max) {
+            return max;
+        }
+        let (mut lo, mut hi) = (1usize, max);
+        // Invariant: hi does not fit; find the largest k < hi that fits.
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// Tries to deliver the head of the queue once. With `ignore_schedule`
     /// (`watch --once`) a row waiting for its backoff is tried at once.
     pub async fn step(&self, ignore_schedule: bool) -> Step {
-        let store = self.store.clone();
+        let before = chrono::Utc::now()
+            - chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::days(1));
         let name = self.name.clone();
-        let pending = match tokio::task::spawn_blocking(move || store.pending(&name, 256))
-            .await
-            .expect("store task")
-        {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(sink = %self.name, "reading the outbox: {e}");
-                return Step::Wait(Duration::from_secs(5));
-            }
+        if let Some(n) = self.blocking(move |s| s.expire(&name, before)).await.filter(|n| *n > 0) {
+            tracing::error!(sink = %self.name, messages = n, max_age = ?self.max_age, "undeliverable for longer than max_age: moved to the dead-letter table (`hawatch outbox` lists them, `hawatch outbox retry` sends them again)");
+        }
+        let name = self.name.clone();
+        let Some(pending) = self.blocking(move |s| s.pending(&name, 512)).await else {
+            return Step::Wait(Duration::from_secs(5));
         };
-        let Some(head) = pending.first() else {
-            return Step::Idle;
+        let now = now_ms();
+        let (ready, held): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|p| p.hold_until_ms <= now || ignore_schedule);
+        let Some(head) = ready.first() else {
+            return match held.iter().map(|p| p.hold_until_ms).min() {
+                Some(t) => Step::Wait(Duration::from_millis((t - now).max(0) as u64).min(IDLE_CHECK)),
+                None => Step::Idle,
+            };
         };
-        let due_in = head.next_attempt_ms - now_ms();
+        let due_in = head.next_attempt_ms - now;
         if due_in > 0 && !ignore_schedule {
             return Step::Wait(Duration::from_millis(due_in as u64));
         }
+        let rate = rate_wait(&self.sent.lock().unwrap(), self.sink.rates(), Instant::now());
+        if !rate.is_zero() {
+            if ignore_schedule {
+                tokio::time::sleep(rate).await;
+            } else {
+                return Step::Wait(rate);
+            }
+        }
         let attempts = head.attempts;
-        let mut ids = Vec::new();
-        let mut events = Vec::new();
-        for p in &pending {
-            if !ids.is_empty() && events.len() + p.events.len() > self.max_events {
+        // Gather notices row by row, then keep the prefix that fits.
+        let mut all: Vec<Notice> = Vec::new();
+        let mut spans: Vec<(i64, usize, usize)> = Vec::new(); // (row, done before, notices in `all`)
+        for p in &ready {
+            if all.len() >= self.sink.max_notices() {
                 break;
             }
-            ids.push(p.id);
-            events.extend(p.events.iter().cloned());
+            spans.push((p.id, p.done, p.notices.len()));
+            all.extend(p.notices.iter().cloned());
+        }
+        let id_guess = format!("{}-{}", self.name, head.id);
+        let k = self.pack(&all, &id_guess, false);
+        // Which rows the first k notices cover.
+        let mut full = Vec::new();
+        let mut partial = None;
+        let mut left = k;
+        let mut first = None;
+        let mut last = String::new();
+        for (row, done, n) in &spans {
+            if left == 0 {
+                break;
+            }
+            if first.is_none() {
+                first = Some(if *done > 0 { format!("{row}.{done}") } else { row.to_string() });
+            }
+            if left >= *n {
+                full.push(*row);
+                last = row.to_string();
+                left -= n;
+            } else {
+                partial = Some((*row, done + left));
+                last = format!("{row}.{}", done + left);
+                left = 0;
+            }
         }
         let d = Delivery {
-            id: format!("{}-{}-{}", self.name, ids[0], ids[ids.len() - 1]),
+            id: format!("{}-{}-{}", self.name, first.unwrap_or_default(), last),
             sink: self.name.clone(),
-            events,
+            notices: all[..k].to_vec(),
+            test: false,
         };
-        let n = d.events.len();
+        let involved: Vec<i64> = full.iter().copied().chain(partial.map(|p| p.0)).collect();
         let result = match tokio::time::timeout(self.timeout, self.sink.send(&d)).await {
             Ok(r) => r,
             Err(_) => Err(super::DeliveryError::retryable(format!(
@@ -95,37 +224,33 @@ impl Worker {
                 self.timeout
             ))),
         };
-        let store = self.store.clone();
+        {
+            let mut sent = self.sent.lock().unwrap();
+            sent.push_back(Instant::now());
+            while sent.len() > 128 {
+                sent.pop_front();
+            }
+        }
         match result {
             Ok(()) => {
-                let ids2 = ids.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || store.mark_delivered(&ids2))
-                    .await
-                    .expect("store task")
-                {
-                    tracing::error!(sink = %self.name, "recording a delivery: {e}");
-                }
+                let f = full.clone();
+                self.blocking(move |s| s.mark_delivered(&f, partial)).await;
                 if attempts > 0 {
                     tracing::info!(sink = %self.name, delivery = %d.id, "delivered after {attempts} failed attempt(s)");
                 } else {
-                    tracing::debug!(sink = %self.name, delivery = %d.id, events = n, "delivered");
+                    tracing::debug!(sink = %self.name, delivery = %d.id, notices = k, "delivered");
                 }
-                Step::Delivered(n)
+                Step::Delivered(k)
             }
             Err(e) => {
-                let wait = backoff(attempts, e.retryable, e.retry_after);
+                let wait = backoff(attempts, e.retryable, e.retry_after, self.retry_min, self.retry_max);
                 // Log the first failure and then every tenth, not every retry.
                 if attempts % 10 == 0 {
                     tracing::warn!(sink = %self.name, delivery = %d.id, attempt = attempts + 1, retry_in = ?wait, "delivery failed: {}", e.message);
                 }
                 let msg = e.message.clone();
                 let next = now_ms() + wait.as_millis() as i64;
-                if let Err(e) = tokio::task::spawn_blocking(move || store.mark_failed(&ids, &msg, next))
-                    .await
-                    .expect("store task")
-                {
-                    tracing::error!(sink = %self.name, "recording a failed delivery: {e}");
-                }
+                self.blocking(move |s| s.mark_failed(&involved, &msg, next)).await;
                 Step::Failed
             }
         }
@@ -145,6 +270,7 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wake.notified(), if wait.is_none() => {}
+                _ = tokio::time::sleep(IDLE_CHECK), if wait.is_none() => {}
                 _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             }
         }
@@ -170,12 +296,27 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        assert!(
-            backoff(0, true, None) >= Duration::from_secs(1) && backoff(0, true, None) < Duration::from_millis(1300)
-        );
-        assert!(backoff(3, true, None) >= Duration::from_secs(8));
-        assert!(backoff(30, true, None) <= MAX_BACKOFF.mul_f64(1.2));
-        assert!(backoff(0, false, None) >= PERMANENT_BACKOFF);
-        assert!(backoff(0, true, Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        let b = |a, r, after| backoff(a, r, after, min, max);
+        assert!(b(0, true, None) >= Duration::from_secs(1) && b(0, true, None) < Duration::from_millis(1300));
+        assert!(b(3, true, None) >= Duration::from_secs(8));
+        assert!(b(30, true, None) <= max.mul_f64(1.2));
+        assert!(b(0, false, None) >= PERMANENT_BACKOFF);
+        assert!(b(0, true, Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+        let custom = backoff(10, true, None, Duration::from_millis(100), Duration::from_secs(5));
+        assert!(custom >= Duration::from_secs(5) && custom <= Duration::from_secs(6));
+    }
+
+    #[test]
+    fn rate_limits_space_sends() {
+        let t0 = Instant::now();
+        let rates = [(5, Duration::from_secs(1)), (100, Duration::from_secs(60))];
+        let mut sent: VecDeque<Instant> = (0..4).map(|i| t0 + Duration::from_millis(i * 10)).collect();
+        assert_eq!(rate_wait(&sent, &rates, t0 + Duration::from_millis(50)), Duration::ZERO);
+        sent.push_back(t0 + Duration::from_millis(40));
+        assert_eq!(rate_wait(&sent, &rates, t0 + Duration::from_millis(50)), Duration::from_millis(950));
+        let many: VecDeque<Instant> = (0..100).map(|i| t0 + Duration::from_millis(i * 100)).collect();
+        let w = rate_wait(&many, &rates, t0 + Duration::from_secs(10));
+        assert_eq!(w, Duration::from_secs(50));
     }
 }

@@ -1,4 +1,4 @@
-//! The generic webhook sink: POSTs `{"version":1,"delivery_id",...,"events":[...]}`
+//! The generic webhook sink: POSTs `{"version":1,"delivery_id",...,"events":[...],"notices":[...]}`
 //! (schema in `docs/events.md`), optionally signed with HMAC-SHA256.
 
 use hmac::{Hmac, Mac};
@@ -20,7 +20,9 @@ pub fn body(d: &Delivery) -> Vec<u8> {
         "version": 1,
         "delivery_id": d.id,
         "sink": d.sink,
-        "events": d.events,
+        "events": d.events(),
+        "notices": d.notices,
+        "test": d.test,
     }))
     .expect("events serialize")
 }

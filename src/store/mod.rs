@@ -7,15 +7,17 @@
 //! loses nothing that was committed. The connection is synchronous: async code
 //! calls it through `spawn_blocking`.
 
+mod alerts;
 mod schema;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::event::{rfc3339, Event};
+use crate::notify::notice::Notice;
 use crate::watch::snapshot::InstanceState;
 
 /// Store failures, each saying what to do.
@@ -39,13 +41,32 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// One outbox row with its events, ready to deliver.
+/// One outbox row with the notices still to deliver, in order.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub id: i64,
     pub attempts: i64,
     pub next_attempt_ms: i64,
-    pub events: Vec<Event>,
+    /// Quiet hours: not before this time (does not block the rows behind).
+    pub hold_until_ms: i64,
+    pub created_at: String,
+    /// Notices of this row already delivered (a row split over messages).
+    pub done: usize,
+    /// The notices not yet delivered.
+    pub notices: Vec<Notice>,
+}
+
+/// A message that could not be delivered within `max_age`.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub sink: String,
+    pub instance: String,
+    pub created_at: String,
+    pub died_at: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub notices: usize,
 }
 
 /// Filters for `hawatch events` and the events API.
@@ -68,6 +89,9 @@ pub struct OutboxStats {
     pub delivered: i64,
     pub oldest_pending: Option<String>,
     pub last_error: Option<String>,
+    /// Pending rows held by quiet hours.
+    pub held: i64,
+    pub dead: i64,
 }
 
 #[derive(Clone)]
@@ -191,108 +215,6 @@ impl Store {
         raw.map(|s| self.json(&s)).transpose()
     }
 
-    /// Commits a poll's outcome in one transaction: the new state (if it
-    /// changed), the events, and for every sink one outbox row per
-    /// `max_events` events. Returns the number of outbox rows written.
-    pub fn commit(
-        &self,
-        instance: &str,
-        state: Option<&InstanceState>,
-        events: &[Event],
-        sinks: &[(String, usize)],
-    ) -> Result<usize> {
-        let state_json = state.map(|s| serde_json::to_string(s).expect("state serializes"));
-        let bodies: Vec<String> = events
-            .iter()
-            .map(|e| serde_json::to_string(e).expect("event serializes"))
-            .collect();
-        let now = rfc3339::format(&Utc::now());
-        self.with(|c| {
-            let tx = c.transaction()?;
-            if let Some(s) = &state_json {
-                tx.execute(
-                    "INSERT INTO snapshots(instance, updated_at, state) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(instance) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
-                    params![instance, now, s],
-                )?;
-            }
-            let mut seqs = Vec::with_capacity(events.len());
-            {
-                let mut ins = tx.prepare_cached("INSERT INTO events(id, time, instance, kind, severity, backend, server, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-                for (e, body) in events.iter().zip(&bodies) {
-                    ins.execute(params![e.id, rfc3339::format(&e.time), e.instance, e.kind.as_str(), e.severity.as_str(), e.backend, e.server, body])?;
-                    seqs.push(tx.last_insert_rowid());
-                }
-            }
-            let mut rows = 0;
-            if !seqs.is_empty() {
-                let mut ins = tx.prepare_cached("INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                for (sink, max) in sinks {
-                    for chunk in seqs.chunks((*max).max(1)) {
-                        ins.execute(params![sink, instance, chunk[0], chunk[chunk.len() - 1], now])?;
-                        rows += 1;
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(rows)
-        })
-    }
-
-    /// The oldest undelivered rows of a sink, in order, with their events.
-    pub fn pending(&self, sink: &str, limit: usize) -> Result<Vec<Pending>> {
-        let rows: Vec<(i64, i64, i64, i64, i64, Vec<String>)> = self.with(|c| {
-            let mut q = c.prepare_cached("SELECT id, first_seq, last_seq, attempts, next_attempt_ms FROM outbox WHERE sink = ?1 AND delivered_at IS NULL ORDER BY id LIMIT ?2")?;
-            let heads: Vec<(i64, i64, i64, i64, i64)> = q.query_map(params![sink, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<rusqlite::Result<_>>()?;
-            let mut ev = c.prepare_cached("SELECT body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")?;
-            heads
-                .into_iter()
-                .map(|(id, a, b, att, next)| {
-                    let bodies = ev.query_map(params![a, b], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-                    Ok((id, a, b, att, next, bodies))
-                })
-                .collect()
-        })?;
-        rows.into_iter()
-            .map(|(id, _, _, attempts, next_attempt_ms, bodies)| {
-                let events = bodies.iter().map(|b| self.json(b)).collect::<Result<Vec<Event>>>()?;
-                Ok(Pending {
-                    id,
-                    attempts,
-                    next_attempt_ms,
-                    events,
-                })
-            })
-            .collect()
-    }
-
-    pub fn mark_delivered(&self, ids: &[i64]) -> Result<()> {
-        let now = rfc3339::format(&Utc::now());
-        self.with(|c| {
-            let tx = c.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-                    params![id, now],
-                )?;
-            }
-            tx.commit()
-        })
-    }
-
-    pub fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_ms: i64) -> Result<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
-                    params![id, error, next_attempt_ms],
-                )?;
-            }
-            tx.commit()
-        })
-    }
-
     /// Event history, oldest first.
     pub fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
         let mut sql = String::from("SELECT body FROM events WHERE 1=1");
@@ -334,13 +256,17 @@ impl Store {
     pub fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
         self.with(|c| {
             let mut q = c.prepare(
-                "SELECT sink,
-                        sum(delivered_at IS NULL), sum(delivered_at IS NOT NULL),
-                        min(CASE WHEN delivered_at IS NULL THEN created_at END),
-                        (SELECT last_error FROM outbox o2 WHERE o2.sink = o.sink AND o2.delivered_at IS NULL ORDER BY id LIMIT 1)
-                 FROM outbox o GROUP BY sink ORDER BY sink",
+                "WITH s AS (SELECT sink FROM outbox UNION SELECT sink FROM dead_letters)
+                 SELECT s.sink,
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL),
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NOT NULL),
+                        (SELECT min(created_at) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL),
+                        (SELECT last_error FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND last_error IS NOT NULL ORDER BY id LIMIT 1),
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND hold_until_ms > ?1),
+                        (SELECT count(*) FROM dead_letters d WHERE d.sink = s.sink)
+                 FROM s ORDER BY s.sink",
             )?;
-            let rows = q.query_map([], |r| Ok(OutboxStats { sink: r.get(0)?, pending: r.get(1)?, delivered: r.get(2)?, oldest_pending: r.get(3)?, last_error: r.get(4)? }))?;
+            let rows = q.query_map([now_ms()], |r| Ok(OutboxStats { sink: r.get(0)?, pending: r.get(1)?, delivered: r.get(2)?, oldest_pending: r.get(3)?, last_error: r.get(4)?, held: r.get(5)?, dead: r.get(6)? }))?;
             rows.collect()
         })
     }
@@ -351,9 +277,10 @@ impl Store {
         let t = rfc3339::format(&before);
         self.with(|c| {
             let tx = c.transaction()?;
-            let o = tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?1", [&t])?;
+            let o = tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?1", [&t])?
+                + tx.execute("DELETE FROM dead_letters WHERE died_at < ?1", [&t])?;
             let e = tx.execute(
-                "DELETE FROM events WHERE time < ?1 AND seq < coalesce((SELECT min(first_seq) FROM outbox WHERE delivered_at IS NULL), 9223372036854775807)",
+                "DELETE FROM events WHERE time < ?1 AND seq < coalesce((SELECT min(first_seq) FROM outbox WHERE delivered_at IS NULL AND notices IS NULL), 9223372036854775807)",
                 [&t],
             )?;
             tx.commit()?;

@@ -40,4 +40,33 @@ pub const MIGRATIONS: &[&str] = &[
         delivered_at    TEXT
     );
     CREATE INDEX outbox_pending ON outbox(sink, id) WHERE delivered_at IS NULL;",
+    // 2: notices in the outbox (what the noise policy decided to say), rows
+    // split over several messages (`done`), quiet hours (`hold_until_ms`),
+    // the dead-letter table and the policy's per-subject state.
+    "ALTER TABLE outbox ADD COLUMN notices TEXT;
+    ALTER TABLE outbox ADD COLUMN done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN hold_until_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE dead_letters (
+        id          INTEGER PRIMARY KEY,
+        sink        TEXT NOT NULL,
+        instance    TEXT NOT NULL,
+        first_seq   INTEGER NOT NULL,
+        last_seq    INTEGER NOT NULL,
+        notices     TEXT,
+        done        INTEGER NOT NULL DEFAULT 0,
+        created_at  TEXT NOT NULL,
+        attempts    INTEGER NOT NULL,
+        last_error  TEXT,
+        died_at     TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        sink     TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        due_ms   INTEGER,
+        state    TEXT NOT NULL,
+        PRIMARY KEY (sink, key)
+    );
+    CREATE INDEX alerts_due ON alerts(sink, due_ms) WHERE due_ms IS NOT NULL;
+    CREATE INDEX alerts_instance ON alerts(sink, instance);",
 ];

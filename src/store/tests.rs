@@ -1,4 +1,5 @@
 use super::*;
+use crate::notify::plan::SinkPlan;
 use crate::event::{Kind, Severity};
 
 fn ev(n: usize) -> Event {
@@ -20,32 +21,40 @@ fn ev(n: usize) -> Event {
     }
 }
 
+fn plans(names: &[&str]) -> Vec<SinkPlan> {
+    names.iter().map(|n| SinkPlan::plain(n)).collect()
+}
+
+fn ids(p: &[Pending]) -> Vec<String> {
+    p.iter().flat_map(|p| p.notices.iter().map(|n| n.event.id.clone())).collect()
+}
+
 #[test]
 fn events_and_outbox_round_trip_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("sub/h.db")).unwrap();
     let batch1: Vec<Event> = (0..5).map(ev).collect();
-    let sinks = vec![("a".to_string(), 2), ("b".to_string(), 100)];
-    assert_eq!(
-        s.commit("lb1", Some(&InstanceState::default()), &batch1, &sinks)
-            .unwrap(),
-        4
-    );
+    let sinks = plans(&["a", "b"]);
+    assert_eq!(s.commit("lb1", Some(&InstanceState::default()), &batch1, &sinks).unwrap(), 2);
     let batch2: Vec<Event> = (5..6).map(ev).collect();
     s.commit("lb1", None, &batch2, &sinks).unwrap();
     let a = s.pending("a", 100).unwrap();
-    assert_eq!(a.iter().map(|p| p.events.len()).collect::<Vec<_>>(), vec![2, 2, 1, 1]);
-    let ids: Vec<String> = a.iter().flat_map(|p| p.events.iter().map(|e| e.id.clone())).collect();
+    assert_eq!(a.iter().map(|p| p.notices.len()).collect::<Vec<_>>(), vec![5, 1]);
     let want: Vec<String> = batch1.iter().chain(&batch2).map(|e| e.id.clone()).collect();
-    assert_eq!(ids, want);
+    assert_eq!(ids(&a), want);
     s.mark_failed(&[a[0].id], "boom", 42).unwrap();
     let again = s.pending("a", 1).unwrap();
     assert_eq!((again[0].attempts, again[0].next_attempt_ms), (1, 42));
-    s.mark_delivered(&[a[0].id, a[1].id]).unwrap();
-    assert_eq!(s.pending("a", 100).unwrap().len(), 2);
+    // A row delivered in two parts: the second read starts where the first ended.
+    s.mark_delivered(&[], Some((a[0].id, 3))).unwrap();
+    let part = s.pending("a", 1).unwrap();
+    assert_eq!((part[0].done, part[0].notices.len(), part[0].attempts), (3, 2, 0));
+    assert_eq!(ids(&part), want[3..5].to_vec());
+    s.mark_delivered(&[a[0].id], None).unwrap();
+    assert_eq!(s.pending("a", 100).unwrap().len(), 1);
     assert_eq!(s.pending("b", 100).unwrap().len(), 2);
     let stats = s.outbox_stats().unwrap();
-    assert_eq!((stats[0].pending, stats[0].delivered), (2, 2));
+    assert_eq!((stats[0].pending, stats[0].delivered, stats[0].dead), (1, 1, 0));
     assert_eq!(
         s.events(&EventFilter {
             limit: Some(2),
@@ -76,18 +85,75 @@ fn survives_reopen_and_prunes_only_what_is_delivered() {
     let path = dir.path().join("h.db");
     {
         let s = Store::open(&path).unwrap();
-        s.commit("lb1", None, &[ev(1), ev(2)], &[("a".into(), 1)]).unwrap();
+        s.commit("lb1", None, &[ev(1)], &plans(&["a"])).unwrap();
+        s.commit("lb1", None, &[ev(2)], &plans(&["a"])).unwrap();
         let p = s.pending("a", 10).unwrap();
-        s.mark_delivered(&[p[0].id]).unwrap();
+        s.mark_delivered(&[p[0].id], None).unwrap();
     }
     let s = Store::open(&path).unwrap();
     let (o, e) = s.prune(Utc::now() + chrono::Duration::seconds(5)).unwrap();
-    assert_eq!(
-        (o, e),
-        (1, 1),
-        "the delivered row and its event go; the pending one stays"
-    );
-    assert_eq!(s.pending("a", 10).unwrap()[0].events[0].server.as_deref(), Some("s2"));
+    assert_eq!((o, e), (1, 2), "the delivered row goes; a pending row keeps its notices itself");
+    assert_eq!(s.pending("a", 10).unwrap()[0].notices[0].event.server.as_deref(), Some("s2"));
+}
+
+#[test]
+fn rows_from_before_notices_are_still_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("h.db")).unwrap();
+    s.commit("lb1", None, &[ev(1), ev(2)], &plans(&["a"])).unwrap();
+    // A schema-1 row: a range of event seqs and no notices.
+    s.with(|c| c.execute("INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at) VALUES ('old', 'lb1', 1, 2, '2026-01-01T00:00:00.000Z')", []))
+        .unwrap();
+    let p = s.pending("old", 10).unwrap();
+    assert_eq!(p[0].notices.len(), 2);
+    assert_eq!(p[0].notices[1].event.server.as_deref(), Some("s2"));
+}
+
+#[test]
+fn old_messages_become_dead_letters_that_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("h.db")).unwrap();
+    s.commit("lb1", None, &[ev(1)], &plans(&["a", "b"])).unwrap();
+    s.mark_failed(&[s.pending("a", 1).unwrap()[0].id], "HTTP 500", 0).unwrap();
+    assert_eq!(s.expire("a", Utc::now() - chrono::Duration::hours(1)).unwrap(), 0);
+    assert_eq!(s.expire("a", Utc::now() + chrono::Duration::seconds(1)).unwrap(), 1);
+    assert!(s.pending("a", 10).unwrap().is_empty());
+    assert_eq!(s.pending("b", 10).unwrap().len(), 1, "other sinks are not touched");
+    let dead = s.dead_letters(None).unwrap();
+    assert_eq!((dead.len(), dead[0].attempts, dead[0].notices), (1, 1, 1));
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(s.outbox_stats().unwrap()[0].dead, 1);
+    assert_eq!(s.retry_dead(Some("b"), &[]).unwrap(), 0);
+    assert_eq!(s.retry_dead(Some("a"), &[]).unwrap(), 1);
+    let p = s.pending("a", 10).unwrap();
+    assert_eq!((p.len(), p[0].attempts), (1, 0));
+    assert!(s.dead_letters(None).unwrap().is_empty());
+}
+
+#[test]
+fn held_notices_come_out_on_the_tick_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut sp = SinkPlan::plain("a");
+    sp.policy.notify_after = std::time::Duration::from_secs(30);
+    {
+        let s = Store::open(&path).unwrap();
+        s.commit("lb1", None, &[ev(1)], std::slice::from_ref(&sp)).unwrap();
+        assert!(s.pending("a", 10).unwrap().is_empty(), "held by notify_after");
+        let (rows, next) = s.tick(std::slice::from_ref(&sp), Utc::now()).unwrap();
+        assert_eq!(rows, 0);
+        assert!(next.is_some());
+    }
+    let s = Store::open(&path).unwrap();
+    let (rows, _) = s.tick(std::slice::from_ref(&sp), Utc::now() + chrono::Duration::seconds(31)).unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(s.pending("a", 10).unwrap()[0].notices[0].event.server.as_deref(), Some("s1"));
+    assert_eq!(s.alerting("a").unwrap().len(), 1);
+    // The instance leaves the config: its alert is closed, not left open.
+    assert_eq!(s.close_unwatched(&[], std::slice::from_ref(&sp)).unwrap(), 1);
+    let p = s.pending("a", 10).unwrap();
+    assert!(p[1].notices[0].resolves);
+    assert!(s.alerting("a").unwrap().is_empty());
 }
 
 #[test]

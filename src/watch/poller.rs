@@ -21,13 +21,14 @@ use super::snapshot::InstanceState;
 use super::source;
 use crate::config::{Instance, Source};
 use crate::event::Event;
+use crate::notify::plan::SinkPlan;
 use crate::store::Store;
 
 /// What pollers share: the store, which sinks get what, and their bells.
 pub struct Shared {
     pub store: Store,
-    /// (sink name, max events per outbox row)
-    pub sinks: Vec<(String, usize)>,
+    /// What each sink follows and how (route, noise policy, quiet hours).
+    pub sinks: Arc<Vec<SinkPlan>>,
     pub wake: Vec<Arc<Notify>>,
 }
 

@@ -1,0 +1,81 @@
+//! The exec sink: runs a program with an argv (never a shell), the webhook
+//! JSON body on stdin plus a few environment variables, within the sink's
+//! `timeout`. Exit status 0 is a delivery; anything else is retried (the
+//! program should be idempotent on `HAWATCH_DELIVERY_ID`).
+//!
+//! Environment: `HAWATCH_SINK`, `HAWATCH_DELIVERY_ID`, `HAWATCH_EVENT_COUNT`,
+//! `HAWATCH_SEVERITY` (worst), `HAWATCH_RESOLVED` (`1` when every notice is a
+//! recovery), `HAWATCH_TITLE` and `HAWATCH_TEST` (`1` for `notify test`).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::template::Renderer;
+use super::{webhook, Delivery, DeliveryError};
+use crate::event::Severity;
+
+pub struct Exec {
+    pub command: Vec<String>,
+    pub renderer: Renderer,
+    pub timeout: Duration,
+}
+
+impl Exec {
+    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+        let body = webhook::body(d);
+        let title = self
+            .renderer
+            .render(&d.notices, &d.sink, d.test)
+            .map(|r| r.title)
+            .unwrap_or_default();
+        let worst = d.notices.iter().map(|n| n.severity).max().unwrap_or(Severity::Info);
+        let resolved = !d.notices.is_empty() && d.notices.iter().all(|n| n.resolves);
+        let prog = &self.command[0];
+        let mut child = Command::new(prog)
+            .args(&self.command[1..])
+            .env("HAWATCH_SINK", &d.sink)
+            .env("HAWATCH_DELIVERY_ID", &d.id)
+            .env("HAWATCH_EVENT_COUNT", d.events().len().to_string())
+            .env("HAWATCH_SEVERITY", worst.as_str())
+            .env("HAWATCH_RESOLVED", if resolved { "1" } else { "0" })
+            .env("HAWATCH_TITLE", title)
+            .env("HAWATCH_TEST", if d.test { "1" } else { "0" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                let msg = format!("cannot run {prog}: {e}");
+                match e.kind() {
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                        DeliveryError::permanent(format!("{msg} (check the sink's `command`)"))
+                    }
+                    _ => DeliveryError::retryable(msg),
+                }
+            })?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let run = async {
+            // A program that does not read stdin is fine: ignore EPIPE.
+            let _ = stdin.write_all(&body).await;
+            drop(stdin);
+            child.wait_with_output().await
+        };
+        match tokio::time::timeout(self.timeout, run).await {
+            Err(_) => Err(DeliveryError::retryable(format!(
+                "{prog} did not finish within {:?}; killed",
+                self.timeout
+            ))),
+            Ok(Err(e)) => Err(DeliveryError::retryable(format!("{prog}: {e}"))),
+            Ok(Ok(out)) if out.status.success() => Ok(()),
+            Ok(Ok(out)) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let tail: String = err.trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
+                Err(DeliveryError::retryable(format!("{prog} failed ({}): {tail}", out.status)))
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! What each sink gets: its route, its policy and its quiet hours, applied to
+//! a poll's events or to the passing of time. Pure: the store loads the
+//! subjects, calls these, and writes subjects and outbox rows back in the same
+//! transaction as the events.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::notice::{Notice, ServerBrief};
+use super::policy::{self, Policy, Subject};
+use super::route::{QuietHours, Route};
+use crate::event::Event;
+use crate::watch::snapshot::InstanceState;
+
+/// One sink's notification rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkPlan {
+    pub name: String,
+    pub route: Route,
+    pub policy: Policy,
+    pub quiet: Option<QuietHours>,
+}
+
+impl SinkPlan {
+    /// A plan that passes everything at once (tests, the default console).
+    pub fn plain(name: &str) -> SinkPlan {
+        SinkPlan {
+            name: name.to_string(),
+            route: Route::default(),
+            policy: Policy::default(),
+            quiet: None,
+        }
+    }
+}
+
+/// The servers of an event's backend, for backend notices.
+fn servers_of(e: &Event, state: Option<&InstanceState>) -> Vec<ServerBrief> {
+    let (Some(b), None, Some(st)) = (&e.backend, &e.server, state) else {
+        return Vec::new();
+    };
+    st.backends
+        .get(b)
+        .map(|be| {
+            be.servers
+                .iter()
+                .map(|(name, s)| ServerBrief {
+                    name: name.clone(),
+                    status: s.settled.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Applies one poll's events (all of one instance) to the sink's subjects of
+/// that instance. With the new `state` of a reachable instance, alerts whose
+/// subject disappeared are closed.
+pub fn on_events(
+    sp: &SinkPlan,
+    subjects: &mut HashMap<String, Subject>,
+    events: &[Event],
+    state: Option<&InstanceState>,
+    now: DateTime<Utc>,
+) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for e in events {
+        let mut n = Notice::of(e.clone());
+        n.servers = servers_of(e, state);
+        let routed = sp.route.matches(e);
+        let s = subjects.entry(policy::key(e)).or_default();
+        out.extend(policy::on_event(&sp.policy, s, n, routed));
+    }
+    if let Some(st) = state.filter(|s| s.reachable && s.seen) {
+        let mut keys: Vec<&String> = subjects.keys().collect();
+        keys.sort();
+        let gone: Vec<String> = keys
+            .into_iter()
+            .filter(|k| {
+                let parts: Vec<&str> = k.splitn(3, '/').collect();
+                match parts.as_slice() {
+                    [_, b] => !st.backends.contains_key(*b),
+                    [_, b, s] => !st.backends.get(*b).is_some_and(|be| be.servers.contains_key(*s)),
+                    _ => false,
+                }
+            })
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(s) = subjects.get_mut(&k) {
+                if let Some(n) = policy::close_gone(s, now, &gone_message(&k)) {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    policy::fold(out)
+}
+
+fn gone_message(key: &str) -> String {
+    format!("{key} is no longer in HAProxy's configuration; its alert is closed")
+}
+
+/// Time passes for the due subjects. `subjects` holds them and their parents.
+pub fn on_tick(sp: &SinkPlan, subjects: &mut HashMap<String, Subject>, due: &[String], now: DateTime<Utc>) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for k in due {
+        let parent_alerting = policy::parents(k)
+            .iter()
+            .any(|p| subjects.get(p).is_some_and(|s| s.alerting()));
+        if let Some(s) = subjects.get_mut(k) {
+            out.extend(policy::tick(&sp.policy, s, now, parent_alerting));
+        }
+    }
+    policy::fold(out)
+}
+
+/// Closes every alert of an instance that is no longer configured.
+pub fn on_unwatched(subjects: &mut HashMap<String, Subject>, now: DateTime<Utc>) -> Vec<Notice> {
+    let mut keys: Vec<String> = subjects.keys().cloned().collect();
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|k| {
+            let s = subjects.get_mut(&k)?;
+            let instance = k.split('/').next().unwrap_or(&k).to_string();
+            policy::close_gone(
+                s,
+                now,
+                &format!("instance {instance} is no longer watched by hawatch; its alert is closed"),
+            )
+        })
+        .collect()
+}
+
+/// Splits notices by quiet hours: `(now, held until the quiet hours end)`.
+pub fn split_quiet(sp: &SinkPlan, notices: Vec<Notice>, now: DateTime<Utc>) -> (Vec<Notice>, Option<(Vec<Notice>, i64)>) {
+    let Some(end) = sp.quiet.and_then(|q| q.ends_after(now)) else {
+        return (notices, None);
+    };
+    let (now_list, later): (Vec<Notice>, Vec<Notice>) = notices.into_iter().partition(Notice::urgent);
+    let later = (!later.is_empty()).then(|| (later, end.timestamp_millis()));
+    (now_list, later)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Kind, Severity};
+    use crate::watch::snapshot::{BackendState, ServerState};
+
+    fn ev(kind: Kind, server: Option<&str>) -> Event {
+        Event {
+            id: "x".into(),
+            time: Utc::now(),
+            instance: "lb".into(),
+            kind,
+            severity: if kind.is_problem() { Severity::Critical } else { Severity::Info },
+            backend: Some("be".into()),
+            server: server.map(Into::into),
+            from: None,
+            to: None,
+            status: None,
+            check: None,
+            agent: None,
+            addr: None,
+            message: String::new(),
+        }
+    }
+
+    fn state(servers: &[&str]) -> InstanceState {
+        let mut st = InstanceState {
+            seen: true,
+            reachable: true,
+            ..Default::default()
+        };
+        st.backends.insert(
+            "be".into(),
+            BackendState {
+                up: false,
+                servers: servers
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.to_string(),
+                            ServerState {
+                                settled: Some("DOWN".into()),
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            },
+        );
+        st
+    }
+
+    #[test]
+    fn a_backend_down_is_one_notice_naming_its_servers() {
+        let sp = SinkPlan::plain("x");
+        let mut subjects = HashMap::new();
+        let evs = vec![
+            ev(Kind::ServerDown, Some("a")),
+            ev(Kind::ServerDown, Some("b")),
+            ev(Kind::BackendDown, None),
+        ];
+        let st = state(&["a", "b"]);
+        let n = on_events(&sp, &mut subjects, &evs, Some(&st), Utc::now());
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].folded.len(), 2);
+        assert_eq!(n[0].servers.len(), 2);
+    }
+
+    #[test]
+    fn an_alert_whose_server_disappeared_is_closed() {
+        let sp = SinkPlan::plain("x");
+        let mut subjects = HashMap::new();
+        let st = state(&["a", "b"]);
+        on_events(&sp, &mut subjects, &[ev(Kind::ServerDown, Some("a"))], Some(&st), Utc::now());
+        let n = on_events(&sp, &mut subjects, &[], Some(&state(&["b"])), Utc::now());
+        assert_eq!(n.len(), 1);
+        assert!(n[0].resolves && n[0].kind == crate::notify::notice::NoticeKind::Gone);
+        assert!(subjects.values().all(Subject::is_idle));
+    }
+
+    #[test]
+    fn quiet_hours_hold_what_is_not_critical() {
+        let mut sp = SinkPlan::plain("x");
+        sp.quiet = Some(QuietHours::parse("00:00-23:59", super::super::route::Zone::Named(chrono_tz::UTC)).unwrap());
+        let now = "2026-11-20T12:00:00Z".parse().unwrap();
+        let (a, b) = split_quiet(
+            &sp,
+            vec![
+                Notice::of(ev(Kind::ServerDown, Some("a"))),
+                Notice::of(ev(Kind::ServerAdded, Some("c"))),
+            ],
+            now,
+        );
+        assert_eq!(a.len(), 1);
+        let (held, until) = b.unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(until, "2026-11-20T23:59:00Z".parse::<DateTime<Utc>>().unwrap().timestamp_millis());
+    }
+}

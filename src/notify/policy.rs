@@ -1,0 +1,463 @@
+//! The noise policy: which events become notices, and when. Pure: it works on
+//! one sink's [`Subject`] states (kept in the store between calls) and never
+//! does I/O, so every rule here is unit-tested.
+//!
+//! Per subject (an instance, a backend or a server) and per sink:
+//! - a **problem** (`server_down`, `backend_down`, `instance_unreachable`)
+//!   opens an alert; with `notify_after` it is held first, and a recovery
+//!   within that time drops both (the history still has them);
+//! - a **recovery** closes the alert and says how long it lasted; with
+//!   `resolve_after` it is held, and a relapse within that time drops both
+//!   (the alert simply stays open);
+//! - more than `flap_threshold` state changes within `flap_window` send one
+//!   `flapping` notice; later changes are only counted until the subject has
+//!   been stable for `flap_settle`, which sends one `settled` notice;
+//! - an alert still open after `remind_every` gets a reminder, at most
+//!   `remind_max` of them, unless its backend or instance is down too;
+//! - an alert whose subject disappeared is closed with a `gone` notice.
+//!
+//! Routing ([`super::route`]) decides which events a sink follows; a recovery
+//! of an alert the sink was told about always reaches it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::notice::{Notice, NoticeKind};
+use crate::event::{Event, Kind, Severity};
+
+/// The timing rules of one sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub notify_after: Duration,
+    pub resolve_after: Duration,
+    /// More changes than this within `flap_window` is flapping; 0 disables.
+    pub flap_threshold: u32,
+    pub flap_window: Duration,
+    pub flap_settle: Duration,
+    /// Zero disables reminders.
+    pub remind_every: Duration,
+    pub remind_max: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            notify_after: Duration::ZERO,
+            resolve_after: Duration::ZERO,
+            flap_threshold: 5,
+            flap_window: Duration::from_secs(600),
+            flap_settle: Duration::from_secs(300),
+            remind_every: Duration::ZERO,
+            remind_max: 3,
+        }
+    }
+}
+
+/// An alert the sink knows about (or is about to, when `notified` is false).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Open {
+    /// The problem event that opened it.
+    pub event: Event,
+    pub since: DateTime<Utc>,
+    /// The sink was told (false while held by `notify_after`).
+    pub notified: bool,
+    #[serde(default)]
+    pub reminders: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_remind_ms: Option<i64>,
+}
+
+/// A notice waiting for `notify_after` / `resolve_after`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    pub notice: Notice,
+    pub due_ms: i64,
+}
+
+/// A subject that is flapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flapping {
+    pub since: DateTime<Utc>,
+    /// Changes since flapping began (including those that triggered it).
+    pub count: u32,
+    pub last: Event,
+    pub last_change_ms: i64,
+    /// The sink was told it is flapping.
+    pub notified: bool,
+}
+
+/// Everything the policy remembers about one subject for one sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<Open>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+    /// Times (ms) of recent state changes, for flap detection.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub changes: VecDeque<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<Flapping>,
+    /// When a server left UP (for "was in MAINT for 3m" on its return).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_up_ms: Option<i64>,
+}
+
+impl Subject {
+    /// Nothing worth keeping: the row can be deleted.
+    pub fn is_idle(&self) -> bool {
+        self.open.is_none()
+            && self.held.is_none()
+            && self.flapping.is_none()
+            && self.changes.is_empty()
+            && self.left_up_ms.is_none()
+    }
+
+    /// An alert the sink was told about and that is still open.
+    pub fn alerting(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| o.notified) || self.flapping.as_ref().is_some_and(|f| f.notified)
+    }
+
+    /// When [`tick`] has something to do for this subject.
+    pub fn due_ms(&self, p: &Policy) -> Option<i64> {
+        let held = self.held.as_ref().map(|h| h.due_ms);
+        let settle = self
+            .flapping
+            .as_ref()
+            .map(|f| f.last_change_ms + p.flap_settle.as_millis() as i64);
+        let remind = self
+            .open
+            .as_ref()
+            .filter(|o| o.notified && self.flapping.is_none())
+            .and_then(|o| o.next_remind_ms);
+        let window = self
+            .changes
+            .front()
+            .map(|t| t + p.flap_window.as_millis() as i64);
+        [held, settle, remind, window].into_iter().flatten().min()
+    }
+}
+
+/// The subject key of an event: `inst`, `inst/backend` or `inst/backend/server`.
+pub fn key(e: &Event) -> String {
+    match (&e.backend, &e.server) {
+        (Some(b), Some(s)) => format!("{}/{b}/{s}", e.instance),
+        (Some(b), None) => format!("{}/{b}", e.instance),
+        _ => e.instance.clone(),
+    }
+}
+
+/// The keys whose open alerts make this one's reminders redundant.
+pub fn parents(key: &str) -> Vec<String> {
+    let parts: Vec<&str> = key.splitn(3, '/').collect();
+    (1..parts.len()).map(|n| parts[..n].join("/")).collect()
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn dur_ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+fn is_up(e: &Event) -> bool {
+    matches!(e.kind, Kind::ServerUp | Kind::ServerReady)
+}
+
+/// Applies one event to its subject. `routed` says whether the sink's route
+/// matches the event; recoveries of alerts the sink knows pass regardless.
+/// `notice` is the event's notice (with the backend's servers when relevant).
+pub fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Vec<Notice> {
+    let e = notice.event.clone();
+    let now = ms(e.time);
+    let change = e.kind.is_server_state() || e.kind == Kind::ServerRemoved;
+    // How long the server was away from UP, for its return.
+    let mut away = None;
+    if e.kind.is_server_state() {
+        if is_up(&e) {
+            away = s.left_up_ms.take().map(|t| now - t);
+        } else if s.left_up_ms.is_none() {
+            s.left_up_ms = Some(now);
+        }
+    } else if e.kind == Kind::ServerRemoved {
+        s.left_up_ms = None;
+    }
+    if change {
+        s.changes.push_back(now);
+        prune_changes(p, s, now);
+    }
+
+    if let Some(f) = s.flapping.as_mut() {
+        if change {
+            f.count += 1;
+            f.last = e;
+            f.last_change_ms = now;
+        }
+        return Vec::new();
+    }
+
+    if change && p.flap_threshold > 0 && s.changes.len() as u32 > p.flap_threshold && e.kind != Kind::ServerRemoved {
+        let notify = routed || s.open.as_ref().is_some_and(|o| o.notified);
+        // A held notice is absorbed: the flapping notice tells it.
+        s.held = None;
+        if s.open.as_ref().is_some_and(|o| !o.notified) {
+            s.open = None;
+        }
+        s.flapping = Some(Flapping {
+            since: e.time,
+            count: s.changes.len() as u32,
+            last: e.clone(),
+            last_change_ms: now,
+            notified: notify,
+        });
+        if !notify {
+            return Vec::new();
+        }
+        let mut n = Notice::of(e);
+        n.kind = NoticeKind::Flapping;
+        n.severity = Severity::Warning.max(n.severity);
+        n.count = Some(s.changes.len() as u32);
+        n.since = s.changes.front().and_then(|t| DateTime::from_timestamp_millis(*t));
+        return vec![n];
+    }
+
+    if e.kind.is_problem() {
+        if s.held.as_ref().is_some_and(|h| h.notice.resolves) {
+            // A relapse within `resolve_after`: the alert just stays open.
+            s.held = None;
+            return Vec::new();
+        }
+        if s.open.is_some() || !routed {
+            return Vec::new();
+        }
+        let mut open = Open {
+            event: e.clone(),
+            since: e.time,
+            notified: false,
+            reminders: 0,
+            next_remind_ms: None,
+        };
+        if p.notify_after.is_zero() {
+            open.notified = true;
+            open.next_remind_ms = (!p.remind_every.is_zero()).then(|| now + dur_ms(p.remind_every));
+            s.open = Some(open);
+            return vec![notice];
+        }
+        s.open = Some(open);
+        s.held = Some(Held {
+            notice,
+            due_ms: now + dur_ms(p.notify_after),
+        });
+        return Vec::new();
+    }
+
+    if let Some(open) = s.open.as_ref().filter(|o| e.kind.resolves(o.event.kind)) {
+        if !open.notified {
+            // A blip shorter than `notify_after`: nothing to say.
+            s.open = None;
+            s.held = None;
+            return Vec::new();
+        }
+        let mut n = notice;
+        n.resolves = true;
+        n.severity = open.event.severity.max(n.severity);
+        n.since = Some(open.since);
+        n.duration_ms = Some(now - ms(open.since));
+        if p.resolve_after.is_zero() {
+            s.open = None;
+            return vec![n];
+        }
+        s.held = Some(Held {
+            notice: n,
+            due_ms: now + dur_ms(p.resolve_after),
+        });
+        return Vec::new();
+    }
+
+    if !routed {
+        return Vec::new();
+    }
+    let mut n = notice;
+    if let Some(d) = away {
+        n.duration_ms = Some(d);
+        n.since = DateTime::from_timestamp_millis(now - d);
+    }
+    vec![n]
+}
+
+fn prune_changes(p: &Policy, s: &mut Subject, now: i64) {
+    let oldest = now - dur_ms(p.flap_window);
+    while s.changes.front().is_some_and(|t| *t < oldest) {
+        s.changes.pop_front();
+    }
+}
+
+/// Time passes: held notices come due, flapping settles, reminders fire.
+/// `parent_alerting` says whether the subject's backend or instance has an
+/// open alert (its reminders then speak for this one).
+pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bool) -> Vec<Notice> {
+    let now_ms = ms(now);
+    let mut out = Vec::new();
+    prune_changes(p, s, now_ms);
+    if let Some(h) = s.held.take_if(|h| h.due_ms <= now_ms) {
+        if h.notice.resolves {
+            s.open = None;
+        } else if let Some(o) = s.open.as_mut() {
+            o.notified = true;
+            o.next_remind_ms = (!p.remind_every.is_zero()).then(|| h.due_ms + dur_ms(p.remind_every));
+        }
+        out.push(h.notice);
+    }
+    if let Some(f) = s
+        .flapping
+        .take_if(|f| f.last_change_ms + dur_ms(p.flap_settle) <= now_ms)
+    {
+        s.changes.clear();
+        let down = f.last.kind == Kind::ServerDown;
+        let mut n = Notice::of(f.last.clone());
+        n.kind = NoticeKind::Settled;
+        n.count = Some(f.count);
+        match (s.open.take(), down) {
+            (Some(mut o), true) => {
+                n.since = Some(o.since);
+                n.duration_ms = Some(now_ms - ms(o.since));
+                n.severity = o.event.severity;
+                o.next_remind_ms = (!p.remind_every.is_zero()).then(|| now_ms + dur_ms(p.remind_every));
+                s.open = Some(o);
+            }
+            (Some(o), false) => {
+                n.resolves = true;
+                n.since = Some(o.since);
+                n.duration_ms = Some(ms(f.last.time) - ms(o.since));
+                n.severity = o.event.severity.max(n.severity);
+            }
+            (None, true) => {
+                n.since = Some(f.last.time);
+                n.severity = f.last.severity;
+                if f.notified {
+                    s.open = Some(Open {
+                        event: f.last.clone(),
+                        since: f.last.time,
+                        notified: true,
+                        reminders: 0,
+                        next_remind_ms: (!p.remind_every.is_zero()).then(|| now_ms + dur_ms(p.remind_every)),
+                    });
+                }
+            }
+            (None, false) => n.severity = Severity::Info,
+        }
+        if f.notified {
+            out.push(n);
+        }
+    }
+    if s.flapping.is_none() {
+        if let Some(o) = s.open.as_mut().filter(|o| o.notified) {
+            if let Some(next) = o.next_remind_ms.filter(|t| *t <= now_ms) {
+                if o.reminders >= p.remind_max || p.remind_every.is_zero() {
+                    o.next_remind_ms = None;
+                } else {
+                    o.reminders += 1;
+                    o.next_remind_ms = Some(next + dur_ms(p.remind_every)).filter(|_| o.reminders < p.remind_max);
+                    if !parent_alerting {
+                        let mut n = Notice::of(o.event.clone());
+                        n.kind = NoticeKind::Reminder;
+                        n.count = Some(o.reminders);
+                        n.since = Some(o.since);
+                        n.duration_ms = Some(now_ms - ms(o.since));
+                        out.push(n);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Closes an alert whose subject is gone. `why` replaces the event message.
+pub fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Notice> {
+    s.held = None;
+    s.changes.clear();
+    s.left_up_ms = None;
+    let flapping = s.flapping.take();
+    let open = s.open.take();
+    let notified = open.as_ref().is_some_and(|o| o.notified) || flapping.as_ref().is_some_and(|f| f.notified);
+    if !notified {
+        return None;
+    }
+    let (event, since, severity) = match (open, flapping) {
+        (Some(o), _) => (o.event.clone(), o.since, o.event.severity),
+        (None, Some(f)) => (f.last.clone(), f.since, Severity::Warning),
+        (None, None) => return None,
+    };
+    let mut n = Notice::of(event);
+    n.kind = NoticeKind::Gone;
+    n.resolves = true;
+    n.severity = severity;
+    n.since = Some(since);
+    n.duration_ms = Some(ms(now) - ms(since));
+    n.event.message = why.to_string();
+    Some(n)
+}
+
+/// Groups the notices of one poll: a backend notice tells the server notices
+/// of the same direction in its backend (one message naming its servers, not
+/// one per server).
+pub fn fold(notices: Vec<Notice>) -> Vec<Notice> {
+    let backend_of = |n: &Notice| -> Option<(String, String, bool)> {
+        (n.kind == NoticeKind::Event && n.event.server.is_none()).then_some(())?;
+        let b = n.event.backend.clone()?;
+        match n.event.kind {
+            Kind::BackendDown => Some((n.event.instance.clone(), b, true)),
+            Kind::BackendUp => Some((n.event.instance.clone(), b, false)),
+            _ => None,
+        }
+    };
+    let heads: BTreeMap<(String, String, bool), usize> = notices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| backend_of(n).map(|k| (k, i)))
+        .collect();
+    if heads.is_empty() {
+        return notices;
+    }
+    let mut folded: BTreeMap<usize, Vec<Event>> = BTreeMap::new();
+    let mut keep = Vec::with_capacity(notices.len());
+    for n in notices {
+        let target = (n.kind == NoticeKind::Event && n.event.server.is_some())
+            .then(|| {
+                let down = match n.event.kind {
+                    Kind::ServerDown => true,
+                    Kind::ServerUp | Kind::ServerReady => false,
+                    _ => return None,
+                };
+                heads
+                    .get(&(n.event.instance.clone(), n.event.backend.clone()?, down))
+                    .copied()
+            })
+            .flatten();
+        match target {
+            Some(i) => folded.entry(i).or_default().push(n.event),
+            None => keep.push(Some(n)),
+        }
+    }
+    // `keep` lost the folded entries, so map original indices to positions.
+    let mut out: Vec<Notice> = keep.into_iter().flatten().collect();
+    for n in out.iter_mut() {
+        if let Some(k) = backend_of(n) {
+            if let Some(i) = heads.get(&k) {
+                if let Some(evs) = folded.remove(i) {
+                    n.folded.extend(evs);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

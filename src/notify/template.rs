@@ -1,0 +1,528 @@
+//! Message templates (minijinja): a `title` block (card header, mail subject,
+//! DingTalk title) and a `body` block, rendered from a list of notices.
+//! Built-in templates exist in Chinese and English; a sink may bring its own
+//! file. Every template is rendered against sample notices of every kind when
+//! the config loads, so a broken one is a config error, not a 3 a.m. surprise.
+//! The variables are listed in `docs/templates.md`.
+
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use super::notice::{Notice, NoticeKind, ServerBrief};
+use super::route::Zone;
+use crate::event::{Check, Event, Kind, Severity};
+
+pub const ZH: &str = include_str!("templates/zh.jinja");
+pub const EN: &str = include_str!("templates/en.jinja");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Result<Lang, String> {
+        match s {
+            "zh" | "zh-CN" | "zh_CN" => Ok(Lang::Zh),
+            "en" | "en-US" | "en_US" => Ok(Lang::En),
+            _ => Err(format!("unknown language {s:?}: use \"zh\" or \"en\"")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// The markup a sink speaks; the `b` (bold) and `esc` filters follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text (email, Feishu text mode, exec).
+    Text,
+    /// DingTalk / WeCom markdown, Feishu `lark_md`: `**bold**`.
+    Markdown,
+    /// Slack mrkdwn: `*bold*`, `&`, `<`, `>` escaped.
+    Slack,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Markdown => "markdown",
+            Format::Slack => "slack",
+        }
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub title: String,
+    pub body: String,
+}
+
+/// A compiled template for one sink.
+#[derive(Clone)]
+pub struct Renderer {
+    env: Arc<Environment<'static>>,
+    pub lang: Lang,
+    pub format: Format,
+    zone: Zone,
+    host: Arc<str>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Renderer({:?}, {:?})", self.lang, self.format)
+    }
+}
+
+/// The short name and icon of an event kind.
+pub fn label(kind: Kind, lang: Lang) -> &'static str {
+    match (lang, kind) {
+        (Lang::Zh, Kind::ServerDown) => "服务器故障",
+        (Lang::Zh, Kind::ServerUp) => "服务器恢复",
+        (Lang::Zh, Kind::ServerNolb) => "服务器软下线 (NOLB)",
+        (Lang::Zh, Kind::ServerMaint) => "服务器进入维护",
+        (Lang::Zh, Kind::ServerDrain) => "服务器排空 (DRAIN)",
+        (Lang::Zh, Kind::ServerReady) => "服务器恢复服务",
+        (Lang::Zh, Kind::CheckChanged) => "健康检查状态变更",
+        (Lang::Zh, Kind::AgentChanged) => "Agent 检查状态变更",
+        (Lang::Zh, Kind::ServerAdded) => "新增后端服务器",
+        (Lang::Zh, Kind::ServerRemoved) => "后端服务器移除",
+        (Lang::Zh, Kind::BackendDown) => "后端无可用服务器",
+        (Lang::Zh, Kind::BackendUp) => "后端恢复可用",
+        (Lang::Zh, Kind::InstanceUnreachable) => "HAProxy 实例不可达",
+        (Lang::Zh, Kind::InstanceRecovered) => "HAProxy 实例恢复",
+        (Lang::Zh, Kind::InstanceRestarted) => "HAProxy 重启/重载",
+        (Lang::En, Kind::ServerDown) => "Server DOWN",
+        (Lang::En, Kind::ServerUp) => "Server UP",
+        (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
+        (Lang::En, Kind::ServerMaint) => "Server in maintenance",
+        (Lang::En, Kind::ServerDrain) => "Server draining",
+        (Lang::En, Kind::ServerReady) => "Server back in service",
+        (Lang::En, Kind::CheckChanged) => "Health check changed",
+        (Lang::En, Kind::AgentChanged) => "Agent check changed",
+        (Lang::En, Kind::ServerAdded) => "Server added",
+        (Lang::En, Kind::ServerRemoved) => "Server removed",
+        (Lang::En, Kind::BackendDown) => "Backend has no usable server",
+        (Lang::En, Kind::BackendUp) => "Backend available again",
+        (Lang::En, Kind::InstanceUnreachable) => "HAProxy unreachable",
+        (Lang::En, Kind::InstanceRecovered) => "HAProxy reachable again",
+        (Lang::En, Kind::InstanceRestarted) => "HAProxy restarted/reloaded",
+    }
+}
+
+fn notice_label(n: &Notice, lang: Lang) -> String {
+    let zh = lang == Lang::Zh;
+    match n.kind {
+        NoticeKind::Event => label(n.event.kind, lang).to_string(),
+        NoticeKind::Flapping => (if zh { "状态抖动" } else { "Flapping" }).into(),
+        NoticeKind::Settled => (if zh { "抖动结束" } else { "Flapping ended" }).into(),
+        NoticeKind::Reminder => (if zh { "仍未恢复" } else { "Still not resolved" }).into(),
+        NoticeKind::Gone => (if zh { "告警关闭" } else { "Alert closed" }).into(),
+        NoticeKind::Test => (if zh { "通知测试" } else { "Notification test" }).into(),
+    }
+}
+
+fn notice_icon(n: &Notice) -> &'static str {
+    match n.kind {
+        NoticeKind::Event if n.resolves => "✅",
+        NoticeKind::Event => super::icon(n.event.kind),
+        NoticeKind::Flapping => "🔁",
+        NoticeKind::Settled if n.resolves => "✅",
+        NoticeKind::Settled if n.event.kind == Kind::ServerDown => "❌",
+        NoticeKind::Settled => "🟰",
+        NoticeKind::Reminder => "⏰",
+        NoticeKind::Gone => "➖",
+        NoticeKind::Test => "🧪",
+    }
+}
+
+/// `3分12秒` / `3m12s`; days and hours when long.
+pub fn human_duration(ms: i64, lang: Lang) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let units: [(i64, &str, &str); 4] = [(d, "天", "d"), (h, "小时", "h"), (m, "分", "m"), (sec, "秒", "s")];
+    let mut out = String::new();
+    let first = units.iter().position(|u| u.0 > 0).unwrap_or(3);
+    // Two units are enough: "2天3小时", "3分12秒".
+    for (v, zh, en) in units.iter().skip(first).take(2) {
+        if *v == 0 && !out.is_empty() {
+            continue;
+        }
+        out.push_str(&v.to_string());
+        out.push_str(if lang == Lang::Zh { zh } else { en });
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct ServerCtx<'a> {
+    name: &'a str,
+    status: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct FoldedCtx<'a> {
+    server: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    check: Option<String>,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct NoticeCtx<'a> {
+    kind: &'static str,
+    event: &'static str,
+    label: String,
+    icon: &'static str,
+    severity: &'static str,
+    resolves: bool,
+    instance: &'a str,
+    backend: Option<&'a str>,
+    server: Option<&'a str>,
+    subject: String,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    status: Option<&'a str>,
+    check: Option<String>,
+    agent: Option<String>,
+    addr: Option<&'a str>,
+    message: &'a str,
+    id: &'a str,
+    time: String,
+    time_rfc3339: String,
+    since: Option<String>,
+    duration: Option<String>,
+    duration_secs: Option<i64>,
+    count: Option<u32>,
+    servers: Vec<ServerCtx<'a>>,
+    folded: Vec<FoldedCtx<'a>>,
+}
+
+fn check_text(c: Option<&Check>) -> Option<String> {
+    let c = c?;
+    let mut s = c.short();
+    if let Some(d) = c.duration_ms {
+        s.push_str(&format!(" ({d}ms)"));
+    }
+    Some(s)
+}
+
+#[derive(Serialize)]
+struct Ctx<'a> {
+    notices: Vec<NoticeCtx<'a>>,
+    count: usize,
+    severity: &'static str,
+    resolved: bool,
+    icon: &'static str,
+    instances: Vec<&'a str>,
+    host: String,
+    sink: &'a str,
+    test: bool,
+    lang: &'static str,
+    format: &'static str,
+    now: String,
+}
+
+const TIME_FMT: &str = "%Y-%m-%d %H:%M:%S";
+
+impl Renderer {
+    /// Compiles a template (the built-in one for `lang` when `custom` is
+    /// `None`; else `(file name, source)`) and checks it against samples.
+    pub fn new(
+        lang: Lang,
+        format: Format,
+        zone: Zone,
+        host: &str,
+        custom: Option<(&str, String)>,
+    ) -> Result<Renderer, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.add_filter("b", move |v: String| -> String {
+            match format {
+                Format::Markdown => format!("**{v}**"),
+                Format::Slack => format!("*{v}*"),
+                Format::Text => v,
+            }
+        });
+        env.add_filter("esc", move |v: Value| -> String {
+            let s = if v.is_none() || v.is_undefined() {
+                String::new()
+            } else {
+                v.to_string()
+            };
+            escape(&s, format)
+        });
+        let (name, source) = match custom {
+            Some((n, s)) => (n.to_string(), s),
+            None => (
+                format!("(built-in {} template)", lang.as_str()),
+                match lang {
+                    Lang::Zh => ZH.to_string(),
+                    Lang::En => EN.to_string(),
+                },
+            ),
+        };
+        env.add_template_owned(name.clone(), source).map_err(|e| describe(&e))?;
+        let r = Renderer {
+            env: Arc::new(env),
+            lang,
+            format,
+            zone,
+            host: host.into(),
+        };
+        r.check(&name)?;
+        Ok(r)
+    }
+
+    /// The host name messages carry.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn name(&self) -> &str {
+        self.env.templates().next().map(|(n, _)| n).unwrap_or("")
+    }
+
+    /// Renders every sample, alone and together, so a template that fails
+    /// for some kind of notice fails now.
+    fn check(&self, name: &str) -> Result<(), String> {
+        let all = samples();
+        for n in &all {
+            self.render(std::slice::from_ref(n), "check", n.kind == NoticeKind::Test)
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+        self.render(&all, "check", false).map_err(|e| format!("{name}: {e}"))?;
+        Ok(())
+    }
+
+    /// Renders a message for these notices.
+    pub fn render(&self, notices: &[Notice], sink: &str, test: bool) -> Result<Rendered, String> {
+        let ctx = self.context(notices, sink, test);
+        let tmpl = self.env.get_template(self.name()).map_err(|e| describe(&e))?;
+        let mut captured = tmpl.render_captured(&ctx).map_err(|e| describe(&e))?;
+        let (title, body) = captured.with_state_mut(|state| {
+            let title = state.render_block("title").map_err(|e| describe(&e))?;
+            let body = state.render_block("body").map_err(|e| describe(&e))?;
+            Ok::<_, String>((title, body))
+        })?;
+        Ok(Rendered {
+            title: title.trim().replace('\n', " "),
+            body: body.trim().to_string(),
+        })
+    }
+
+    fn context<'a>(&self, notices: &'a [Notice], sink: &'a str, test: bool) -> Ctx<'a> {
+        let lang = self.lang;
+        let mut instances: Vec<&str> = notices.iter().map(|n| n.event.instance.as_str()).collect();
+        instances.sort_unstable();
+        instances.dedup();
+        let worst = notices.iter().map(|n| n.severity).max().unwrap_or(Severity::Info);
+        let resolved = !notices.is_empty() && notices.iter().all(|n| n.resolves);
+        let list = notices
+            .iter()
+            .map(|n| {
+                let e = &n.event;
+                NoticeCtx {
+                    kind: n.kind.as_str(),
+                    event: e.kind.as_str(),
+                    label: notice_label(n, lang),
+                    icon: notice_icon(n),
+                    severity: n.severity.as_str(),
+                    resolves: n.resolves,
+                    instance: &e.instance,
+                    backend: e.backend.as_deref(),
+                    server: e.server.as_deref(),
+                    subject: match (&e.backend, &e.server) {
+                        (Some(b), Some(s)) => format!("{b}/{s}"),
+                        (Some(b), None) => b.clone(),
+                        _ => e.instance.clone(),
+                    },
+                    from: e.from.as_deref(),
+                    to: e.to.as_deref(),
+                    status: e.status.as_deref(),
+                    check: check_text(e.check.as_ref()),
+                    agent: check_text(e.agent.as_ref()),
+                    addr: e.addr.as_deref(),
+                    message: &e.message,
+                    id: &e.id,
+                    time: self.zone.format(e.time, TIME_FMT),
+                    time_rfc3339: crate::event::rfc3339::format(&e.time),
+                    since: n.since.map(|t| self.zone.format(t, TIME_FMT)),
+                    duration: n.duration_ms.map(|d| human_duration(d, lang)),
+                    duration_secs: n.duration_ms.map(|d| d / 1000),
+                    count: n.count,
+                    servers: n
+                        .servers
+                        .iter()
+                        .map(|s: &ServerBrief| ServerCtx {
+                            name: &s.name,
+                            status: s.status.as_deref(),
+                        })
+                        .collect(),
+                    folded: n
+                        .folded
+                        .iter()
+                        .map(|f: &Event| FoldedCtx {
+                            server: f.server.as_deref(),
+                            from: f.from.as_deref(),
+                            to: f.to.as_deref(),
+                            check: check_text(f.check.as_ref()),
+                            message: &f.message,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let icon = if test {
+            "🧪"
+        } else if resolved {
+            "✅"
+        } else {
+            match worst {
+                Severity::Critical => "🚨",
+                Severity::Warning => "⚠️",
+                Severity::Info => "ℹ️",
+            }
+        };
+        Ctx {
+            notices: list,
+            count: notices.len(),
+            severity: worst.as_str(),
+            resolved,
+            icon,
+            instances,
+            host: self.host.to_string(),
+            sink,
+            test,
+            lang: lang.as_str(),
+            format: self.format.as_str(),
+            now: self.zone.format(chrono::Utc::now(), TIME_FMT),
+        }
+    }
+}
+
+/// Escapes HAProxy-provided text for the markup: nothing in it may render as
+/// a mention, a link or emphasis.
+pub fn escape(s: &str, format: Format) -> String {
+    match format {
+        Format::Text => s.to_string(),
+        Format::Markdown => s.replace('<', "‹").replace('>', "›").replace('*', "∗").replace('_', "\\_"),
+        Format::Slack => s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = match e.line() {
+        Some(l) => format!("line {l}: {}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(d) = e.detail() {
+        s.push_str(": ");
+        s.push_str(d);
+    }
+    s
+}
+
+/// A notice of every kind, for checking templates and for `notify test`.
+pub fn samples() -> Vec<Notice> {
+    let now = chrono::Utc::now();
+    let ev = |kind: Kind, sev: Severity, from: &str, to: &str| Event {
+        id: "00000000-0000-7000-8000-000000000000".into(),
+        time: now,
+        instance: "haproxy".into(),
+        kind,
+        severity: sev,
+        backend: Some("be_app".into()),
+        server: Some("app1".into()),
+        from: Some(from.into()),
+        to: Some(to.into()),
+        status: Some(to.into()),
+        check: Some(Check {
+            status: "L4CON".into(),
+            code: None,
+            desc: Some("Layer4 connection problem".into()),
+            info: Some("Connection refused".into()),
+            duration_ms: Some(0),
+        }),
+        agent: None,
+        addr: Some("127.0.0.1:8080".into()),
+        message: format!("server be_app/app1 {from} → {to}"),
+    };
+    let down = Notice::of(ev(Kind::ServerDown, Severity::Critical, "UP", "DOWN"));
+    let mut up = Notice::of(ev(Kind::ServerUp, Severity::Info, "DOWN", "UP"));
+    up.resolves = true;
+    up.severity = Severity::Critical;
+    up.since = Some(now - chrono::Duration::seconds(192));
+    up.duration_ms = Some(192_000);
+    let mut backend = Notice::of(Event {
+        server: None,
+        ..ev(Kind::BackendDown, Severity::Critical, "UP", "DOWN")
+    });
+    backend.servers = vec![
+        ServerBrief {
+            name: "app1".into(),
+            status: Some("DOWN".into()),
+        },
+        ServerBrief {
+            name: "app2".into(),
+            status: Some("MAINT".into()),
+        },
+    ];
+    backend.folded = vec![down.event.clone()];
+    let mut flapping = down.clone();
+    flapping.kind = NoticeKind::Flapping;
+    flapping.count = Some(6);
+    flapping.since = Some(now);
+    let mut settled = up.clone();
+    settled.kind = NoticeKind::Settled;
+    settled.count = Some(40);
+    let mut reminder = down.clone();
+    reminder.kind = NoticeKind::Reminder;
+    reminder.count = Some(2);
+    reminder.since = Some(now);
+    reminder.duration_ms = Some(1_800_000);
+    let mut gone = down.clone();
+    gone.kind = NoticeKind::Gone;
+    gone.resolves = true;
+    gone.duration_ms = Some(60_000);
+    let mut test = Notice::of(Event {
+        kind: Kind::CheckChanged,
+        severity: Severity::Info,
+        backend: None,
+        server: None,
+        check: None,
+        addr: None,
+        message: "hawatch notification test".into(),
+        ..ev(Kind::CheckChanged, Severity::Info, "", "")
+    });
+    test.kind = NoticeKind::Test;
+    let unreachable = Notice::of(Event {
+        backend: None,
+        server: None,
+        check: None,
+        from: None,
+        to: None,
+        status: None,
+        message: "instance unreachable: connection refused".into(),
+        ..ev(Kind::InstanceUnreachable, Severity::Critical, "", "")
+    });
+    vec![down, up, backend, flapping, settled, reminder, gone, test, unreachable]
+}
+
+#[cfg(test)]
+#[path = "template_tests.rs"]
+mod tests;

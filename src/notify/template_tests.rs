@@ -1,0 +1,82 @@
+use super::*;
+
+fn zh(format: Format) -> Renderer {
+    Renderer::new(Lang::Zh, format, Zone::Named(chrono_tz::Asia::Shanghai), "lb-01", None).unwrap()
+}
+
+#[test]
+fn built_in_templates_render_every_notice_kind() {
+    for lang in [Lang::Zh, Lang::En] {
+        for format in [Format::Text, Format::Markdown, Format::Slack] {
+            let r = Renderer::new(lang, format, Zone::Local, "lb-01", None).unwrap();
+            for n in samples() {
+                let out = r.render(std::slice::from_ref(&n), "s", false).unwrap();
+                assert!(!out.title.is_empty() && !out.body.is_empty(), "{lang:?} {format:?} {n:?}");
+                assert!(!out.title.contains('\n'));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_recovery_says_how_long_it_was_down() {
+    let s = samples();
+    let out = zh(Format::Markdown).render(&s[1..2], "dd", false).unwrap();
+    assert_eq!(out.title, "✅ 服务器恢复 · be_app/app1 (持续 3分12秒)");
+    assert!(out.body.contains("恢复，故障持续 3分12秒"), "{}", out.body);
+    assert!(out.body.contains("**✅") || out.body.contains("✅ **"), "{}", out.body);
+    let en = Renderer::new(Lang::En, Format::Text, Zone::Local, "h", None).unwrap();
+    let out = en.render(&s[1..2], "x", false).unwrap();
+    assert!(out.body.contains("the problem lasted 3m12s"), "{}", out.body);
+}
+
+#[test]
+fn a_backend_notice_names_its_servers_and_many_notices_get_a_summary_title() {
+    let s = samples();
+    let r = zh(Format::Text);
+    let out = r.render(&s[2..3], "x", false).unwrap();
+    assert!(out.body.contains("app1 DOWN，app2 MAINT"), "{}", out.body);
+    let out = r.render(&s, "x", false).unwrap();
+    assert!(out.title.starts_with("🚨 HAProxy 状态变更 9 项"), "{}", out.title);
+}
+
+#[test]
+fn haproxy_text_cannot_mention_or_format() {
+    let mut s = samples();
+    s[0].event.check.as_mut().unwrap().info = Some("<at id=all></at> *boom*".into());
+    let out = zh(Format::Markdown).render(&s[..1], "x", false).unwrap();
+    assert!(!out.body.contains("<at") && !out.body.contains("*boom*"), "{}", out.body);
+    let slack = Renderer::new(Lang::En, Format::Slack, Zone::Local, "h", None).unwrap();
+    s[0].event.check.as_mut().unwrap().info = Some("<!channel> & co".into());
+    let out = slack.render(&s[..1], "x", false).unwrap();
+    assert!(out.body.contains("&lt;!channel&gt; &amp; co"), "{}", out.body);
+}
+
+#[test]
+fn broken_templates_fail_at_load_with_a_line_number() {
+    let bad = |src: &str| Renderer::new(Lang::Zh, Format::Text, Zone::Local, "h", Some(("my.jinja", src.into()))).unwrap_err();
+    let e = bad("{% block title %}x{% endblock %}{% block body %}{% for n in notices %}{{ n.nope }}{% endfor %}{% endblock %}");
+    assert!(e.contains("my.jinja") && e.contains("line 1"), "{e}");
+    let e = bad("{% block title %}x{% endblock %}\n{% block body %}{% if %}{% endblock %}");
+    assert!(e.contains("line 2"), "{e}");
+    let e = bad("just text, no blocks");
+    assert!(e.contains("title"), "{e}");
+    let ok = Renderer::new(
+        Lang::En,
+        Format::Text,
+        Zone::Local,
+        "h",
+        Some(("ok.jinja", "{% block title %}{{ count }} change(s){% endblock %}{% block body %}{% for n in notices %}{{ n.subject }} {{ n.to }}\n{% endfor %}{% endblock %}".into())),
+    )
+    .unwrap();
+    assert_eq!(ok.render(&samples()[..1], "x", false).unwrap().title, "1 change(s)");
+}
+
+#[test]
+fn durations_read_naturally() {
+    assert_eq!(human_duration(192_000, Lang::Zh), "3分12秒");
+    assert_eq!(human_duration(192_000, Lang::En), "3m12s");
+    assert_eq!(human_duration(3_600_000, Lang::Zh), "1小时");
+    assert_eq!(human_duration(90_061_000, Lang::En), "1d1h");
+    assert_eq!(human_duration(0, Lang::En), "0s");
+}

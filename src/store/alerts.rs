@@ -1,0 +1,408 @@
+//! The store side of notifications: committing a poll (events, the policy's
+//! subject states and the outbox rows it produced, in one transaction),
+//! ticking the policy, and the outbox itself (pending rows, partial
+//! deliveries, dead letters).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Transaction};
+
+use super::{DeadLetter, Pending, Result, Store};
+use crate::event::{rfc3339, Event};
+use crate::notify::notice::Notice;
+use crate::notify::plan::{self, SinkPlan};
+use crate::notify::policy::Subject;
+use crate::watch::snapshot::InstanceState;
+
+fn load_subjects(tx: &Transaction, sink: &str, instance: &str) -> rusqlite::Result<HashMap<String, Subject>> {
+    let mut q = tx.prepare_cached("SELECT key, state FROM alerts WHERE sink = ?1 AND instance = ?2")?;
+    let rows = q.query_map(params![sink, instance], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (k, v) = row?;
+        // A state this version cannot read is dropped rather than wedging the watcher.
+        out.insert(k, serde_json::from_str(&v).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+fn save_subjects(
+    tx: &Transaction,
+    sp: &SinkPlan,
+    instance_of: impl Fn(&str) -> String,
+    subjects: &HashMap<String, Subject>,
+    before: &HashMap<String, Subject>,
+) -> rusqlite::Result<()> {
+    let mut up = tx.prepare_cached(
+        "INSERT INTO alerts(sink, key, instance, due_ms, state) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(sink, key) DO UPDATE SET due_ms = excluded.due_ms, state = excluded.state",
+    )?;
+    let mut del = tx.prepare_cached("DELETE FROM alerts WHERE sink = ?1 AND key = ?2")?;
+    for (k, s) in subjects {
+        if before.get(k) == Some(s) {
+            continue;
+        }
+        if s.is_idle() {
+            if before.contains_key(k) {
+                del.execute(params![sp.name, k])?;
+            }
+        } else {
+            let json = serde_json::to_string(s).expect("subject serializes");
+            up.execute(params![sp.name, k, instance_of(k), s.due_ms(&sp.policy), json])?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a sink's notices as outbox rows: one for now, one held by quiet hours.
+fn enqueue(
+    tx: &Transaction,
+    sp: &SinkPlan,
+    instance: &str,
+    seqs: (i64, i64),
+    notices: Vec<Notice>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<usize> {
+    if notices.is_empty() {
+        return Ok(0);
+    }
+    let created = rfc3339::format(&now);
+    let (now_list, later) = plan::split_quiet(sp, notices, now);
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at, notices, hold_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut rows = 0;
+    for (list, hold) in [(now_list, 0)].into_iter().chain(later) {
+        if list.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(&list).expect("notices serialize");
+        ins.execute(params![sp.name, instance, seqs.0, seqs.1, created, json, hold])?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+fn instance_of(key: &str) -> String {
+    key.split('/').next().unwrap_or(key).to_string()
+}
+
+fn max_seq(tx: &Transaction) -> rusqlite::Result<i64> {
+    tx.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+}
+
+impl Store {
+    /// Commits a poll's outcome in one transaction: the new state (if it
+    /// changed), the events, and for every sink what its policy makes of them
+    /// (subject states and outbox rows). Returns the number of outbox rows.
+    pub fn commit(&self, instance: &str, state: Option<&InstanceState>, events: &[Event], sinks: &[SinkPlan]) -> Result<usize> {
+        let state_json = state.map(|s| serde_json::to_string(s).expect("state serializes"));
+        let bodies: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("event serializes"))
+            .collect();
+        let now = Utc::now();
+        let now_s = rfc3339::format(&now);
+        self.with(|c| {
+            let tx = c.transaction()?;
+            if let Some(s) = &state_json {
+                tx.execute(
+                    "INSERT INTO snapshots(instance, updated_at, state) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(instance) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
+                    params![instance, now_s, s],
+                )?;
+            }
+            let mut seqs = Vec::with_capacity(events.len());
+            {
+                let mut ins = tx.prepare_cached("INSERT INTO events(id, time, instance, kind, severity, backend, server, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+                for (e, body) in events.iter().zip(&bodies) {
+                    ins.execute(params![e.id, rfc3339::format(&e.time), e.instance, e.kind.as_str(), e.severity.as_str(), e.backend, e.server, body])?;
+                    seqs.push(tx.last_insert_rowid());
+                }
+            }
+            let mut rows = 0;
+            if !events.is_empty() || state.is_some() {
+                let range = match (seqs.first(), seqs.last()) {
+                    (Some(a), Some(b)) => (*a, *b),
+                    _ => {
+                        let m = max_seq(&tx)?;
+                        (m, m)
+                    }
+                };
+                for sp in sinks {
+                    let mut subjects = load_subjects(&tx, &sp.name, instance)?;
+                    let before = subjects.clone();
+                    let notices = plan::on_events(sp, &mut subjects, events, state, now);
+                    save_subjects(&tx, sp, instance_of, &subjects, &before)?;
+                    rows += enqueue(&tx, sp, instance, range, notices, now)?;
+                }
+            }
+            tx.commit()?;
+            Ok(rows)
+        })
+    }
+
+    /// Lets time pass for every sink's policy: held notices, flap settles and
+    /// reminders that are due become outbox rows. Returns (rows written, the
+    /// next time something is due).
+    pub fn tick(&self, sinks: &[SinkPlan], now: DateTime<Utc>) -> Result<(usize, Option<i64>)> {
+        let now_ms = now.timestamp_millis();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut rows = 0;
+            let mut next: Option<i64> = None;
+            for sp in sinks {
+                let due: Vec<(String, String)> = {
+                    let mut q = tx.prepare_cached(
+                        "SELECT key, instance FROM alerts WHERE sink = ?1 AND due_ms IS NOT NULL AND due_ms <= ?2",
+                    )?;
+                    let rows = q.query_map(params![sp.name, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                let mut by_instance: HashMap<String, Vec<String>> = HashMap::new();
+                for (k, i) in due {
+                    by_instance.entry(i).or_default().push(k);
+                }
+                let mut instances: Vec<_> = by_instance.into_iter().collect();
+                instances.sort();
+                for (instance, mut keys) in instances {
+                    keys.sort();
+                    let mut subjects = load_subjects(&tx, &sp.name, &instance)?;
+                    let before = subjects.clone();
+                    let notices = plan::on_tick(sp, &mut subjects, &keys, now);
+                    save_subjects(&tx, sp, instance_of, &subjects, &before)?;
+                    let m = max_seq(&tx)?;
+                    rows += enqueue(&tx, sp, &instance, (m, m), notices, now)?;
+                }
+                let n: Option<i64> = tx.query_row(
+                    "SELECT min(due_ms) FROM alerts WHERE sink = ?1 AND due_ms IS NOT NULL",
+                    [&sp.name],
+                    |r| r.get(0),
+                )?;
+                next = match (next, n) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            tx.commit()?;
+            Ok((rows, next))
+        })
+    }
+
+    /// Closes the alerts of instances no longer configured (at start), and
+    /// forgets the policy state of sinks no longer configured.
+    pub fn close_unwatched(&self, instances: &[String], sinks: &[SinkPlan]) -> Result<usize> {
+        let now = Utc::now();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut rows = 0;
+            for sp in sinks {
+                let known: Vec<String> = {
+                    let mut q = tx.prepare("SELECT DISTINCT instance FROM alerts WHERE sink = ?1")?;
+                    let r = q.query_map([&sp.name], |r| r.get(0))?;
+                    r.collect::<rusqlite::Result<_>>()?
+                };
+                for instance in known.into_iter().filter(|i| !instances.contains(i)) {
+                    let mut subjects = load_subjects(&tx, &sp.name, &instance)?;
+                    let before = subjects.clone();
+                    let notices = plan::on_unwatched(&mut subjects, now);
+                    save_subjects(&tx, sp, instance_of, &subjects, &before)?;
+                    let m = max_seq(&tx)?;
+                    rows += enqueue(&tx, sp, &instance, (m, m), notices, now)?;
+                }
+            }
+            let names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+            let stale: Vec<String> = {
+                let mut q = tx.prepare("SELECT DISTINCT sink FROM alerts")?;
+                let r = q.query_map([], |r| r.get(0))?;
+                r.collect::<rusqlite::Result<Vec<String>>>()?
+            };
+            for s in stale.iter().filter(|s| !names.contains(&s.as_str())) {
+                tx.execute("DELETE FROM alerts WHERE sink = ?1", [s])?;
+            }
+            tx.commit()?;
+            Ok(rows)
+        })
+    }
+
+    /// The subjects of a sink that have an alert the sink was told about
+    /// (for re-sending firing alerts to Alertmanager).
+    pub fn alerting(&self, sink: &str) -> Result<Vec<(String, Subject)>> {
+        self.with(|c| {
+            let mut q = c.prepare_cached("SELECT key, state FROM alerts WHERE sink = ?1 ORDER BY key")?;
+            let rows = q.query_map([sink], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (k, v) = row?;
+                if let Ok(s) = serde_json::from_str::<Subject>(&v) {
+                    if s.alerting() {
+                        out.push((k, s));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The oldest undelivered rows of a sink, in order, with the notices
+    /// still to deliver. Rows written before notices existed carry events,
+    /// each of which becomes a notice.
+    pub fn pending(&self, sink: &str, limit: usize) -> Result<Vec<Pending>> {
+        type Row = (i64, i64, i64, i64, i64, String, Option<String>, Vec<String>);
+        let rows: Vec<Row> = self.with(|c| {
+            let mut q = c.prepare_cached("SELECT id, first_seq, last_seq, attempts, next_attempt_ms, created_at, done, hold_until_ms, notices FROM outbox WHERE sink = ?1 AND delivered_at IS NULL ORDER BY id LIMIT ?2")?;
+            type Head = (i64, i64, i64, i64, i64, String, i64, i64, Option<String>);
+            let heads: Vec<Head> = q
+                .query_map(params![sink, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut ev = c.prepare_cached("SELECT body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")?;
+            heads
+                .into_iter()
+                .map(|(id, a, b, att, next, created, done, hold, notices)| {
+                    let bodies = if notices.is_none() {
+                        ev.query_map(params![a, b], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((id, att, next, hold, done, created, notices, bodies))
+                })
+                .collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, attempts, next_attempt_ms, hold_until_ms, done, created_at, notices, bodies)| {
+                let all: Vec<Notice> = match notices {
+                    Some(n) => self.json(&n)?,
+                    None => bodies
+                        .iter()
+                        .map(|b| self.json::<Event>(b).map(Notice::of))
+                        .collect::<Result<_>>()?,
+                };
+                let done = (done.max(0) as usize).min(all.len());
+                Ok(Pending {
+                    id,
+                    attempts,
+                    next_attempt_ms,
+                    hold_until_ms,
+                    created_at,
+                    done,
+                    notices: all[done..].to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// Records a delivery: `full` rows are done; `partial` (row, notices now
+    /// delivered in total) advances a row split over several messages.
+    pub fn mark_delivered(&self, full: &[i64], partial: Option<(i64, usize)>) -> Result<()> {
+        let now = rfc3339::format(&Utc::now());
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for id in full {
+                tx.execute(
+                    "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            if let Some((id, done)) = partial {
+                tx.execute(
+                    "UPDATE outbox SET done = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL WHERE id = ?1",
+                    params![id, done as i64],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_ms: i64) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+                    params![id, error, next_attempt_ms],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Moves a sink's undelivered rows created before `before` to the
+    /// dead-letter table. Returns how many moved.
+    pub fn expire(&self, sink: &str, before: DateTime<Utc>) -> Result<usize> {
+        let t = rfc3339::format(&before);
+        let now = rfc3339::format(&Utc::now());
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "INSERT INTO dead_letters(id, sink, instance, first_seq, last_seq, notices, done, created_at, attempts, last_error, died_at)
+                 SELECT id, sink, instance, first_seq, last_seq, notices, done, created_at, attempts, last_error, ?3
+                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2",
+                params![sink, t, now],
+            )?;
+            tx.execute(
+                "DELETE FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2",
+                params![sink, t],
+            )?;
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    /// Dead letters, oldest first (optionally of one sink).
+    pub fn dead_letters(&self, sink: Option<&str>) -> Result<Vec<DeadLetter>> {
+        self.with(|c| {
+            let mut q = c.prepare(
+                "SELECT id, sink, instance, created_at, died_at, attempts, last_error, notices, last_seq - first_seq + 1
+                 FROM dead_letters WHERE ?1 IS NULL OR sink = ?1 ORDER BY id",
+            )?;
+            let rows = q.query_map([sink], |r| {
+                let notices: Option<String> = r.get(7)?;
+                let count = match notices {
+                    Some(n) => serde_json::from_str::<Vec<serde_json::Value>>(&n).map_or(0, |v| v.len()),
+                    None => r.get::<_, i64>(8)?.max(0) as usize,
+                };
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    sink: r.get(1)?,
+                    instance: r.get(2)?,
+                    created_at: r.get(3)?,
+                    died_at: r.get(4)?,
+                    attempts: r.get(5)?,
+                    last_error: r.get(6)?,
+                    notices: count,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Puts dead letters back in the outbox (all of them, those of one sink,
+    /// or the given ids), as new rows at the end of their sink's queue.
+    pub fn retry_dead(&self, sink: Option<&str>, ids: &[i64]) -> Result<usize> {
+        let now = rfc3339::format(&Utc::now());
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let chosen: Vec<i64> = {
+                let mut q = tx.prepare("SELECT id FROM dead_letters WHERE ?1 IS NULL OR sink = ?1 ORDER BY id")?;
+                let r = q.query_map([sink], |r| r.get(0))?;
+                r.collect::<rusqlite::Result<Vec<i64>>>()?
+                    .into_iter()
+                    .filter(|id| ids.is_empty() || ids.contains(id))
+                    .collect()
+            };
+            for id in &chosen {
+                tx.execute(
+                    "INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at, notices, done)
+                     SELECT sink, instance, first_seq, last_seq, ?2, notices, done FROM dead_letters WHERE id = ?1",
+                    params![id, now],
+                )?;
+                tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(chosen.len())
+        })
+    }
+}
