@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod harness;
+mod receivers;
 mod support;
 mod watch;
 mod watcher;

@@ -8,7 +8,8 @@
 //!
 //! - [`haproxy`]: `Haproxy` (start / reload / stop / runtime API) and config snippets.
 //! - [`backend`]: `Backend`, a tiny HTTP server HAProxy health-checks.
-//! - [`receiver`]: `Receiver`, a stand-in for Feishu / generic webhooks.
+//! - [`receiver`]: `Receiver`, a stand-in for Feishu / Lark / DingTalk / WeCom / Slack
+//!   and generic webhooks.
 //! - here: [`wait_for`], [`free_port`], [`hawatch_bin`], [`Proc`] and [`rt`], the one
 //!   background tokio runtime that `Backend` and `Receiver` run on (so they work from
 //!   sync tests and from `#[tokio::test]` alike, and keep answering while a test blocks
