@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages hawatch's demo and tests run for real
-# (HAProxy), skipping what is already there. Needs root (or sudo) and apt-get.
+# Installs the Debian packages hawatch's demo and tests run for real (HAProxy,
+# openssl, aiosmtpd for the test SMTP server, Alertmanager), skipping what is
+# already there. Needs root (or sudo) and apt-get. Silent when nothing is missing.
 set -euo pipefail
 need=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The tests run Debian's interpreter explicitly (`python3` on PATH may be a pyenv one
+# that does not see Debian's python3-* packages).
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; } || need+=(python3-aiosmtpd)
+command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod harness;
+mod mailam;
 mod receivers;
 mod support;
 mod watch;

@@ -1,7 +1,8 @@
 //! Test helpers for the `it` integration binary.
 //!
 //! Everything here is real: a real `haproxy` (master-worker, foreground, owned by the
-//! test), real TCP servers on 127.0.0.1, a real axum receiver. Tests run in parallel in
+//! test), real TCP servers on 127.0.0.1, a real axum receiver, a real SMTP server and
+//! a real Alertmanager (Debian packages, see `scripts/deps.sh`). Tests run in parallel in
 //! one process, so every helper lives in its own tempdir and takes ports by binding
 //! `127.0.0.1:0`. Every spawned process and server is stopped by its guard's `Drop`,
 //! also when a test panics.
@@ -10,15 +11,20 @@
 //! - [`backend`]: `Backend`, a tiny HTTP server HAProxy health-checks.
 //! - [`receiver`]: `Receiver`, a stand-in for Feishu / Lark / DingTalk / WeCom / Slack
 //!   and generic webhooks.
+//! - [`smtp`]: `SmtpServer`, a real SMTP server (Python aiosmtpd: plaintext, STARTTLS
+//!   or implicit TLS, optional AUTH) recording every message it accepts.
+//! - [`alertmanager`]: `Alertmanager`, a real Prometheus Alertmanager with its v2 API.
 //! - here: [`wait_for`], [`free_port`], [`hawatch_bin`], [`Proc`] and [`rt`], the one
 //!   background tokio runtime that `Backend` and `Receiver` run on (so they work from
 //!   sync tests and from `#[tokio::test]` alike, and keep answering while a test blocks
 //!   its own thread in [`wait_for`]).
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod backend;
 pub mod haproxy;
 pub mod receiver;
+pub mod smtp;
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
