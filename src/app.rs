@@ -299,5 +299,18 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
             ok = false;
         }
     }
+    // Timer mode has no background re-send: push the firing alerts now, so
+    // they do not expire between runs (resend_every should exceed the timer).
+    for sc in &config.sinks {
+        if let Sink::Alertmanager(am) = Sink::new(sc, &config.notify, notify::http_client()) {
+            let st = opened.store.clone();
+            let n = sc.name.clone();
+            if let Ok(Ok(subjects)) = tokio::task::spawn_blocking(move || st.alerting(&n)).await {
+                if let Err(e) = am.post(&am.refresh(&subjects, chrono::Utc::now())).await {
+                    tracing::warn!(sink = %sc.name, "re-sending firing alerts failed: {e}");
+                }
+            }
+        }
+    }
     Ok(ok)
 }

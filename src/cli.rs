@@ -39,14 +39,12 @@ pub enum Command {
     },
     /// List stored events, oldest first.
     Events(EventsArgs),
-    /// Show the notification outbox: pending and delivered per sink.
-    Outbox {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Store path (default: `watch.store` of the config).
-        #[arg(long, value_name = "PATH")]
-        store: Option<PathBuf>,
-    },
+    /// Show the notification outbox: pending, held, delivered and dead per
+    /// sink, and the dead letters; `outbox retry` sends dead letters again.
+    Outbox(OutboxArgs),
+    /// Notification tools.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -56,6 +54,49 @@ pub enum Command {
         /// The haproxy binary to run.
         #[arg(long, default_value = "haproxy")]
         haproxy: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OutboxArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Store path (default: `watch.store` of the config).
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: Option<OutboxAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// Put dead letters back at the end of their sink's queue (all, one sink's,
+    /// or the given ids); a running watcher picks them up within seconds.
+    Retry {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Store path (default: `watch.store` of the config).
+        #[arg(long, value_name = "PATH")]
+        store: Option<PathBuf>,
+        /// Only this sink's dead letters.
+        #[arg(long)]
+        sink: Option<String>,
+        /// Only these dead letters (ids from `hawatch outbox`).
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a clearly marked test message through every sink (or one) and
+    /// report per sink: ok, or the service's error in plain words. Exit
+    /// status 1 if any tested sink failed.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this sink.
+        #[arg(long)]
+        sink: Option<String>,
     },
 }
 

@@ -1,4 +1,4 @@
-//! The small subcommands: `events`, `outbox`, `config check|show`. `watch`
+//! The small subcommands: `events`, `outbox [retry]`, `notify test`, `config check|show`. `watch`
 //! lives in [`crate::app`], `demo` in [`crate::demo`].
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::cli::{Cli, Command, ConfigCommand, EventsArgs};
+use crate::cli::{Cli, Command, ConfigCommand, EventsArgs, NotifyCommand, OutboxAction, OutboxArgs};
 use crate::config::Config;
 use crate::store::{EventFilter, Store};
 
@@ -16,7 +16,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Watch { config, once: false } => crate::app::watch(config.config).await.map(|_| 0),
         Command::Watch { config, once: true } => crate::app::once(config.config).await.map(|ok| if ok { 0 } else { 1 }),
         Command::Events(a) => events(a).map(|_| 0),
-        Command::Outbox { config, store } => outbox(config.config, store).map(|_| 0),
+        Command::Outbox(OutboxArgs {
+            config,
+            store,
+            action: None,
+        }) => outbox(config.config, store).map(|_| 0),
+        Command::Outbox(OutboxArgs {
+            config: outer,
+            store: outer_store,
+            action:
+                Some(OutboxAction::Retry {
+                    config,
+                    store,
+                    sink,
+                    ids,
+                }),
+        }) => outbox_retry(config.config.or(outer.config), store.or(outer_store), sink, ids).map(|_| 0),
+        Command::Notify(NotifyCommand::Test { config, sink }) => {
+            notify_test(config.config, sink).await.map(|c| c as u8)
+        }
         Command::Config(ConfigCommand::Check(c)) => {
             let cfg = Config::load(c.config.as_deref())?;
             let from = cfg
@@ -95,17 +113,95 @@ fn outbox(config: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<()>
     }
     for s in stats {
         println!(
-            "{:<20} pending {:>6}  delivered {:>8}{}{}",
+            "{:<20} pending {:>6} (held by quiet hours {})  delivered {:>8}  dead {:>4}{}{}",
             s.sink,
             s.pending,
+            s.held,
             s.delivered,
+            s.dead,
             s.oldest_pending
                 .map(|t| format!("  oldest pending {t}"))
                 .unwrap_or_default(),
             s.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default()
         );
     }
+    let dead = store.dead_letters(None)?;
+    if !dead.is_empty() {
+        println!(
+            "\ndead letters (undelivered for longer than the sink's max_age; `hawatch outbox retry` sends them again):"
+        );
+        for d in dead {
+            println!(
+                "  #{:<6} {:<16} {:<12} {} notice(s)  created {}  given up {}  after {} attempt(s){}",
+                d.id,
+                d.sink,
+                d.instance,
+                d.notices,
+                d.created_at,
+                d.died_at,
+                d.attempts,
+                d.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+            );
+        }
+    }
     Ok(())
+}
+
+fn outbox_retry(
+    config: Option<PathBuf>,
+    store: Option<PathBuf>,
+    sink: Option<String>,
+    ids: Vec<i64>,
+) -> anyhow::Result<()> {
+    let store = Store::open_existing(&store_path(config, store)?)?;
+    let n = store.retry_dead(sink.as_deref(), &ids)?;
+    println!("{n} dead letter(s) put back in the outbox");
+    Ok(())
+}
+
+/// `hawatch notify test`: one test message per sink, sent directly (not
+/// through the outbox), with each service's verdict in plain words.
+async fn notify_test(config: Option<PathBuf>, only: Option<String>) -> anyhow::Result<i32> {
+    let cfg = crate::config::Config::load(config.as_deref())?;
+    let sinks: Vec<&crate::config::Sink> = cfg
+        .sinks
+        .iter()
+        .filter(|s| only.as_deref().is_none_or(|o| o == s.name))
+        .collect();
+    if sinks.is_empty() {
+        let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
+        anyhow::bail!(
+            "no sink named {:?}; configured sinks: {}",
+            only.unwrap_or_default(),
+            names.join(", ")
+        );
+    }
+    let http = crate::notify::http_client();
+    let mut failed = 0;
+    for s in sinks {
+        let sink = crate::notify::Sink::new(s, &cfg.notify, http.clone());
+        let d = crate::notify::Delivery {
+            id: format!("{}-test-{}", s.name, Utc::now().timestamp_millis()),
+            sink: s.name.clone(),
+            notices: vec![crate::notify::template::test_notice()],
+            test: true,
+        };
+        let res = match tokio::time::timeout(s.timeout, sink.send(&d)).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::notify::DeliveryError::retryable(format!(
+                "no answer within {:?}",
+                s.timeout
+            ))),
+        };
+        match res {
+            Ok(()) => println!("{} ({}): ok", s.name, s.kind.type_name()),
+            Err(e) => {
+                failed += 1;
+                println!("{} ({}): FAILED: {}", s.name, s.kind.type_name(), e.message);
+            }
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
 }
 
 #[cfg(test)]

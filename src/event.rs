@@ -81,7 +81,12 @@ impl Kind {
     pub fn is_server_state(self) -> bool {
         matches!(
             self,
-            Kind::ServerDown | Kind::ServerUp | Kind::ServerNolb | Kind::ServerMaint | Kind::ServerDrain | Kind::ServerReady
+            Kind::ServerDown
+                | Kind::ServerUp
+                | Kind::ServerNolb
+                | Kind::ServerMaint
+                | Kind::ServerDrain
+                | Kind::ServerReady
         )
     }
 

@@ -426,11 +426,13 @@ impl Config {
         if sinks.is_empty() && p.list.is_empty() {
             let renderer = Renderer::new(Lang::Zh, Format::Text, notify.zone, &notify.host, None)
                 .map_err(|e| ConfigError(vec![e]))?;
+            let mut plan = SinkPlan::plain("console");
+            plan.policy.flap_threshold = 0;
             sinks.push(Sink {
                 name: "console".into(),
                 kind: SinkKind::Console,
                 timeout: Duration::from_secs(10),
-                plan: SinkPlan::plain("console"),
+                plan,
                 renderer,
                 template_file: None,
                 max_age: DEFAULT_MAX_AGE,
@@ -562,7 +564,10 @@ fn validate_notify(f: &file::FileNotify, p: &mut Problems) -> Notify {
         }
         None => Zone::Local,
     };
-    let host = f.host.clone().unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+    let host = f
+        .host
+        .clone()
+        .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
     Notify { zone, host }
 }
 
@@ -584,7 +589,17 @@ fn merge_policy(own: FilePolicy, defaults: &FilePolicy) -> FilePolicy {
 
 /// Keys that only some sink types use.
 const TYPE_KEYS: &[(&str, &[SinkType])] = &[
-    ("url", &[SinkType::Webhook, SinkType::Feishu, SinkType::Dingtalk, SinkType::Wecom, SinkType::Slack, SinkType::Alertmanager]),
+    (
+        "url",
+        &[
+            SinkType::Webhook,
+            SinkType::Feishu,
+            SinkType::Dingtalk,
+            SinkType::Wecom,
+            SinkType::Slack,
+            SinkType::Alertmanager,
+        ],
+    ),
     ("secret", &[SinkType::Webhook, SinkType::Feishu, SinkType::Dingtalk]),
     ("headers", &[SinkType::Webhook]),
     ("format", &[SinkType::Feishu]),
@@ -601,7 +616,18 @@ const TYPE_KEYS: &[(&str, &[SinkType])] = &[
     ("command", &[SinkType::Exec]),
     ("labels", &[SinkType::Alertmanager]),
     ("resend_every", &[SinkType::Alertmanager]),
-    ("template_file", &[SinkType::Console, SinkType::Feishu, SinkType::Dingtalk, SinkType::Wecom, SinkType::Slack, SinkType::Email, SinkType::Exec]),
+    (
+        "template_file",
+        &[
+            SinkType::Console,
+            SinkType::Feishu,
+            SinkType::Dingtalk,
+            SinkType::Wecom,
+            SinkType::Slack,
+            SinkType::Email,
+            SinkType::Exec,
+        ],
+    ),
 ];
 
 fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Problems, i: usize) -> Option<Sink> {
@@ -637,7 +663,10 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
         ("template_file", f.template_file.is_some()),
     ];
     for (k, is_set) in set {
-        let allowed = TYPE_KEYS.iter().find(|(n, _)| n == k).is_none_or(|(_, t)| t.contains(&ty));
+        let allowed = TYPE_KEYS
+            .iter()
+            .find(|(n, _)| n == k)
+            .is_none_or(|(_, t)| t.contains(&ty));
         if *is_set && !allowed {
             p.at(at.clone(), &key(k), format!("not used by a {} sink", ty.as_str()));
         }
@@ -657,7 +686,11 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
                 }
             },
             None => {
-                p.at(at.clone(), &key("url"), format!("missing: a {} sink needs `url` (or `url_file`)", ty.as_str()));
+                p.at(
+                    at.clone(),
+                    &key("url"),
+                    format!("missing: a {} sink needs `url` (or `url_file`)", ty.as_str()),
+                );
                 None
             }
         }
@@ -686,7 +719,10 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
         }
         SinkType::Dingtalk => {
             let at_mobiles = f.at_mobiles.clone().unwrap_or_default();
-            if let Some(m) = at_mobiles.iter().find(|m| m.is_empty() || !m.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-')) {
+            if let Some(m) = at_mobiles
+                .iter()
+                .find(|m| m.is_empty() || !m.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-'))
+            {
                 p.at(at.clone(), &key("at_mobiles"), format!("{m:?} is not a mobile number"));
             }
             need_url(p).map(|url| SinkKind::Dingtalk {
@@ -702,7 +738,11 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
         SinkType::Exec => match f.command.clone() {
             Some(c) if !c.is_empty() && !c[0].is_empty() => Some(SinkKind::Exec { command: c }),
             _ => {
-                p.at(at.clone(), &key("command"), "missing: an exec sink needs `command = [\"/path/to/program\", \"arg\", ...]` (no shell)");
+                p.at(
+                    at.clone(),
+                    &key("command"),
+                    "missing: an exec sink needs `command = [\"/path/to/program\", \"arg\", ...]` (no shell)",
+                );
                 None
             }
         },
@@ -712,10 +752,18 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
                 let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !ok || n.starts_with("__") {
-                    p.at(at.clone(), &key("labels"), format!("{n:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
+                    p.at(
+                        at.clone(),
+                        &key("labels"),
+                        format!("{n:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                    );
                 }
                 if ["alertname", "instance", "backend", "server", "kind", "severity"].contains(&n.as_str()) {
-                    p.at(at.clone(), &key("labels"), format!("{n:?} is set by hawatch; choose another label name"));
+                    p.at(
+                        at.clone(),
+                        &key("labels"),
+                        format!("{n:?} is set by hawatch; choose another label name"),
+                    );
                 }
             }
             let resend_every = f.resend_every.map_or(Duration::from_secs(60), |d| d.0);
@@ -730,7 +778,12 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
         }
     };
     let route = validate_route(&f, p, &at, &key);
-    let (pol, quiet, max_age) = validate_policy(&policy, notify, p, &at, &key);
+    let (mut pol, quiet, max_age) = validate_policy(&policy, notify, p, &at, &key);
+    // Machines want every event: webhook and console sinks do not summarise
+    // flapping unless asked to.
+    if policy.flap_threshold.is_none() && matches!(ty, SinkType::Webhook | SinkType::Console) {
+        pol.flap_threshold = 0;
+    }
     let lang = match policy.lang.as_deref().map(Lang::parse) {
         Some(Ok(l)) => l,
         Some(Err(e)) => {
@@ -740,19 +793,28 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
         None => Lang::Zh,
     };
     let format = match ty {
-        SinkType::Feishu if !f.format.as_deref().is_some_and(|x| x == "text") => Format::Markdown,
+        SinkType::Feishu if f.format.as_deref().is_none_or(|x| x != "text") => Format::Markdown,
         SinkType::Dingtalk | SinkType::Wecom => Format::Markdown,
         SinkType::Slack => Format::Slack,
         _ => Format::Text,
     };
-    let custom = f.template_file.as_ref().and_then(|path| match std::fs::read_to_string(path) {
-        Ok(src) => Some((path.clone(), src)),
-        Err(e) => {
-            p.at(at.clone(), &key("template_file"), format!("cannot read {path}: {e}"));
-            None
-        }
-    });
-    let renderer = match Renderer::new(lang, format, notify.zone, &notify.host, custom.as_ref().map(|(p, s)| (p.as_str(), s.clone()))) {
+    let custom = f
+        .template_file
+        .as_ref()
+        .and_then(|path| match std::fs::read_to_string(path) {
+            Ok(src) => Some((path.clone(), src)),
+            Err(e) => {
+                p.at(at.clone(), &key("template_file"), format!("cannot read {path}: {e}"));
+                None
+            }
+        });
+    let renderer = match Renderer::new(
+        lang,
+        format,
+        notify.zone,
+        &notify.host,
+        custom.as_ref().map(|(p, s)| (p.as_str(), s.clone())),
+    ) {
         Ok(r) => Some(r),
         Err(e) => {
             p.at(at.clone(), &key("template_file"), format!("template error: {e}"));
@@ -762,7 +824,11 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
     let retry_min = f.retry_min.map_or(Duration::from_secs(1), |d| d.0);
     let retry_max = f.retry_max.map_or(Duration::from_secs(60), |d| d.0);
     if retry_min.is_zero() || retry_max < retry_min {
-        p.at(at.clone(), &key("retry_max"), "`retry_min` must be more than 0 and at most `retry_max`");
+        p.at(
+            at.clone(),
+            &key("retry_max"),
+            "`retry_min` must be more than 0 and at most `retry_max`",
+        );
     }
     let kind = kind.filter(|_| p.list.len() == before)?;
     Some(Sink {
@@ -793,14 +859,22 @@ fn validate_email(
     let before = p.list.len();
     let host = f.smtp_host.clone().unwrap_or_default();
     if host.is_empty() {
-        p.at(at.clone(), &key("smtp_host"), "missing: an email sink needs `smtp_host`");
+        p.at(
+            at.clone(),
+            &key("smtp_host"),
+            "missing: an email sink needs `smtp_host`",
+        );
     }
     let tls = match f.tls.as_deref() {
         None | Some("starttls") => SmtpTls::StartTls,
         Some("tls") => SmtpTls::Tls,
         Some("none") => SmtpTls::None,
         Some(o) => {
-            p.at(at.clone(), &key("tls"), format!("{o:?}: use \"starttls\", \"tls\" or \"none\""));
+            p.at(
+                at.clone(),
+                &key("tls"),
+                format!("{o:?}: use \"starttls\", \"tls\" or \"none\""),
+            );
             SmtpTls::StartTls
         }
     };
@@ -810,18 +884,34 @@ fn validate_email(
         SmtpTls::None => 25,
     });
     if f.username.is_some() != password.is_some() {
-        p.at(at.clone(), &key("password"), "set both `username` and `password` (or `password_file`), or neither");
+        p.at(
+            at.clone(),
+            &key("password"),
+            "set both `username` and `password` (or `password_file`), or neither",
+        );
     }
     if password.is_some() && tls == SmtpTls::None {
-        p.at(at.clone(), &key("tls"), "refusing to send a password over plaintext SMTP: use tls = \"starttls\" or \"tls\"");
+        p.at(
+            at.clone(),
+            &key("tls"),
+            "refusing to send a password over plaintext SMTP: use tls = \"starttls\" or \"tls\"",
+        );
     }
     let from = f.from.clone().unwrap_or_default();
     if from.parse::<lettre::message::Mailbox>().is_err() {
-        p.at(at.clone(), &key("from"), format!("{from:?} is not a mail address (\"alerts@example.com\" or \"hawatch <alerts@example.com>\")"));
+        p.at(
+            at.clone(),
+            &key("from"),
+            format!("{from:?} is not a mail address (\"alerts@example.com\" or \"hawatch <alerts@example.com>\")"),
+        );
     }
     let to = f.to.clone().map(file::OneOrMany::into_vec).unwrap_or_default();
     if to.is_empty() {
-        p.at(at.clone(), &key("to"), "missing: an email sink needs `to = [\"ops@example.com\", ...]`");
+        p.at(
+            at.clone(),
+            &key("to"),
+            "missing: an email sink needs `to = [\"ops@example.com\", ...]`",
+        );
     }
     for t in &to {
         if t.parse::<lettre::message::Mailbox>().is_err() {
@@ -873,7 +963,11 @@ fn validate_route(f: &FileSink, p: &mut Problems, at: &std::ops::Range<usize>, k
             "warning" => Some(Severity::Warning),
             "critical" => Some(Severity::Critical),
             o => {
-                p.at(at.clone(), &key("min_severity"), format!("{o:?}: use \"info\", \"warning\" or \"critical\""));
+                p.at(
+                    at.clone(),
+                    &key("min_severity"),
+                    format!("{o:?}: use \"info\", \"warning\" or \"critical\""),
+                );
                 None
             }
         };
@@ -910,10 +1004,18 @@ fn validate_policy(
         remind_max: f.remind_max.unwrap_or(d.remind_max),
     };
     if pol.flap_threshold > 0 && pol.flap_window.is_zero() {
-        p.at(at.clone(), &key("flap_window"), "must be more than 0 when `flap_threshold` is set");
+        p.at(
+            at.clone(),
+            &key("flap_window"),
+            "must be more than 0 when `flap_threshold` is set",
+        );
     }
     if !pol.remind_every.is_zero() && pol.remind_every < Duration::from_secs(60) {
-        p.at(at.clone(), &key("remind_every"), "reminders more often than once a minute are noise; use at least 1m (or 0 to disable)");
+        p.at(
+            at.clone(),
+            &key("remind_every"),
+            "reminders more often than once a minute are noise; use at least 1m (or 0 to disable)",
+        );
     }
     let quiet = f.quiet_hours.as_deref().and_then(|q| {
         QuietHours::parse(q, notify.zone)
@@ -921,8 +1023,12 @@ fn validate_policy(
             .ok()
     });
     let max_age = f.max_age.map_or(DEFAULT_MAX_AGE, |x| x.0);
-    if max_age < Duration::from_secs(60) {
-        p.at(at.clone(), &key("max_age"), "too short; use at least 1m");
+    if max_age < Duration::from_secs(1) {
+        p.at(
+            at.clone(),
+            &key("max_age"),
+            "too short; use at least 1s (hours are usual)",
+        );
     }
     (pol, quiet, max_age)
 }

@@ -130,13 +130,20 @@ impl Config {
             }
             let r = &k.plan.route;
             if let Some(kinds) = &r.kinds {
-                t.insert("events".into(), Value::Array(kinds.iter().map(|k| s(k.as_str())).collect()));
+                t.insert(
+                    "events".into(),
+                    Value::Array(kinds.iter().map(|k| s(k.as_str())).collect()),
+                );
             }
             if let Some(m) = r.min_severity {
                 t.insert("min_severity".into(), s(m.as_str()));
             }
             let mut m = Table::new();
-            for (name, g) in [("instance", &r.instance), ("backend", &r.backend), ("server", &r.server)] {
+            for (name, g) in [
+                ("instance", &r.instance),
+                ("backend", &r.backend),
+                ("server", &r.server),
+            ] {
                 if let Some(g) = g {
                     m.insert(name.into(), Value::Array(g.patterns.iter().map(s).collect()));
                 }

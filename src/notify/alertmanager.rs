@@ -52,7 +52,15 @@ fn problem_of(e: &Event) -> Kind {
 }
 
 impl Alertmanager {
-    fn alert(&self, e: &Event, name: &str, kind: &str, severity: &str, starts: DateTime<Utc>, ends: DateTime<Utc>) -> Value {
+    fn alert(
+        &self,
+        e: &Event,
+        name: &str,
+        kind: &str,
+        severity: &str,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Value {
         let mut labels = Map::new();
         labels.insert("alertname".into(), name.into());
         labels.insert("instance".into(), e.instance.clone().into());
@@ -106,7 +114,14 @@ impl Alertmanager {
         let mut out = Vec::new();
         match n.kind {
             NoticeKind::Test => {
-                out.push(self.alert(e, "HawatchTest", "test", "info", now, now + chrono::Duration::minutes(5)));
+                out.push(self.alert(
+                    e,
+                    "HawatchTest",
+                    "test",
+                    "info",
+                    now,
+                    now + chrono::Duration::minutes(5),
+                ));
             }
             NoticeKind::Flapping => {
                 out.push(self.alert(e, alertname(Kind::ServerAdded), "flapping", "warning", since, until));
@@ -120,7 +135,14 @@ impl Alertmanager {
             // Servers told by their backend's notice are alerts of their own.
             for f in &n.folded {
                 if f.kind.is_problem() {
-                    out.push(self.alert(f, alertname(f.kind), f.kind.as_str(), f.severity.as_str(), f.time, until));
+                    out.push(self.alert(
+                        f,
+                        alertname(f.kind),
+                        f.kind.as_str(),
+                        f.severity.as_str(),
+                        f.time,
+                        until,
+                    ));
                 } else if f.kind.is_server_state() {
                     let k = Kind::ServerDown;
                     out.push(self.alert(f, alertname(k), k.as_str(), "critical", f.time, f.time.min(now)));
@@ -130,7 +152,11 @@ impl Alertmanager {
         if let Some(k) = n.fires() {
             out.push(self.alert(e, alertname(k), k.as_str(), sev, since, until));
         } else if n.resolves {
-            let end = if n.kind == NoticeKind::Gone { now } else { e.time.min(now) };
+            let end = if n.kind == NoticeKind::Gone {
+                now
+            } else {
+                e.time.min(now)
+            };
             let k = if n.kind == NoticeKind::Gone { e.kind } else { problem };
             out.push(self.alert(e, alertname(k), k.as_str(), sev, since, end.max(since)));
         }
@@ -143,11 +169,25 @@ impl Alertmanager {
         let mut out = Vec::new();
         for (_, s) in subjects {
             if let Some(f) = s.flapping.as_ref().filter(|f| f.notified) {
-                out.push(self.alert(&f.last, alertname(Kind::ServerAdded), "flapping", "warning", f.since, until));
+                out.push(self.alert(
+                    &f.last,
+                    alertname(Kind::ServerAdded),
+                    "flapping",
+                    "warning",
+                    f.since,
+                    until,
+                ));
             }
             if let Some(o) = s.open.as_ref().filter(|o| o.notified) {
                 let k = o.event.kind;
-                out.push(self.alert(&o.event, alertname(k), k.as_str(), o.event.severity.as_str(), o.since, until));
+                out.push(self.alert(
+                    &o.event,
+                    alertname(k),
+                    k.as_str(),
+                    o.event.severity.as_str(),
+                    o.since,
+                    until,
+                ));
             }
         }
         out
@@ -170,7 +210,9 @@ impl Alertmanager {
         if status.is_success() {
             Ok(())
         } else if status.is_server_error() || status.as_u16() == 429 {
-            Err(DeliveryError::retryable(format!("Alertmanager: HTTP {status}: {snippet}")))
+            Err(DeliveryError::retryable(format!(
+                "Alertmanager: HTTP {status}: {snippet}"
+            )))
         } else {
             Err(DeliveryError::permanent(format!(
                 "Alertmanager refused the alerts: HTTP {status}: {snippet} (check the sink's `url` and `labels`)"
@@ -215,7 +257,10 @@ mod tests {
         assert_eq!(fire[0]["labels"], end[0]["labels"]);
         assert_eq!(fire[0]["labels"]["alertname"], "HAProxyServerDown");
         assert_eq!(fire[0]["labels"]["cluster"], "lb-prod");
-        assert!(fire[0]["labels"].get("host").is_none(), "per-node data stays out of labels");
+        assert!(
+            fire[0]["labels"].get("host").is_none(),
+            "per-node data stays out of labels"
+        );
         assert_eq!(fire[0]["annotations"]["host"], "lb-01");
         let ends: DateTime<Utc> = end[0]["endsAt"].as_str().unwrap().parse().unwrap();
         assert!(ends <= now);

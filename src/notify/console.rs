@@ -26,9 +26,14 @@ impl Console {
         for n in &d.notices {
             out.push_str(&line(&n.event, self.color));
             let extra = match n.kind {
-                NoticeKind::Event if n.resolves => n.duration_ms.map(|ms| format!("recovered after {}", human_duration(ms, Lang::En))),
+                NoticeKind::Event if n.resolves => n
+                    .duration_ms
+                    .map(|ms| format!("recovered after {}", human_duration(ms, Lang::En))),
                 NoticeKind::Event => None,
-                NoticeKind::Flapping => Some(format!("FLAPPING: {} changes; further changes summarised", n.count.unwrap_or(0))),
+                NoticeKind::Flapping => Some(format!(
+                    "FLAPPING: {} changes; further changes summarised",
+                    n.count.unwrap_or(0)
+                )),
                 NoticeKind::Settled => Some(format!("settled after {} changes", n.count.unwrap_or(0))),
                 NoticeKind::Reminder => Some(format!(
                     "REMINDER {}: still not resolved after {}",

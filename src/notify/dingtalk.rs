@@ -39,8 +39,7 @@ pub fn sign(ts_ms: i64, secret: &str) -> String {
 /// Mentions ping people: only for problems (and tests), never for recoveries.
 fn mentions(d: &Delivery) -> bool {
     d.test
-        || d
-            .notices
+        || d.notices
             .iter()
             .any(|n| !n.resolves && n.severity == Severity::Critical)
 }
@@ -49,7 +48,11 @@ impl Dingtalk {
     pub fn body(&self, d: &Delivery, r: &Rendered) -> Value {
         let ping = mentions(d);
         let mut text = r.body.clone();
-        let mobiles: Vec<&String> = if ping { self.at_mobiles.iter().collect() } else { Vec::new() };
+        let mobiles: Vec<&String> = if ping {
+            self.at_mobiles.iter().collect()
+        } else {
+            Vec::new()
+        };
         if !mobiles.is_empty() {
             // A mobile is only pinged when `@mobile` also appears in the text.
             text.push_str("\n\n");
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn signature_test_vector() {
         let secret = format!("SEC{}", "0".repeat(64));
-        assert_eq!(sign(1_700_000_000_000, &secret), "+8WOOUUcTkFRyfCevQaISh9EUbkxaatnd6MLtL7dAY8=");
+        assert_eq!(
+            sign(1_700_000_000_000, &secret),
+            "+8WOOUUcTkFRyfCevQaISh9EUbkxaatnd6MLtL7dAY8="
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The exec sink: runs a program with an argv (never a shell), the webhook
 //! JSON body on stdin plus a few environment variables, within the sink's
-//! `timeout`. Exit status 0 is a delivery; anything else is retried (the
-//! program should be idempotent on `HAWATCH_DELIVERY_ID`).
+//! `timeout`. Exit status 0 is a delivery; anything else is retried.
 //!
 //! Environment: `HAWATCH_SINK`, `HAWATCH_DELIVERY_ID`, `HAWATCH_EVENT_COUNT`,
 //! `HAWATCH_SEVERITY` (worst), `HAWATCH_RESOLVED` (`1` when every notice is a
-//! recovery), `HAWATCH_TITLE` and `HAWATCH_TEST` (`1` for `notify test`).
+//! recovery), `HAWATCH_TITLE` and `HAWATCH_TEST` (`1` for `notify test`),
+//! plus `PATH`, `LANG`, `LC_ALL`, `TZ` and `HOME`; nothing else of hawatch's
+//! environment (it may hold secrets). A retry may merge more messages, so
+//! de-duplicate on the event ids in the JSON, not on the delivery id.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -34,7 +36,16 @@ impl Exec {
         let worst = d.notices.iter().map(|n| n.severity).max().unwrap_or(Severity::Info);
         let resolved = !d.notices.is_empty() && d.notices.iter().all(|n| n.resolves);
         let prog = &self.command[0];
-        let mut child = Command::new(prog)
+        let mut cmd = Command::new(prog);
+        // Only what the program needs: hawatch's own environment may hold
+        // secrets (EnvironmentFile, FEISHU_SECRET, ...).
+        cmd.env_clear();
+        for k in ["PATH", "LANG", "LC_ALL", "TZ", "HOME"] {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd
             .args(&self.command[1..])
             .env("HAWATCH_SINK", &d.sink)
             .env("HAWATCH_DELIVERY_ID", &d.id)
@@ -73,8 +84,19 @@ impl Exec {
             Ok(Ok(out)) if out.status.success() => Ok(()),
             Ok(Ok(out)) => {
                 let err = String::from_utf8_lossy(&out.stderr);
-                let tail: String = err.trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
-                Err(DeliveryError::retryable(format!("{prog} failed ({}): {tail}", out.status)))
+                let tail: String = err
+                    .trim()
+                    .chars()
+                    .rev()
+                    .take(300)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                Err(DeliveryError::retryable(format!(
+                    "{prog} failed ({}): {tail}",
+                    out.status
+                )))
             }
         }
     }

@@ -140,7 +140,14 @@ impl Feishu {
 
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let r = render_fitting(&self.renderer, d, |r| self.size(d, r) <= MAX_BODY)?;
-        let body = body(d, &r, self.text, self.host(), self.secret.as_ref(), Utc::now().timestamp());
+        let body = body(
+            d,
+            &r,
+            self.text,
+            self.host(),
+            self.secret.as_ref(),
+            Utc::now().timestamp(),
+        );
         let resp = self
             .http
             .post(self.url.expose())

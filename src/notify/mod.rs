@@ -43,7 +43,8 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Every event the notices carry, in order (folded ones after their notice).
+    /// Every event the notices carry, in order (folded server events before
+    /// their backend's, as they happened).
     pub fn events(&self) -> Vec<Event> {
         self.notices.iter().flat_map(|n| n.events().cloned()).collect()
     }
@@ -156,15 +157,17 @@ impl Sink {
                 renderer: r,
                 timeout: cfg.timeout,
             }),
-            config::SinkKind::Alertmanager { url, labels, resend_every } => {
-                Sink::Alertmanager(alertmanager::Alertmanager {
-                    url: url.clone(),
-                    labels: labels.clone(),
-                    resend_every: *resend_every,
-                    host: notify.host.clone(),
-                    http,
-                })
-            }
+            config::SinkKind::Alertmanager {
+                url,
+                labels,
+                resend_every,
+            } => Sink::Alertmanager(alertmanager::Alertmanager {
+                url: url.clone(),
+                labels: labels.clone(),
+                resend_every: *resend_every,
+                host: notify.host.clone(),
+                http,
+            }),
         }
     }
 
@@ -220,11 +223,7 @@ impl Sink {
 /// Renders for a sink, truncating the body (on a line boundary when it can,
 /// never inside a UTF-8 character) until `fits` accepts the result: one
 /// notice too large for the service is shortened, not refused.
-pub fn render_fitting(
-    r: &Renderer,
-    d: &Delivery,
-    fits: impl Fn(&Rendered) -> bool,
-) -> Result<Rendered, DeliveryError> {
+pub fn render_fitting(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bool) -> Result<Rendered, DeliveryError> {
     let mut out = r
         .render(&d.notices, &d.sink, d.test)
         .map_err(|e| DeliveryError::permanent(format!("template: {e}")))?;
@@ -250,7 +249,9 @@ pub fn render_fitting(
             out.title = out.title.chars().take(100).collect();
         }
     }
-    Err(DeliveryError::permanent("message does not fit the service's size limit even when truncated"))
+    Err(DeliveryError::permanent(
+        "message does not fit the service's size limit even when truncated",
+    ))
 }
 
 /// The HTTP client sinks share (rustls, a user agent naming hawatch).

@@ -82,6 +82,9 @@ pub struct Notice {
     /// Server events of the same poll told by this (backend) notice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folded: Vec<Event>,
+    /// Why the policy made this notice (`gone`: what disappeared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Notice {
@@ -97,6 +100,7 @@ impl Notice {
             count: None,
             servers: Vec::new(),
             folded: Vec::new(),
+            note: None,
         }
     }
 

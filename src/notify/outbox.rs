@@ -142,8 +142,7 @@ impl Worker {
     /// Tries to deliver the head of the queue once. With `ignore_schedule`
     /// (`watch --once`) a row waiting for its backoff is tried at once.
     pub async fn step(&self, ignore_schedule: bool) -> Step {
-        let before = chrono::Utc::now()
-            - chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::days(1));
+        let before = chrono::Utc::now() - chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::days(1));
         let name = self.name.clone();
         if let Some(n) = self.blocking(move |s| s.expire(&name, before)).await.filter(|n| *n > 0) {
             tracing::error!(sink = %self.name, messages = n, max_age = ?self.max_age, "undeliverable for longer than max_age: moved to the dead-letter table (`hawatch outbox` lists them, `hawatch outbox retry` sends them again)");
@@ -153,13 +152,14 @@ impl Worker {
             return Step::Wait(Duration::from_secs(5));
         };
         let now = now_ms();
-        let (ready, held): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|p| p.hold_until_ms <= now || ignore_schedule);
+        let (ready, held): (Vec<_>, Vec<_>) = pending.into_iter().partition(|p| p.hold_until_ms <= now);
         let Some(head) = ready.first() else {
+            // Rows held by quiet hours are not work left over (`--once`).
             return match held.iter().map(|p| p.hold_until_ms).min() {
-                Some(t) => Step::Wait(Duration::from_millis((t - now).max(0) as u64).min(IDLE_CHECK)),
-                None => Step::Idle,
+                Some(t) if !ignore_schedule => {
+                    Step::Wait(Duration::from_millis((t - now).max(0) as u64).min(IDLE_CHECK))
+                }
+                _ => Step::Idle,
             };
         };
         let due_in = head.next_attempt_ms - now;
@@ -198,7 +198,11 @@ impl Worker {
                 break;
             }
             if first.is_none() {
-                first = Some(if *done > 0 { format!("{row}.{done}") } else { row.to_string() });
+                first = Some(if *done > 0 {
+                    format!("{row}.{done}")
+                } else {
+                    row.to_string()
+                });
             }
             if left >= *n {
                 full.push(*row);
@@ -314,7 +318,10 @@ mod tests {
         let mut sent: VecDeque<Instant> = (0..4).map(|i| t0 + Duration::from_millis(i * 10)).collect();
         assert_eq!(rate_wait(&sent, &rates, t0 + Duration::from_millis(50)), Duration::ZERO);
         sent.push_back(t0 + Duration::from_millis(40));
-        assert_eq!(rate_wait(&sent, &rates, t0 + Duration::from_millis(50)), Duration::from_millis(950));
+        assert_eq!(
+            rate_wait(&sent, &rates, t0 + Duration::from_millis(50)),
+            Duration::from_millis(950)
+        );
         let many: VecDeque<Instant> = (0..100).map(|i| t0 + Duration::from_millis(i * 100)).collect();
         let w = rate_wait(&many, &rates, t0 + Duration::from_secs(10));
         assert_eq!(w, Duration::from_secs(50));

@@ -102,7 +102,12 @@ fn gone_message(key: &str) -> String {
 }
 
 /// Time passes for the due subjects. `subjects` holds them and their parents.
-pub fn on_tick(sp: &SinkPlan, subjects: &mut HashMap<String, Subject>, due: &[String], now: DateTime<Utc>) -> Vec<Notice> {
+pub fn on_tick(
+    sp: &SinkPlan,
+    subjects: &mut HashMap<String, Subject>,
+    due: &[String],
+    now: DateTime<Utc>,
+) -> Vec<Notice> {
     let mut out = Vec::new();
     for k in due {
         let parent_alerting = policy::parents(k)
@@ -133,7 +138,11 @@ pub fn on_unwatched(subjects: &mut HashMap<String, Subject>, now: DateTime<Utc>)
 }
 
 /// Splits notices by quiet hours: `(now, held until the quiet hours end)`.
-pub fn split_quiet(sp: &SinkPlan, notices: Vec<Notice>, now: DateTime<Utc>) -> (Vec<Notice>, Option<(Vec<Notice>, i64)>) {
+pub fn split_quiet(
+    sp: &SinkPlan,
+    notices: Vec<Notice>,
+    now: DateTime<Utc>,
+) -> (Vec<Notice>, Option<(Vec<Notice>, i64)>) {
     let Some(end) = sp.quiet.and_then(|q| q.ends_after(now)) else {
         return (notices, None);
     };
@@ -154,7 +163,11 @@ mod tests {
             time: Utc::now(),
             instance: "lb".into(),
             kind,
-            severity: if kind.is_problem() { Severity::Critical } else { Severity::Info },
+            severity: if kind.is_problem() {
+                Severity::Critical
+            } else {
+                Severity::Info
+            },
             backend: Some("be".into()),
             server: server.map(Into::into),
             from: None,
@@ -215,7 +228,13 @@ mod tests {
         let sp = SinkPlan::plain("x");
         let mut subjects = HashMap::new();
         let st = state(&["a", "b"]);
-        on_events(&sp, &mut subjects, &[ev(Kind::ServerDown, Some("a"))], Some(&st), Utc::now());
+        on_events(
+            &sp,
+            &mut subjects,
+            &[ev(Kind::ServerDown, Some("a"))],
+            Some(&st),
+            Utc::now(),
+        );
         let n = on_events(&sp, &mut subjects, &[], Some(&state(&["b"])), Utc::now());
         assert_eq!(n.len(), 1);
         assert!(n[0].resolves && n[0].kind == crate::notify::notice::NoticeKind::Gone);
@@ -238,6 +257,12 @@ mod tests {
         assert_eq!(a.len(), 1);
         let (held, until) = b.unwrap();
         assert_eq!(held.len(), 1);
-        assert_eq!(until, "2026-11-20T23:59:00Z".parse::<DateTime<Utc>>().unwrap().timestamp_millis());
+        assert_eq!(
+            until,
+            "2026-11-20T23:59:00Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+                .timestamp_millis()
+        );
     }
 }

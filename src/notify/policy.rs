@@ -133,10 +133,7 @@ impl Subject {
             .as_ref()
             .filter(|o| o.notified && self.flapping.is_none())
             .and_then(|o| o.next_remind_ms);
-        let window = self
-            .changes
-            .front()
-            .map(|t| t + p.flap_window.as_millis() as i64);
+        let window = self.changes.front().map(|t| t + p.flap_window.as_millis() as i64);
         [held, settle, remind, window].into_iter().flatten().min()
     }
 }
@@ -223,6 +220,39 @@ pub fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Ve
         n.count = Some(s.changes.len() as u32);
         n.since = s.changes.front().and_then(|t| DateTime::from_timestamp_millis(*t));
         return vec![n];
+    }
+
+    let is_check = |k: Kind| matches!(k, Kind::CheckChanged | Kind::AgentChanged);
+    // A state change tells its check result itself: a held check notice is moot.
+    if change && s.held.as_ref().is_some_and(|h| is_check(h.notice.event.kind)) {
+        s.held = None;
+    }
+    if is_check(e.kind) {
+        // While an alert is open, its recovery will tell; a check result that
+        // changes and changes back within `notify_after` says nothing.
+        if s.open.is_some() || !routed {
+            return Vec::new();
+        }
+        if let Some(h) = s.held.as_ref().filter(|h| h.notice.event.kind == e.kind) {
+            if h.notice.event.from == e.to {
+                s.held = None;
+                return Vec::new();
+            }
+            // The latest result replaces the held one (events are never edited).
+            s.held = Some(Held {
+                notice,
+                due_ms: h.due_ms,
+            });
+            return Vec::new();
+        }
+        if p.notify_after.is_zero() || s.held.is_some() {
+            return vec![notice];
+        }
+        s.held = Some(Held {
+            notice,
+            due_ms: now + dur_ms(p.notify_after),
+        });
+        return Vec::new();
     }
 
     if e.kind.is_problem() {
@@ -377,7 +407,7 @@ pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bo
     out
 }
 
-/// Closes an alert whose subject is gone. `why` replaces the event message.
+/// Closes an alert whose subject is gone; `why` becomes the notice's note.
 pub fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Notice> {
     s.held = None;
     s.changes.clear();
@@ -399,7 +429,7 @@ pub fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Noti
     n.severity = severity;
     n.since = Some(since);
     n.duration_ms = Some(ms(now) - ms(since));
-    n.event.message = why.to_string();
+    n.note = Some(why.to_string());
     Some(n)
 }
 

@@ -50,7 +50,11 @@ fn without_delays_problems_and_recoveries_go_out_at_once_with_the_duration() {
     assert_eq!(n.len(), 1);
     assert!(n[0].resolves);
     assert_eq!(n[0].duration_ms, Some(192_000));
-    assert_eq!(n[0].severity, Severity::Critical, "a recovery is as urgent as its alert");
+    assert_eq!(
+        n[0].severity,
+        Severity::Critical,
+        "a recovery is as urgent as its alert"
+    );
     assert!(!s.alerting());
 }
 
@@ -99,7 +103,11 @@ fn a_relapse_within_resolve_after_keeps_the_alert_open() {
     assert!(feed(&p, &mut s, Kind::ServerUp, 300).is_empty());
     let n = tick(&p, &mut s, t(360), false);
     assert_eq!(n.len(), 1);
-    assert_eq!(n[0].duration_ms, Some(300_000), "the down time counts from the first DOWN");
+    assert_eq!(
+        n[0].duration_ms,
+        Some(300_000),
+        "the down time counts from the first DOWN"
+    );
     assert!(!s.alerting());
 }
 
@@ -177,8 +185,14 @@ fn reminders_repeat_up_to_the_cap_and_defer_to_a_down_parent() {
     feed(&p, &mut s, Kind::ServerDown, 0);
     assert!(tick(&p, &mut s, t(59), false).is_empty());
     let n = tick(&p, &mut s, t(60), false);
-    assert_eq!((n[0].kind, n[0].count, n[0].duration_ms), (NoticeKind::Reminder, Some(1), Some(60_000)));
-    assert!(tick(&p, &mut s, t(120), true).is_empty(), "the backend's reminder speaks for it");
+    assert_eq!(
+        (n[0].kind, n[0].count, n[0].duration_ms),
+        (NoticeKind::Reminder, Some(1), Some(60_000))
+    );
+    assert!(
+        tick(&p, &mut s, t(120), true).is_empty(),
+        "the backend's reminder speaks for it"
+    );
     assert!(tick(&p, &mut s, t(500), false).is_empty(), "capped at remind_max");
     assert_eq!(s.open.as_ref().unwrap().next_remind_ms, None);
 }
@@ -243,4 +257,36 @@ fn keys_and_parents() {
     assert_eq!(key(&e), "lb/be/s1");
     assert_eq!(parents("lb/be/s1"), vec!["lb".to_string(), "lb/be".to_string()]);
     assert!(parents("lb").is_empty());
+}
+
+#[test]
+fn a_check_result_that_changes_back_within_notify_after_says_nothing() {
+    let p = Policy {
+        notify_after: Duration::from_secs(10),
+        ..Policy::default()
+    };
+    let check = |from: &str, to: &str, at: i64| {
+        let mut e = ev(Kind::CheckChanged, at);
+        e.from = Some(from.into());
+        e.to = Some(to.into());
+        Notice::of(e)
+    };
+    let mut s = Subject::default();
+    assert!(on_event(&p, &mut s, check("L7OK", "L7STS", 0), true).is_empty());
+    assert!(on_event(&p, &mut s, check("L7STS", "L7OK", 2), true).is_empty());
+    assert!(tick(&p, &mut s, t(30), false).is_empty());
+    // An early warning followed by DOWN is one message: the DOWN.
+    on_event(&p, &mut s, check("L7OK", "L4CON", 40), true);
+    feed(&p, &mut s, Kind::ServerDown, 41);
+    let n = tick(&p, &mut s, t(60), false);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].event.kind, Kind::ServerDown);
+    // While down, check changes are the alert's business.
+    assert!(on_event(&p, &mut s, check("L4CON", "L4TOUT", 70), true).is_empty());
+    // Without notify_after a check change goes out at once.
+    let mut s = Subject::default();
+    assert_eq!(
+        on_event(&Policy::default(), &mut s, check("L7OK", "L7STS", 0), true).len(),
+        1
+    );
 }

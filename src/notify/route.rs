@@ -179,7 +179,10 @@ mod tests {
     #[test]
     fn quiet_hours_across_midnight() {
         let q = QuietHours::parse("22:00-08:00", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(q.ends_after(at(23, 0)), Some(Utc.with_ymd_and_hms(2026, 11, 21, 8, 0, 0).unwrap()));
+        assert_eq!(
+            q.ends_after(at(23, 0)),
+            Some(Utc.with_ymd_and_hms(2026, 11, 21, 8, 0, 0).unwrap())
+        );
         assert_eq!(q.ends_after(at(3, 0)), Some(at(8, 0)));
         assert_eq!(q.ends_after(at(8, 0)), None);
         assert_eq!(q.ends_after(at(12, 0)), None);
@@ -194,7 +197,10 @@ mod tests {
     fn quiet_hours_follow_the_zone() {
         let q = QuietHours::parse("22:00-08:00", Zone::parse("Asia/Shanghai").unwrap()).unwrap();
         // 15:00 UTC is 23:00 in Shanghai; the window ends at 08:00 there, 00:00 UTC.
-        assert_eq!(q.ends_after(at(15, 0)), Some(Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap()));
+        assert_eq!(
+            q.ends_after(at(15, 0)),
+            Some(Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap())
+        );
         assert_eq!(q.ends_after(at(5, 0)), None);
     }
 

@@ -199,6 +199,7 @@ struct NoticeCtx<'a> {
     agent: Option<String>,
     addr: Option<&'a str>,
     message: &'a str,
+    note: Option<&'a str>,
     id: &'a str,
     time: String,
     time_rfc3339: String,
@@ -276,7 +277,10 @@ impl Renderer {
                 },
             ),
         };
-        env.add_template_owned(name.clone(), source).map_err(|e| describe(&e))?;
+        // Messages are not HTML, whatever the template file is called.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_template_owned(name.clone(), source)
+            .map_err(|e| format!("{name}: {}", describe(&e)))?;
         let r = Renderer {
             env: Arc::new(env),
             lang,
@@ -358,6 +362,7 @@ impl Renderer {
                     agent: check_text(e.agent.as_ref()),
                     addr: e.addr.as_deref(),
                     message: &e.message,
+                    note: n.note.as_deref(),
                     id: &e.id,
                     time: self.zone.format(e.time, TIME_FMT),
                     time_rfc3339: crate::event::rfc3339::format(&e.time),
@@ -420,7 +425,7 @@ impl Renderer {
 pub fn escape(s: &str, format: Format) -> String {
     match format {
         Format::Text => s.to_string(),
-        Format::Markdown => s.replace('<', "‹").replace('>', "›").replace('*', "∗").replace('_', "\\_"),
+        Format::Markdown => s.replace('<', "‹").replace('>', "›").replace('*', "∗"),
         Format::Slack => s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
     }
 }
@@ -435,6 +440,14 @@ fn describe(e: &minijinja::Error) -> String {
         s.push_str(d);
     }
     s
+}
+
+/// The notice `hawatch notify test` sends.
+pub fn test_notice() -> Notice {
+    samples()
+        .into_iter()
+        .find(|n| n.kind == NoticeKind::Test)
+        .expect("samples include a test notice")
 }
 
 /// A notice of every kind, for checking templates and for `notify test`.
@@ -499,11 +512,16 @@ pub fn samples() -> Vec<Notice> {
     gone.kind = NoticeKind::Gone;
     gone.resolves = true;
     gone.duration_ms = Some(60_000);
+    gone.note = Some("be_app/app1 is no longer in HAProxy's configuration; its alert is closed".into());
     let mut test = Notice::of(Event {
         kind: Kind::CheckChanged,
         severity: Severity::Info,
+        instance: "hawatch".into(),
         backend: None,
         server: None,
+        from: None,
+        to: None,
+        status: None,
         check: None,
         addr: None,
         message: "hawatch notification test".into(),

@@ -11,7 +11,10 @@ fn built_in_templates_render_every_notice_kind() {
             let r = Renderer::new(lang, format, Zone::Local, "lb-01", None).unwrap();
             for n in samples() {
                 let out = r.render(std::slice::from_ref(&n), "s", false).unwrap();
-                assert!(!out.title.is_empty() && !out.body.is_empty(), "{lang:?} {format:?} {n:?}");
+                assert!(
+                    !out.title.is_empty() && !out.body.is_empty(),
+                    "{lang:?} {format:?} {n:?}"
+                );
                 assert!(!out.title.contains('\n'));
             }
         }
@@ -45,7 +48,11 @@ fn haproxy_text_cannot_mention_or_format() {
     let mut s = samples();
     s[0].event.check.as_mut().unwrap().info = Some("<at id=all></at> *boom*".into());
     let out = zh(Format::Markdown).render(&s[..1], "x", false).unwrap();
-    assert!(!out.body.contains("<at") && !out.body.contains("*boom*"), "{}", out.body);
+    assert!(
+        !out.body.contains("<at") && !out.body.contains("*boom*"),
+        "{}",
+        out.body
+    );
     let slack = Renderer::new(Lang::En, Format::Slack, Zone::Local, "h", None).unwrap();
     s[0].event.check.as_mut().unwrap().info = Some("<!channel> & co".into());
     let out = slack.render(&s[..1], "x", false).unwrap();
@@ -54,8 +61,12 @@ fn haproxy_text_cannot_mention_or_format() {
 
 #[test]
 fn broken_templates_fail_at_load_with_a_line_number() {
-    let bad = |src: &str| Renderer::new(Lang::Zh, Format::Text, Zone::Local, "h", Some(("my.jinja", src.into()))).unwrap_err();
-    let e = bad("{% block title %}x{% endblock %}{% block body %}{% for n in notices %}{{ n.nope }}{% endfor %}{% endblock %}");
+    let bad = |src: &str| {
+        Renderer::new(Lang::Zh, Format::Text, Zone::Local, "h", Some(("my.jinja", src.into()))).unwrap_err()
+    };
+    let e = bad(
+        "{% block title %}x{% endblock %}{% block body %}{% for n in notices %}{{ n.nope }}{% endfor %}{% endblock %}",
+    );
     assert!(e.contains("my.jinja") && e.contains("line 1"), "{e}");
     let e = bad("{% block title %}x{% endblock %}\n{% block body %}{% if %}{% endblock %}");
     assert!(e.contains("line 2"), "{e}");

@@ -69,12 +69,18 @@ pub fn verdict(http_status: u16, text: &str) -> Result<(), DeliveryError> {
             retryable: true,
             retry_after: Some(Duration::from_secs(60)),
         }),
-        Some(-1) => Err(DeliveryError::retryable(format!("WeCom: system busy (errcode -1: {msg})"))),
+        Some(-1) => Err(DeliveryError::retryable(format!(
+            "WeCom: system busy (errcode -1: {msg})"
+        ))),
         Some(93000) => Err(DeliveryError::permanent(format!(
             "WeCom: invalid webhook key (errcode 93000: {msg}): check the sink's `url`"
         ))),
-        Some(40058) => Err(DeliveryError::permanent(format!("WeCom: message too long (errcode 40058: {msg})"))),
-        Some(c) => Err(DeliveryError::permanent(format!("WeCom refused the message (errcode {c}: {msg})"))),
+        Some(40058) => Err(DeliveryError::permanent(format!(
+            "WeCom: message too long (errcode 40058: {msg})"
+        ))),
+        Some(c) => Err(DeliveryError::permanent(format!(
+            "WeCom refused the message (errcode {c}: {msg})"
+        ))),
         None if http_status == 429 || http_status >= 500 => {
             Err(DeliveryError::retryable(format!("WeCom: HTTP {http_status}")))
         }
@@ -90,7 +96,11 @@ mod tests {
     #[test]
     fn verdicts() {
         assert!(super::verdict(200, r#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
-        assert!(super::verdict(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#).unwrap_err().retryable);
+        assert!(
+            super::verdict(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#)
+                .unwrap_err()
+                .retryable
+        );
         let e = super::verdict(200, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#).unwrap_err();
         assert!(!e.retryable && e.message.contains("key"));
     }

@@ -17,7 +17,9 @@ use crate::watch::snapshot::InstanceState;
 
 fn load_subjects(tx: &Transaction, sink: &str, instance: &str) -> rusqlite::Result<HashMap<String, Subject>> {
     let mut q = tx.prepare_cached("SELECT key, state FROM alerts WHERE sink = ?1 AND instance = ?2")?;
-    let rows = q.query_map(params![sink, instance], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = q.query_map(params![sink, instance], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut out = HashMap::new();
     for row in rows {
         let (k, v) = row?;
@@ -96,7 +98,13 @@ impl Store {
     /// Commits a poll's outcome in one transaction: the new state (if it
     /// changed), the events, and for every sink what its policy makes of them
     /// (subject states and outbox rows). Returns the number of outbox rows.
-    pub fn commit(&self, instance: &str, state: Option<&InstanceState>, events: &[Event], sinks: &[SinkPlan]) -> Result<usize> {
+    pub fn commit(
+        &self,
+        instance: &str,
+        state: Option<&InstanceState>,
+        events: &[Event],
+        sinks: &[SinkPlan],
+    ) -> Result<usize> {
         let state_json = state.map(|s| serde_json::to_string(s).expect("state serializes"));
         let bodies: Vec<String> = events
             .iter()
@@ -272,25 +280,27 @@ impl Store {
                 .collect()
         })?;
         rows.into_iter()
-            .map(|(id, attempts, next_attempt_ms, hold_until_ms, done, created_at, notices, bodies)| {
-                let all: Vec<Notice> = match notices {
-                    Some(n) => self.json(&n)?,
-                    None => bodies
-                        .iter()
-                        .map(|b| self.json::<Event>(b).map(Notice::of))
-                        .collect::<Result<_>>()?,
-                };
-                let done = (done.max(0) as usize).min(all.len());
-                Ok(Pending {
-                    id,
-                    attempts,
-                    next_attempt_ms,
-                    hold_until_ms,
-                    created_at,
-                    done,
-                    notices: all[done..].to_vec(),
-                })
-            })
+            .map(
+                |(id, attempts, next_attempt_ms, hold_until_ms, done, created_at, notices, bodies)| {
+                    let all: Vec<Notice> = match notices {
+                        Some(n) => self.json(&n)?,
+                        None => bodies
+                            .iter()
+                            .map(|b| self.json::<Event>(b).map(Notice::of))
+                            .collect::<Result<_>>()?,
+                    };
+                    let done = (done.max(0) as usize).min(all.len());
+                    Ok(Pending {
+                        id,
+                        attempts,
+                        next_attempt_ms,
+                        hold_until_ms,
+                        created_at,
+                        done,
+                        notices: all[done..].to_vec(),
+                    })
+                },
+            )
             .collect()
     }
 
@@ -330,7 +340,8 @@ impl Store {
     }
 
     /// Moves a sink's undelivered rows created before `before` to the
-    /// dead-letter table. Returns how many moved.
+    /// dead-letter table (a row held by quiet hours ages from their end).
+    /// Returns how many moved.
     pub fn expire(&self, sink: &str, before: DateTime<Utc>) -> Result<usize> {
         let t = rfc3339::format(&before);
         let now = rfc3339::format(&Utc::now());
@@ -339,12 +350,12 @@ impl Store {
             let n = tx.execute(
                 "INSERT INTO dead_letters(id, sink, instance, first_seq, last_seq, notices, done, created_at, attempts, last_error, died_at)
                  SELECT id, sink, instance, first_seq, last_seq, notices, done, created_at, attempts, last_error, ?3
-                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2",
-                params![sink, t, now],
+                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2 AND hold_until_ms < ?4",
+                params![sink, t, now, before.timestamp_millis()],
             )?;
             tx.execute(
-                "DELETE FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2",
-                params![sink, t],
+                "DELETE FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2 AND hold_until_ms < ?3",
+                params![sink, t, before.timestamp_millis()],
             )?;
             tx.commit()?;
             Ok(n)

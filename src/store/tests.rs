@@ -1,6 +1,6 @@
 use super::*;
-use crate::notify::plan::SinkPlan;
 use crate::event::{Kind, Severity};
+use crate::notify::plan::SinkPlan;
 
 fn ev(n: usize) -> Event {
     Event {
@@ -26,7 +26,9 @@ fn plans(names: &[&str]) -> Vec<SinkPlan> {
 }
 
 fn ids(p: &[Pending]) -> Vec<String> {
-    p.iter().flat_map(|p| p.notices.iter().map(|n| n.event.id.clone())).collect()
+    p.iter()
+        .flat_map(|p| p.notices.iter().map(|n| n.event.id.clone()))
+        .collect()
 }
 
 #[test]
@@ -35,7 +37,11 @@ fn events_and_outbox_round_trip_in_order() {
     let s = Store::open(&dir.path().join("sub/h.db")).unwrap();
     let batch1: Vec<Event> = (0..5).map(ev).collect();
     let sinks = plans(&["a", "b"]);
-    assert_eq!(s.commit("lb1", Some(&InstanceState::default()), &batch1, &sinks).unwrap(), 2);
+    assert_eq!(
+        s.commit("lb1", Some(&InstanceState::default()), &batch1, &sinks)
+            .unwrap(),
+        2
+    );
     let batch2: Vec<Event> = (5..6).map(ev).collect();
     s.commit("lb1", None, &batch2, &sinks).unwrap();
     let a = s.pending("a", 100).unwrap();
@@ -92,8 +98,15 @@ fn survives_reopen_and_prunes_only_what_is_delivered() {
     }
     let s = Store::open(&path).unwrap();
     let (o, e) = s.prune(Utc::now() + chrono::Duration::seconds(5)).unwrap();
-    assert_eq!((o, e), (1, 2), "the delivered row goes; a pending row keeps its notices itself");
-    assert_eq!(s.pending("a", 10).unwrap()[0].notices[0].event.server.as_deref(), Some("s2"));
+    assert_eq!(
+        (o, e),
+        (1, 2),
+        "the delivered row goes; a pending row keeps its notices itself"
+    );
+    assert_eq!(
+        s.pending("a", 10).unwrap()[0].notices[0].event.server.as_deref(),
+        Some("s2")
+    );
 }
 
 #[test]
@@ -114,7 +127,8 @@ fn old_messages_become_dead_letters_that_can_be_retried() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("h.db")).unwrap();
     s.commit("lb1", None, &[ev(1)], &plans(&["a", "b"])).unwrap();
-    s.mark_failed(&[s.pending("a", 1).unwrap()[0].id], "HTTP 500", 0).unwrap();
+    s.mark_failed(&[s.pending("a", 1).unwrap()[0].id], "HTTP 500", 0)
+        .unwrap();
     assert_eq!(s.expire("a", Utc::now() - chrono::Duration::hours(1)).unwrap(), 0);
     assert_eq!(s.expire("a", Utc::now() + chrono::Duration::seconds(1)).unwrap(), 1);
     assert!(s.pending("a", 10).unwrap().is_empty());
@@ -145,9 +159,14 @@ fn held_notices_come_out_on_the_tick_and_survive_a_reopen() {
         assert!(next.is_some());
     }
     let s = Store::open(&path).unwrap();
-    let (rows, _) = s.tick(std::slice::from_ref(&sp), Utc::now() + chrono::Duration::seconds(31)).unwrap();
+    let (rows, _) = s
+        .tick(std::slice::from_ref(&sp), Utc::now() + chrono::Duration::seconds(31))
+        .unwrap();
     assert_eq!(rows, 1);
-    assert_eq!(s.pending("a", 10).unwrap()[0].notices[0].event.server.as_deref(), Some("s1"));
+    assert_eq!(
+        s.pending("a", 10).unwrap()[0].notices[0].event.server.as_deref(),
+        Some("s1")
+    );
     assert_eq!(s.alerting("a").unwrap().len(), 1);
     // The instance leaves the config: its alert is closed, not left open.
     assert_eq!(s.close_unwatched(&[], std::slice::from_ref(&sp)).unwrap(), 1);

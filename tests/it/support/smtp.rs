@@ -219,6 +219,10 @@ fn make_cert(cert: &Path, key: &Path) {
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
         .args(["-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        // A server certificate, not a CA: rustls (webpki) refuses a CA
+        // certificate presented as the end entity.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
         .arg("-keyout")
         .arg(key)
         .arg("-out")
