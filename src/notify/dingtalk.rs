@@ -13,7 +13,7 @@ use sha2::Sha256;
 use std::time::Duration;
 
 use super::template::{Rendered, Renderer};
-use super::{read_body, render_fitting, Delivery, DeliveryError};
+use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
 use crate::event::Severity;
 
@@ -82,10 +82,8 @@ impl Dingtalk {
             let ts = Utc::now().timestamp_millis();
             req = req.query(&[("timestamp", ts.to_string()), ("sign", sign(ts, s.expose()))]);
         }
-        let resp = req.send().await.map_err(DeliveryError::transport)?;
-        let status = resp.status().as_u16();
-        let text = read_body(resp).await;
-        verdict(status, &text)
+        let (status, wait, text) = exchange(req).await?;
+        verdict(status, &text).map_err(|e| e.after(wait))
     }
 }
 

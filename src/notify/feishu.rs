@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::template::{Rendered, Renderer};
-use super::{read_body, render_fitting, retry_after, Delivery, DeliveryError};
+use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
 use crate::event::Severity;
 
@@ -148,16 +148,7 @@ impl Feishu {
             self.secret.as_ref(),
             Utc::now().timestamp(),
         );
-        let resp = self
-            .http
-            .post(self.url.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(DeliveryError::transport)?;
-        let status = resp.status().as_u16();
-        let wait = retry_after(&resp);
-        let text = read_body(resp).await;
+        let (status, wait, text) = exchange(self.http.post(self.url.expose()).json(&body)).await?;
         verdict(status, &text).map_err(|e| e.after(wait))
     }
 }

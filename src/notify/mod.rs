@@ -281,6 +281,15 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
     }
 }
 
+/// Sends a request and reads the reply: (HTTP status, `Retry-After`, body
+/// text, capped). Transport failures come back without the URL.
+pub(crate) async fn exchange(req: reqwest::RequestBuilder) -> Result<(u16, Option<Duration>, String), DeliveryError> {
+    let resp = req.send().await.map_err(DeliveryError::transport)?;
+    let status = resp.status().as_u16();
+    let wait = retry_after(&resp);
+    Ok((status, wait, read_body(resp).await))
+}
+
 /// Reads a response body with a cap, for error messages and JSON replies.
 pub(crate) async fn read_body(resp: reqwest::Response) -> String {
     let bytes = resp.bytes().await.unwrap_or_default();

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use super::template::{Rendered, Renderer};
-use super::{read_body, render_fitting, retry_after, Delivery, DeliveryError};
+use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
 
 /// A section's text limit (characters).
@@ -76,16 +76,8 @@ impl Slack {
 
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let r = render_fitting(&self.renderer, d, fits_rendered)?;
-        let resp = self
-            .http
-            .post(self.url.expose())
-            .json(&body(&r, self.renderer.host()))
-            .send()
-            .await
-            .map_err(DeliveryError::transport)?;
-        let status = resp.status().as_u16();
-        let wait = retry_after(&resp);
-        let text = read_body(resp).await;
+        let req = self.http.post(self.url.expose()).json(&body(&r, self.renderer.host()));
+        let (status, wait, text) = exchange(req).await?;
         verdict(status, &text).map_err(|e| e.after(wait))
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::template::{Rendered, Renderer};
-use super::{read_body, render_fitting, Delivery, DeliveryError};
+use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
 
 /// WeCom's limit on markdown `content`, in UTF-8 bytes.
@@ -36,16 +36,8 @@ impl Wecom {
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let r = render_fitting(&self.renderer, d, |r| content(r).len() <= MAX_CONTENT)?;
         let body = json!({"msgtype": "markdown", "markdown": {"content": content(&r)}});
-        let resp = self
-            .http
-            .post(self.url.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(DeliveryError::transport)?;
-        let status = resp.status().as_u16();
-        let text = read_body(resp).await;
-        verdict(status, &text)
+        let (status, wait, text) = exchange(self.http.post(self.url.expose()).json(&body)).await?;
+        verdict(status, &text).map_err(|e| e.after(wait))
     }
 }
 
