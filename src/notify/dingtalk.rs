@@ -65,18 +65,13 @@ impl Dingtalk {
         })
     }
 
-    fn size(&self, d: &Delivery, r: &Rendered) -> usize {
-        self.body(d, r).to_string().len()
-    }
-
-    pub fn fits(&self, d: &Delivery) -> bool {
-        self.renderer
-            .render(&d.notices, &d.sink, d.test)
-            .is_ok_and(|r| self.size(d, &r) <= MAX_BODY)
+    /// Whether a rendered message is within DingTalk's body limit.
+    pub fn fits_rendered(&self, d: &Delivery, r: &Rendered) -> bool {
+        self.body(d, r).to_string().len() <= MAX_BODY
     }
 
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
-        let r = render_fitting(&self.renderer, d, |r| self.size(d, r) <= MAX_BODY)?;
+        let r = render_fitting(&self.renderer, d, |r| self.fits_rendered(d, r))?;
         let mut req = self.http.post(self.url.expose()).json(&self.body(d, &r));
         if let Some(s) = &self.secret {
             let ts = Utc::now().timestamp_millis();

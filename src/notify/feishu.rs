@@ -127,19 +127,14 @@ impl Feishu {
         self.renderer.host()
     }
 
-    fn size(&self, d: &Delivery, r: &Rendered) -> usize {
-        // A signed body is at most ~80 bytes longer; count it always.
-        body(d, r, self.text, self.host(), None, 0).to_string().len() + 96
-    }
-
-    pub fn fits(&self, d: &Delivery) -> bool {
-        self.renderer
-            .render(&d.notices, &d.sink, d.test)
-            .is_ok_and(|r| self.size(d, &r) <= MAX_BODY)
+    /// Whether a rendered message is within Feishu's body limit (a signed
+    /// body is at most ~80 bytes longer; that is always counted).
+    pub fn fits_rendered(&self, d: &Delivery, r: &Rendered) -> bool {
+        body(d, r, self.text, self.host(), None, 0).to_string().len() + 96 <= MAX_BODY
     }
 
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
-        let r = render_fitting(&self.renderer, d, |r| self.size(d, r) <= MAX_BODY)?;
+        let r = render_fitting(&self.renderer, d, |r| self.fits_rendered(d, r))?;
         let body = body(
             d,
             &r,

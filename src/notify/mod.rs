@@ -196,11 +196,14 @@ impl Sink {
 
     /// Whether these notices fit in one message of this service.
     pub fn fits(&self, d: &Delivery) -> bool {
+        fn rendered_fits(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bool) -> bool {
+            r.render(&d.notices, &d.sink, d.test).is_ok_and(|x| fits(&x))
+        }
         match self {
-            Sink::Feishu(s) => s.fits(d),
-            Sink::Dingtalk(s) => s.fits(d),
-            Sink::Wecom(s) => s.fits(d),
-            Sink::Slack(s) => s.fits(d),
+            Sink::Feishu(s) => rendered_fits(&s.renderer, d, |r| s.fits_rendered(d, r)),
+            Sink::Dingtalk(s) => rendered_fits(&s.renderer, d, |r| s.fits_rendered(d, r)),
+            Sink::Wecom(s) => rendered_fits(&s.renderer, d, wecom::fits_rendered),
+            Sink::Slack(s) => rendered_fits(&s.renderer, d, slack::fits_rendered),
             _ => true,
         }
     }

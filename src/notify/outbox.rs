@@ -37,7 +37,13 @@ pub struct Worker {
     pub retry_max: Duration,
     /// When recent sends finished, for the rate limits.
     pub sent: Mutex<VecDeque<Instant>>,
+    /// When expired rows were last moved to the dead letters (a write
+    /// transaction: not on every send).
+    pub expired_at: Mutex<Option<Instant>>,
 }
+
+/// How often a worker looks for messages older than `max_age`.
+pub const EXPIRE_EVERY: Duration = Duration::from_secs(30);
 
 /// The delay before attempt `attempts + 1`: `min × 2^attempts` capped at
 /// `max`, plus up to 20 % jitter; at least what the service asked for.
@@ -94,6 +100,7 @@ impl Worker {
             retry_min: cfg.retry_min,
             retry_max: cfg.retry_max,
             sent: Mutex::new(VecDeque::new()),
+            expired_at: Mutex::new(None),
         }
     }
 
@@ -139,14 +146,27 @@ impl Worker {
         lo
     }
 
-    /// Tries to deliver the head of the queue once. With `ignore_schedule`
-    /// (`watch --once`) a row waiting for its backoff is tried at once.
-    pub async fn step(&self, ignore_schedule: bool) -> Step {
+    /// Moves messages older than `max_age` to the dead letters, at most every
+    /// [`EXPIRE_EVERY`] (it is a write transaction; not one per send).
+    async fn expire_old(&self) {
+        {
+            let mut at = self.expired_at.lock().unwrap();
+            if at.is_some_and(|t| t.elapsed() < EXPIRE_EVERY.min(self.max_age)) {
+                return;
+            }
+            *at = Some(Instant::now());
+        }
         let before = chrono::Utc::now() - chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::days(1));
         let name = self.name.clone();
         if let Some(n) = self.blocking(move |s| s.expire(&name, before)).await.filter(|n| *n > 0) {
             tracing::error!(sink = %self.name, messages = n, max_age = ?self.max_age, "undeliverable for longer than max_age: moved to the dead-letter table (`hawatch outbox` lists them, `hawatch outbox retry` sends them again)");
         }
+    }
+
+    /// Tries to deliver the head of the queue once. With `ignore_schedule`
+    /// (`watch --once`) a row waiting for its backoff is tried at once.
+    pub async fn step(&self, ignore_schedule: bool) -> Step {
+        self.expire_old().await;
         let name = self.name.clone();
         let Some(pending) = self.blocking(move |s| s.pending(&name, 512)).await else {
             return Step::Wait(Duration::from_secs(5));

@@ -63,17 +63,12 @@ pub fn body(r: &Rendered, host: &str) -> Value {
     json!({"text": r.title, "blocks": blocks})
 }
 
-fn fits_rendered(r: &Rendered) -> bool {
+/// Whether a rendered message stays under the text Slack accepts.
+pub fn fits_rendered(r: &Rendered) -> bool {
     r.body.chars().count() <= MAX_CHARS
 }
 
 impl Slack {
-    pub fn fits(&self, d: &Delivery) -> bool {
-        self.renderer
-            .render(&d.notices, &d.sink, d.test)
-            .is_ok_and(|r| fits_rendered(&r))
-    }
-
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let r = render_fitting(&self.renderer, d, fits_rendered)?;
         let req = self.http.post(self.url.expose()).json(&body(&r, self.renderer.host()));

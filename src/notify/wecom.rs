@@ -26,15 +26,14 @@ pub fn content(r: &Rendered) -> String {
     format!("**{}**\n{}", r.title, r.body)
 }
 
-impl Wecom {
-    pub fn fits(&self, d: &Delivery) -> bool {
-        self.renderer
-            .render(&d.notices, &d.sink, d.test)
-            .is_ok_and(|r| content(&r).len() <= MAX_CONTENT)
-    }
+/// Whether a rendered message is within WeCom's content limit.
+pub fn fits_rendered(r: &Rendered) -> bool {
+    content(r).len() <= MAX_CONTENT
+}
 
+impl Wecom {
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
-        let r = render_fitting(&self.renderer, d, |r| content(r).len() <= MAX_CONTENT)?;
+        let r = render_fitting(&self.renderer, d, fits_rendered)?;
         let body = json!({"msgtype": "markdown", "markdown": {"content": content(&r)}});
         let (status, wait, text) = exchange(self.http.post(self.url.expose()).json(&body)).await?;
         verdict(status, &text).map_err(|e| e.after(wait))
