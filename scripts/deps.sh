@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hawatch's demo and tests run for real (HAProxy,
-# openssl, aiosmtpd for the test SMTP server, Alertmanager), skipping what is
+# openssl, aiosmtpd for the test SMTP server, Alertmanager, promtool and the Go
+# haproxy_exporter), skipping what is
 # already there. Needs root (or sudo) and apt-get. Silent when nothing is missing.
 set -euo pipefail
 need=()
@@ -10,6 +11,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # that does not see Debian's python3-* packages).
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; } || need+=(python3-aiosmtpd)
 command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
+# promtool (rule tests, `check metrics`) and the Go exporter hawatch's /metrics is compared with.
+[ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/prometheus-haproxy-exporter ] || need+=(prometheus-haproxy-exporter)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

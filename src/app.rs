@@ -115,7 +115,18 @@ async fn am_refresh(name: String, am: notify::alertmanager::Alertmanager, store:
     }
 }
 
-async fn start(config: &Config, store: &Store) -> anyhow::Result<Running> {
+/// Starts everything for `config`. On the first start a listener that
+/// cannot bind is an error; on a reload it is logged and the watcher goes on
+/// without it (a reload must not stop the watching).
+async fn start(config: &Config, store: &Store, first: bool) -> anyhow::Result<Running> {
+    let listener = match crate::http::bind(config).await {
+        Ok(l) => l,
+        Err(e) if first => return Err(e),
+        Err(e) => {
+            tracing::error!("{e:#}; running without the HTTP listener until the next reload");
+            None
+        }
+    };
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let (workers, shared) = workers(config, store);
@@ -137,6 +148,21 @@ async fn start(config: &Config, store: &Store) -> anyhow::Result<Running> {
         tasks.spawn(p.run(shutdown.clone()));
     }
     warn_orphans(config, store).await;
+    if let Some(l) = listener {
+        let state = Arc::new(crate::http::AppState {
+            config: config.clone(),
+            shared: shared.clone(),
+            heartbeats: heartbeats.clone(),
+            scraper: crate::metrics::Scraper::new(
+                &config.instances,
+                config.metrics.exporter.clone(),
+                &config.metrics.instance_label,
+                config.metrics.label_single_instance,
+            ),
+            scrape_lock: Default::default(),
+        });
+        tasks.spawn(crate::http::serve(l, state, shutdown.clone()));
+    }
     Ok(Running {
         tasks,
         shutdown,
@@ -201,7 +227,7 @@ pub async fn watch(explicit: Option<PathBuf>) -> anyhow::Result<()> {
 pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken) -> anyhow::Result<()> {
     let mut config = Config::load(explicit.as_deref())?;
     let mut opened = open_store(&config.watch.store)?;
-    let mut running = start(&config, &opened.store).await?;
+    let mut running = start(&config, &opened.store, true).await?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -227,7 +253,7 @@ pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken
                             opened = open_store(&new.watch.store)?;
                         }
                         config = new;
-                        running = start(&config, &opened.store).await?;
+                        running = start(&config, &opened.store, false).await?;
                         sd_notify(&[sd_notify::NotifyState::Ready]);
                         tracing::info!("configuration reloaded");
                     }

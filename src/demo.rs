@@ -214,7 +214,7 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
     std::fs::write(
         &watch_cfg,
         format!(
-            "[watch]\ninterval = \"1s\"\nstore = {:?}\n\n[[haproxy]]\nname = \"demo\"\nsocket = {:?}\nring = \"hawatch\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n",
+            "[watch]\ninterval = \"1s\"\nstore = {:?}\n\n[[haproxy]]\nname = \"demo\"\nsocket = {:?}\nring = \"hawatch\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
             store_path.display().to_string(),
             sock.display().to_string()
         ),

@@ -26,10 +26,14 @@ pub enum Kind {
     InstanceUnreachable,
     InstanceRecovered,
     InstanceRestarted,
+    /// A Prometheus alert, received from Alertmanager on `/alertmanager`, firing.
+    AlertFiring,
+    /// That alert, resolved.
+    AlertResolved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 17] = [
         Kind::ServerDown,
         Kind::ServerUp,
         Kind::ServerNolb,
@@ -45,6 +49,8 @@ impl Kind {
         Kind::InstanceUnreachable,
         Kind::InstanceRecovered,
         Kind::InstanceRestarted,
+        Kind::AlertFiring,
+        Kind::AlertResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +70,8 @@ impl Kind {
             Kind::InstanceUnreachable => "instance_unreachable",
             Kind::InstanceRecovered => "instance_recovered",
             Kind::InstanceRestarted => "instance_restarted",
+            Kind::AlertFiring => "alert_firing",
+            Kind::AlertResolved => "alert_resolved",
         }
     }
 
@@ -184,8 +192,28 @@ pub struct Event {
     pub agent: Option<Check>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
+    /// The Prometheus alert, for `alert_firing` / `alert_resolved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertInfo>,
     /// One line in English saying what happened.
     pub message: String,
+}
+
+/// A Prometheus alert as Alertmanager's webhook told it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AlertInfo {
+    /// `alertname`.
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// RFC 3339, as Alertmanager sent it.
+    pub starts_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl Event {

@@ -10,6 +10,8 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod store;
 pub mod watch;

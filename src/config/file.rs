@@ -33,6 +33,39 @@ pub struct FileConfig {
     pub notify: FileNotify,
     #[serde(default)]
     pub sink: Vec<FileSink>,
+    #[serde(default)]
+    pub http: FileHttp,
+    #[serde(default)]
+    pub metrics: FileMetrics,
+}
+
+/// `[http]`: the listener for /metrics, /healthz, /api and /alertmanager.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileHttp {
+    /// `HOST:PORT` (default 127.0.0.1:9101); `""` turns the listener off.
+    pub listen: Option<String>,
+    /// Basic auth user; with `password`/`password_file` every path but /healthz needs it.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<String>,
+    /// PEM certificate chain and key: serve HTTPS.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+}
+
+/// `[metrics]`: the haproxy_exporter-compatible families.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileMetrics {
+    /// The label that tells instances apart (default `haproxy_instance`).
+    pub instance_label: Option<String>,
+    /// Put the label on series even with one instance (default false).
+    pub label_single_instance: Option<bool>,
+    /// Like the exporter's `--haproxy.server-metric-fields`: `"2,3,4"` or column names.
+    pub server_metric_fields: Option<String>,
+    /// Like `--haproxy.server-exclude-states`: servers in these states are left out.
+    pub server_exclude_states: Option<OneOrMany>,
 }
 
 /// One string or a list of strings.

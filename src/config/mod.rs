@@ -35,6 +35,28 @@ pub struct Config {
     pub instances: Vec<Instance>,
     pub notify: Notify,
     pub sinks: Vec<Sink>,
+    pub http: Http,
+    pub metrics: Metrics,
+}
+
+/// `[http]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http {
+    /// `None`: no listener.
+    pub listen: Option<std::net::SocketAddr>,
+    pub auth: Option<(String, Secret)>,
+    /// (certificate chain, key) PEM files.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
+
+/// `[metrics]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    pub instance_label: String,
+    pub label_single_instance: bool,
+    pub exporter: crate::metrics::exporter::Options,
 }
 
 #[derive(Debug, Clone)]
@@ -409,6 +431,8 @@ impl Config {
             p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url`"));
         }
         let notify = validate_notify(&raw.notify, &mut p);
+        let http = validate_http(raw.http, &mut p);
+        let metrics = validate_metrics(raw.metrics, &mut p);
         let defaults = raw.notify.policy();
         let mut sinks = Vec::new();
         for (i, s) in raw.sink.into_iter().enumerate() {
@@ -447,6 +471,8 @@ impl Config {
                 instances,
                 notify,
                 sinks,
+                http,
+                metrics,
             })
         } else {
             Err(ConfigError(p.list))
@@ -553,6 +579,140 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
 }
 
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Where `key = ...` is written inside `[table]`, else the table header.
+fn key_in_table(text: &str, table: &str, key: &str) -> std::ops::Range<usize> {
+    let header = format!("[{table}]");
+    let Some(start) = text.find(&header) else { return 0..0 };
+    let body = &text[start..];
+    let end = body[1..].find("\n[").map_or(body.len(), |i| i + 1);
+    let mut off = 0;
+    for line in body[..end].split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.split(['=', ' ']).next() == Some(key) {
+            let at = start + off + (line.len() - t.len());
+            return at..at + key.len();
+        }
+        off += line.len();
+    }
+    start..start + header.len()
+}
+
+fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
+    let listen = match f.listen.as_deref().unwrap_or(DEFAULT_LISTEN).trim() {
+        "" => None,
+        l => match l.parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.at(
+                    key_in_table(p.text, "http", "listen"),
+                    "http.listen",
+                    format!("{l:?} is not HOST:PORT with an IP address (e.g. \"127.0.0.1:9101\", \"[::1]:9101\"); \"\" turns the listener off"),
+                );
+                None
+            }
+        },
+    };
+    let at = key_in_table(p.text, "http", "password");
+    let password = secret_or_file(f.password, f.password_file, p, &at, "http.password");
+    let auth = match (f.username, password) {
+        (Some(u), Some(pw)) if !u.is_empty() && !pw.expose().is_empty() => Some((u, pw)),
+        (None, None) => None,
+        _ => {
+            p.at(
+                key_in_table(p.text, "http", "username"),
+                "http.username",
+                "basic auth needs both `username` and `password` (or `password_file`), neither empty",
+            );
+            None
+        }
+    };
+    let tls = match (f.tls_cert, f.tls_key) {
+        (Some(c), Some(k)) => {
+            for (path, key) in [(&c, "tls_cert"), (&k, "tls_key")] {
+                if let Err(e) = std::fs::metadata(path) {
+                    p.at(
+                        key_in_table(p.text, "http", key),
+                        &format!("http.{key}"),
+                        format!("cannot read {path}: {e}"),
+                    );
+                }
+            }
+            Some((PathBuf::from(c), PathBuf::from(k)))
+        }
+        (None, None) => None,
+        (c, _) => {
+            let key = if c.is_some() { "tls_key" } else { "tls_cert" };
+            p.at(
+                key_in_table(p.text, "http", key),
+                &format!("http.{key}"),
+                "HTTPS needs both `tls_cert` and `tls_key`",
+            );
+            None
+        }
+    };
+    if let (Some(a), None) = (listen, &auth) {
+        if !a.ip().is_loopback() {
+            tracing::warn!(listen = %a, "the HTTP listener is reachable from the network without authentication; set [http] username and password");
+        }
+    }
+    Http { listen, auth, tls }
+}
+
+fn validate_metrics(f: file::FileMetrics, p: &mut Problems) -> Metrics {
+    use crate::metrics::exporter;
+    let label = f.instance_label.unwrap_or_else(|| "haproxy_instance".to_string());
+    let reserved = ["frontend", "backend", "server", "code", "version", "release_date", "le"];
+    let valid = !label.is_empty()
+        && !label.starts_with("__")
+        && label
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid || reserved.contains(&label.as_str()) {
+        p.at(
+            key_in_table(p.text, "metrics", "instance_label"),
+            "metrics.instance_label",
+            format!("{label:?} cannot be the instance label: use letters, digits and _, not starting with a digit or __, and none of {}", reserved.join(", ")),
+        );
+    }
+    let server_fields = match exporter::parse_server_fields(
+        f.server_metric_fields
+            .as_deref()
+            .unwrap_or(exporter::DEFAULT_SERVER_FIELDS),
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            p.at(
+                key_in_table(p.text, "metrics", "server_metric_fields"),
+                "metrics.server_metric_fields",
+                e,
+            );
+            Vec::new()
+        }
+    };
+    let server_exclude_states = f
+        .server_exclude_states
+        .map(|v| {
+            v.into_vec()
+                .iter()
+                .flat_map(|s| s.split(','))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    Metrics {
+        instance_label: label,
+        label_single_instance: f.label_single_instance.unwrap_or(false),
+        exporter: exporter::Options {
+            server_fields,
+            server_exclude_states,
+            instance_label: None,
+        },
+    }
+}
 
 fn validate_notify(f: &file::FileNotify, p: &mut Problems) -> Notify {
     let at = p.text.find("[notify]").map_or(0..0, |i| i..i + 1);
@@ -777,7 +937,20 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
             })
         }
     };
-    let route = validate_route(&f, p, &at, &key);
+    let mut route = validate_route(&f, p, &at, &key);
+    if matches!(ty, SinkType::Alertmanager) {
+        // Prometheus alerts came from an Alertmanager: sending them back would loop.
+        let external = [Kind::AlertFiring, Kind::AlertResolved];
+        match &mut route.kinds {
+            Some(k) if external.iter().any(|e| k.contains(e)) => p.at(
+                at.clone(),
+                &key("events"),
+                "an alertmanager sink cannot take alert_firing / alert_resolved (they came from an Alertmanager: it would loop)",
+            ),
+            Some(_) => {}
+            None => route.kinds = Some(Kind::ALL.into_iter().filter(|k| !external.contains(k)).collect()),
+        }
+    }
     let (mut pol, quiet, max_age) = validate_policy(&policy, notify, p, &at, &key);
     // Machines want every event: webhook and console sinks do not summarise
     // flapping unless asked to.

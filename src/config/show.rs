@@ -173,6 +173,39 @@ impl Config {
             Value::Table(t)
         });
         root.insert("sink".into(), Value::Array(sinks.collect()));
+        let mut h = Table::new();
+        h.insert(
+            "listen".into(),
+            s(self.http.listen.map(|a| a.to_string()).unwrap_or_default()),
+        );
+        if let Some((user, _)) = &self.http.auth {
+            h.insert("username".into(), s(user));
+            h.insert("password".into(), s("***"));
+        }
+        if let Some((cert, key)) = &self.http.tls {
+            h.insert("tls_cert".into(), s(cert.display().to_string()));
+            h.insert("tls_key".into(), s(key.display().to_string()));
+        }
+        root.insert("http".into(), Value::Table(h));
+        let mut m = Table::new();
+        m.insert("instance_label".into(), s(&self.metrics.instance_label));
+        m.insert(
+            "label_single_instance".into(),
+            Value::Boolean(self.metrics.label_single_instance),
+        );
+        let fields: Vec<String> = self
+            .metrics
+            .exporter
+            .server_fields
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        m.insert("server_metric_fields".into(), s(fields.join(",")));
+        m.insert(
+            "server_exclude_states".into(),
+            Value::Array(self.metrics.exporter.server_exclude_states.iter().map(s).collect()),
+        );
+        root.insert("metrics".into(), Value::Table(m));
         let mut out = String::new();
         if let Some(p) = &self.path {
             out.push_str(&format!("# effective configuration from {}\n", p.display()));

@@ -169,6 +169,8 @@ fn every_key_is_documented() {
         ("watch", "[watch]\nzzz = 1\n"),
         ("haproxy", "[[haproxy]]\nzzz = 1\n"),
         ("sink", "[[sink]]\nzzz = 1\n"),
+        ("http", "[http]\nzzz = 1\n"),
+        ("metrics", "[metrics]\nzzz = 1\n"),
         ("top level", "zzz = 1\n"),
     ] {
         let e = Config::parse(probe, "f").unwrap_err().to_string();

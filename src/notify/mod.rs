@@ -281,6 +281,8 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
         BackendDown => "🔥",
         InstanceUnreachable => "🚨",
         InstanceRestarted => "🔄",
+        AlertFiring => "🔴",
+        AlertResolved => "🟢",
     }
 }
 

@@ -259,6 +259,10 @@ impl Worker {
             Ok(()) => {
                 let f = full.clone();
                 self.blocking(move |s| s.mark_delivered(&f, partial)).await;
+                crate::metrics::telemetry()
+                    .sent
+                    .get_or_create(&crate::metrics::sink(&self.name))
+                    .inc();
                 if attempts > 0 {
                     tracing::info!(sink = %self.name, delivery = %d.id, "delivered after {attempts} failed attempt(s)");
                 } else {
@@ -275,6 +279,10 @@ impl Worker {
                 let msg = e.message.clone();
                 let next = now_ms() + wait.as_millis() as i64;
                 self.blocking(move |s| s.mark_failed(&involved, &msg, next)).await;
+                crate::metrics::telemetry()
+                    .failed
+                    .get_or_create(&crate::metrics::sink(&self.name))
+                    .inc();
                 Step::Failed
             }
         }

@@ -176,6 +176,7 @@ mod tests {
             check: None,
             agent: None,
             addr: None,
+            alert: None,
             message: String::new(),
         }
     }

@@ -31,6 +31,7 @@ fn ev(kind: Kind, at: i64) -> Event {
         check: None,
         agent: None,
         addr: None,
+        alert: None,
         message: format!("{kind}"),
     }
 }

@@ -220,6 +220,7 @@ mod tests {
             check: None,
             agent: None,
             addr: None,
+            alert: None,
             message: String::new(),
         };
         let r = Route {

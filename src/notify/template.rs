@@ -103,6 +103,8 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::Zh, Kind::InstanceUnreachable) => "HAProxy 实例不可达",
         (Lang::Zh, Kind::InstanceRecovered) => "HAProxy 实例恢复",
         (Lang::Zh, Kind::InstanceRestarted) => "HAProxy 重启/重载",
+        (Lang::Zh, Kind::AlertFiring) => "Prometheus 告警",
+        (Lang::Zh, Kind::AlertResolved) => "Prometheus 告警恢复",
         (Lang::En, Kind::ServerDown) => "Server DOWN",
         (Lang::En, Kind::ServerUp) => "Server UP",
         (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
@@ -118,6 +120,8 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::En, Kind::InstanceUnreachable) => "HAProxy unreachable",
         (Lang::En, Kind::InstanceRecovered) => "HAProxy reachable again",
         (Lang::En, Kind::InstanceRestarted) => "HAProxy restarted/reloaded",
+        (Lang::En, Kind::AlertFiring) => "Prometheus alert",
+        (Lang::En, Kind::AlertResolved) => "Prometheus alert resolved",
     }
 }
 
@@ -209,6 +213,22 @@ struct NoticeCtx<'a> {
     count: Option<u32>,
     servers: Vec<ServerCtx<'a>>,
     folded: Vec<FoldedCtx<'a>>,
+    /// The Prometheus alert of `alert_firing` / `alert_resolved` (else none).
+    alert: Option<AlertCtx<'a>>,
+}
+
+#[derive(Serialize)]
+struct AlertCtx<'a> {
+    name: &'a str,
+    summary: Option<&'a str>,
+    description: Option<&'a str>,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    annotations: &'a std::collections::BTreeMap<String, String>,
+    /// `k=v` pairs of the labels other than alertname, for one line.
+    label_text: String,
+    starts_at: &'a str,
+    ends_at: Option<&'a str>,
+    generator_url: Option<&'a str>,
 }
 
 fn check_text(c: Option<&Check>) -> Option<String> {
@@ -350,9 +370,10 @@ impl Renderer {
                     instance: &e.instance,
                     backend: e.backend.as_deref(),
                     server: e.server.as_deref(),
-                    subject: match (&e.backend, &e.server) {
-                        (Some(b), Some(s)) => format!("{b}/{s}"),
-                        (Some(b), None) => b.clone(),
+                    subject: match (&e.alert, &e.backend, &e.server) {
+                        (Some(a), _, _) => a.name.clone(),
+                        (None, Some(b), Some(s)) => format!("{b}/{s}"),
+                        (None, Some(b), None) => b.clone(),
                         _ => e.instance.clone(),
                     },
                     from: e.from.as_deref(),
@@ -370,6 +391,23 @@ impl Renderer {
                     duration: n.duration_ms.map(|d| human_duration(d, lang)),
                     duration_secs: n.duration_ms.map(|d| d / 1000),
                     count: n.count,
+                    alert: e.alert.as_ref().map(|a| AlertCtx {
+                        name: &a.name,
+                        summary: a.annotations.get("summary").map(String::as_str),
+                        description: a.annotations.get("description").map(String::as_str),
+                        labels: &a.labels,
+                        annotations: &a.annotations,
+                        label_text: a
+                            .labels
+                            .iter()
+                            .filter(|(k, _)| *k != "alertname")
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        starts_at: &a.starts_at,
+                        ends_at: a.ends_at.as_deref(),
+                        generator_url: a.generator_url.as_deref(),
+                    }),
                     servers: n
                         .servers
                         .iter()
@@ -473,6 +511,7 @@ pub fn samples() -> Vec<Notice> {
         }),
         agent: None,
         addr: Some("127.0.0.1:8080".into()),
+        alert: None,
         message: format!("server be_app/app1 {from} → {to}"),
     };
     let down = Notice::of(ev(Kind::ServerDown, Severity::Critical, "UP", "DOWN"));
@@ -538,7 +577,52 @@ pub fn samples() -> Vec<Notice> {
         message: "instance unreachable: connection refused".into(),
         ..ev(Kind::InstanceUnreachable, Severity::Critical, "", "")
     });
-    vec![down, up, backend, flapping, settled, reminder, gone, test, unreachable]
+    let alert = |kind: Kind, to: &str| {
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert(
+            "alertname".to_string(),
+            "HaproxyHighHttp5xxErrorRateBackend".to_string(),
+        );
+        labels.insert("backend".to_string(), "be_app".to_string());
+        labels.insert("severity".to_string(), "critical".to_string());
+        let mut annotations = std::collections::BTreeMap::new();
+        annotations.insert("summary".to_string(), "5xx > 5% on be_app".to_string());
+        annotations.insert("description".to_string(), "12% of responses are 5xx".to_string());
+        Notice::of(Event {
+            server: None,
+            check: None,
+            from: None,
+            to: Some(to.into()),
+            status: None,
+            addr: None,
+            alert: Some(crate::event::AlertInfo {
+                name: "HaproxyHighHttp5xxErrorRateBackend".into(),
+                labels,
+                annotations,
+                starts_at: crate::event::rfc3339::format(&now),
+                ends_at: None,
+                generator_url: Some("http://prometheus:9090/graph".into()),
+                fingerprint: Some("0123456789abcdef".into()),
+            }),
+            message: "5xx > 5% on be_app".into(),
+            ..ev(kind, Severity::Critical, "", "")
+        })
+    };
+    let firing = alert(Kind::AlertFiring, "firing");
+    let resolved = alert(Kind::AlertResolved, "resolved");
+    vec![
+        down,
+        up,
+        backend,
+        flapping,
+        settled,
+        reminder,
+        gone,
+        test,
+        unreachable,
+        firing,
+        resolved,
+    ]
 }
 
 #[cfg(test)]

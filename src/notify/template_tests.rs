@@ -40,7 +40,7 @@ fn a_backend_notice_names_its_servers_and_many_notices_get_a_summary_title() {
     let out = r.render(&s[2..3], "x", false).unwrap();
     assert!(out.body.contains("app1 DOWN，app2 MAINT"), "{}", out.body);
     let out = r.render(&s, "x", false).unwrap();
-    assert!(out.title.starts_with("🚨 HAProxy 状态变更 9 项"), "{}", out.title);
+    assert!(out.title.starts_with("🚨 HAProxy 状态变更 11 项"), "{}", out.title);
 }
 
 #[test]
@@ -90,4 +90,31 @@ fn durations_read_naturally() {
     assert_eq!(human_duration(3_600_000, Lang::Zh), "1小时");
     assert_eq!(human_duration(90_061_000, Lang::En), "1d1h");
     assert_eq!(human_duration(0, Lang::En), "0s");
+}
+
+#[test]
+fn prometheus_alerts_render_with_their_summary_and_labels() {
+    let s = samples();
+    let alerts: Vec<_> = s.iter().filter(|n| n.event.alert.is_some()).cloned().collect();
+    assert_eq!(alerts.len(), 2);
+    let out = zh(Format::Markdown).render(&alerts[..1], "x", false).unwrap();
+    assert!(
+        out.title
+            .contains("Prometheus 告警 · HaproxyHighHttp5xxErrorRateBackend"),
+        "{}",
+        out.title
+    );
+    assert!(
+        out.body.contains("5% on be_app") && out.body.contains("12% of responses"),
+        "{}",
+        out.body
+    );
+    assert!(out.body.contains("backend=be_app, severity=critical"), "{}", out.body);
+    assert!(out.body.contains("触发中"), "{}", out.body);
+    let out = zh(Format::Text).render(&alerts, "x", false).unwrap();
+    assert!(out.title.contains("Prometheus 告警 2 项"), "{}", out.title);
+    let en = Renderer::new(Lang::En, Format::Text, Zone::Local, "h", None).unwrap();
+    let out = en.render(&alerts[1..], "x", false).unwrap();
+    assert!(out.title.contains("Prometheus alert resolved"), "{}", out.title);
+    assert!(out.body.contains("Status: resolved"), "{}", out.body);
 }

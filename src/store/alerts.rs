@@ -151,6 +151,45 @@ impl Store {
         })
     }
 
+    /// Commits events that come from outside HAProxy (Alertmanager's
+    /// alerts): they are stored, and every sink whose route takes them gets
+    /// them in one message, through its quiet hours and outbox but not its
+    /// noise policy (Alertmanager already grouped, delayed and deduplicated
+    /// them). An event whose id is already stored is skipped, which makes a
+    /// retried webhook call harmless. Returns (events stored, outbox rows).
+    pub fn commit_received(&self, events: &[Event], sinks: &[SinkPlan]) -> Result<(usize, usize)> {
+        let now = Utc::now();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut fresh = Vec::new();
+            let mut seqs = Vec::new();
+            {
+                let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO events(id, time, instance, kind, severity, backend, server, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+                for e in events {
+                    let body = serde_json::to_string(e).expect("event serializes");
+                    if ins.execute(params![e.id, rfc3339::format(&e.time), e.instance, e.kind.as_str(), e.severity.as_str(), e.backend, e.server, body])? == 1 {
+                        fresh.push(e.clone());
+                        seqs.push(tx.last_insert_rowid());
+                    }
+                }
+            }
+            let mut rows = 0;
+            if let (Some(a), Some(b)) = (seqs.first(), seqs.last()) {
+                for sp in sinks {
+                    let notices: Vec<Notice> = fresh
+                        .iter()
+                        .filter(|e| sp.route.matches(e))
+                        .map(|e| Notice::of(e.clone()))
+                        .collect();
+                    let instance = notices.first().map(|n| n.event.instance.clone()).unwrap_or_default();
+                    rows += enqueue(&tx, sp, &instance, (*a, *b), notices, now)?;
+                }
+            }
+            tx.commit()?;
+            Ok((fresh.len(), rows))
+        })
+    }
+
     /// Lets time pass for every sink's policy: held notices, flap settles and
     /// reminders that are due become outbox rows. Returns (rows written, the
     /// next time something is due).

@@ -39,7 +39,7 @@ pub enum StoreError {
     Json { path: String, source: serde_json::Error },
 }
 
-type Result<T> = std::result::Result<T, StoreError>;
+pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// One outbox row with the notices still to deliver, in order.
 #[derive(Debug, Clone)]
@@ -213,6 +213,15 @@ impl Store {
             .optional()
         })?;
         raw.map(|s| self.json(&s)).transpose()
+    }
+
+    /// Whether an event with this id is stored.
+    pub fn has_event(&self, id: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row("SELECT 1 FROM events WHERE id = ?1", [id], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+        })
     }
 
     /// Event history, oldest first.

@@ -17,6 +17,7 @@ fn ev(n: usize) -> Event {
         check: None,
         agent: None,
         addr: None,
+        alert: None,
         message: format!("server be/s{n} UP → DOWN"),
     }
 }

@@ -68,6 +68,7 @@ impl Emitter<'_> {
             check: None,
             agent: None,
             addr: None,
+            alert: None,
             message,
         });
         self.events.last_mut().expect("just pushed")

@@ -76,7 +76,9 @@ impl Poller {
     /// One poll → diff → commit. Returns the events committed. On a store
     /// error the in-memory state is dropped; [`Poller::run`] reloads it.
     pub async fn poll_once(&mut self) -> anyhow::Result<Vec<Event>> {
+        let started = std::time::Instant::now();
         let obs = source::poll(&self.inst, &self.http, self.last_reply).await;
+        let reachable = obs.is_ok();
         match &obs {
             Ok(snap) => self.last_reply = snap.stat.text().len() + 4096,
             Err(e) => tracing::debug!(instance = %self.inst.name, "poll failed: {e}"),
@@ -110,6 +112,7 @@ impl Poller {
         }
         self.state = Some(state);
         self.heartbeat.beat();
+        crate::metrics::telemetry().poll(&self.inst.name, started.elapsed(), reachable, &events);
         Ok(events)
     }
 

@@ -46,8 +46,17 @@ async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration, size_hint: usize
 }
 
 /// Splits and parses the reply to `show info;show stat`.
-pub fn parse_socket_reply(mut reply: String) -> Observation {
+pub fn parse_socket_reply(reply: String) -> Observation {
     let now = Utc::now();
+    let (info, stat) = split_socket_reply(reply)?;
+    Ok(Snapshot {
+        proc: Some(ProcInfo::from_info(&info, now)),
+        stat,
+    })
+}
+
+/// The two parts of a `show info;show stat` reply, parsed.
+pub fn split_socket_reply(mut reply: String) -> Result<(Info, Stat), String> {
     let Some(i) = reply.find("\n\n") else {
         return Err(format!(
             "bad reply to `show info`: {:?}",
@@ -61,10 +70,7 @@ pub fn parse_socket_reply(mut reply: String) -> Observation {
     }
     reply.drain(..i + 2); // keep the buffer: the stat part is most of it
     let stat = Stat::parse(reply).map_err(|e| e.to_string())?;
-    Ok(Snapshot {
-        proc: Some(ProcInfo::from_info(&info, now)),
-        stat,
-    })
+    Ok((info, stat))
 }
 
 async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Observation {
@@ -79,7 +85,7 @@ async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Obse
     Ok(Snapshot { proc, stat })
 }
 
-async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, String> {
+pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, String> {
     let shown = crate::config::redact_url(url);
     let work = async {
         // One retry on a transport error: HAProxy closes the connection after

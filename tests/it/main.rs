@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod harness;
 mod mailam;
+mod metrics;
 mod notify;
 mod receivers;
 mod support;

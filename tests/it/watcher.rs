@@ -46,10 +46,14 @@ impl Watcher {
         let dir = tempdir();
         let config = dir.path().join("hawatch.toml");
         let store = dir.path().join("store").join("hawatch.db");
-        let text = format!(
+        let mut text = format!(
             "[watch]\ninterval = \"{interval}\"\nstore = {:?}\n\n{body}",
             store.display().to_string()
         );
+        // Tests run in parallel: never the default port.
+        if !body.contains("[http]") {
+            text.push_str("\n[http]\nlisten = \"127.0.0.1:0\"\n");
+        }
         std::fs::write(&config, text).unwrap();
         Watcher {
             dir,
@@ -86,6 +90,24 @@ impl Watcher {
             "no baseline for {instance}:\n{}",
             self.stderr()
         );
+    }
+
+    /// `http://ADDR` of the HTTP listener, from the watcher's log.
+    pub fn http_base(&self) -> String {
+        let p = self.proc();
+        assert!(
+            p.wait_stderr_contains("HTTP listener", Duration::from_secs(10)),
+            "no HTTP listener:\n{}",
+            p.stderr()
+        );
+        let err = p.stderr();
+        let line = err.lines().find(|l| l.contains("HTTP listener")).unwrap();
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .unwrap_or_else(|| panic!("no addr in {line:?}"));
+        let scheme = if line.contains("tls=true") { "https" } else { "http" };
+        format!("{scheme}://{addr}")
     }
 
     pub fn proc(&self) -> &Proc {

@@ -14,5 +14,5 @@ pub mod status;
 
 pub use client::{ClientError, Endpoint};
 pub use info::Info;
-pub use stat::{ParseError, RowType, Stat, StatRow};
+pub use stat::{ParseError, RowType, Selection, Stat, StatRow};
 pub use status::{CheckStatus, ServerStatus, State};

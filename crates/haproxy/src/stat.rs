@@ -341,6 +341,148 @@ impl Stat {
     }
 }
 
+/// Where one selected cell is: a span of [`Stat::text`], or (top bit of
+/// `start` set) a span of [`Selection`]'s own buffer, for the rare cell that
+/// HAProxy quoted.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+const OWNED: u32 = 1 << 31;
+
+/// The cells of a few chosen columns in every row, located in one pass. The
+/// metrics view reads ~45 of the 100+ columns of each row, once per metric
+/// family; splitting each row once and keeping 8-byte spans is what keeps a
+/// 10,000-server scrape in milliseconds. Columns absent from the reply read
+/// as empty cells.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    stride: usize,
+    spans: Vec<Span>,
+    types: Vec<RowType>,
+    owned: String,
+}
+
+impl Stat {
+    /// Locates the cells of `names` (column names of the header) in every row.
+    pub fn select(&self, names: &[&str]) -> Selection {
+        let stride = names.len();
+        // slot_of[column] = position in `names`
+        let mut slot_of = vec![None; self.columns.len()];
+        for (i, n) in names.iter().enumerate() {
+            if let Some(c) = self.columns.index(n) {
+                slot_of[c] = Some(i);
+            }
+        }
+        let last = slot_of.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+        slot_of.truncate(last);
+        let type_col = self.columns.index("type");
+        let sv_col = self.columns.index("svname");
+        let mut sel = Selection {
+            stride,
+            spans: Vec::with_capacity(self.rows * stride),
+            types: Vec::with_capacity(self.rows),
+            owned: String::new(),
+        };
+        let base = self.text.as_ptr() as usize;
+        for line in self.text[self.body..].split('\n').map(|l| l.trim_end_matches('\r')) {
+            if line.is_empty() {
+                continue;
+            }
+            let row = sel.spans.len();
+            sel.spans.resize(row + stride, Span::default());
+            let mut kind = None;
+            let mut svname = "";
+            let mut put = |sel: &mut Selection, col: usize, cell: &str, owned: bool| {
+                if Some(col) == type_col {
+                    kind = match cell {
+                        "0" => Some(RowType::Frontend),
+                        "1" => Some(RowType::Backend),
+                        "2" => Some(RowType::Server),
+                        "3" => Some(RowType::Listener),
+                        _ => None,
+                    };
+                }
+                if Some(col) == sv_col {
+                    svname = match cell {
+                        "FRONTEND" => "FRONTEND",
+                        "BACKEND" => "BACKEND",
+                        _ => "",
+                    };
+                }
+                if let Some(Some(slot)) = slot_of.get(col) {
+                    let span = if owned {
+                        let start = sel.owned.len() as u32 | OWNED;
+                        sel.owned.push_str(cell);
+                        Span {
+                            start,
+                            len: cell.len() as u32,
+                        }
+                    } else {
+                        Span {
+                            start: (cell.as_ptr() as usize - base) as u32,
+                            len: cell.len() as u32,
+                        }
+                    };
+                    sel.spans[row + slot] = span;
+                }
+            };
+            if line.contains('"') {
+                // Validated in `parse`, so this cannot fail.
+                if let Ok(rec) = quoted_cells(line, 0) {
+                    for (col, cell) in rec.iter().enumerate() {
+                        put(&mut sel, col, cell, true);
+                    }
+                }
+            } else {
+                let need = slot_of
+                    .len()
+                    .max(type_col.map_or(0, |c| c + 1))
+                    .max(sv_col.map_or(0, |c| c + 1));
+                for (col, cell) in line.splitn(need + 1, ',').enumerate().take(need) {
+                    put(&mut sel, col, cell, false);
+                }
+            }
+            sel.types.push(kind.unwrap_or(match svname {
+                "FRONTEND" => RowType::Frontend,
+                "BACKEND" => RowType::Backend,
+                _ => RowType::Server,
+            }));
+        }
+        sel
+    }
+}
+
+impl Selection {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// What row `row` describes.
+    pub fn row_type(&self, row: usize) -> RowType {
+        self.types[row]
+    }
+
+    /// The cell of the `i`-th selected column in row `row` (`""` when empty
+    /// or absent). `stat` must be the reply this selection was made from.
+    pub fn cell<'a>(&'a self, stat: &'a Stat, row: usize, i: usize) -> &'a str {
+        let s = self.spans[row * self.stride + i];
+        let (text, start) = if s.start & OWNED != 0 {
+            (self.owned.as_str(), (s.start & !OWNED) as usize)
+        } else {
+            (stat.text.as_str(), s.start as usize)
+        };
+        text.get(start..start + s.len as usize).unwrap_or("")
+    }
+}
+
 /// Validates a reply and collects its rows (for tests and one-off readers;
 /// the watcher iterates [`Stat::rows`] instead).
 pub fn parse(text: &str) -> Result<Vec<StatRow<'static>>, ParseError> {
@@ -453,6 +595,28 @@ mod tests {
         ] {
             let _ = parse(junk);
         }
+    }
+
+    #[test]
+    fn selection_reads_chosen_columns_of_every_row() {
+        let stat = Stat::parse(SOCKET.to_string()).unwrap();
+        let sel = stat.select(&["pxname", "svname", "status", "no_such_column", "conn_tot"]);
+        assert_eq!(sel.len(), stat.len());
+        let rows: Vec<_> = stat.rows().collect();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(sel.cell(&stat, i, 0), r.pxname);
+            assert_eq!(sel.cell(&stat, i, 1), r.svname);
+            assert_eq!(sel.cell(&stat, i, 2), r.status);
+            assert_eq!(sel.cell(&stat, i, 3), "");
+            assert_eq!(sel.row_type(i), r.kind());
+        }
+        let quoted = "# pxname,svname,status,last_chk,type,\nbe,s1,DOWN,\"a, b\",2,\nbe,BACKEND,UP,,1,\n";
+        let stat = Stat::parse(quoted.to_string()).unwrap();
+        let sel = stat.select(&["last_chk", "type", "status"]);
+        assert_eq!(sel.cell(&stat, 0, 0), "a, b");
+        assert_eq!(sel.cell(&stat, 0, 2), "DOWN");
+        assert_eq!(sel.row_type(0), RowType::Server);
+        assert_eq!(sel.row_type(1), RowType::Backend);
     }
 
     #[test]

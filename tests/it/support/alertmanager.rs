@@ -64,9 +64,14 @@ impl Alertmanager {
     /// Retries on a fresh port if it exits first (lost the port race); panics with its
     /// stderr otherwise.
     pub fn start() -> Alertmanager {
+        Alertmanager::start_with(CONFIG)
+    }
+
+    /// Like [`Alertmanager::start`], with this `alertmanager.yml`.
+    pub fn start_with(config: &str) -> Alertmanager {
         let dir = tempdir();
         let cfg = dir.path().join("alertmanager.yml");
-        std::fs::write(&cfg, CONFIG).expect("write alertmanager.yml");
+        std::fs::write(&cfg, config).expect("write alertmanager.yml");
         let mut last_err = String::new();
         for _ in 0..3 {
             let port = free_port();

@@ -22,6 +22,7 @@
 
 pub mod alertmanager;
 pub mod backend;
+pub mod exposition;
 pub mod haproxy;
 pub mod receiver;
 pub mod smtp;

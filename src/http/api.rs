@@ -1,0 +1,201 @@
+//! `/healthz`, `/api/events` and `/api/state` (JSON; docs/api.md).
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use crate::event::Kind;
+use crate::store::EventFilter;
+
+/// Events returned when the request names no `limit`.
+pub const DEFAULT_LIMIT: usize = 1000;
+pub const MAX_LIMIT: usize = 100_000;
+
+fn bad_request(msg: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+}
+
+fn unavailable(msg: String) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": msg }))).into_response()
+}
+
+/// 200 while every poller has polled within three times its
+/// interval + timeout (the systemd watchdog's rule), else 503.
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let now = Utc::now().timestamp_millis();
+    let mut healthy = true;
+    let mut instances = serde_json::Map::new();
+    for (name, hb, max) in &state.heartbeats {
+        let last = hb.last_ms();
+        let limit = 3 * max.as_millis() as i64;
+        let ok = last > 0 && now - last <= limit;
+        healthy &= ok;
+        instances.insert(
+            name.clone(),
+            json!({
+                "alive": ok,
+                "last_poll_age_seconds": (last > 0).then(|| (now - last) as f64 / 1000.0),
+                "limit_seconds": limit as f64 / 1000.0,
+            }),
+        );
+    }
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if healthy { "ok" } else { "stalled" };
+    (code, Json(json!({ "status": status, "instances": instances }))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    since: Option<String>,
+    instance: Option<String>,
+    backend: Option<String>,
+    server: Option<String>,
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The event history, oldest first, filtered like `hawatch events`.
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => {
+            return bad_request(format!(
+                "{}; parameters: since, instance, backend, server, kind, limit",
+                e.body_text()
+            ))
+        }
+    };
+    if let Some(k) = &q.kind {
+        if Kind::parse(k).is_none() {
+            let all: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            return bad_request(format!("kind {k:?}: unknown kind; one of {}", all.join(", ")));
+        }
+    }
+    let since = match q.since.as_deref().map(|s| crate::commands::parse_since(s, Utc::now())) {
+        Some(Err(e)) => return bad_request(format!("{e:#}").replace("--since", "since")),
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return bad_request(format!("limit must be 1..={MAX_LIMIT}"));
+    }
+    let filter = EventFilter {
+        since,
+        instance: q.instance,
+        backend: q.backend,
+        server: q.server,
+        kind: q.kind,
+        limit: Some(limit),
+    };
+    let store = state.shared.store.clone();
+    match tokio::task::spawn_blocking(move || store.events(&filter)).await {
+        Ok(Ok(evs)) => Json(evs).into_response(),
+        Ok(Err(e)) => unavailable(format!("store: {e}")),
+        Err(e) => unavailable(format!("store: {e}")),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ServerView {
+    name: String,
+    /// The last settled status (`UP`, `DOWN`, `MAINT`, `DRAIN`, `NOLB`); null while never settled.
+    status: Option<String>,
+    check: Option<String>,
+    agent: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct BackendView {
+    name: String,
+    up: bool,
+    servers: Vec<ServerView>,
+}
+
+#[derive(Debug, Serialize)]
+struct InstanceView {
+    name: String,
+    /// False until the first successful poll.
+    seen: bool,
+    reachable: bool,
+    error: Option<String>,
+    unreachable_since: Option<String>,
+    last_poll: Option<String>,
+    pid: Option<u64>,
+    version: Option<String>,
+    backends: Vec<BackendView>,
+}
+
+/// What hawatch knows now about every configured instance.
+pub async fn state(State(state): State<Arc<AppState>>) -> Response {
+    let st = state.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        st.config
+            .instances
+            .iter()
+            .map(|i| st.shared.store.load_state(&i.name).map(|s| (i.name.clone(), s)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await;
+    let loaded = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return unavailable(format!("store: {e}")),
+        Err(e) => return unavailable(format!("store: {e}")),
+    };
+    let mut out = Vec::new();
+    for (name, s) in loaded {
+        let s = s.unwrap_or_default();
+        let last = state
+            .heartbeats
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, hb, _)| hb.last_ms())
+            .filter(|ms| *ms > 0)
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| crate::event::rfc3339::format(&t));
+        out.push(InstanceView {
+            name,
+            seen: s.seen,
+            reachable: s.reachable,
+            error: s.error,
+            unreachable_since: s.unreachable_since.map(|t| crate::event::rfc3339::format(&t)),
+            last_poll: last,
+            pid: s.proc.as_ref().and_then(|p| p.pid),
+            version: s.proc.as_ref().and_then(|p| p.version.clone()),
+            backends: s
+                .backends
+                .into_iter()
+                .map(|(b, bs)| BackendView {
+                    name: b,
+                    up: bs.up,
+                    servers: bs
+                        .servers
+                        .into_iter()
+                        .map(|(n, sv)| ServerView {
+                            name: n,
+                            status: sv.settled,
+                            check: sv.check,
+                            agent: sv.agent,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        });
+    }
+    Json(json!({ "instances": out })).into_response()
+}

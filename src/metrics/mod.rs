@@ -1,0 +1,292 @@
+//! `/metrics`: the haproxy_exporter-compatible families ([`exporter`]),
+//! read fresh from every instance at scrape time, plus hawatch's own
+//! (`hawatch_*`, [`Telemetry`]) and its process (`process_*`).
+//!
+//! A scrape never serves stale HAProxy numbers: it asks each instance, as
+//! the exporter does, and an instance that does not answer in its
+//! `timeout` reads `haproxy_up 0` with no series (docs/metrics.md).
+
+pub mod exporter;
+mod process;
+pub mod text;
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::config::{Instance, Source};
+use crate::event::Event;
+use crate::watch::source;
+use exporter::{InstanceScrape, Options, Scrape, ScrapeCounters, Stats};
+use text::{Format, Text004};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabel {
+    pub haproxy_instance: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub haproxy_instance: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabel {
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+fn poll_histogram() -> Histogram {
+    Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+}
+
+/// hawatch's own metrics. Process-wide, like the process itself: pollers,
+/// outbox workers and the receiver count into [`telemetry()`]; they survive
+/// a config reload.
+#[derive(Debug)]
+pub struct Telemetry {
+    pub events: Family<KindLabel, Counter>,
+    pub polls: Family<InstanceLabel, Counter>,
+    pub poll_errors: Family<InstanceLabel, Counter>,
+    pub poll_duration: Family<InstanceLabel, Histogram, fn() -> Histogram>,
+    pub instance_up: Family<InstanceLabel, Gauge>,
+    pub last_poll: Family<InstanceLabel, Gauge<f64, AtomicU64>>,
+    pub sent: Family<SinkLabel, Counter>,
+    pub failed: Family<SinkLabel, Counter>,
+    pub am_received: Family<StatusLabel, Counter>,
+    /// The exporter's scrape counters, per instance.
+    scrapes: Mutex<HashMap<String, Arc<ScrapeCounters>>>,
+}
+
+static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
+    events: Family::default(),
+    polls: Family::default(),
+    poll_errors: Family::default(),
+    poll_duration: Family::new_with_constructor(poll_histogram),
+    instance_up: Family::default(),
+    last_poll: Family::default(),
+    sent: Family::default(),
+    failed: Family::default(),
+    am_received: Family::default(),
+    scrapes: Mutex::new(HashMap::new()),
+});
+
+/// The process's telemetry.
+pub fn telemetry() -> &'static Telemetry {
+    &TELEMETRY
+}
+
+fn inst(name: &str) -> InstanceLabel {
+    InstanceLabel {
+        haproxy_instance: name.to_string(),
+    }
+}
+
+pub fn sink(name: &str) -> SinkLabel {
+    SinkLabel { sink: name.to_string() }
+}
+
+impl Telemetry {
+    /// Records one poll of the watcher.
+    pub fn poll(&self, instance: &str, took: Duration, reachable: bool, events: &[Event]) {
+        let l = inst(instance);
+        self.polls.get_or_create(&l).inc();
+        if !reachable {
+            self.poll_errors.get_or_create(&l).inc();
+        }
+        self.poll_duration.get_or_create(&l).observe(took.as_secs_f64());
+        self.instance_up.get_or_create(&l).set(i64::from(reachable));
+        self.last_poll
+            .get_or_create(&l)
+            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+        for e in events {
+            self.events
+                .get_or_create(&KindLabel {
+                    haproxy_instance: instance.to_string(),
+                    kind: e.kind.as_str().to_string(),
+                })
+                .inc();
+        }
+    }
+
+    fn counters(&self, instance: &str) -> Arc<ScrapeCounters> {
+        let mut m = self.scrapes.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(instance.to_string()).or_default().clone()
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "hawatch_events",
+            "Events detected and stored, by instance and kind",
+            self.events.clone(),
+        );
+        r.register(
+            "hawatch_polls",
+            "Polls of each HAProxy instance by the watcher",
+            self.polls.clone(),
+        );
+        r.register(
+            "hawatch_poll_errors",
+            "Polls that could not read the instance",
+            self.poll_errors.clone(),
+        );
+        r.register_with_unit(
+            "hawatch_poll_duration",
+            "Time one poll took: read, parse, diff and store",
+            Unit::Seconds,
+            self.poll_duration.clone(),
+        );
+        r.register(
+            "hawatch_instance_up",
+            "Whether the watcher's last poll of the instance succeeded",
+            self.instance_up.clone(),
+        );
+        r.register(
+            "hawatch_last_poll_timestamp_seconds",
+            "When the watcher last polled the instance (Unix time)",
+            self.last_poll.clone(),
+        );
+        r.register(
+            "hawatch_notifications_sent",
+            "Messages a sink delivered",
+            self.sent.clone(),
+        );
+        r.register(
+            "hawatch_notifications_failed",
+            "Delivery attempts that failed (each is retried)",
+            self.failed.clone(),
+        );
+        r.register(
+            "hawatch_alertmanager_alerts_received",
+            "Alerts received on /alertmanager, by status",
+            self.am_received.clone(),
+        );
+    }
+}
+
+/// What the store says at scrape time.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// (sink, pending, dead letters)
+    pub sinks: Vec<(String, i64, i64)>,
+    pub bytes: u64,
+}
+
+/// The scrape-time view of the configuration.
+pub struct Scraper {
+    instances: Vec<(Instance, reqwest::Client)>,
+    opts: Options,
+}
+
+impl Scraper {
+    pub fn new(instances: &[Instance], mut opts: Options, label: &str, label_single: bool) -> Scraper {
+        opts.instance_label = (instances.len() > 1 || label_single).then(|| label.to_string());
+        Scraper {
+            instances: instances.iter().map(|i| (i.clone(), source::http_client(i))).collect(),
+            opts,
+        }
+    }
+
+    /// Reads every instance, concurrently.
+    pub async fn scrape(&self) -> Scrape {
+        let reads = self.instances.iter().map(|(i, http)| async move {
+            InstanceScrape {
+                name: i.name.clone(),
+                stats: read(i, http).await,
+                counters: telemetry().counters(&i.name),
+            }
+        });
+        Scrape {
+            instances: futures_util::future::join_all(reads).await,
+            opts: self.opts.clone(),
+        }
+    }
+}
+
+/// One read of one instance: `show info;show stat` on the socket, or the
+/// CSV page (the exporter reads nothing else over HTTP either).
+async fn read(inst: &Instance, http: &reqwest::Client) -> Result<Stats, String> {
+    match &inst.source {
+        Source::Socket(ep) => {
+            let reply = haproxy::client::command(ep, "show info;show stat", inst.timeout, source::MAX_REPLY, 0)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (info, stat) = source::split_socket_reply(reply)?;
+            Ok(Stats::new(stat, Some(info)))
+        }
+        Source::Http { url, .. } => {
+            let csv = source::get(http, url.expose(), inst.timeout).await?;
+            let stat = haproxy::Stat::parse(csv).map_err(|e| format!("stats page: {e}"))?;
+            Ok(Stats::new(stat, None))
+        }
+    }
+}
+
+/// Writes the whole exposition: HAProxy's families, hawatch's and the process's.
+pub fn render<W: Write>(scrape: Scrape, store: StoreStats, format: Format, out: W) -> Result<W, std::fmt::Error> {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(scrape));
+    telemetry().register(&mut r);
+    let pending: Family<SinkLabel, Gauge> = Family::default();
+    let dead: Family<SinkLabel, Gauge> = Family::default();
+    for (s, p, d) in &store.sinks {
+        pending.get_or_create(&sink(s)).set(*p);
+        dead.get_or_create(&sink(s)).set(*d);
+    }
+    r.register(
+        "hawatch_notifications_pending",
+        "Messages waiting in the outbox (not yet delivered)",
+        pending,
+    );
+    r.register(
+        "hawatch_notifications_dead",
+        "Messages given up after max_age (see `hawatch outbox`)",
+        dead,
+    );
+    let size: Gauge = Gauge::default();
+    size.set(store.bytes as i64);
+    r.register(
+        "hawatch_store_size_bytes",
+        "Size of the SQLite store with its WAL",
+        size,
+    );
+    let build: Family<VersionLabel, Gauge> = Family::default();
+    build
+        .get_or_create(&VersionLabel {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .set(1);
+    r.register("hawatch_build_info", "hawatch's version, as a label; always 1", build);
+    r.register_collector(Box::new(process::Process));
+    match format {
+        Format::OpenMetrics => {
+            let mut out = out;
+            prometheus_client::encoding::text::encode(&mut out, &r)?;
+            Ok(out)
+        }
+        Format::Text004 => {
+            let mut t = Text004::new(out);
+            prometheus_client::encoding::text::encode(&mut t, &r)?;
+            Ok(t.into_inner())
+        }
+    }
+}
