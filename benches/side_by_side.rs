@@ -28,6 +28,12 @@
 //! - `rss`: the real `hawatch watch` binary (interval 1s, console sink) watching that
 //!   instance, then a one-server instance for reference; VmRSS/VmHWM/RssAnon/RssFile
 //!   from /proc after `--rss-secs` seconds.
+//! - `metrics`: `/metrics` on that instance (about 340k series), interleaved
+//!   rounds (`--metrics-iters`, 15) of: the raw `show stat` dump, HAProxy's
+//!   built-in exporter (promex, a `frontend prom` in the same config), Debian's Go
+//!   `prometheus-haproxy-exporter` on the same socket, the real `hawatch watch`
+//!   binary (interval 10s), and both again with `Accept-Encoding: gzip`. Each scrape
+//!   is one HTTP/1.0 GET read to the last byte. Then VmRSS/VmHWM of both exporters.
 //! - `latency`: a small HAProxy (one backend, `check inter 500ms fall 2 rise 1`, the
 //!   `ring hawatch` of docs/ring.md), a local HTTP listener closed and reopened on the
 //!   same port, and a webhook receiver (axum) recording arrival times. `--trials`
@@ -78,6 +84,9 @@ struct Opts {
     poll: bool,
     rss: bool,
     latency: bool,
+    metrics: bool,
+    /// Rounds of the `metrics` part.
+    metrics_iters: usize,
     iters: usize,
     trials: usize,
     rss_secs: u64,
@@ -92,6 +101,8 @@ impl Opts {
             poll: false,
             rss: false,
             latency: false,
+            metrics: false,
+            metrics_iters: 15,
             iters: 60,
             trials: 20,
             rss_secs: 10,
@@ -112,6 +123,8 @@ impl Opts {
                 "poll" => (o.poll, any) = (true, true),
                 "rss" => (o.rss, any) = (true, true),
                 "latency" => (o.latency, any) = (true, true),
+                "metrics" => (o.metrics, any) = (true, true),
+                "--metrics-iters" => o.metrics_iters = num("--metrics-iters").clamp(1, 1_000),
                 "all" => any = false,
                 "--iters" => o.iters = num("--iters").clamp(1, 10_000),
                 "--trials" => o.trials = num("--trials").clamp(1, 1_000),
@@ -127,7 +140,7 @@ impl Opts {
             }
         }
         if !any {
-            (o.poll, o.rss, o.latency) = (true, true, true);
+            (o.poll, o.rss, o.latency, o.metrics) = (true, true, true, true);
         }
         o
     }
@@ -575,9 +588,18 @@ struct Big {
     haproxy: Haproxy,
     backends: usize,
     servers: usize,
+    /// HAProxy's built-in Prometheus exporter (promex) on 127.0.0.1.
+    prom_port: u16,
 }
 
-fn big_config(sock: &Path, fe_port: u16, ports: &[u16], dead_port: u16, backends: usize, servers: usize) -> String {
+fn big_config(
+    sock: &Path,
+    (fe_port, prom_port): (u16, u16),
+    ports: &[u16],
+    dead_port: u16,
+    backends: usize,
+    servers: usize,
+) -> String {
     let mut c = String::with_capacity(backends * servers * 80);
     let _ = write!(
         c,
@@ -585,7 +607,8 @@ fn big_config(sock: &Path, fe_port: u16, ports: &[u16], dead_port: u16, backends
          defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    \
          timeout check 2s\n    option httpchk GET /health\n    \
          default-server inter 60s fastinter 1s downinter 1s fall 3 rise 2\n\n\
-         frontend fe_main\n    bind 127.0.0.1:{fe_port}\n    default_backend be_0000\n",
+         frontend fe_main\n    bind 127.0.0.1:{fe_port}\n    default_backend be_0000\n\n\
+         frontend prom\n    bind 127.0.0.1:{prom_port}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    no log\n",
         sock.display()
     );
     for b in 0..backends {
@@ -606,7 +629,8 @@ fn start_big(dir: &Path, backends: usize, servers: usize) -> Big {
     let listeners: Vec<HttpListener> = (0..4).map(|_| HttpListener::start()).collect();
     let ports: Vec<u16> = listeners.iter().map(HttpListener::port).collect();
     let sock = dir.join("big.sock");
-    let cfg = big_config(&sock, free_port(), &ports, free_port(), backends, servers);
+    let prom_port = free_port();
+    let cfg = big_config(&sock, (free_port(), prom_port), &ports, free_port(), backends, servers);
     let dead = (0..backends).filter(|b| b % 50 == 7).count() * usize::from(servers > 5);
     let t = Instant::now();
     let haproxy = Haproxy::start(dir, "haproxy-big", &cfg, sock);
@@ -653,6 +677,7 @@ fn start_big(dir: &Path, backends: usize, servers: usize) -> Big {
                         haproxy,
                         backends,
                         servers,
+                        prom_port,
                     };
                 }
             }
@@ -884,7 +909,7 @@ fn watch_for(name: &str, h: &Haproxy, dir: &Path, secs: u64, env: &[(String, Str
     fs::write(
         &cfg,
         format!(
-            "[watch]\ninterval = \"1s\"\ntimeout = \"5s\"\nstore = \"{}\"\n\n[[haproxy]]\nname = \"{name}\"\nsocket = \"{}\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n",
+            "[watch]\ninterval = \"1s\"\ntimeout = \"5s\"\nstore = \"{}\"\n\n[[haproxy]]\nname = \"{name}\"\nsocket = \"{}\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n\n[http]\nlisten = \"\"\n",
             dir.join(format!("{name}.db")).display(),
             h.sock.display()
         ),
@@ -1318,6 +1343,185 @@ fn part_latency(dir: &Path, trials: usize, table: &mut Vec<Row>) {
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// Part `metrics`: /metrics of hawatch, the Go haproxy_exporter and HAProxy's
+// own promex, on the same big HAProxy, interleaved.
+
+fn exporter_bin() -> PathBuf {
+    std::env::var_os("HAWATCH_BENCH_EXPORTER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus-haproxy-exporter"))
+}
+
+/// `GET path` over HTTP/1.0 (the server closes when done): (body bytes
+/// after the headers, total time to the last byte).
+fn http_get(port: u16, path: &str, gzip: bool) -> io::Result<(usize, Duration)> {
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let enc = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{enc}\r\n")?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    s.read_to_end(&mut buf)?;
+    let took = t.elapsed();
+    let head = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::other("no HTTP header"))?;
+    if !buf.starts_with(b"HTTP/1.") || !buf[..head].windows(5).any(|w| w == b" 200 ") {
+        return Err(io::Error::other(format!(
+            "not 200: {}",
+            String::from_utf8_lossy(&buf[..head.min(200)])
+        )));
+    }
+    Ok((buf.len() - head - 4, took))
+}
+
+fn wait_http(port: u16, path: &str, p: &mut Proc, what: &str) {
+    for _ in 0..300 {
+        if let Some(st) = p.exited() {
+            panic!("{what} exited ({st})");
+        }
+        if http_get(port, path, false).is_ok() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not answer on 127.0.0.1:{port}{path} within 30 s");
+}
+
+fn part_metrics(big: &Big, dir: &Path, iters: usize, table: &mut Vec<Row>) {
+    let sock = &big.haproxy.sock;
+    // The Go exporter, reading the same socket.
+    let exp_port = free_port();
+    let mut exporter = Proc::spawn(
+        "haproxy_exporter",
+        Command::new(exporter_bin())
+            .arg(format!("--haproxy.scrape-uri=unix:{}", sock.display()))
+            .arg("--haproxy.timeout=30s")
+            .arg(format!("--web.listen-address=127.0.0.1:{exp_port}"))
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("exporter.stderr")).expect("stderr file")),
+    );
+    wait_http(exp_port, "/", &mut exporter, "prometheus-haproxy-exporter");
+    // hawatch watch, polling every 10 s (so its own polls rarely overlap a scrape).
+    let port = free_port();
+    let cfg = dir.join("metrics.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[watch]\ninterval = \"10s\"\ntimeout = \"30s\"\nstore = \"{}\"\n\n[[haproxy]]\nname = \"big\"\nsocket = \"{}\"\n\n\
+             [[sink]]\nname = \"console\"\ntype = \"console\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.join("metrics.db").display(),
+            sock.display()
+        ),
+    )
+    .expect("write config");
+    let mut hw = Proc::spawn(
+        "hawatch (metrics)",
+        Command::new(HAWATCH)
+            .args(["watch", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("metrics.stderr")).expect("stderr file")),
+    );
+    wait_http(port, "/healthz", &mut hw, "hawatch");
+    let (series, _) = {
+        let (n, _) = http_get(port, "/metrics", false).expect("hawatch /metrics");
+        (n, ())
+    };
+    let mut text = Vec::new();
+    {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").expect("write");
+        s.read_to_end(&mut text).expect("read");
+    }
+    let lines = String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|l| l.starts_with("haproxy_"))
+        .count();
+    println!("\n## metrics\nhawatch /metrics: {lines} haproxy_* series, {:.1} MB", series as f64 / 1e6);
+    let mut buf = Vec::new();
+    let kinds = [
+        "raw `show stat` dump",
+        "HAProxy promex /metrics",
+        "haproxy_exporter /metrics",
+        "hawatch /metrics",
+        "haproxy_exporter /metrics (gzip)",
+        "hawatch /metrics (gzip)",
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    let mut sizes = vec![0usize; kinds.len()];
+    for _ in 0..iters {
+        for (k, t) in times.iter_mut().enumerate() {
+            let (n, d) = match k {
+                0 => {
+                    let t0 = Instant::now();
+                    let n = raw_dump(sock, "show stat", &mut buf).expect("dump");
+                    (n, t0.elapsed())
+                }
+                1 => http_get(big.prom_port, "/metrics", false).expect("promex"),
+                2 => http_get(exp_port, "/metrics", false).expect("exporter"),
+                3 => http_get(port, "/metrics", false).expect("hawatch"),
+                4 => http_get(exp_port, "/metrics", true).expect("exporter gzip"),
+                _ => http_get(port, "/metrics", true).expect("hawatch gzip"),
+            };
+            t.push(ms(d));
+            sizes[k] = n;
+        }
+    }
+    println!("| scrape ({iters} interleaved rounds) | p50 ms | p90 ms | min ms | max ms | bytes |");
+    println!("|---|---|---|---|---|---|");
+    let sums: Vec<Summary> = times.iter().map(|t| summary(t)).collect();
+    for (k, name) in kinds.iter().enumerate() {
+        let x = sums[k];
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            x.p50, x.p90, x.min, x.max, sizes[k]
+        );
+    }
+    let hwm = |pid: u32| proc_status(pid, "VmHWM").unwrap_or(0);
+    let rss = |pid: u32| proc_status(pid, "VmRSS").unwrap_or(0);
+    let (e_hwm, e_rss, h_hwm, h_rss) = (hwm(exporter.pid()), rss(exporter.pid()), hwm(hw.pid()), rss(hw.pid()));
+    println!(
+        "RSS after the rounds: haproxy_exporter {:.1} MB (peak {:.1}), hawatch {:.1} MB (peak {:.1})",
+        mb(e_rss),
+        mb(e_hwm),
+        mb(h_rss),
+        mb(h_hwm)
+    );
+    let ratio = sums[3].p50 / sums[2].p50;
+    table.push(Row {
+        metric: format!("/metrics p50 vs haproxy_exporter ({lines} series)"),
+        measured: format!("{:.1} vs {:.1} ms = {ratio:.3}", sums[3].p50, sums[2].p50),
+        target: "≤ 0.2".into(),
+        met: verdict(ratio <= 0.2),
+    });
+    let ratio = sums[3].p50 / sums[1].p50;
+    table.push(Row {
+        metric: "/metrics p50 vs HAProxy promex".into(),
+        measured: format!("{:.1} vs {:.1} ms = {ratio:.3}", sums[3].p50, sums[1].p50),
+        target: "≤ 1".into(),
+        met: verdict(ratio <= 1.0),
+    });
+    let ratio = sums[5].p50 / sums[4].p50;
+    table.push(Row {
+        metric: "/metrics gzip p50 vs haproxy_exporter gzip".into(),
+        measured: format!("{:.1} vs {:.1} ms = {ratio:.3}", sums[5].p50, sums[4].p50),
+        target: "(reported)".into(),
+        met: "-".into(),
+    });
+    let ratio = h_hwm as f64 / e_hwm.max(1) as f64;
+    table.push(Row {
+        metric: "peak RSS (VmHWM) vs haproxy_exporter".into(),
+        measured: format!("{:.1} vs {:.1} MB = {ratio:.3}", mb(h_hwm), mb(e_hwm)),
+        target: "≤ 0.25".into(),
+        met: verdict(ratio <= 0.25),
+    });
+    hw.stop();
+    exporter.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|a| a == "--bench") {
@@ -1334,13 +1538,16 @@ fn main() {
     let started = Instant::now();
     println!("# hawatch side-by-side\n{}", machine());
     let mut table = Vec::new();
-    if opts.poll || opts.rss {
+    if opts.poll || opts.rss || opts.metrics {
         let big = start_big(dir.path(), opts.backends, opts.servers);
         if opts.poll {
             part_poll(&big, dir.path(), opts.iters, &mut table);
         }
         if opts.rss {
             part_rss(&big, dir.path(), opts.rss_secs, &opts.rss_env, &mut table);
+        }
+        if opts.metrics {
+            part_metrics(&big, dir.path(), opts.metrics_iters, &mut table);
         }
     }
     if opts.latency {

@@ -64,7 +64,11 @@ fn store_stats(state: &AppState) -> StoreStats {
     let store = &state.shared.store;
     let sinks = store
         .outbox_stats()
-        .map(|v| v.into_iter().map(|s| (s.sink, s.pending, s.dead)).collect())
+        .map(|v| {
+            v.into_iter()
+                .map(|s| (s.sink, s.pending - s.held, s.held, s.dead))
+                .collect()
+        })
         .unwrap_or_default();
     let path = std::path::Path::new(store.path());
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);

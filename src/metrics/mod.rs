@@ -186,8 +186,8 @@ impl Telemetry {
 /// What the store says at scrape time.
 #[derive(Debug, Default)]
 pub struct StoreStats {
-    /// (sink, pending, dead letters)
-    pub sinks: Vec<(String, i64, i64)>,
+    /// (sink, pending now, held by quiet hours, dead letters)
+    pub sinks: Vec<(String, i64, i64, i64)>,
     pub bytes: u64,
 }
 
@@ -247,15 +247,22 @@ pub fn render<W: Write>(scrape: Scrape, store: StoreStats, format: Format, out: 
     r.register_collector(Box::new(scrape));
     telemetry().register(&mut r);
     let pending: Family<SinkLabel, Gauge> = Family::default();
+    let held: Family<SinkLabel, Gauge> = Family::default();
     let dead: Family<SinkLabel, Gauge> = Family::default();
-    for (s, p, d) in &store.sinks {
+    for (s, p, h, d) in &store.sinks {
         pending.get_or_create(&sink(s)).set(*p);
+        held.get_or_create(&sink(s)).set(*h);
         dead.get_or_create(&sink(s)).set(*d);
     }
     r.register(
         "hawatch_notifications_pending",
-        "Messages waiting in the outbox (not yet delivered)",
+        "Messages waiting in the outbox to be delivered now (not counting those held by quiet hours)",
         pending,
+    );
+    r.register(
+        "hawatch_notifications_held",
+        "Messages held by quiet hours until they end",
+        held,
     );
     r.register(
         "hawatch_notifications_dead",
