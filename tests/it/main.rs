@@ -7,6 +7,7 @@ mod harness;
 mod mailam;
 mod notify;
 mod receivers;
+mod rules;
 mod support;
 mod watch;
 mod watcher;
