@@ -8,6 +8,7 @@ mod mailam;
 mod metrics;
 mod notify;
 mod receivers;
+mod rules;
 mod support;
 mod watch;
 mod watcher;
