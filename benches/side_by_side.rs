@@ -1440,7 +1440,10 @@ fn part_metrics(big: &Big, dir: &Path, iters: usize, table: &mut Vec<Row>) {
         .lines()
         .filter(|l| l.starts_with("haproxy_"))
         .count();
-    println!("\n## metrics\nhawatch /metrics: {lines} haproxy_* series, {:.1} MB", series as f64 / 1e6);
+    println!(
+        "\n## metrics\nhawatch /metrics: {lines} haproxy_* series, {:.1} MB",
+        series as f64 / 1e6
+    );
     let mut buf = Vec::new();
     let kinds = [
         "raw `show stat` dump",
