@@ -211,10 +211,12 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
 
     let store_path = dir.join("hawatch.db");
     let watch_cfg = dir.join("hawatch.toml");
+    // A free port for /metrics (taken from the kernel, then handed to the watcher).
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     std::fs::write(
         &watch_cfg,
         format!(
-            "[watch]\ninterval = \"1s\"\nstore = {:?}\n\n[[haproxy]]\nname = \"demo\"\nsocket = {:?}\nring = \"hawatch\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+            "[watch]\ninterval = \"1s\"\nstore = {:?}\n\n[[haproxy]]\nname = \"demo\"\nsocket = {:?}\nring = \"hawatch\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
             store_path.display().to_string(),
             sock.display().to_string()
         ),
@@ -266,6 +268,30 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
     expect(&store, Kind::InstanceRestarted, "demo").await?;
     expect(&store, Kind::ServerAdded, "web/web4").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let url = format!("http://127.0.0.1:{http_port}/metrics");
+    say(&format!("Prometheus scrapes hawatch like haproxy_exporter: {url}"));
+    let text = reqwest::get(&url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .context("GET /metrics")?
+        .text()
+        .await?;
+    let wanted = [
+        "haproxy_up ",
+        "haproxy_server_up{backend=\"web\",server=\"web4\"}",
+        "haproxy_backend_up{backend=\"api\"}",
+        "hawatch_events_total{",
+    ];
+    for w in wanted {
+        let line = text.lines().find(|l| l.starts_with(w)).with_context(|| {
+            format!(
+                "/metrics has no `{w}` line:\n{}",
+                &text[text.len().saturating_sub(2500)..]
+            )
+        })?;
+        println!("    {line}");
+    }
 
     web1.stop(); // nothing to report: the demo is over
     stop.cancel();

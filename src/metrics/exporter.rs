@@ -470,8 +470,12 @@ impl Scrape {
                 labels.push((k, n.to_string()));
             }
             labels.extend(extra(inst));
-            let mut sample = m.encode_family(&labels)?;
-            write(&mut sample, &v)?;
+            if labels.is_empty() {
+                // `name 1`, not `name{} 1`.
+                write(&mut m, &v)?;
+            } else {
+                write(&mut m.encode_family(&labels)?, &v)?;
+            }
         }
         Ok(())
     }

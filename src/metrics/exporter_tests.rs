@@ -51,7 +51,13 @@ fn moving(name: &str) -> bool {
 
 #[test]
 fn same_families_labels_and_values_as_the_go_exporter() {
-    let ours = Exposition::parse(&render(scrape(Options::default(), STAT), Format::Text004)).unwrap();
+    let text = render(scrape(Options::default(), STAT), Format::Text004);
+    // Unlabelled samples are written as the exporter writes them.
+    assert!(
+        text.contains("\nhaproxy_up 1\n") && text.contains("\nhaproxy_exporter_scrapes_total 1\n"),
+        "{text}"
+    );
+    let ours = Exposition::parse(&text).unwrap();
     let go = Exposition::parse(GO).unwrap();
     let skip = |n: &str| n.starts_with("haproxy_exporter_") || n == "haproxy_process_idle_time_percent";
     // Same sample keys (name + label set), both ways.

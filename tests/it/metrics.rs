@@ -49,6 +49,18 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap,
     })
 }
 
+/// The status of a GET, 0 when there is no HTTP answer.
+fn status(url: &str) -> u16 {
+    rt().block_on(async {
+        let c = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        c.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    })
+}
+
 fn text(url: &str) -> String {
     let (s, _, b) = get(url, &[]);
     assert_eq!(s, 200, "GET {url}: {}", String::from_utf8_lossy(&b));
@@ -68,7 +80,7 @@ fn traffic(port: u16, n: usize, path: &str) {
 
 /// HTTP and TCP proxies, several backends, servers UP, DOWN (nothing
 /// listening), MAINT (disabled at runtime) and unchecked, and some traffic.
-fn lab() -> (Haproxy, Backend, Backend, u16, u16) {
+fn lab(stats_page: bool) -> (Haproxy, Backend, Backend, u16, u16) {
     let (b1, b2) = (Backend::start(), Backend::start());
     let (fe, tcp) = (free_port(), free_port());
     let dead = free_port();
@@ -80,7 +92,7 @@ fn lab() -> (Haproxy, Backend, Backend, u16, u16) {
         b2.port(),
         b1.port(),
     );
-    let h = Haproxy::start(&body);
+    let h = Haproxy::builder().with_stats_http(stats_page).start(&body);
     assert!(h.wait_server_status("be_app", "s1", "UP", T) && h.wait_server_status("be_app", "s3", "DOWN", T));
     h.cmd("disable server be_app/s2");
     assert!(h.wait_server_status("be_app", "s2", "MAINT", T));
@@ -129,14 +141,68 @@ fn volatile(name: &str) -> bool {
 
 #[test]
 fn metrics_match_the_go_exporter_on_the_same_haproxy() {
-    let (h, _b1, _b2, fe, _tcp) = lab();
+    let (h, _b1, _b2, fe, _tcp) = lab(false);
     let uri = format!("unix:{}", h.socket_path().display());
-    let (_exp, exp_port, _d) = start_exporter(&uri);
-    let w = Watcher::start("1s", &socket_instance("lb1", &h.socket_path(), ""));
+    let ours_text = compare_with_exporter(&h, fe, &uri, &socket_instance("lb1", &h.socket_path(), ""));
+    let ours = Exposition::parse(&ours_text).unwrap();
+    // The states the lab set up read as the exporter reads them.
+    let up = |b: &str, s: &str| ours.get("haproxy_server_up", &[("backend", b), ("server", s)]);
+    assert_eq!(
+        (up("be_app", "s1"), up("be_app", "s2"), up("be_app", "s3")),
+        (Some(1.0), Some(0.0), Some(0.0))
+    );
+    assert_eq!(up("be_other", "o1"), Some(1.0)); // "no check"
+    assert!(
+        ours.get("haproxy_frontend_http_requests_total", &[("frontend", "fe_http")])
+            .unwrap()
+            >= 25.0
+    );
+    assert!(ours
+        .get(
+            "haproxy_backend_http_responses_total",
+            &[("backend", "li_tcp"), ("code", "2xx")]
+        )
+        .is_none());
+    // No label with one instance.
+    assert_eq!(ours.get("haproxy_up", &[]), Some(1.0));
+    let info = h.info();
+    assert!(ours
+        .get(
+            "haproxy_version_info",
+            &[("release_date", &info["Release_date"]), ("version", &info["Version"])]
+        )
+        .is_some());
+    // And hawatch's own, plus promtool's lint.
+    assert!(ours.get("hawatch_polls_total", &[("haproxy_instance", "lb1")]).unwrap() >= 1.0);
+    assert!(ours
+        .get("hawatch_build_info", &[("version", env!("CARGO_PKG_VERSION"))])
+        .is_some());
+    assert!(ours.get("process_resident_memory_bytes", &[]).unwrap() > 1e6);
+    let lint = promtool_check_metrics(&ours_text);
+    assert!(lint.0, "promtool check metrics:\n{}", lint.1);
+}
+
+#[test]
+fn over_the_stats_page_too() {
+    let (h, _b1, _b2, fe, _tcp) = lab(true);
+    let csv = h.stats_csv_url().unwrap();
+    let body = format!("[[haproxy]]\nname = \"lb1\"\nstats_url = \"{csv}\"\n");
+    let ours = Exposition::parse(&compare_with_exporter(&h, fe, &csv, &body)).unwrap();
+    // Over HTTP the exporter has no version (no `show info`), and neither has hawatch.
+    assert!(ours.of("haproxy_version_info").is_empty());
+    assert_eq!(ours.get("haproxy_up", &[]), Some(1.0));
+}
+
+/// Starts the exporter on `uri` and hawatch with `instance_toml`, scrapes
+/// exporter, hawatch, exporter, and checks every HAProxy series: same names,
+/// label sets, TYPE and HELP; equal values, counters between the exporter's
+/// two readings. Returns hawatch's text.
+fn compare_with_exporter(h: &Haproxy, fe: u16, uri: &str, instance_toml: &str) -> String {
+    let (_exp, exp_port, _d) = start_exporter(uri);
+    let w = Watcher::start("1s", instance_toml);
     w.wait_baseline("lb1");
     let base = w.http_base();
     let exp_url = format!("http://127.0.0.1:{exp_port}/metrics");
-    // Counters may move only by traffic between the scrapes: go, us, go.
     traffic(fe, 5, "/");
     let before = Exposition::parse(&text(&exp_url)).unwrap();
     let ours_text = text(&format!("{base}/metrics"));
@@ -171,8 +237,8 @@ fn metrics_match_the_go_exporter_on_the_same_haproxy() {
             continue; // each process counts its own scrapes
         }
         if volatile(name) {
-            let (lo, hi) = (x.min(y), x.max(y));
             if name.ends_with("_total") {
+                let (lo, hi) = (x.min(y), x.max(y));
                 assert!(
                     lo <= v && v <= hi,
                     "{name}{labels:?}: hawatch {v}, exporter {x} then {y}"
@@ -184,43 +250,8 @@ fn metrics_match_the_go_exporter_on_the_same_haproxy() {
         checked += 1;
     }
     assert!(checked > 250, "{checked}");
-    // The states the lab set up read as the exporter reads them.
-    let up = |b: &str, s: &str| ours.get("haproxy_server_up", &[("backend", b), ("server", s)]);
-    assert_eq!(
-        (up("be_app", "s1"), up("be_app", "s2"), up("be_app", "s3")),
-        (Some(1.0), Some(0.0), Some(0.0))
-    );
-    assert_eq!(up("be_other", "o1"), Some(1.0)); // "no check"
-    assert!(
-        ours.get("haproxy_frontend_http_requests_total", &[("frontend", "fe_http")])
-            .unwrap()
-            >= 25.0
-    );
-    assert!(ours
-        .get(
-            "haproxy_backend_http_responses_total",
-            &[("backend", "li_tcp"), ("code", "2xx")]
-        )
-        .is_none());
-    // The exporter's numbers exist too (no label with one instance).
-    assert_eq!(ours.get("haproxy_up", &[]), Some(1.0));
-    assert!(ours
-        .get(
-            "haproxy_version_info",
-            &[
-                ("release_date", &h.info()["Release_date"]),
-                ("version", &h.info()["Version"])
-            ]
-        )
-        .is_some());
-    // And hawatch's own, plus promtool's lint.
-    assert!(ours.get("hawatch_polls_total", &[("haproxy_instance", "lb1")]).unwrap() >= 1.0);
-    assert!(ours
-        .get("hawatch_build_info", &[("version", env!("CARGO_PKG_VERSION"))])
-        .is_some());
-    assert!(ours.get("process_resident_memory_bytes", &[]).unwrap() > 1e6);
-    let lint = promtool_check_metrics(&ours_text);
-    assert!(lint.0, "promtool check metrics:\n{}", lint.1);
+    let _ = h;
+    ours_text
 }
 
 fn promtool_check_metrics(text: &str) -> (bool, String) {
@@ -245,7 +276,7 @@ fn promtool_check_metrics(text: &str) -> (bool, String) {
 
 #[test]
 fn two_instances_carry_the_label_and_a_dead_one_reads_up_0() {
-    let (h, _b1, _b2, _fe, _tcp) = lab();
+    let (h, _b1, _b2, _fe, _tcp) = lab(false);
     let body = format!(
         "{}{}[metrics]\ninstance_label = \"lb\"\nserver_exclude_states = \"MAINT\"\n",
         socket_instance("lb1", &h.socket_path(), ""),
@@ -297,7 +328,7 @@ fn two_instances_carry_the_label_and_a_dead_one_reads_up_0() {
 
 #[test]
 fn gzip_openmetrics_auth_healthz_and_the_json_api() {
-    let (h, _b1, _b2, _fe, _tcp) = lab();
+    let (h, _b1, _b2, _fe, _tcp) = lab(false);
     let body = format!(
         "{}[http]\nlisten = \"127.0.0.1:0\"\nusername = \"prom\"\npassword = \"s3cret-pw\"\n",
         socket_instance("lb1", &h.socket_path(), "")
@@ -424,7 +455,7 @@ fn a_busy_port_is_a_clear_error() {
 
 #[test]
 fn alertmanager_delivers_to_the_receiver_and_on_to_chat() {
-    let (h, _b1, _b2, _fe, _tcp) = lab();
+    let (h, _b1, _b2, _fe, _tcp) = lab(false);
     let feishu = Receiver::feishu(Some("fs-secret"));
     let body = format!(
         "{}[[sink]]\nname = \"feishu\"\ntype = \"feishu\"\nurl = \"{}\"\nsecret = \"fs-secret\"\nevents = [\"alert_firing\", \"alert_resolved\"]\n",
@@ -499,4 +530,41 @@ fn alertmanager_delivers_to_the_receiver_and_on_to_chat() {
     .unwrap();
     assert_eq!(s, 400);
     assert!(b.contains("version"), "{b}");
+}
+
+#[test]
+fn https_listener_and_a_reload_keep_serving() {
+    let (h, _b1, _b2, _fe, _tcp) = lab(false);
+    let dir = crate::support::tempdir();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    crate::support::smtp::make_cert(&cert, &key);
+    let port = free_port();
+    let body = format!(
+        "{}[http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+        socket_instance("lb1", &h.socket_path(), ""),
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let w = Watcher::start("300ms", &body);
+    w.wait_baseline("lb1");
+    let base = w.http_base();
+    assert_eq!(base, format!("https://127.0.0.1:{port}"));
+    assert_eq!(get(&format!("{base}/healthz"), &[]).0, 200);
+    let m = Exposition::parse(&text(&format!("{base}/metrics"))).unwrap();
+    assert_eq!(m.get("haproxy_up", &[]), Some(1.0));
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    assert_ne!(status(&format!("http://127.0.0.1:{port}/healthz")), 200);
+    // SIGHUP: the listener is started again on the same port.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(w.proc().pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    assert!(
+        w.proc().wait_stderr_contains("configuration reloaded", T),
+        "{}",
+        w.stderr()
+    );
+    assert!(wait_for(T, || status(&format!("{base}/healthz")) == 200));
+    assert_eq!(w.stderr().matches("HTTP listener").count(), 2, "{}", w.stderr());
 }

@@ -214,7 +214,7 @@ impl SmtpServer {
 }
 
 /// A self-signed RSA certificate for CN=localhost, SAN IP:127.0.0.1 and DNS:localhost.
-fn make_cert(cert: &Path, key: &Path) {
+pub fn make_cert(cert: &Path, key: &Path) {
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
         .args(["-subj", "/CN=localhost"])
