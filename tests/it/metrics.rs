@@ -30,15 +30,19 @@ pub fn promtool_bin() -> PathBuf {
     PathBuf::from("/usr/bin/promtool")
 }
 
+/// A client for the listener under test (its certificate is self-signed).
+fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
 /// GET with headers; (status, headers, body bytes). Does not decompress.
 fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     rt().block_on(async {
-        let c = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let mut req = c.get(url);
+        let mut req = client(Duration::from_secs(30)).get(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -52,12 +56,12 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap,
 /// The status of a GET, 0 when there is no HTTP answer.
 fn status(url: &str) -> u16 {
     rt().block_on(async {
-        let c = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        c.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        client(Duration::from_secs(5))
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     })
 }
 
