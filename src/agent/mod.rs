@@ -319,13 +319,18 @@ pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> an
     sd_ready();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut checks_gone = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
-            got = rx.recv() => {
-                let Some((i, o)) = got else { break };
+            // No checks (or all ended): keep serving the last replies.
+            got = rx.recv(), if !checks_gone => {
+                let Some((i, o)) = got else {
+                    checks_gone = true;
+                    continue;
+                };
                 outcomes[i] = o;
                 let t = table(&agent, &outcomes);
                 let changed = states(&t) != told;

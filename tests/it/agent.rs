@@ -30,8 +30,14 @@ impl Agent {
         let dir = tempdir();
         let port = free_port();
         let config = dir.path().join("agent.toml");
+        // `agent_extra` may bring its own `listen`.
+        let listen = if agent_extra.contains("listen =") {
+            String::new()
+        } else {
+            format!("listen = [\"127.0.0.1:{port}\"]\n")
+        };
         let text = format!(
-            "[agent]\nname = \"web1\"\nlisten = [\"127.0.0.1:{port}\"]\nstore = {:?}\n{agent_extra}\n{}",
+            "[agent]\nname = \"web1\"\n{listen}store = {:?}\n{agent_extra}\n{}",
             dir.path().join("agent.db").display().to_string(),
             body.replace("{dir}", &dir.path().display().to_string())
         );
@@ -315,6 +321,20 @@ fn arbitrary_client_bytes_never_hang_or_crash_it() {
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(agent.proc.is_running());
     assert_eq!(agent.ask(b"svc\n"), "ready up 100%\n");
+}
+
+#[test]
+fn several_listeners_ipv4_and_ipv6() {
+    let p6 = {
+        let l = std::net::TcpListener::bind("[::1]:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let agent = Agent::start(&format!("listen = [\"127.0.0.1:{}\", \"[::1]:{p6}\"]", free_port()), "");
+    assert!(wait_for(T, || agent.proc.stderr().matches("agent listening").count() == 2));
+    let mut s = TcpStream::connect(("::1", p6)).unwrap_or_else(|e| panic!("{e}: {}", agent.proc.stderr()));
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "ready up 100%\n");
 }
 
 #[test]
