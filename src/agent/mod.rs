@@ -13,7 +13,7 @@ mod server;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -68,8 +68,9 @@ fn services(agent: &Agent) -> Vec<String> {
     s
 }
 
-/// Computes every reply from the latest outcomes.
-pub fn table(agent: &Agent, outcomes: &[Outcome]) -> Table {
+/// Computes every reply from the latest outcomes; `ready(svc)` says which
+/// replies (`""`: the default) carry `ready` (see [`rules::READY_HOLD`]).
+pub fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) -> Table {
     let statuses: Vec<Status> = agent
         .checks
         .iter()
@@ -81,14 +82,48 @@ pub fn table(agent: &Agent, outcomes: &[Outcome]) -> Table {
         })
         .collect();
     let names = services(agent);
+    let reply = |svc: Option<&str>| {
+        let mut r = rules::reply_for(svc, &statuses);
+        if r.admin.is_none() && ready(svc.unwrap_or("")) {
+            r.admin = Some(haproxy::agent::Admin::Ready);
+        }
+        prepare(&r)
+    };
     Table {
-        default: prepare(&rules::reply_for(None, &statuses)),
-        services: names
-            .iter()
-            .map(|s| (s.clone(), prepare(&rules::reply_for(Some(s), &statuses))))
-            .collect(),
+        default: reply(None),
+        services: names.iter().map(|s| (s.clone(), reply(Some(s)))).collect(),
         needs_read: !names.is_empty(),
     }
+}
+
+/// Tracks when replies must carry `ready`: for [`rules::READY_HOLD`] after a
+/// service's state left `maint` or `drain`.
+#[derive(Debug, Default)]
+struct ReadyHold(HashMap<String, Instant>);
+
+impl ReadyHold {
+    /// Notes the transitions from `before` to `after` (per service).
+    fn note(&mut self, before: &States, after: &States, now: Instant) {
+        let admin = |s: Option<&String>| s.is_some_and(|s| s == "maint" || s == "drain");
+        for (svc, st) in after {
+            if admin(before.get(svc)) && !admin(Some(st)) {
+                self.0.insert(svc.clone(), now + rules::READY_HOLD);
+            }
+        }
+        self.0.retain(|_, until| *until > now);
+    }
+
+    fn active(&self, svc: &str, now: Instant) -> bool {
+        self.0.get(svc).is_some_and(|u| *u > now)
+    }
+}
+
+/// The table for new outcomes, with `ready` where the hold says so.
+fn next_table(agent: &Agent, outcomes: &[Outcome], before: &States, hold: &mut ReadyHold) -> Table {
+    let now = Instant::now();
+    let plain = table(agent, outcomes, &|_| false);
+    hold.note(before, &states(&plain), now);
+    table(agent, outcomes, &|s| hold.active(s, now))
 }
 
 /// What the agent tells HAProxy, per service (`""`: the default reply).
@@ -207,7 +242,7 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     let http = clients(&agent);
     let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
     let outcomes = first_round(&agent, &http, &mut mems).await;
-    let t = table(&agent, &outcomes);
+    let t = table(&agent, &outcomes, &|_| false);
     print!("{}", String::from_utf8_lossy(&t.default.line));
     let mut svcs: Vec<_> = t.services.iter().collect();
     svcs.sort_by_key(|(k, _)| k.as_str());
@@ -261,7 +296,6 @@ pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> an
     let http = clients(&agent);
     let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
     let mut outcomes = first_round(&agent, &http, &mut mems).await;
-    let t = table(&agent, &outcomes);
     // The first reply after a start is compared with the last one before it.
     let key = format!("agent:{}", agent.name);
     let s = store.clone();
@@ -270,6 +304,8 @@ pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> an
         .await??
         .and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default();
+    let mut hold = ReadyHold::default();
+    let t = next_table(&agent, &outcomes, &told, &mut hold);
     let replies = Arc::new(ArcSwap::from_pointee(t));
     record(&agent, &shared, &key, &mut told, &replies.load()).await;
     let first = String::from_utf8_lossy(&replies.load().default.line).trim().to_string();
@@ -332,7 +368,8 @@ pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> an
                     continue;
                 };
                 outcomes[i] = o;
-                let t = table(&agent, &outcomes);
+                let before = states(&replies.load());
+                let t = next_table(&agent, &outcomes, &before, &mut hold);
                 let changed = states(&t) != told;
                 replies.store(Arc::new(t));
                 if changed {
@@ -415,4 +452,27 @@ async fn serve_metrics(l: tokio::net::TcpListener, stop: CancellationToken) {
         )
         .route("/healthz", get(|| async { "ok\n" }));
     let _ = axum::serve(l, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_is_said_for_a_while_after_maint_or_drain_only() {
+        let st = |v: &str| States::from([(String::new(), v.to_string())]);
+        let mut h = ReadyHold::default();
+        let t0 = Instant::now();
+        h.note(&st("up"), &st("down"), t0);
+        assert!(!h.active("", t0));
+        h.note(&st("maint"), &st("up"), t0);
+        assert!(h.active("", t0 + Duration::from_secs(60)));
+        assert!(!h.active("", t0 + rules::READY_HOLD + Duration::from_secs(1)));
+        h.note(&st("drain"), &st("down"), t0);
+        assert!(h.active("", t0));
+        // Still in maint: no ready.
+        let mut h = ReadyHold::default();
+        h.note(&st("maint"), &st("maint"), t0);
+        assert!(!h.active("", t0));
+    }
 }

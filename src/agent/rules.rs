@@ -4,10 +4,17 @@
 //! - else a maintenance file present → its state (`maint`, `drain`, `down`);
 //! - else `up`, with the weight of the load checks (the lowest wins, 100% without any).
 //!
-//! Every reply carries an admin word: `ready` unless a file says `maint`
-//! or `drain`, because only the agent can undo what the agent set in HAProxy.
+//! A reply carries `maint` or `drain` while a file (or an exec check) says
+//! so. `ready`, which undoes them, is added by the caller only for a while
+//! after the agent itself set one ([`READY_HOLD`]): HAProxy's `ready` also
+//! cancels a MAINT an operator set through the Runtime API, which the agent
+//! must not undo.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long replies carry `ready` after the agent stopped saying `maint` or
+/// `drain`: many agent-check intervals, so every HAProxy asking hears it.
+pub const READY_HOLD: Duration = Duration::from_secs(120);
 
 use haproxy::agent::{Admin, Health, Reply};
 
@@ -59,7 +66,6 @@ pub fn reply_for(service: Option<&str>, checks: &[Status]) -> Reply {
     let applicable: Vec<&Status> = checks.iter().filter(|c| c.applies(service)).collect();
     let mut r = Reply {
         health: Some(Health::Up),
-        admin: Some(Admin::Ready),
         ..Reply::default()
     };
     let mut reasons = Vec::new();
@@ -74,7 +80,7 @@ pub fn reply_for(service: Option<&str>, checks: &[Status]) -> Reply {
                 let why = p.reason.clone().unwrap_or_else(|| o.detail.clone());
                 reasons.push(format!("{}: {why}", c.name));
             }
-            if p.admin.is_some_and(|a| a != Admin::Ready) {
+            if p.admin.is_some() {
                 r.admin = p.admin;
             }
             if let Some(w) = p.weight_pct {
@@ -159,14 +165,14 @@ mod tests {
         let app = out(true, "HTTP 200");
         let mut load = out(true, "load1 1.2");
         load.weight = Some(60);
-        assert_eq!(reply_for(None, &[st("app", &app)]).to_line(), "ready up 100%\n");
+        assert_eq!(reply_for(None, &[st("app", &app)]).to_line(), "up 100%\n");
         assert_eq!(
             reply_for(None, &[st("app", &app), st("load", &load)]).to_line(),
-            "ready up 60%\n"
+            "up 60%\n"
         );
         let bad = out(false, "HTTP 500");
         let r = reply_for(None, &[st("app", &bad), st("load", &load)]);
-        assert_eq!(r.to_line(), "ready down 60% #app: HTTP 500\n");
+        assert_eq!(r.to_line(), "down 60% #app: HTTP 500\n");
         assert_eq!(state_word(&r), "down");
         let mut maint = out(true, "present");
         maint.flag = Some(FlagState::Maint);
@@ -183,7 +189,7 @@ mod tests {
         down.flag = Some(FlagState::Down);
         assert_eq!(
             reply_for(None, &[st("app", &app), st("f", &down)]).to_line(),
-            "ready down #f: maintenance file present\n"
+            "down #f: maintenance file present\n"
         );
         // A failing app under a maint flag: MAINT in admin, DOWN in health.
         assert_eq!(
@@ -221,7 +227,7 @@ mod tests {
         e.reply = Some(Reply::parse("drain 30% maxconn:5\n", true).unwrap());
         assert_eq!(reply_for(None, &[st("x", &e)]).to_line(), "drain up 30% maxconn:5\n");
         e.reply = Some(Reply::parse("down #db lag\n", true).unwrap());
-        assert_eq!(reply_for(None, &[st("x", &e)]).to_line(), "ready down #x: db lag\n");
+        assert_eq!(reply_for(None, &[st("x", &e)]).to_line(), "down #x: db lag\n");
     }
 
     #[test]

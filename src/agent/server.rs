@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn loopback_and_listed_networks_only() {
-        let replies = Arc::new(ArcSwap::from_pointee(super::super::table(&agent(&[]), &[])));
+        let replies = Arc::new(ArcSwap::from_pointee(super::super::table(&agent(&[]), &[], &|_| false)));
         let srv = Server::new(&agent(&["10.1.0.0/16", "192.168.5.7"]), replies);
         for ok in [
             "127.0.0.1",

@@ -31,7 +31,7 @@ impl Agent {
         let port = free_port();
         let config = dir.path().join("agent.toml");
         // `agent_extra` may bring its own `listen`.
-        let listen = if agent_extra.contains("listen =") {
+        let listen = if agent_extra.lines().any(|l| l.trim_start().starts_with("listen")) {
             String::new()
         } else {
             format!("listen = [\"127.0.0.1:{port}\"]\n")
@@ -108,10 +108,11 @@ fn haproxy_follows_the_agent_app_down_maintenance_file_and_load() {
             rx.url()
         ),
     );
-    assert_eq!(agent.ask(b""), "ready up 100%\n");
-    // The real HAProxy, with a slow regular check: what moves the server is the agent.
+    assert_eq!(agent.ask(b""), "up 100%\n");
+    // The real HAProxy: its regular check (status only) passes all along, so what
+    // moves the server is the agent.
     let h = Haproxy::start(&format!(
-        "backend be\n    option httpchk GET /\n    server s1 127.0.0.1:{} check inter 30s weight 100 agent-check agent-port {} agent-inter 300ms\n",
+        "backend be\n    option httpchk GET /\n    server s1 127.0.0.1:{} check inter 500ms rise 1 weight 100 agent-check agent-port {} agent-inter 300ms\n",
         app.port(),
         agent.port
     ));
@@ -138,6 +139,19 @@ fn haproxy_follows_the_agent_app_down_maintenance_file_and_load() {
     let last = h.try_stat_field("be", "s1", "last_agt").unwrap_or_default();
     assert!(last.contains("down") && last.contains("test me"), "{last}");
     app.set_body("test me again");
+    assert!(
+        h.wait_server_status("be", "s1", "UP", T),
+        "{}",
+        h.server_status("be", "s1")
+    );
+
+    // An operator's MAINT through the Runtime API stays: the agent does not
+    // say `ready` unless it set maint or drain itself.
+    h.cmd("set server be/s1 state maint");
+    assert!(h.wait_server_status("be", "s1", "MAINT", T));
+    std::thread::sleep(Duration::from_millis(1500)); // five agent checks
+    assert_eq!(h.server_status("be", "s1"), "MAINT");
+    h.cmd("set server be/s1 state ready");
     assert!(
         h.wait_server_status("be", "s1", "UP", T),
         "{}",
@@ -215,7 +229,7 @@ fn haproxy_follows_the_agent_app_down_maintenance_file_and_load() {
     let text = String::from_utf8_lossy(&once.stdout);
     assert!(once.status.success(), "{text}{}", String::from_utf8_lossy(&once.stderr));
     assert!(
-        text.starts_with("ready up 100%\n") && text.contains("app (http): HTTP 200, body ok"),
+        text.starts_with("up 100%\n") && text.contains("app (http): HTTP 200, body ok"),
         "{text}"
     );
     assert!(
@@ -237,11 +251,11 @@ fn agent_send_picks_the_service() {
             b.port()
         ),
     );
-    assert_eq!(agent.ask(b"be/a\n"), "ready up 100%\n");
-    assert_eq!(agent.ask(b"be/b\n"), "ready down #b: HTTP 500\n");
+    assert_eq!(agent.ask(b"be/a\n"), "up 100%\n");
+    assert_eq!(agent.ask(b"be/b\n"), "down #b: HTTP 500\n");
     // Nothing sent, or a name no check has: the checks without a service (none: up).
-    assert_eq!(agent.ask(b""), "ready up 100%\n");
-    assert_eq!(agent.ask(b"be/zzz\r\n"), "ready up 100%\n");
+    assert_eq!(agent.ask(b""), "up 100%\n");
+    assert_eq!(agent.ask(b"be/zzz\r\n"), "up 100%\n");
     // A real HAProxy sending `agent-send` gets the reply of its service.
     let h = Haproxy::start(&format!(
         // HAProxy spreads the first checks over the check interval: keep it short.
@@ -315,12 +329,12 @@ fn arbitrary_client_bytes_never_hang_or_crash_it() {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
-        answered += usize::from(out == "ready up 100%\n");
+        answered += usize::from(out == "up 100%\n");
     }
     assert!(answered >= 64, "{answered}");
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(agent.proc.is_running());
-    assert_eq!(agent.ask(b"svc\n"), "ready up 100%\n");
+    assert_eq!(agent.ask(b"svc\n"), "up 100%\n");
 }
 
 #[test]
@@ -334,7 +348,7 @@ fn several_listeners_ipv4_and_ipv6() {
     let mut s = TcpStream::connect(("::1", p6)).unwrap_or_else(|e| panic!("{e}: {}", agent.proc.stderr()));
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    assert_eq!(out, "ready up 100%\n");
+    assert_eq!(out, "up 100%\n");
 }
 
 #[test]
@@ -354,14 +368,14 @@ fn exec_checks_their_output_exit_status_and_timeout() {
     let said = write("[[agent.check]]\nname = \"x\"\ntype = \"exec\"\ncommand = [\"/bin/echo\", \"drain 30% maxconn:7\"]\nparse_stdout = true\n");
     assert!(said.starts_with("drain up 30% maxconn:7\n"), "{said}");
     let failed = write("[[agent.check]]\nname = \"x\"\ntype = \"exec\"\ncommand = [\"/bin/false\"]\n");
-    assert!(failed.starts_with("ready down #x: exit status 1\n"), "{failed}");
+    assert!(failed.starts_with("down #x: exit status 1\n"), "{failed}");
     let slow = write(
         "[[agent.check]]\nname = \"x\"\ntype = \"exec\"\ncommand = [\"/bin/sleep\", \"10\"]\ntimeout = \"300ms\"\n",
     );
-    assert!(slow.starts_with("ready down #x: ") && slow.contains("300ms"), "{slow}");
+    assert!(slow.starts_with("down #x: ") && slow.contains("300ms"), "{slow}");
     // Output HAProxy would reject fails the check instead of reaching HAProxy.
     let bad = write("[[agent.check]]\nname = \"x\"\ntype = \"exec\"\ncommand = [\"/bin/echo\", \"up; rm -rf /\"]\nparse_stdout = true\n");
-    assert!(bad.starts_with("ready down #x: exit 0, but its output"), "{bad}");
+    assert!(bad.starts_with("down #x: exit 0, but its output"), "{bad}");
 }
 
 #[test]
