@@ -77,6 +77,16 @@ pub enum FlagState {
     Down,
 }
 
+impl FlagState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagState::Maint => "maint",
+            FlagState::Drain => "drain",
+            FlagState::Down => "down",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadMetric {
     /// 1-minute load average per CPU.
@@ -87,6 +97,24 @@ pub enum LoadMetric {
     Cpu,
     /// Memory in use, percent (MemTotal − MemAvailable).
     Memory,
+}
+
+impl LoadMetric {
+    pub const ALL: [LoadMetric; 4] = [
+        LoadMetric::Load1,
+        LoadMetric::Load5,
+        LoadMetric::Cpu,
+        LoadMetric::Memory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadMetric::Load1 => "load1",
+            LoadMetric::Load5 => "load5",
+            LoadMetric::Cpu => "cpu",
+            LoadMetric::Memory => "memory",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -896,39 +924,36 @@ fn validate_check(c: file::FileCheck, p: &mut Problems, at: &std::ops::Range<usi
         }
         "file" => {
             let path = need(c.path, "path", p)?;
-            let state = match c.state.as_deref().unwrap_or("maint") {
-                "maint" => FlagState::Maint,
-                "drain" => FlagState::Drain,
-                "down" => FlagState::Down,
-                o => {
+            let name = c.state.as_deref().unwrap_or("maint");
+            let state = [FlagState::Maint, FlagState::Drain, FlagState::Down]
+                .into_iter()
+                .find(|f| f.as_str() == name)
+                .unwrap_or_else(|| {
                     p.at(
                         at.clone(),
                         &key("state"),
-                        format!("{o:?}: use \"maint\", \"drain\" or \"down\""),
+                        format!("{name:?}: use \"maint\", \"drain\" or \"down\""),
                     );
                     FlagState::Maint
-                }
-            };
+                });
             CheckKind::File {
                 path: PathBuf::from(path),
                 state,
             }
         }
         _ => {
-            let metric = match c.metric.as_deref().unwrap_or("load1") {
-                "load1" => LoadMetric::Load1,
-                "load5" => LoadMetric::Load5,
-                "cpu" => LoadMetric::Cpu,
-                "memory" => LoadMetric::Memory,
-                o => {
+            let name = c.metric.as_deref().unwrap_or("load1");
+            let metric = LoadMetric::ALL
+                .into_iter()
+                .find(|m| m.as_str() == name)
+                .unwrap_or_else(|| {
                     p.at(
                         at.clone(),
                         &key("metric"),
-                        format!("{o:?}: use load1, load5, cpu or memory"),
+                        format!("{name:?}: use load1, load5, cpu or memory"),
                     );
                     LoadMetric::Load1
-                }
-            };
+                });
             let (dlow, dhigh) = match metric {
                 LoadMetric::Load1 | LoadMetric::Load5 => (0.7, 2.0),
                 LoadMetric::Cpu => (50.0, 95.0),

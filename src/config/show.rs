@@ -207,7 +207,7 @@ impl Config {
         );
         root.insert("metrics".into(), Value::Table(m));
         if let Some(a) = &self.agent {
-            use super::{CheckKind, FlagState, LoadMetric};
+            use super::CheckKind;
             let mut t = Table::new();
             t.insert("name".into(), s(&a.name));
             t.insert(
@@ -263,12 +263,7 @@ impl Config {
                     }
                     CheckKind::File { path, state } => {
                         x.insert("path".into(), s(path.display().to_string()));
-                        let st = match state {
-                            FlagState::Maint => "maint",
-                            FlagState::Drain => "drain",
-                            FlagState::Down => "down",
-                        };
-                        x.insert("state".into(), s(st));
+                        x.insert("state".into(), s(state.as_str()));
                     }
                     CheckKind::Load {
                         metric,
@@ -278,13 +273,7 @@ impl Config {
                         ceiling,
                         proc,
                     } => {
-                        let m = match metric {
-                            LoadMetric::Load1 => "load1",
-                            LoadMetric::Load5 => "load5",
-                            LoadMetric::Cpu => "cpu",
-                            LoadMetric::Memory => "memory",
-                        };
-                        x.insert("metric".into(), s(m));
+                        x.insert("metric".into(), s(metric.as_str()));
                         x.insert("low".into(), Value::Float(*low));
                         x.insert("high".into(), Value::Float(*high));
                         x.insert("floor".into(), Value::Integer(i64::from(*floor)));
