@@ -49,7 +49,7 @@ pub fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
     Ok(OpenStore { store, _lock: lock })
 }
 
-fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Shared>) {
+pub(crate) fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Shared>) {
     let http = notify::http_client();
     let mut workers = Vec::new();
     let mut wake = Vec::new();
@@ -224,8 +224,17 @@ pub async fn watch(explicit: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Runs the watcher until SIGTERM/SIGINT or until `stop_when` is cancelled.
+/// `watch` needs instances; a config with only `[agent]` is for `hawatch agent`.
+fn need_instances(config: &Config) -> anyhow::Result<()> {
+    if config.instances.is_empty() {
+        anyhow::bail!("no [[haproxy]] instance configured: `hawatch watch` needs one (this config has only [agent], for `hawatch agent`)");
+    }
+    Ok(())
+}
+
 pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken) -> anyhow::Result<()> {
     let mut config = Config::load(explicit.as_deref())?;
+    need_instances(&config)?;
     let mut opened = open_store(&config.watch.store)?;
     let mut running = start(&config, &opened.store, true).await?;
     let mut term = signal(SignalKind::terminate())?;
@@ -243,8 +252,8 @@ pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                match Config::load(explicit.as_deref()) {
-                    Err(e) => tracing::error!("config reload refused, keeping the running config:\n{e}"),
+                match Config::load(explicit.as_deref()).map_err(anyhow::Error::from).and_then(|c| need_instances(&c).map(|_| c)) {
+                    Err(e) => tracing::error!("config reload refused, keeping the running config:\n{e:#}"),
                     Ok(new) => {
                         sd_notify(&[sd_notify::NotifyState::Reloading]);
                         stop(running).await;
@@ -290,6 +299,7 @@ pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken
 /// still pending (it stays in the outbox for the next run).
 pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
     let config = Config::load(explicit.as_deref())?;
+    need_instances(&config)?;
     let opened = open_store(&config.watch.store)?;
     let (workers, shared) = workers(&config, &opened.store);
     let mut polls = JoinSet::new();

@@ -37,6 +37,15 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Answer HAProxy's agent-check from background checks of this host's app
+    /// (`[agent]` in the config; docs/agent.md).
+    Agent {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Run every check once, print the reply it would give now and why, exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per

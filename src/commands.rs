@@ -15,6 +15,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Watch { config, once: false } => crate::app::watch(config.config).await.map(|_| 0),
         Command::Watch { config, once: true } => crate::app::once(config.config).await.map(|ok| if ok { 0 } else { 1 }),
+        Command::Agent { config, once: false } => crate::agent::run(config.config).await.map(|_| 0),
+        Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
         Command::Events(a) => events(a).map(|_| 0),
         Command::Outbox(OutboxArgs {
             config,
@@ -41,8 +43,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 .path
                 .as_ref()
                 .map_or("environment variables".to_string(), |p| p.display().to_string());
+            let agent = cfg.agent.as_ref().map_or(String::new(), |a| {
+                format!(", an agent with {} check(s)", a.checks.len())
+            });
             println!(
-                "{from}: ok ({} instance(s), {} sink(s))",
+                "{from}: ok ({} instance(s), {} sink(s){agent})",
                 cfg.instances.len(),
                 cfg.sinks.len()
             );

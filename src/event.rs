@@ -30,10 +30,12 @@ pub enum Kind {
     AlertFiring,
     /// That alert, resolved.
     AlertResolved,
+    /// `hawatch agent` changed what it tells HAProxy (up, down, maint, drain).
+    AgentStateChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::ServerDown,
         Kind::ServerUp,
         Kind::ServerNolb,
@@ -51,6 +53,7 @@ impl Kind {
         Kind::InstanceRestarted,
         Kind::AlertFiring,
         Kind::AlertResolved,
+        Kind::AgentStateChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +75,7 @@ impl Kind {
             Kind::InstanceRestarted => "instance_restarted",
             Kind::AlertFiring => "alert_firing",
             Kind::AlertResolved => "alert_resolved",
+            Kind::AgentStateChanged => "agent_state_changed",
         }
     }
 

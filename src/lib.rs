@@ -4,6 +4,7 @@
 //! [`event::Event`]s, [`store`] commits them with their notifications, and
 //! [`notify`] delivers from the durable outbox to the sinks.
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod commands;

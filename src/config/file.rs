@@ -37,6 +37,61 @@ pub struct FileConfig {
     pub http: FileHttp,
     #[serde(default)]
     pub metrics: FileMetrics,
+    pub agent: Option<FileAgent>,
+}
+
+/// `[agent]`: `hawatch agent`, the agent-check server (docs/agent.md).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileAgent {
+    /// The name events carry as their instance (default: the host name).
+    pub name: Option<String>,
+    /// `IP:PORT`, one or a list (default 127.0.0.1:3333).
+    pub listen: Option<OneOrMany>,
+    /// Client networks allowed besides loopback (CIDR or single addresses).
+    pub allow: Option<OneOrMany>,
+    /// Connections served at once; more are closed unanswered (default 1024).
+    pub max_connections: Option<usize>,
+    /// Per-connection read/write timeout (default 2s).
+    pub timeout: Option<Dur>,
+    /// How long to wait for HAProxy's `agent-send` string when a check has a `service` (default 200ms).
+    pub send_wait: Option<Dur>,
+    /// SQLite store for the agent's events (default /var/lib/hawatch/agent.db).
+    pub store: Option<String>,
+    /// `IP:PORT` for /metrics and /healthz of the agent (default: none).
+    pub metrics_listen: Option<String>,
+    #[serde(default)]
+    pub check: Vec<FileCheck>,
+}
+
+/// `[[agent.check]]`: one check, run in the background on its interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCheck {
+    pub name: String,
+    /// http | tcp | exec | file | load
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub interval: Option<Dur>,
+    pub timeout: Option<Dur>,
+    /// Only for these `agent-send` strings (default: every reply).
+    pub service: Option<OneOrMany>,
+    pub url: Option<String>,
+    pub expect_status: Option<u16>,
+    pub expect_body: Option<String>,
+    pub expect_regex: Option<String>,
+    pub tls_verify: Option<bool>,
+    pub address: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub parse_stdout: Option<bool>,
+    pub path: Option<String>,
+    pub state: Option<String>,
+    pub metric: Option<String>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub floor: Option<u32>,
+    pub ceiling: Option<u32>,
+    pub proc: Option<String>,
 }
 
 /// `[http]`: the listener for /metrics, /healthz, /api and /alertmanager.

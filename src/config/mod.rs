@@ -37,6 +37,130 @@ pub struct Config {
     pub sinks: Vec<Sink>,
     pub http: Http,
     pub metrics: Metrics,
+    /// `[agent]`, if the file has one.
+    pub agent: Option<Agent>,
+}
+
+pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:3333";
+pub const DEFAULT_AGENT_STORE: &str = "/var/lib/hawatch/agent.db";
+
+/// `[agent]`, validated.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Loopback is always allowed; these are added.
+    pub allow: Vec<ipnet::IpNet>,
+    pub max_connections: usize,
+    pub timeout: Duration,
+    pub send_wait: Duration,
+    pub store: PathBuf,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub checks: Vec<AgentCheck>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentCheck {
+    pub name: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// `agent-send` strings this check applies to; empty: all.
+    pub services: Vec<String>,
+    pub kind: CheckKind,
+}
+
+/// What a maintenance file's presence reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagState {
+    Maint,
+    Drain,
+    Down,
+}
+
+impl FlagState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagState::Maint => "maint",
+            FlagState::Drain => "drain",
+            FlagState::Down => "down",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMetric {
+    /// 1-minute load average per CPU.
+    Load1,
+    /// 5-minute load average per CPU.
+    Load5,
+    /// CPU busy percent since the last check.
+    Cpu,
+    /// Memory in use, percent (MemTotal − MemAvailable).
+    Memory,
+}
+
+impl LoadMetric {
+    pub const ALL: [LoadMetric; 4] = [
+        LoadMetric::Load1,
+        LoadMetric::Load5,
+        LoadMetric::Cpu,
+        LoadMetric::Memory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadMetric::Load1 => "load1",
+            LoadMetric::Load5 => "load5",
+            LoadMetric::Cpu => "cpu",
+            LoadMetric::Memory => "memory",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Http {
+        url: String,
+        /// `None`: any 2xx or 3xx.
+        expect_status: Option<u16>,
+        expect_body: Option<String>,
+        expect_regex: Option<regex::Regex>,
+        tls_verify: bool,
+    },
+    Tcp {
+        address: String,
+    },
+    Exec {
+        command: Vec<String>,
+        parse_stdout: bool,
+    },
+    File {
+        path: PathBuf,
+        state: FlagState,
+    },
+    Load {
+        metric: LoadMetric,
+        /// At or below: `ceiling` percent.
+        low: f64,
+        /// At or above: `floor` percent; linear in between.
+        high: f64,
+        floor: u32,
+        ceiling: u32,
+        /// Where procfs is (a host's /proc mounted in a container).
+        proc: PathBuf,
+    },
+}
+
+impl CheckKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            CheckKind::Http { .. } => "http",
+            CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Exec { .. } => "exec",
+            CheckKind::File { .. } => "file",
+            CheckKind::Load { .. } => "load",
+        }
+    }
 }
 
 /// `[http]`, validated.
@@ -427,8 +551,9 @@ impl Config {
                 instances.push(x);
             }
         }
-        if instances.is_empty() {
-            p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url`"));
+        let agent = raw.agent.map(|a| validate_agent(a, &mut p));
+        if instances.is_empty() && agent.is_none() {
+            p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`)"));
         }
         let notify = validate_notify(&raw.notify, &mut p);
         let http = validate_http(raw.http, &mut p);
@@ -473,6 +598,7 @@ impl Config {
                 sinks,
                 http,
                 metrics,
+                agent,
             })
         } else {
             Err(ConfigError(p.list))
@@ -596,6 +722,276 @@ fn key_in_table(text: &str, table: &str, key: &str) -> std::ops::Range<usize> {
         off += line.len();
     }
     start..start + header.len()
+}
+
+fn validate_agent(f: file::FileAgent, p: &mut Problems) -> Agent {
+    let at = |p: &Problems, key: &str| key_in_table(p.text, "agent", key);
+    let mut listen = Vec::new();
+    for l in f
+        .listen
+        .map(|l| l.into_vec())
+        .unwrap_or_else(|| vec![DEFAULT_AGENT_LISTEN.to_string()])
+    {
+        match l.trim().parse::<std::net::SocketAddr>() {
+            Ok(a) => listen.push(a),
+            Err(_) => p.at(
+                at(p, "listen"),
+                "agent.listen",
+                format!("{l:?} is not IP:PORT (e.g. \"127.0.0.1:3333\", \"[::]:3333\")"),
+            ),
+        }
+    }
+    if listen.is_empty() {
+        p.at(at(p, "listen"), "agent.listen", "at least one address to listen on");
+    }
+    let mut allow = Vec::new();
+    for a in f.allow.map(|a| a.into_vec()).unwrap_or_default() {
+        let a = a.trim();
+        let net = a
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match net {
+            Ok(n) => allow.push(n.trunc()),
+            Err(_) => p.at(
+                at(p, "allow"),
+                "agent.allow",
+                format!("{a:?} is not a network (10.0.0.0/8) or an address"),
+            ),
+        }
+    }
+    let metrics_listen = match f.metrics_listen.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(l) => match l.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.at(
+                    at(p, "metrics_listen"),
+                    "agent.metrics_listen",
+                    format!("{l:?} is not IP:PORT"),
+                );
+                None
+            }
+        },
+    };
+    let max_connections = f.max_connections.unwrap_or(1024);
+    if max_connections == 0 {
+        p.at(at(p, "max_connections"), "agent.max_connections", "must be at least 1");
+    }
+    let mut checks: Vec<AgentCheck> = Vec::new();
+    for (i, c) in f.check.into_iter().enumerate() {
+        let span = span_of(p.text, "agent.check", i);
+        if let Some(c) = validate_check(c, p, &span, i) {
+            if checks.iter().any(|o| o.name == c.name) {
+                p.at(
+                    span,
+                    &format!("agent.check[{i}].name"),
+                    format!("duplicate check name {:?}", c.name),
+                );
+            }
+            checks.push(c);
+        }
+    }
+    Agent {
+        name: f
+            .name
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
+        listen,
+        allow,
+        max_connections: max_connections.max(1),
+        timeout: f.timeout.map_or(Duration::from_secs(2), |d| d.0),
+        send_wait: f.send_wait.map_or(Duration::from_millis(200), |d| d.0),
+        store: PathBuf::from(f.store.unwrap_or_else(|| DEFAULT_AGENT_STORE.to_string())),
+        metrics_listen,
+        checks,
+    }
+}
+
+fn validate_check(c: file::FileCheck, p: &mut Problems, at: &std::ops::Range<usize>, i: usize) -> Option<AgentCheck> {
+    let key = |k: &str| format!("agent.check[{i}].{k}");
+    if !valid_name(&c.name) {
+        p.at(
+            at.clone(),
+            &key("name"),
+            format!("{:?}: use letters, digits, `.`, `_` and `-`", c.name),
+        );
+    }
+    let interval = c.interval.map_or(Duration::from_secs(2), |d| d.0);
+    if interval < Duration::from_millis(100) {
+        p.at(at.clone(), &key("interval"), "at least 100ms");
+    }
+    let timeout = c.timeout.map_or(interval.min(Duration::from_secs(5)), |d| d.0);
+    let need = |v: Option<String>, k: &str, p: &mut Problems| -> Option<String> {
+        if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            p.at(at.clone(), &key(k), format!("a `{}` check needs `{k}`", c.ty));
+            None
+        } else {
+            v
+        }
+    };
+    // Keys that belong to another type are mistakes worth naming.
+    let present: Vec<(&str, bool)> = vec![
+        ("url", c.url.is_some()),
+        ("expect_status", c.expect_status.is_some()),
+        ("expect_body", c.expect_body.is_some()),
+        ("expect_regex", c.expect_regex.is_some()),
+        ("tls_verify", c.tls_verify.is_some()),
+        ("address", c.address.is_some()),
+        ("command", c.command.is_some()),
+        ("parse_stdout", c.parse_stdout.is_some()),
+        ("path", c.path.is_some()),
+        ("state", c.state.is_some()),
+        ("metric", c.metric.is_some()),
+        ("low", c.low.is_some()),
+        ("high", c.high.is_some()),
+        ("floor", c.floor.is_some()),
+        ("ceiling", c.ceiling.is_some()),
+        ("proc", c.proc.is_some()),
+    ];
+    let allowed: &[&str] = match c.ty.as_str() {
+        "http" => &["url", "expect_status", "expect_body", "expect_regex", "tls_verify"],
+        "tcp" => &["address"],
+        "exec" => &["command", "parse_stdout"],
+        "file" => &["path", "state"],
+        "load" => &["metric", "low", "high", "floor", "ceiling", "proc"],
+        other => {
+            p.at(
+                at.clone(),
+                &key("type"),
+                format!("{other:?}: use http, tcp, exec, file or load"),
+            );
+            return None;
+        }
+    };
+    for (k, set) in &present {
+        if *set && !allowed.contains(k) {
+            p.at(
+                at.clone(),
+                &key(k),
+                format!("not a key of a `{}` check (its keys: {})", c.ty, allowed.join(", ")),
+            );
+        }
+    }
+    let kind = match c.ty.as_str() {
+        "http" => {
+            let url = need(c.url, "url", p)?;
+            if let Err(e) = check_http_url(&url) {
+                p.at(at.clone(), &key("url"), e);
+            }
+            let expect_regex = match c.expect_regex.as_deref().map(regex::Regex::new) {
+                Some(Ok(r)) => Some(r),
+                Some(Err(e)) => {
+                    p.at(
+                        at.clone(),
+                        &key("expect_regex"),
+                        format!("not a regular expression: {e}"),
+                    );
+                    None
+                }
+                None => None,
+            };
+            CheckKind::Http {
+                url,
+                expect_status: c.expect_status,
+                expect_body: c.expect_body,
+                expect_regex,
+                tls_verify: c.tls_verify.unwrap_or(true),
+            }
+        }
+        "tcp" => {
+            let address = need(c.address, "address", p)?;
+            if address
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                p.at(at.clone(), &key("address"), format!("{address:?} is not HOST:PORT"));
+            }
+            CheckKind::Tcp { address }
+        }
+        "exec" => {
+            let command = c.command.unwrap_or_default();
+            if command.is_empty() || command[0].trim().is_empty() {
+                p.at(
+                    at.clone(),
+                    &key("command"),
+                    "an `exec` check needs `command`, a list: [\"/path/to/prog\", \"arg\"] (no shell)",
+                );
+                return None;
+            }
+            CheckKind::Exec {
+                command,
+                parse_stdout: c.parse_stdout.unwrap_or(false),
+            }
+        }
+        "file" => {
+            let path = need(c.path, "path", p)?;
+            let name = c.state.as_deref().unwrap_or("maint");
+            let state = [FlagState::Maint, FlagState::Drain, FlagState::Down]
+                .into_iter()
+                .find(|f| f.as_str() == name)
+                .unwrap_or_else(|| {
+                    p.at(
+                        at.clone(),
+                        &key("state"),
+                        format!("{name:?}: use \"maint\", \"drain\" or \"down\""),
+                    );
+                    FlagState::Maint
+                });
+            CheckKind::File {
+                path: PathBuf::from(path),
+                state,
+            }
+        }
+        _ => {
+            let name = c.metric.as_deref().unwrap_or("load1");
+            let metric = LoadMetric::ALL
+                .into_iter()
+                .find(|m| m.as_str() == name)
+                .unwrap_or_else(|| {
+                    p.at(
+                        at.clone(),
+                        &key("metric"),
+                        format!("{name:?}: use load1, load5, cpu or memory"),
+                    );
+                    LoadMetric::Load1
+                });
+            let (dlow, dhigh) = match metric {
+                LoadMetric::Load1 | LoadMetric::Load5 => (0.7, 2.0),
+                LoadMetric::Cpu => (50.0, 95.0),
+                LoadMetric::Memory => (70.0, 95.0),
+            };
+            let (low, high) = (c.low.unwrap_or(dlow), c.high.unwrap_or(dhigh));
+            if !(low.is_finite() && high.is_finite() && low < high) {
+                p.at(
+                    at.clone(),
+                    &key("high"),
+                    format!("`low` ({low}) must be below `high` ({high})"),
+                );
+            }
+            let (floor, ceiling) = (c.floor.unwrap_or(10), c.ceiling.unwrap_or(100));
+            if floor > ceiling || ceiling > 256 {
+                p.at(
+                    at.clone(),
+                    &key("floor"),
+                    format!("need floor ≤ ceiling ≤ 256 (got {floor} and {ceiling})"),
+                );
+            }
+            CheckKind::Load {
+                metric,
+                low,
+                high,
+                floor,
+                ceiling,
+                proc: PathBuf::from(c.proc.unwrap_or_else(|| "/proc".to_string())),
+            }
+        }
+    };
+    Some(AgentCheck {
+        name: c.name,
+        interval,
+        timeout,
+        services: c.service.map(|s| s.into_vec()).unwrap_or_default(),
+        kind,
+    })
 }
 
 fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {

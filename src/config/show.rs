@@ -206,6 +206,86 @@ impl Config {
             Value::Array(self.metrics.exporter.server_exclude_states.iter().map(s).collect()),
         );
         root.insert("metrics".into(), Value::Table(m));
+        if let Some(a) = &self.agent {
+            use super::CheckKind;
+            let mut t = Table::new();
+            t.insert("name".into(), s(&a.name));
+            t.insert(
+                "listen".into(),
+                Value::Array(a.listen.iter().map(|l| s(l.to_string())).collect()),
+            );
+            t.insert(
+                "allow".into(),
+                Value::Array(a.allow.iter().map(|n| s(n.to_string())).collect()),
+            );
+            t.insert("max_connections".into(), Value::Integer(a.max_connections as i64));
+            t.insert("timeout".into(), dur(a.timeout));
+            t.insert("send_wait".into(), dur(a.send_wait));
+            t.insert("store".into(), s(a.store.display().to_string()));
+            if let Some(m) = a.metrics_listen {
+                t.insert("metrics_listen".into(), s(m.to_string()));
+            }
+            let checks = a.checks.iter().map(|c| {
+                let mut x = Table::new();
+                x.insert("name".into(), s(&c.name));
+                x.insert("type".into(), s(c.kind.type_name()));
+                x.insert("interval".into(), dur(c.interval));
+                x.insert("timeout".into(), dur(c.timeout));
+                if !c.services.is_empty() {
+                    x.insert("service".into(), Value::Array(c.services.iter().map(s).collect()));
+                }
+                match &c.kind {
+                    CheckKind::Http {
+                        url,
+                        expect_status,
+                        expect_body,
+                        expect_regex,
+                        tls_verify,
+                    } => {
+                        x.insert("url".into(), s(super::redact_url(url)));
+                        if let Some(st) = expect_status {
+                            x.insert("expect_status".into(), Value::Integer(i64::from(*st)));
+                        }
+                        if let Some(b) = expect_body {
+                            x.insert("expect_body".into(), s(b));
+                        }
+                        if let Some(r) = expect_regex {
+                            x.insert("expect_regex".into(), s(r.as_str()));
+                        }
+                        x.insert("tls_verify".into(), Value::Boolean(*tls_verify));
+                    }
+                    CheckKind::Tcp { address } => {
+                        x.insert("address".into(), s(address));
+                    }
+                    CheckKind::Exec { command, parse_stdout } => {
+                        x.insert("command".into(), Value::Array(command.iter().map(s).collect()));
+                        x.insert("parse_stdout".into(), Value::Boolean(*parse_stdout));
+                    }
+                    CheckKind::File { path, state } => {
+                        x.insert("path".into(), s(path.display().to_string()));
+                        x.insert("state".into(), s(state.as_str()));
+                    }
+                    CheckKind::Load {
+                        metric,
+                        low,
+                        high,
+                        floor,
+                        ceiling,
+                        proc,
+                    } => {
+                        x.insert("metric".into(), s(metric.as_str()));
+                        x.insert("low".into(), Value::Float(*low));
+                        x.insert("high".into(), Value::Float(*high));
+                        x.insert("floor".into(), Value::Integer(i64::from(*floor)));
+                        x.insert("ceiling".into(), Value::Integer(i64::from(*ceiling)));
+                        x.insert("proc".into(), s(proc.display().to_string()));
+                    }
+                }
+                Value::Table(x)
+            });
+            t.insert("check".into(), Value::Array(checks.collect()));
+            root.insert("agent".into(), Value::Table(t));
+        }
         let mut out = String::new();
         if let Some(p) = &self.path {
             out.push_str(&format!("# effective configuration from {}\n", p.display()));

@@ -171,6 +171,8 @@ fn every_key_is_documented() {
         ("sink", "[[sink]]\nzzz = 1\n"),
         ("http", "[http]\nzzz = 1\n"),
         ("metrics", "[metrics]\nzzz = 1\n"),
+        ("agent", "[agent]\nzzz = 1\n"),
+        ("agent.check", "[agent]\n[[agent.check]]\nzzz = 1\n"),
         ("top level", "zzz = 1\n"),
     ] {
         let e = Config::parse(probe, "f").unwrap_err().to_string();

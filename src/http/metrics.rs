@@ -96,7 +96,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
             buf: String::with_capacity(CHUNK + 4096),
             tx,
         };
-        let written = metrics::render(scrape, store, format, w).and_then(|mut w| {
+        let written = metrics::render(Some(scrape), store, format, w).and_then(|mut w| {
             w.flush()?;
             Ok(w)
         });

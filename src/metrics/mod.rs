@@ -51,6 +51,21 @@ pub struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabel {
+    pub check: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -73,6 +88,10 @@ pub struct Telemetry {
     pub sent: Family<SinkLabel, Counter>,
     pub failed: Family<SinkLabel, Counter>,
     pub am_received: Family<StatusLabel, Counter>,
+    pub agent_replies: Family<StateLabel, Counter>,
+    pub agent_rejected: Family<ReasonLabel, Counter>,
+    pub agent_check_duration: Family<CheckLabel, Histogram, fn() -> Histogram>,
+    pub agent_check_ok: Family<CheckLabel, Gauge>,
     /// The exporter's scrape counters, per instance.
     scrapes: Mutex<HashMap<String, Arc<ScrapeCounters>>>,
 }
@@ -87,6 +106,10 @@ static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     sent: Family::default(),
     failed: Family::default(),
     am_received: Family::default(),
+    agent_replies: Family::default(),
+    agent_rejected: Family::default(),
+    agent_check_duration: Family::new_with_constructor(poll_histogram),
+    agent_check_ok: Family::default(),
     scrapes: Mutex::new(HashMap::new()),
 });
 
@@ -126,6 +149,34 @@ impl Telemetry {
                 })
                 .inc();
         }
+    }
+
+    /// The counter of agent replies in `state` (kept by the reply table, so
+    /// a reply costs one atomic add).
+    pub fn agent_reply(&self, state: &str) -> Counter {
+        self.agent_replies
+            .get_or_create(&StateLabel {
+                state: state.to_string(),
+            })
+            .clone()
+    }
+
+    pub fn agent_rejected(&self, reason: &str) -> Counter {
+        self.agent_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .clone()
+    }
+
+    pub fn agent_check(&self, check: &str, o: &crate::agent::rules::Outcome) {
+        let l = CheckLabel {
+            check: check.to_string(),
+        };
+        self.agent_check_duration
+            .get_or_create(&l)
+            .observe(o.took.as_secs_f64());
+        self.agent_check_ok.get_or_create(&l).set(i64::from(o.ok));
     }
 
     fn counters(&self, instance: &str) -> Arc<ScrapeCounters> {
@@ -179,6 +230,27 @@ impl Telemetry {
             "hawatch_alertmanager_alerts_received",
             "Alerts received on /alertmanager, by status",
             self.am_received.clone(),
+        );
+        r.register(
+            "hawatch_agent_replies",
+            "Replies of `hawatch agent`, by the state they told (up, down, maint, drain)",
+            self.agent_replies.clone(),
+        );
+        r.register(
+            "hawatch_agent_rejected_connections",
+            "Agent connections closed unanswered: not_allowed (client outside [agent] allow), too_many (over max_connections)",
+            self.agent_rejected.clone(),
+        );
+        r.register_with_unit(
+            "hawatch_agent_check_duration",
+            "Time an agent check took",
+            Unit::Seconds,
+            self.agent_check_duration.clone(),
+        );
+        r.register(
+            "hawatch_agent_check_ok",
+            "Whether the agent check's last run passed",
+            self.agent_check_ok.clone(),
         );
     }
 }
@@ -242,9 +314,16 @@ async fn read(inst: &Instance, http: &reqwest::Client) -> Result<Stats, String> 
 }
 
 /// Writes the whole exposition: HAProxy's families, hawatch's and the process's.
-pub fn render<W: Write>(scrape: Scrape, store: StoreStats, format: Format, out: W) -> Result<W, std::fmt::Error> {
+pub fn render<W: Write>(
+    scrape: Option<Scrape>,
+    store: StoreStats,
+    format: Format,
+    out: W,
+) -> Result<W, std::fmt::Error> {
     let mut r = Registry::default();
-    r.register_collector(Box::new(scrape));
+    if let Some(scrape) = scrape {
+        r.register_collector(Box::new(scrape));
+    }
     telemetry().register(&mut r);
     let pending: Family<SinkLabel, Gauge> = Family::default();
     let held: Family<SinkLabel, Gauge> = Family::default();

@@ -283,6 +283,7 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
         InstanceRestarted => "🔄",
         AlertFiring => "🔴",
         AlertResolved => "🟢",
+        AgentStateChanged => "📣",
     }
 }
 

@@ -105,6 +105,7 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::Zh, Kind::InstanceRestarted) => "HAProxy 重启/重载",
         (Lang::Zh, Kind::AlertFiring) => "Prometheus 告警",
         (Lang::Zh, Kind::AlertResolved) => "Prometheus 告警恢复",
+        (Lang::Zh, Kind::AgentStateChanged) => "Agent 应答变更",
         (Lang::En, Kind::ServerDown) => "Server DOWN",
         (Lang::En, Kind::ServerUp) => "Server UP",
         (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
@@ -122,6 +123,7 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::En, Kind::InstanceRestarted) => "HAProxy restarted/reloaded",
         (Lang::En, Kind::AlertFiring) => "Prometheus alert",
         (Lang::En, Kind::AlertResolved) => "Prometheus alert resolved",
+        (Lang::En, Kind::AgentStateChanged) => "Agent reply changed",
     }
 }
 

@@ -106,6 +106,30 @@ impl Store {
         sinks: &[SinkPlan],
     ) -> Result<usize> {
         let state_json = state.map(|s| serde_json::to_string(s).expect("state serializes"));
+        self.commit_with(instance, (instance, state_json), state, events, sinks)
+    }
+
+    /// Like [`Store::commit`] for `hawatch agent`: its state is its own JSON,
+    /// kept under `state_key` in the snapshots table (see [`Store::load_raw_state`]).
+    pub fn commit_agent(
+        &self,
+        instance: &str,
+        state_key: &str,
+        state_json: String,
+        events: &[Event],
+        sinks: &[SinkPlan],
+    ) -> Result<usize> {
+        self.commit_with(instance, (state_key, Some(state_json)), None, events, sinks)
+    }
+
+    fn commit_with(
+        &self,
+        instance: &str,
+        (state_key, state_json): (&str, Option<String>),
+        state: Option<&InstanceState>,
+        events: &[Event],
+        sinks: &[SinkPlan],
+    ) -> Result<usize> {
         let bodies: Vec<String> = events
             .iter()
             .map(|e| serde_json::to_string(e).expect("event serializes"))
@@ -118,7 +142,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO snapshots(instance, updated_at, state) VALUES (?1, ?2, ?3)
                      ON CONFLICT(instance) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
-                    params![instance, now_s, s],
+                    params![state_key, now_s, s],
                 )?;
             }
             let mut seqs = Vec::with_capacity(events.len());
@@ -130,7 +154,7 @@ impl Store {
                 }
             }
             let mut rows = 0;
-            if !events.is_empty() || state.is_some() {
+            if !events.is_empty() || state_json.is_some() {
                 let range = match (seqs.first(), seqs.last()) {
                     (Some(a), Some(b)) => (*a, *b),
                     _ => {

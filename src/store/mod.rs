@@ -215,6 +215,14 @@ impl Store {
         raw.map(|s| self.json(&s)).transpose()
     }
 
+    /// The JSON kept under `key` in the snapshots table (the agent's state).
+    pub fn load_raw_state(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT state FROM snapshots WHERE instance = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+    }
+
     /// Whether an event with this id is stored.
     pub fn has_event(&self, id: &str) -> Result<bool> {
         self.with(|c| {

@@ -6,6 +6,7 @@
 //! ([`log`]). No SQLite, no HTTP server, no notification code. Parsers take
 //! `&str` and are tested on real captures from HAProxy 2.6 (`tests/fixtures/`).
 
+pub mod agent;
 pub mod client;
 pub mod info;
 pub mod log;

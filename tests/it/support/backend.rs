@@ -1,6 +1,6 @@
 //! `Backend`: a tiny HTTP/1.1 server on 127.0.0.1 that HAProxy health-checks.
 //!
-//! Every request gets `<status>` with body `ok` and `Connection: close`. `stop()` closes
+//! Every request gets `<status>` with body `ok` (or [`Backend::set_body`]) and `Connection: close`. `stop()` closes
 //! the listening socket (checks then fail with `Connection refused`, `L4CON`) and
 //! `restart()` listens again on the same port. Runs on the shared support runtime
 //! ([`super::rt`]), so it keeps answering while a test blocks in `wait_for`.
@@ -19,6 +19,7 @@ use super::{bind_loopback, claim_port, rebind_loopback, rt};
 struct Shared {
     status: AtomicU16,
     hits: AtomicU64,
+    body: std::sync::Mutex<String>,
 }
 
 struct Running {
@@ -43,6 +44,7 @@ impl Backend {
             shared: Arc::new(Shared {
                 status: AtomicU16::new(200),
                 hits: AtomicU64::new(0),
+                body: std::sync::Mutex::new("ok".into()),
             }),
             running: None,
         };
@@ -61,6 +63,11 @@ impl Backend {
     /// Status code for the following requests (e.g. 500 makes HTTP checks fail, `L7STS`).
     pub fn set_status(&self, code: u16) {
         self.shared.status.store(code, Ordering::SeqCst);
+    }
+
+    /// Body of the following responses (default `ok`).
+    pub fn set_body(&self, body: &str) {
+        *self.shared.body.lock().unwrap() = body.to_string();
     }
 
     /// Requests answered so far (health checks included).
@@ -147,9 +154,11 @@ async fn answer(mut stream: TcpStream, shared: Arc<Shared>) {
     }
     shared.hits.fetch_add(1, Ordering::SeqCst);
     let code = shared.status.load(Ordering::SeqCst);
+    let body = shared.body.lock().unwrap().clone();
     let resp = format!(
-        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-        reason(code)
+        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        reason(code),
+        body.len()
     );
     let _ = stream.write_all(resp.as_bytes()).await;
     let _ = stream.shutdown().await;

@@ -1,0 +1,478 @@
+//! `hawatch agent`: answers HAProxy's `agent-check` with what background
+//! checks found (docs/agent.md). Checks run on their own intervals and the
+//! reply is recomputed when a result arrives, so a reply never waits for a
+//! check: the server writes a line prepared in advance.
+//!
+//! sources (checks) → rules → reply table → server; a change of the state
+//! told to HAProxy is an event, stored and delivered like the watcher's.
+
+pub mod checks;
+pub mod rules;
+mod server;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Agent, CheckKind, Config};
+use crate::event::{Event, Kind, Severity};
+use rules::{Outcome, Status};
+
+/// A reply ready to be written: the bytes, and the counter it increments.
+#[derive(Debug)]
+pub struct Prepared {
+    pub line: Arc<[u8]>,
+    pub state: &'static str,
+    pub counter: Counter,
+}
+
+/// Every reply the agent may give now.
+#[derive(Debug)]
+pub struct Table {
+    /// For clients that send nothing, or a string no check names.
+    pub default: Prepared,
+    /// By `agent-send` string (trimmed).
+    pub services: HashMap<String, Prepared>,
+    /// Some check is scoped to a service: read HAProxy's `agent-send` first.
+    pub needs_read: bool,
+}
+
+impl Table {
+    pub fn pick(&self, sent: &str) -> &Prepared {
+        self.services.get(sent.trim()).unwrap_or(&self.default)
+    }
+}
+
+fn prepare(reply: &haproxy::agent::Reply) -> Prepared {
+    let state = rules::state_word(reply);
+    Prepared {
+        line: Arc::from(reply.to_line().into_bytes()),
+        state,
+        counter: crate::metrics::telemetry().agent_reply(state),
+    }
+}
+
+/// The services some check names.
+fn services(agent: &Agent) -> Vec<String> {
+    let mut s: Vec<String> = agent.checks.iter().flat_map(|c| c.services.iter().cloned()).collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+/// Computes every reply from the latest outcomes; `ready(svc)` says which
+/// replies (`""`: the default) carry `ready` (see [`rules::READY_HOLD`]).
+pub fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) -> Table {
+    let statuses: Vec<Status> = agent
+        .checks
+        .iter()
+        .zip(outcomes)
+        .map(|(c, o)| Status {
+            name: &c.name,
+            services: &c.services,
+            outcome: o,
+        })
+        .collect();
+    let names = services(agent);
+    let reply = |svc: Option<&str>| {
+        let mut r = rules::reply_for(svc, &statuses);
+        if r.admin.is_none() && ready(svc.unwrap_or("")) {
+            r.admin = Some(haproxy::agent::Admin::Ready);
+        }
+        prepare(&r)
+    };
+    Table {
+        default: reply(None),
+        services: names.iter().map(|s| (s.clone(), reply(Some(s)))).collect(),
+        needs_read: !names.is_empty(),
+    }
+}
+
+/// Tracks when replies must carry `ready`: for [`rules::READY_HOLD`] after a
+/// service's state left `maint` or `drain`.
+#[derive(Debug, Default)]
+struct ReadyHold(HashMap<String, Instant>);
+
+impl ReadyHold {
+    /// Notes the transitions from `before` to `after` (per service).
+    fn note(&mut self, before: &States, after: &States, now: Instant) {
+        let admin = |s: Option<&String>| s.is_some_and(|s| s == "maint" || s == "drain");
+        for (svc, st) in after {
+            if admin(before.get(svc)) && !admin(Some(st)) {
+                self.0.insert(svc.clone(), now + rules::READY_HOLD);
+            }
+        }
+        self.0.retain(|_, until| *until > now);
+    }
+
+    fn active(&self, svc: &str, now: Instant) -> bool {
+        self.0.get(svc).is_some_and(|u| *u > now)
+    }
+}
+
+/// The table for new outcomes, with `ready` where the hold says so.
+fn next_table(agent: &Agent, outcomes: &[Outcome], before: &States, hold: &mut ReadyHold) -> Table {
+    let now = Instant::now();
+    let plain = table(agent, outcomes, &|_| false);
+    hold.note(before, &states(&plain), now);
+    table(agent, outcomes, &|s| hold.active(s, now))
+}
+
+/// What the agent tells HAProxy, per service (`""`: the default reply).
+type States = BTreeMap<String, String>;
+
+fn states(t: &Table) -> States {
+    let mut m = States::new();
+    m.insert(String::new(), t.default.state.to_string());
+    for (k, p) in &t.services {
+        m.insert(k.clone(), p.state.to_string());
+    }
+    m
+}
+
+fn reason_of(line: &[u8]) -> String {
+    let l = String::from_utf8_lossy(line);
+    l.split_once(" #")
+        .map(|(_, r)| r.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Events for the states that changed.
+fn changes(agent: &Agent, before: &States, t: &Table) -> Vec<Event> {
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for (svc, to) in states(t) {
+        let from = before.get(&svc);
+        if from == Some(&to) {
+            continue;
+        }
+        let p = if svc.is_empty() { &t.default } else { &t.services[&svc] };
+        let line = String::from_utf8_lossy(&p.line).trim().to_string();
+        let who = if svc.is_empty() {
+            format!("agent {}", agent.name)
+        } else {
+            format!("agent {} (service {svc})", agent.name)
+        };
+        let message = match from {
+            Some(f) => format!("{who} now replies {line:?} (was {f})"),
+            None => format!("{who} replies {line:?}"),
+        };
+        out.push(Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            time: now,
+            instance: agent.name.clone(),
+            kind: Kind::AgentStateChanged,
+            severity: match to.as_str() {
+                "down" => Severity::Critical,
+                "maint" | "drain" => Severity::Warning,
+                _ => Severity::Info,
+            },
+            backend: None,
+            server: (!svc.is_empty()).then(|| svc.clone()),
+            from: from.cloned(),
+            to: Some(to),
+            status: Some(line),
+            check: Some(crate::event::Check {
+                status: p.state.to_string(),
+                code: None,
+                desc: None,
+                info: Some(reason_of(&p.line)).filter(|r| !r.is_empty()),
+                duration_ms: None,
+            }),
+            agent: None,
+            addr: None,
+            alert: None,
+            message,
+        });
+    }
+    out
+}
+
+fn http_client(tls_verify: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("hawatch-agent/", env!("CARGO_PKG_VERSION")))
+        .danger_accept_invalid_certs(!tls_verify)
+        .build()
+        .expect("TLS backend initialises")
+}
+
+fn clients(agent: &Agent) -> Vec<reqwest::Client> {
+    let (verify, noverify) = (http_client(true), http_client(false));
+    agent
+        .checks
+        .iter()
+        .map(|c| match &c.kind {
+            CheckKind::Http { tls_verify: false, .. } => noverify.clone(),
+            _ => verify.clone(),
+        })
+        .collect()
+}
+
+/// Runs every check once, concurrently.
+async fn first_round(agent: &Agent, http: &[reqwest::Client], mems: &mut [checks::Memory]) -> Vec<Outcome> {
+    let futs = agent
+        .checks
+        .iter()
+        .zip(http)
+        .zip(mems.iter_mut())
+        .map(|((c, h), m)| checks::run(c, h, m));
+    futures_util::future::join_all(futs).await
+}
+
+fn load_agent(explicit: Option<PathBuf>) -> anyhow::Result<(Config, Agent)> {
+    let config = Config::load(explicit.as_deref())?;
+    let agent = config
+        .agent
+        .clone()
+        .context("no [agent] section in the configuration: `hawatch agent` needs one (docs/agent.md)")?;
+    Ok((config, agent))
+}
+
+/// `hawatch agent --once`: the reply now, and why.
+pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
+    let (_, agent) = load_agent(explicit)?;
+    let http = clients(&agent);
+    let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
+    let outcomes = first_round(&agent, &http, &mut mems).await;
+    let t = table(&agent, &outcomes, &|_| false);
+    print!("{}", String::from_utf8_lossy(&t.default.line));
+    let mut svcs: Vec<_> = t.services.iter().collect();
+    svcs.sort_by_key(|(k, _)| k.as_str());
+    for (svc, p) in svcs {
+        print!("{svc}: {}", String::from_utf8_lossy(&p.line));
+    }
+    println!("because:");
+    for (c, o) in agent.checks.iter().zip(&outcomes) {
+        let verdict = match (&c.kind, o.ok, o.flag) {
+            (_, false, _) => "FAIL",
+            (CheckKind::File { .. }, _, Some(_)) => "FLAG",
+            (CheckKind::Load { .. }, _, _) => "weight",
+            _ => "ok",
+        };
+        let scope = if c.services.is_empty() {
+            String::new()
+        } else {
+            format!(" [service {}]", c.services.join(", "))
+        };
+        println!(
+            "  {:<6} {} ({}{scope}): {} — {} ms ago, took {} ms",
+            verdict,
+            c.name,
+            c.kind.type_name(),
+            o.detail,
+            o.at.elapsed().as_millis(),
+            o.took.as_millis()
+        );
+    }
+    if agent.checks.is_empty() {
+        println!("  (no checks configured: always up)");
+    }
+    Ok(())
+}
+
+/// `hawatch agent`: serve until SIGTERM/SIGINT.
+pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<()> {
+    run_until(explicit, CancellationToken::new()).await
+}
+
+pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> anyhow::Result<()> {
+    let (config, agent) = load_agent(explicit)?;
+    let opened = crate::app::open_store(&agent.store)?;
+    let store = opened.store.clone();
+    let (workers, shared) = crate::app::workers(&config, &store);
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in workers {
+        tasks.spawn(w.run(shutdown.clone()));
+    }
+    let http = clients(&agent);
+    let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
+    let mut outcomes = first_round(&agent, &http, &mut mems).await;
+    // The first reply after a start is compared with the last one before it.
+    let key = format!("agent:{}", agent.name);
+    let s = store.clone();
+    let k = key.clone();
+    let mut told: States = tokio::task::spawn_blocking(move || s.load_raw_state(&k))
+        .await??
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let mut hold = ReadyHold::default();
+    let t = next_table(&agent, &outcomes, &told, &mut hold);
+    let replies = Arc::new(ArcSwap::from_pointee(t));
+    record(&agent, &shared, &key, &mut told, &replies.load()).await;
+    let first = String::from_utf8_lossy(&replies.load().default.line).trim().to_string();
+    tracing::info!(agent = %agent.name, checks = agent.checks.len(), "reply: {first}");
+    let srv = Arc::new(server::Server::new(&agent, replies.clone()));
+    let mut threads = Vec::new();
+    for addr in &agent.listen {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (another agent or xinetd on that port?)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot listen on {addr}: {e}{hint}: check [agent] listen")
+        })?;
+        let bound = l.local_addr()?;
+        tracing::info!(addr = %bound, "agent listening");
+        threads.push((bound, server::spawn(l, srv.clone(), tokio::runtime::Handle::current())?));
+    }
+    if let Some(addr) = agent.metrics_listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}: check [agent] metrics_listen"))?;
+        tracing::info!(addr = %l.local_addr()?, "agent metrics on /metrics");
+        tasks.spawn(serve_metrics(l, shutdown.clone()));
+    }
+    // One task per check, reporting to this loop.
+    let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(64);
+    for (i, ((c, h), mut m)) in agent.checks.iter().cloned().zip(http).zip(mems).enumerate() {
+        let tx = tx.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(c.interval) => {}
+                }
+                let o = checks::run(&c, &h, &mut m).await;
+                crate::metrics::telemetry().agent_check(&c.name, &o);
+                if tx.send((i, o)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    sd_ready();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut checks_gone = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // No checks (or all ended): keep serving the last replies.
+            got = rx.recv(), if !checks_gone => {
+                let Some((i, o)) = got else {
+                    checks_gone = true;
+                    continue;
+                };
+                outcomes[i] = o;
+                let before = states(&replies.load());
+                let t = next_table(&agent, &outcomes, &before, &mut hold);
+                let changed = states(&t) != told;
+                replies.store(Arc::new(t));
+                if changed {
+                    record(&agent, &shared, &key, &mut told, &replies.load()).await;
+                }
+            }
+        }
+    }
+    tracing::info!("agent stopping");
+    for (addr, th) in threads {
+        server::stop(&srv, addr, th);
+    }
+    shutdown.cancel();
+    let all = async { while tasks.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(30), all).await;
+    drop(opened);
+    Ok(())
+}
+
+fn sd_ready() {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    }
+}
+
+/// Stores the events of the states that changed (and the states), then
+/// rings the sinks. A store failure is logged; the next change retries.
+async fn record(agent: &Agent, shared: &Arc<crate::watch::poller::Shared>, key: &str, told: &mut States, t: &Table) {
+    let events = changes(agent, told, t);
+    let now = states(t);
+    if events.is_empty() && now == *told {
+        return;
+    }
+    for e in &events {
+        tracing::info!(kind = %e.kind, "{}", e.message);
+    }
+    let json = serde_json::to_string(&now).expect("states serialize");
+    let s = shared.clone();
+    let (name, key2) = (agent.name.clone(), key.to_string());
+    let evs = events.clone();
+    let res = tokio::task::spawn_blocking(move || s.store.commit_agent(&name, &key2, json, &evs, &s.sinks)).await;
+    match res {
+        Ok(Ok(_)) => {
+            *told = now;
+            for w in &shared.wake {
+                w.notify_one();
+            }
+        }
+        Ok(Err(e)) => tracing::error!("could not store the agent's state change (retried at the next change): {e}"),
+        Err(e) => tracing::error!("could not store the agent's state change: {e}"),
+    }
+}
+
+/// `/metrics` and `/healthz` of the agent process (no HAProxy families).
+async fn serve_metrics(l: tokio::net::TcpListener, stop: CancellationToken) {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(|| async {
+                let body = tokio::task::spawn_blocking(|| {
+                    crate::metrics::render(
+                        None,
+                        Default::default(),
+                        crate::metrics::text::Format::Text004,
+                        String::new(),
+                    )
+                    .unwrap_or_default()
+                })
+                .await
+                .unwrap_or_default();
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        crate::metrics::text::Format::Text004.content_type(),
+                    )],
+                    body,
+                )
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
+    let _ = axum::serve(l, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_is_said_for_a_while_after_maint_or_drain_only() {
+        let st = |v: &str| States::from([(String::new(), v.to_string())]);
+        let mut h = ReadyHold::default();
+        let t0 = Instant::now();
+        h.note(&st("up"), &st("down"), t0);
+        assert!(!h.active("", t0));
+        h.note(&st("maint"), &st("up"), t0);
+        assert!(h.active("", t0 + Duration::from_secs(60)));
+        assert!(!h.active("", t0 + rules::READY_HOLD + Duration::from_secs(1)));
+        h.note(&st("drain"), &st("down"), t0);
+        assert!(h.active("", t0));
+        // Still in maint: no ready.
+        let mut h = ReadyHold::default();
+        h.note(&st("maint"), &st("maint"), t0);
+        assert!(!h.active("", t0));
+    }
+}
