@@ -6,11 +6,12 @@
 //! cargo bench --bench agent_side_by_side -- fast --secs 10 --rounds 5
 //! ```
 //!
-//! Options: `--secs N` (5: each closed-loop round and the paced latency run),
+//! Options: `--secs N` (5: each closed-loop round and each paced run),
 //! `--rounds N` (3: interleaved closed-loop rounds of the bare loop and hawatch),
-//! `--workers N` (4: closed-loop client threads against the fast targets),
-//! `--xinetd-workers N` (8), `--rate N` (1000: connections/s of the latency run),
-//! `--stock-rate N` (100) and `--stock-secs N` (25): the load on stock xinetd.
+//! `--threads N` (2) × `--inflight N` (32): the closed-loop client against the fast
+//! targets, `--xinetd-inflight N` (8), `--rate N` (1000: connections/s of the
+//! paced latency run), `--stock-rate N` (100) and `--stock-secs N` (25): the load
+//! on stock xinetd.
 //!
 //! The setup of seed 003 (`benches/fixtures/agent/`): HAProxy's `agent-check`
 //! connects to a port where xinetd starts `/bin/bash haproxy-chk.sh`, which runs
@@ -25,7 +26,8 @@
 //!   `--stock-secs` s. Counts answered and refused connections per second and the
 //!   periods during which every connection was refused (the service switched off).
 //! - `tuned`: the same with `cps = 10000 1`, `instances = UNLIMITED`,
-//!   `per_source = UNLIMITED`: closed-loop connections/s (`--xinetd-workers`).
+//!   `per_source = UNLIMITED`: closed-loop connections/s with one connection at a
+//!   time, then with `--xinetd-inflight`; the better figure is the baseline.
 //! - `fast`: the practical limit, a bare single-threaded std `accept → write "up\n"
 //!   → close` loop in a separate process (this program, started again with a hidden
 //!   argument), and the real `hawatch agent` binary with the issue's config (an http
@@ -35,9 +37,11 @@
 //!   limit?), then open-loop paced at `--rate` connections/s for `--secs` s against
 //!   each: latency from the start of `connect` to the reply line.
 //!
-//! The load client is std blocking sockets on threads: connect (bounded by
-//! SO_SNDTIMEO) → read to EOF (bounded by SO_RCVTIMEO) → close. Every reply must be
-//! exactly one line starting with `up`; anything else is counted. CPU of the client
+//! The load client (closed loop): epoll (mio) threads, each keeping `--inflight`
+//! nonblocking connections going: connect → read to EOF → close → the next one.
+//! The paced client: 4 std threads with blocking sockets, connect bounded by
+//! SO_SNDTIMEO, reads by SO_RCVTIMEO. Every reply must be exactly one line starting
+//! with `up`; anything else is counted. CPU of the client
 //! (this process) and of the server come from /proc. Loopback only (127.0.0.1),
 //! free ports only. Every process started here is stopped by a guard (SIGTERM, then
 //! SIGKILL after 5 s) when it goes out of scope; every wait and loop is bounded in
@@ -96,7 +100,7 @@ impl Opts {
             fast: false,
             secs: 5,
             rounds: 3,
-            threads: 1,
+            threads: 2,
             inflight: 32,
             xinetd_inflight: 8,
             rate: 1000,
@@ -480,7 +484,10 @@ fn exchange(addr: SocketAddr, timeout: Duration, buf: &mut Vec<u8>) -> (Outcome,
         }
     }
     (
-        Outcome::Bad(format!("too long: {:?}", String::from_utf8_lossy(&buf[..buf.len().min(80)]))),
+        Outcome::Bad(format!(
+            "too long: {:?}",
+            String::from_utf8_lossy(&buf[..buf.len().min(80)])
+        )),
         line_at,
     )
 }
@@ -576,11 +583,19 @@ struct Closed {
     /// All CPUs (/proc/stat), % of one core: busy, of which softirq.
     machine_cpu: f64,
     softirq: f64,
+    /// The server's CPU seconds during the run.
+    server_secs: f64,
 }
 
 impl Closed {
     fn rate(&self) -> f64 {
         self.tally.up as f64 / self.secs
+    }
+
+    /// The server's CPU time per answered connection, µs: what the server costs,
+    /// whatever limits the rate.
+    fn server_us(&self) -> f64 {
+        self.server_secs / self.tally.up.max(1) as f64 * 1e6
     }
 }
 
@@ -634,6 +649,7 @@ fn closed_loop(addr: SocketAddr, threads: usize, inflight: usize, dur: Duration,
         server_cpu: s1.saturating_sub(s0) as f64 / hz / wall * 100.0,
         machine_cpu: share(m0.0, m1.0),
         softirq: share(m0.1, m1.1),
+        server_secs: s1.saturating_sub(s0) as f64 / hz,
     }
 }
 
@@ -679,13 +695,13 @@ fn closed_loop_thread(addr: SocketAddr, inflight: usize, deadline: Instant) -> T
                 _ => {}
             }
         }
-        let wait = deadline
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(if slots.iter().any(|s| matches!(s, Slot::Idle(_))) {
+        let wait = deadline.saturating_duration_since(now).min(Duration::from_millis(
+            if slots.iter().any(|s| matches!(s, Slot::Idle(_))) {
                 1
             } else {
                 100
-            }));
+            },
+        ));
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 panic!("epoll_wait: {e}");
@@ -878,7 +894,11 @@ struct Xinetd {
 fn start_xinetd(dir: &Path, name: &str, app: &App, extra: &[&str]) -> Xinetd {
     assert!(CHK_SCRIPT.contains(SEED_APP), "the script fixture lost {SEED_APP}");
     let script = dir.join(format!("{name}-haproxy-chk.sh"));
-    fs::write(&script, CHK_SCRIPT.replace(SEED_APP, &format!("127.0.0.1:{}", app.port))).expect("write script");
+    fs::write(
+        &script,
+        CHK_SCRIPT.replace(SEED_APP, &format!("127.0.0.1:{}", app.port)),
+    )
+    .expect("write script");
     let port = free_port();
     let log = dir.join(format!("{name}-xinetd.log"));
     let cfg = dir.join(format!("{name}-xinetd.conf"));
@@ -1011,7 +1031,7 @@ fn part_stock(dir: &Path, app: &App, o: &Opts, table: &mut Vec<Row>) {
         .iter()
         .chain(end_open.iter())
         .map(|(a, b)| (*b - *a).as_secs_f64())
-        .sum();
+        .fold(0.0, |x, y| x + y);
     let longest = offs
         .iter()
         .chain(end_open.iter())
@@ -1070,7 +1090,10 @@ fn part_tuned(dir: &Path, app: &App, o: &Opts, table: &mut Vec<Row>) -> Option<f
         );
         best = Some(best.map_or(r.rate(), |b: f64| b.max(r.rate())));
     }
-    let deact = read_lossy(&x.msgs).lines().filter(|l| l.contains("Deactivating")).count();
+    let deact = read_lossy(&x.msgs)
+        .lines()
+        .filter(|l| l.contains("Deactivating"))
+        .count();
     if deact > 0 {
         println!("tuned xinetd deactivated itself {deact}×!");
     }
@@ -1099,8 +1122,12 @@ fn bare_loop_child(addr: &str, max_secs: u64) {
         std::process::exit(0);
     });
     for conn in l.incoming() {
-        if let Ok(mut s) = conn {
-            let _ = s.write_all(b"up\n");
+        match conn {
+            Ok(mut s) => {
+                let _ = s.write_all(b"up\n");
+            }
+            // EMFILE and the like: do not spin.
+            Err(_) => thread::sleep(Duration::from_millis(1)),
         }
     }
 }
@@ -1178,7 +1205,16 @@ fn start_hawatch(dir: &Path, app: &App) -> (Proc, SocketAddr, PathBuf) {
 // ---------------------------------------------------------------------------
 // Part `fast`: bare loop and hawatch, interleaved
 
-fn report_paced(name: &str, rate: u64, s: &[Sample]) -> (Tally, Vec<f64>) {
+/// A paced run against `addr`, with the server's CPU (% of one core) meanwhile.
+fn paced_cpu(addr: SocketAddr, pid: u32, rate: u64, dur: Duration) -> (Vec<Sample>, f64) {
+    let c0 = cpu_ticks(&pid.to_string());
+    let t0 = Instant::now();
+    let s = paced(addr, rate, dur, 4, Duration::from_secs(5));
+    let c1 = cpu_ticks(&pid.to_string());
+    (s, c1.saturating_sub(c0) as f64 / t0.elapsed().as_secs_f64())
+}
+
+fn report_paced(name: &str, s: &[Sample], server_cpu: f64) -> (Tally, Vec<f64>) {
     let mut t = Tally::default();
     for x in s {
         t.add(&x.outcome);
@@ -1196,7 +1232,7 @@ fn report_paced(name: &str, rate: u64, s: &[Sample]) -> (Tally, Vec<f64>) {
         _ => 0.0,
     };
     println!(
-        "| {name} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+        "| {name} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {server_cpu:.1} | {} |",
         s.len(),
         s.len() as f64 / span.max(1e-9),
         pct(&line, 50.0),
@@ -1207,13 +1243,15 @@ fn report_paced(name: &str, rate: u64, s: &[Sample]) -> (Tally, Vec<f64>) {
         pct(&late, 99.0),
         t.failed()
     );
-    let _ = rate;
     (t, line)
 }
 
 fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Vec<Row>) {
     let (mut bare, bare_addr) = start_bare(dir);
-    println!("\nbare loop: pid {} on {bare_addr} (this program, {BARE_ARG})", bare.pid());
+    println!(
+        "\nbare loop: pid {} on {bare_addr} (this program, {BARE_ARG})",
+        bare.pid()
+    );
     let mut hw = if hawatch_has_agent() {
         Some(start_hawatch(dir, app))
     } else {
@@ -1234,18 +1272,20 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
         o.threads, o.inflight, o.secs, o.rounds
     );
     println!(
-        "| round | target | conn/s | server CPU % | client CPU % | machine busy % (softirq) | outcome | TIME_WAIT after |"
+        "| round | target | conn/s | server CPU % | server CPU µs/conn | client CPU % | machine busy % (softirq) | outcome | TIME_WAIT after |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut bare_rates = Vec::new();
     let mut hw_rates = Vec::new();
+    let (mut bare_us, mut hw_us) = (Vec::new(), Vec::new());
     let mut cpu = [(0.0, 0.0), (0.0, 0.0)];
     let mut fast_tally = Tally::default();
     let show = |round: usize, name: &str, r: &Closed| {
         println!(
-            "| {round} | {name} | {:.0} | {:.0} | {:.0} | {:.0} ({:.0}) | {} | {} |",
+            "| {round} | {name} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} ({:.0}) | {} | {} |",
             r.rate(),
             r.server_cpu,
+            r.server_us(),
             r.client_cpu,
             r.machine_cpu,
             r.softirq,
@@ -1257,6 +1297,7 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
         let r = closed_loop(bare_addr, o.threads, o.inflight, dur, bare.pid());
         show(round, "bare loop", &r);
         bare_rates.push(r.rate());
+        bare_us.push(r.server_us());
         cpu[0].0 += r.server_cpu / o.rounds as f64;
         cpu[0].1 += r.client_cpu / o.rounds as f64;
         fast_tally.merge(&r.tally);
@@ -1264,6 +1305,7 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
             let r = closed_loop(*a, o.threads, o.inflight, dur, p.pid());
             show(round, "hawatch agent", &r);
             hw_rates.push(r.rate());
+            hw_us.push(r.server_us());
             cpu[1].0 += r.server_cpu / o.rounds as f64;
             cpu[1].1 += r.client_cpu / o.rounds as f64;
             fast_tally.merge(&r.tally);
@@ -1278,17 +1320,16 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
         o.rate, o.secs
     );
     println!(
-        "| target | connections | achieved/s | p50 | p90 | p99 | max | p99 from scheduled start | p99 client lateness | failed |"
+        "| target | connections | achieved/s | p50 | p90 | p99 | max | p99 from scheduled start | p99 client lateness | server CPU % | failed |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let threads = 4;
-    let s = paced(bare_addr, o.rate, dur, threads, Duration::from_secs(5));
-    let (bt, bare_lat) = report_paced("bare loop", o.rate, &s);
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let (s, cpu_b) = paced_cpu(bare_addr, bare.pid(), o.rate, dur);
+    let (bt, bare_lat) = report_paced("bare loop", &s, cpu_b);
     fast_tally.merge(&bt);
     let mut hw_lat = None;
     if let Some((p, a, _)) = &hw {
-        let s = paced(*a, o.rate, dur, threads, Duration::from_secs(5));
-        let (t, l) = report_paced("hawatch agent", o.rate, &s);
+        let (s, cpu_h) = paced_cpu(*a, p.pid(), o.rate, dur);
+        let (t, l) = report_paced("hawatch agent", &s, cpu_h);
         fast_tally.merge(&t);
         hw_lat = Some((l, t, threads_of(p.pid())));
     }
@@ -1296,10 +1337,15 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
     let bare_med = median(&bare_rates);
     row(
         table,
-        format!("bare accept-write-close loop, closed loop ({} threads × {} in flight), median of {}", o.threads, o.inflight, o.rounds),
         format!(
-            "{bare_med:.0} conn/s (server CPU {:.0} %, client {:.0} %)",
-            cpu[0].0, cpu[0].1
+            "bare accept-write-close loop, closed loop ({} threads × {} in flight), median of {}",
+            o.threads, o.inflight, o.rounds
+        ),
+        format!(
+            "{bare_med:.0} conn/s (server CPU {:.0} % = {:.1} µs/conn, client {:.0} %)",
+            cpu[0].0,
+            median(&bare_us),
+            cpu[0].1
         ),
         "(practical limit)",
         "-".into(),
@@ -1323,10 +1369,15 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
             let hw_med = median(&hw_rates);
             row(
                 table,
-                format!("hawatch agent, closed loop ({} threads × {} in flight), median of {}", o.threads, o.inflight, o.rounds),
                 format!(
-                    "{hw_med:.0} conn/s (server CPU {:.0} %, client {:.0} %)",
-                    cpu[1].0, cpu[1].1
+                    "hawatch agent, closed loop ({} threads × {} in flight), median of {}",
+                    o.threads, o.inflight, o.rounds
+                ),
+                format!(
+                    "{hw_med:.0} conn/s (server CPU {:.0} % = {:.1} µs/conn, client {:.0} %)",
+                    cpu[1].0,
+                    median(&hw_us),
+                    cpu[1].1
                 ),
                 "-",
                 "-".into(),
@@ -1357,6 +1408,14 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
                 format!("{hw_med:.0} / {bare_med:.0} = {r:.2}"),
                 "≥ 0.70",
                 verdict(r >= 0.7),
+            );
+            let (b, h) = (median(&bare_us), median(&hw_us));
+            row(
+                table,
+                "  server CPU per connection, bare loop ÷ hawatch (independent of the client)",
+                format!("{b:.1} / {h:.1} µs = {:.2}", b / h),
+                "(reported)",
+                "-".into(),
             );
             if let Some((l, t, th)) = &hw_lat {
                 let p99 = pct(l, 99.0);
