@@ -254,15 +254,21 @@ fn read_lossy(p: &Path) -> String {
 
 /// utime + stime in clock ticks (USER_HZ, 100 on Linux); `pid` "self" for this process.
 fn cpu_ticks(pid: &str) -> u64 {
+    let (u, s) = cpu_split(pid);
+    u + s
+}
+
+/// (utime, stime) in clock ticks.
+fn cpu_split(pid: &str) -> (u64, u64) {
     let Ok(s) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
+        return (0, 0);
     };
     let Some(rest) = s.rfind(')').map(|i| &s[i + 1..]) else {
-        return 0;
+        return (0, 0);
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    get(11) + get(12)
+    (get(11), get(12))
 }
 
 /// The `cpu` line of /proc/stat: (busy, softirq, total) jiffies of all CPUs.
@@ -580,6 +586,9 @@ struct Closed {
     /// CPU of the client (this whole process) and of the server, % of one core.
     client_cpu: f64,
     server_cpu: f64,
+    /// Of `client_cpu`, user space (the rest is the kernel's: syscalls and the
+    /// loopback TCP work done in the client's context).
+    client_user: f64,
     /// All CPUs (/proc/stat), % of one core: busy, of which softirq.
     machine_cpu: f64,
     softirq: f64,
@@ -626,6 +635,7 @@ enum Slot {
 fn closed_loop(addr: SocketAddr, threads: usize, inflight: usize, dur: Duration, server_pid: u32) -> Closed {
     let hz = 100.0; // USER_HZ
     let (c0, s0) = (cpu_ticks("self"), cpu_ticks(&server_pid.to_string()));
+    let u0 = cpu_split("self").0;
     let m0 = machine_cpu();
     let t0 = Instant::now();
     let deadline = t0 + dur;
@@ -639,6 +649,7 @@ fn closed_loop(addr: SocketAddr, threads: usize, inflight: usize, dur: Duration,
     let secs = dur.as_secs_f64();
     let (c1, s1) = (cpu_ticks("self"), cpu_ticks(&server_pid.to_string()));
     let m1 = machine_cpu();
+    let u1 = cpu_split("self").0;
     let wall = t0.elapsed().as_secs_f64();
     let ncpu = thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let share = |a: u64, b: u64| (b - a) as f64 / (m1.2 - m0.2).max(1) as f64 * ncpu * 100.0;
@@ -647,6 +658,7 @@ fn closed_loop(addr: SocketAddr, threads: usize, inflight: usize, dur: Duration,
         secs,
         client_cpu: (c1 - c0) as f64 / hz / wall * 100.0,
         server_cpu: s1.saturating_sub(s0) as f64 / hz / wall * 100.0,
+        client_user: u1.saturating_sub(u0) as f64 / hz / wall * 100.0,
         machine_cpu: share(m0.0, m1.0),
         softirq: share(m0.1, m1.1),
         server_secs: s1.saturating_sub(s0) as f64 / hz,
@@ -1272,7 +1284,7 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
         o.threads, o.inflight, o.secs, o.rounds
     );
     println!(
-        "| round | target | conn/s | server CPU % | server CPU µs/conn | client CPU % | machine busy % (softirq) | outcome | TIME_WAIT after |"
+        "| round | target | conn/s | server CPU % | server CPU µs/conn | client CPU % (user) | machine busy % (softirq) | outcome | TIME_WAIT after |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut bare_rates = Vec::new();
@@ -1282,11 +1294,12 @@ fn part_fast(dir: &Path, app: &App, o: &Opts, tuned: Option<f64>, table: &mut Ve
     let mut fast_tally = Tally::default();
     let show = |round: usize, name: &str, r: &Closed| {
         println!(
-            "| {round} | {name} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} ({:.0}) | {} | {} |",
+            "| {round} | {name} | {:.0} | {:.0} | {:.1} | {:.0} ({:.0}) | {:.0} ({:.0}) | {} | {} |",
             r.rate(),
             r.server_cpu,
             r.server_us(),
             r.client_cpu,
+            r.client_user,
             r.machine_cpu,
             r.softirq,
             r.tally.describe(),
