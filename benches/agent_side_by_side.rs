@@ -47,7 +47,8 @@
 //! SIGKILL after 5 s) when it goes out of scope; every wait and loop is bounded in
 //! time and count. Without `--bench` in its arguments (e.g. under
 //! `cargo test --benches`) the program prints one line and exits. Without xinetd
-//! or curl it says how to install them and skips `stock` and `tuned`.
+//! (`HAWATCH_BENCH_XINETD` overrides `/usr/sbin/xinetd`) or curl it says how to
+//! install them and skips `stock` and `tuned`.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -71,7 +72,11 @@ const XINETD_SERVICE: &str = include_str!("fixtures/agent/haproxy-chk-3333.xinet
 const SEED_APP: &str = "10.200.60.42";
 /// The hidden argument that turns this program into the bare accept-write-close loop.
 const BARE_ARG: &str = "--bare-loop-child";
-const XINETD: &str = "/usr/sbin/xinetd";
+fn xinetd_bin() -> PathBuf {
+    std::env::var_os("HAWATCH_BENCH_XINETD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/xinetd"))
+}
 
 // ---------------------------------------------------------------------------
 // Options
@@ -326,7 +331,7 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "?".into());
     let ncpu = thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let xv = Command::new(XINETD)
+    let xv = Command::new(xinetd_bin())
         .arg("-version")
         .output()
         .map(|o| {
@@ -925,7 +930,7 @@ fn start_xinetd(dir: &Path, name: &str, app: &App, extra: &[&str]) -> Xinetd {
     let msgs = dir.join(format!("{name}-xinetd.msgs"));
     let mut proc = Proc::spawn(
         &format!("{name} xinetd"),
-        Command::new(XINETD)
+        Command::new(xinetd_bin())
             .arg("-dontfork")
             .arg("-f")
             .arg(&cfg)
@@ -1496,11 +1501,12 @@ fn main() {
     let app = App::start();
     println!("app (answers `test me`): {}", app.url());
     let mut table = Vec::new();
-    let xinetd_ok = Path::new(XINETD).exists() && have("curl", "--version");
+    let xinetd_ok = xinetd_bin().exists() && have("curl", "--version");
     if (opts.stock || opts.tuned) && !xinetd_ok {
         println!(
-            "\nxinetd ({XINETD}) or curl is missing: skipping `stock` and `tuned`.\n\
-             Install them with: apt-get install -y xinetd curl"
+            "\nxinetd ({}) or curl is missing: skipping `stock` and `tuned`.\n\
+             Install them with: apt-get install -y xinetd curl",
+            xinetd_bin().display()
         );
     }
     if opts.stock && xinetd_ok {
