@@ -34,6 +34,9 @@
 //!   `prometheus-haproxy-exporter` on the same socket, the real `hawatch watch`
 //!   binary (interval 10s), and both again with `Accept-Encoding: gzip`. Each scrape
 //!   is one HTTP/1.0 GET read to the last byte. Then VmRSS/VmHWM of both exporters.
+//! - `check`: `hawatch check` (keepalived's `vrrp_script`, a `[check]` with
+//!   `min_up` and `maint_file`) and the seed's `killall -0 haproxy`, 200 interleaved
+//!   calls each on a small HAProxy, wall time of each whole call.
 //! - `latency`: a small HAProxy (one backend, `check inter 500ms fall 2 rise 1`, the
 //!   `ring hawatch` of docs/ring.md), a local HTTP listener closed and reopened on the
 //!   same port, and a webhook receiver (axum) recording arrival times. `--trials`
@@ -85,6 +88,7 @@ struct Opts {
     rss: bool,
     latency: bool,
     metrics: bool,
+    check: bool,
     /// Rounds of the `metrics` part.
     metrics_iters: usize,
     iters: usize,
@@ -102,6 +106,7 @@ impl Opts {
             rss: false,
             latency: false,
             metrics: false,
+            check: false,
             metrics_iters: 15,
             iters: 60,
             trials: 20,
@@ -124,6 +129,7 @@ impl Opts {
                 "rss" => (o.rss, any) = (true, true),
                 "latency" => (o.latency, any) = (true, true),
                 "metrics" => (o.metrics, any) = (true, true),
+                "check" => (o.check, any) = (true, true),
                 "--metrics-iters" => o.metrics_iters = num("--metrics-iters").clamp(1, 1_000),
                 "all" => any = false,
                 "--iters" => o.iters = num("--iters").clamp(1, 10_000),
@@ -140,7 +146,7 @@ impl Opts {
             }
         }
         if !any {
-            (o.poll, o.rss, o.latency, o.metrics) = (true, true, true, true);
+            (o.poll, o.rss, o.latency, o.metrics, o.check) = (true, true, true, true, true);
         }
         o
     }
@@ -1525,6 +1531,97 @@ fn part_metrics(big: &Big, dir: &Path, iters: usize, table: &mut Vec<Row>) {
     exporter.stop();
 }
 
+// ---------------------------------------------------------------------------
+// Part `check`: `hawatch check` (keepalived's vrrp_script) per call, against
+// the seed's `killall -0 haproxy`, on the same small HAProxy.
+
+fn part_check(dir: &Path, iters: usize, table: &mut Vec<Row>) {
+    let listener = HttpListener::start();
+    let sock = dir.join("check.sock");
+    let h = Haproxy::start(
+        dir,
+        "haproxy-check",
+        &small_config(&sock, free_port(), listener.port()),
+        sock.clone(),
+    );
+    let cfg = dir.join("check.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[check]\nsocket = \"{}\"\ntimeout = \"500ms\"\nmaint_file = \"{}\"\nmin_up = {{ be = 1 }}\n",
+            sock.display(),
+            dir.join("down").display()
+        ),
+    )
+    .expect("write check.toml");
+    // Wait (bounded) until the server settled UP, so the check passes.
+    let mut ok = false;
+    for _ in 0..100 {
+        if Command::new(HAWATCH)
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            ok = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "hawatch check never passed:\n{}", h.cmd("show stat"));
+    let killall = Path::new("/usr/bin/killall");
+    let have_killall = killall.exists();
+    if !have_killall {
+        println!("killall not found (Debian package psmisc): measuring hawatch check alone");
+    }
+    let time = |cmd: &mut Command| -> (f64, bool) {
+        let t = Instant::now();
+        let ok = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        (ms(t.elapsed()), ok)
+    };
+    let (mut hw, mut ka) = (Vec::new(), Vec::new());
+    let mut failures = 0;
+    for _ in 0..iters {
+        let (d, ok) = time(Command::new(HAWATCH).args(["check", "--config"]).arg(&cfg));
+        hw.push(d);
+        failures += usize::from(!ok);
+        if have_killall {
+            let (d, ok) = time(Command::new(killall).args(["-0", "haproxy"]));
+            ka.push(d);
+            failures += usize::from(!ok);
+        }
+    }
+    let (a, b) = (summary(&hw), summary(&ka));
+    println!("\n## check ({iters} interleaved calls each; wall time of a whole call: spawn, run, exit)");
+    println!("| command | p50 ms | p90 ms | min | max |\n|---|---|---|---|---|");
+    println!(
+        "| hawatch check (show stat over the socket, min_up, maint_file) | {:.2} | {:.2} | {:.2} | {:.2} |",
+        a.p50, a.p90, a.min, a.max
+    );
+    if have_killall {
+        println!(
+            "| killall -0 haproxy (scans /proc) | {:.2} | {:.2} | {:.2} | {:.2} |",
+            b.p50, b.p90, b.min, b.max
+        );
+        table.push(Row {
+            metric: "`hawatch check` per call vs `killall -0 haproxy`".into(),
+            measured: format!("{:.2} vs {:.2} ms = {:.2}", a.p50, b.p50, a.p50 / b.p50),
+            target: "(reported)".into(),
+            met: if failures == 0 {
+                "-".into()
+            } else {
+                format!("{failures} failed calls")
+            },
+        });
+    }
+    drop(h);
+    drop(listener);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|a| a == "--bench") {
@@ -1555,6 +1652,9 @@ fn main() {
     }
     if opts.latency {
         part_latency(dir.path(), opts.trials, &mut table);
+    }
+    if opts.check {
+        part_check(dir.path(), 200, &mut table);
     }
     println!("\n## results ({:.0} s)", started.elapsed().as_secs_f64());
     println!("| metric | measured | target | met |");

@@ -46,6 +46,12 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// keepalived's `vrrp_script`: exit 0 when this node's HAProxy is fit to
+    /// hold the VIP, 1 (reason on stderr) when not ([check] in the config).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per

@@ -17,6 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Watch { config, once: true } => crate::app::once(config.config).await.map(|ok| if ok { 0 } else { 1 }),
         Command::Agent { config, once: false } => crate::agent::run(config.config).await.map(|_| 0),
         Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
+        Command::Check { config } => crate::keepalived::check::run(config.config).await,
         Command::Events(a) => events(a).map(|_| 0),
         Command::Outbox(OutboxArgs {
             config,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod event;
 pub mod http;
+pub mod keepalived;
 pub mod metrics;
 pub mod notify;
 pub mod store;

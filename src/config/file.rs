@@ -38,6 +38,21 @@ pub struct FileConfig {
     #[serde(default)]
     pub metrics: FileMetrics,
     pub agent: Option<FileAgent>,
+    pub check: Option<FileHealth>,
+}
+
+/// `[check]`: `hawatch check`, keepalived's `vrrp_script` (docs/keepalived.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHealth {
+    /// Runtime API (unix socket path or tcp://HOST:PORT) that must answer.
+    pub socket: Option<String>,
+    /// How long HAProxy may take to answer (default 500ms).
+    pub timeout: Option<Dur>,
+    /// Present: unhealthy (hand the VIP over).
+    pub maint_file: Option<String>,
+    /// Backend → minimum number of usable servers.
+    pub min_up: Option<BTreeMap<String, u32>>,
 }
 
 /// `[agent]`: `hawatch agent`, the agent-check server (docs/agent.md).

@@ -39,6 +39,17 @@ pub struct Config {
     pub metrics: Metrics,
     /// `[agent]`, if the file has one.
     pub agent: Option<Agent>,
+    /// `[check]`, if the file has one.
+    pub check: Option<Health>,
+}
+
+/// `[check]`, validated: what `hawatch check` requires of the local HAProxy.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub socket: Endpoint,
+    pub timeout: Duration,
+    pub maint_file: Option<PathBuf>,
+    pub min_up: std::collections::BTreeMap<String, u32>,
 }
 
 pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:3333";
@@ -552,8 +563,9 @@ impl Config {
             }
         }
         let agent = raw.agent.map(|a| validate_agent(a, &mut p));
-        if instances.is_empty() && agent.is_none() {
-            p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`)"));
+        let check = raw.check.map(|c| validate_health(c, &mut p));
+        if instances.is_empty() && agent.is_none() && check.is_none() {
+            p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`, or [check] for `hawatch check`)"));
         }
         let notify = validate_notify(&raw.notify, &mut p);
         let http = validate_http(raw.http, &mut p);
@@ -599,6 +611,7 @@ impl Config {
                 http,
                 metrics,
                 agent,
+                check,
             })
         } else {
             Err(ConfigError(p.list))
@@ -722,6 +735,25 @@ fn key_in_table(text: &str, table: &str, key: &str) -> std::ops::Range<usize> {
         off += line.len();
     }
     start..start + header.len()
+}
+
+fn validate_health(f: file::FileHealth, p: &mut Problems) -> Health {
+    let at = |p: &Problems, key: &str| key_in_table(p.text, "check", key);
+    let raw = f.socket.unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+    let socket = Endpoint::parse(&raw).unwrap_or_else(|e| {
+        p.at(at(p, "socket"), "check.socket", e);
+        Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET))
+    });
+    let timeout = f.timeout.map_or(Duration::from_millis(500), |d| d.0);
+    if timeout.is_zero() {
+        p.at(at(p, "timeout"), "check.timeout", "must be more than 0");
+    }
+    Health {
+        socket,
+        timeout,
+        maint_file: f.maint_file.map(PathBuf::from),
+        min_up: f.min_up.unwrap_or_default(),
+    }
 }
 
 fn validate_agent(f: file::FileAgent, p: &mut Problems) -> Agent {

@@ -172,6 +172,7 @@ fn every_key_is_documented() {
         ("http", "[http]\nzzz = 1\n"),
         ("metrics", "[metrics]\nzzz = 1\n"),
         ("agent", "[agent]\nzzz = 1\n"),
+        ("check", "[check]\nzzz = 1\n"),
         ("agent.check", "[agent]\n[[agent.check]]\nzzz = 1\n"),
         ("top level", "zzz = 1\n"),
     ] {

@@ -5,6 +5,7 @@ mod agent;
 mod cli;
 mod delivery;
 mod harness;
+mod keepalived;
 mod mailam;
 mod metrics;
 mod notify;

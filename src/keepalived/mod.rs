@@ -1,0 +1,4 @@
+//! keepalived hooks. `hawatch check` is the `vrrp_script` that decides
+//! whether this node may hold the VIP (docs/keepalived.md).
+
+pub mod check;
