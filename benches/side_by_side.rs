@@ -1538,17 +1538,20 @@ fn part_metrics(big: &Big, dir: &Path, iters: usize, table: &mut Vec<Row>) {
 fn part_check(dir: &Path, iters: usize, table: &mut Vec<Row>) {
     let listener = HttpListener::start();
     let sock = dir.join("check.sock");
+    let fe_port = free_port();
     let h = Haproxy::start(
         dir,
         "haproxy-check",
-        &small_config(&sock, free_port(), listener.port()),
+        &small_config(&sock, fe_port, listener.port()),
         sock.clone(),
     );
     let cfg = dir.join("check.toml");
+    // Everything `hawatch check` can look at but a pid file (HAProxy runs in the foreground here).
     fs::write(
         &cfg,
         format!(
-            "[check]\nsocket = \"{}\"\ntimeout = \"500ms\"\nmaint_file = \"{}\"\nmin_up = {{ be = 1 }}\n",
+            "[check]\nsocket = \"{}\"\ntimeout = \"500ms\"\nmaint_file = \"{}\"\nmin_up = {{ be = 1 }}\n\
+             binds = [\"127.0.0.1:{fe_port}\"]\ngateway = \"127.0.0.1\"\n",
             sock.display(),
             dir.join("down").display()
         ),
@@ -1599,7 +1602,7 @@ fn part_check(dir: &Path, iters: usize, table: &mut Vec<Row>) {
     println!("\n## check ({iters} interleaved calls each; wall time of a whole call: spawn, run, exit)");
     println!("| command | p50 ms | p90 ms | min | max |\n|---|---|---|---|---|");
     println!(
-        "| hawatch check (show stat over the socket, min_up, maint_file) | {:.2} | {:.2} | {:.2} | {:.2} |",
+        "| hawatch check (show stat over the socket, min_up, maint_file, a bind, ICMP echo to a gateway) | {:.2} | {:.2} | {:.2} | {:.2} |",
         a.p50, a.p90, a.min, a.max
     );
     if have_killall {
@@ -1610,11 +1613,11 @@ fn part_check(dir: &Path, iters: usize, table: &mut Vec<Row>) {
         table.push(Row {
             metric: "`hawatch check` per call vs `killall -0 haproxy`".into(),
             measured: format!("{:.2} vs {:.2} ms = {:.2}", a.p50, b.p50, a.p50 / b.p50),
-            target: "(reported)".into(),
+            target: "≤ 2 (issue #6)".into(),
             met: if failures == 0 {
-                "-".into()
+                verdict(a.p50 <= 2.0 * b.p50)
             } else {
-                format!("{failures} failed calls")
+                format!("NO: {failures} failed calls")
             },
         });
     }

@@ -53,6 +53,13 @@ pub struct FileHealth {
     pub maint_file: Option<String>,
     /// Backend → minimum number of usable servers.
     pub min_up: Option<BTreeMap<String, u32>>,
+    /// HAProxy's pid file: that process must exist.
+    pub pid_file: Option<String>,
+    /// `IP:PORT`s that must accept a TCP connection (HAProxy's binds, the VIP's included).
+    pub binds: Option<Vec<String>>,
+    /// An address that must answer ICMP echo (the gateway): a node cut off from
+    /// its network must not hold the VIP.
+    pub gateway: Option<String>,
 }
 
 /// `[agent]`: `hawatch agent`, the agent-check server (docs/agent.md).

@@ -50,6 +50,9 @@ pub struct Health {
     pub timeout: Duration,
     pub maint_file: Option<PathBuf>,
     pub min_up: std::collections::BTreeMap<String, u32>,
+    pub pid_file: Option<PathBuf>,
+    pub binds: Vec<std::net::SocketAddr>,
+    pub gateway: Option<std::net::IpAddr>,
 }
 
 pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:3333";
@@ -517,14 +520,15 @@ impl Config {
     }
 
     /// Parses and validates config text; `file` names it in errors.
-    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    /// Reads the file's TOML (syntax, types and unknown keys of the whole file).
+    fn read_file<'a>(text: &'a str, file: &'a str) -> Result<(FileConfig, Problems<'a>), ConfigError> {
         let mut p = Problems {
             file,
             text,
             list: Vec::new(),
         };
-        let raw: FileConfig = match toml::from_str(text) {
-            Ok(r) => r,
+        match toml::from_str(text) {
+            Ok(r) => Ok((r, p)),
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 let key = key_at(text, span.start);
@@ -533,9 +537,33 @@ impl Config {
                     if key.is_empty() { "(top level)" } else { &key },
                     e.message().trim(),
                 );
-                return Err(ConfigError(p.list));
+                Err(ConfigError(p.list))
             }
+        }
+    }
+
+    /// Only `[check]`, for `hawatch check`: keepalived runs it every second or
+    /// two, and it needs neither sinks nor templates (`config check` still
+    /// validates the whole file). The whole file must still be valid TOML
+    /// with known keys.
+    pub fn load_check(explicit: Option<&Path>) -> Result<Option<Health>, ConfigError> {
+        let Some(path) = Config::locate(explicit) else {
+            return Ok(None);
         };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(vec![format!("{}: cannot read config: {e}", path.display())]))?;
+        let file = path.display().to_string();
+        let (raw, mut p) = Config::read_file(&text, &file)?;
+        let h = raw.check.map(|c| validate_health(c, &mut p));
+        if p.list.is_empty() {
+            Ok(h)
+        } else {
+            Err(ConfigError(p.list))
+        }
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let (raw, mut p) = Config::read_file(text, file)?;
         let interval = raw.watch.interval.map_or(Duration::from_secs(2), |d| d.0);
         if interval < Duration::from_millis(100) {
             p.list.push(format!(
@@ -748,11 +776,28 @@ fn validate_health(f: file::FileHealth, p: &mut Problems) -> Health {
     if timeout.is_zero() {
         p.at(at(p, "timeout"), "check.timeout", "must be more than 0");
     }
+    let mut binds = Vec::new();
+    for b in f.binds.unwrap_or_default() {
+        match b.trim().parse() {
+            Ok(a) => binds.push(a),
+            Err(_) => p.at(at(p, "binds"), "check.binds", format!("{b:?} is not IP:PORT")),
+        }
+    }
+    let gateway = f.gateway.as_deref().and_then(|g| match g.trim().parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            p.at(at(p, "gateway"), "check.gateway", format!("{g:?} is not an IP address"));
+            None
+        }
+    });
     Health {
         socket,
         timeout,
         maint_file: f.maint_file.map(PathBuf::from),
         min_up: f.min_up.unwrap_or_default(),
+        pid_file: f.pid_file.map(PathBuf::from),
+        binds,
+        gateway,
     }
 }
 

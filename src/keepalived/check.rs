@@ -5,7 +5,11 @@
 //! - the Runtime API answers `show stat` within `timeout` (a process that
 //!   exists but hangs, or a socket left behind by a dead one, both fail —
 //!   `killall -0 haproxy` passes for the first and `pidof` for neither);
-//! - every backend in `min_up` has at least that many usable servers.
+//! - every backend in `min_up` has at least that many usable servers;
+//! - optionally: the process of `pid_file` exists, every address in `binds`
+//!   accepts a TCP connection, and `gateway` answers ICMP echo.
+//!
+//! The probes run concurrently, all within `timeout`.
 //!
 //! keepalived runs it every `interval` seconds, so it does one request and
 //! prints nothing when healthy.
@@ -62,23 +66,134 @@ pub async fn check(h: &Health) -> Result<(), String> {
             return Err(format!("maintenance file {} is present", f.display()));
         }
     }
-    let reply = haproxy::client::command(&h.socket, "show stat", h.timeout, crate::watch::source::MAX_REPLY, 0)
-        .await
-        .map_err(|e| format!("HAProxy's Runtime API did not answer within {:?}: {e}", h.timeout))?;
-    if h.min_up.is_empty() {
-        // Any valid reply will do; a `Permission denied` or garbage will not.
-        return Stat::parse(reply)
-            .map(|_| ())
-            .map_err(|e| format!("HAProxy answered, but: {e}"));
+    if let Some(pf) = &h.pid_file {
+        process_alive(pf)?;
     }
-    let stat = Stat::parse(reply).map_err(|e| format!("HAProxy answered, but: {e}"))?;
-    judge(&usable(&stat), &h.min_up)
+    let api = async {
+        let reply = haproxy::client::command(&h.socket, "show stat", h.timeout, crate::watch::source::MAX_REPLY, 0)
+            .await
+            .map_err(|e| format!("HAProxy's Runtime API did not answer within {:?}: {e}", h.timeout))?;
+        // Any valid reply will do for liveness; `Permission denied` or garbage will not.
+        let stat = Stat::parse(reply).map_err(|e| format!("HAProxy answered, but: {e}"))?;
+        judge(&usable(&stat), &h.min_up)
+    };
+    let binds = futures_util::future::join_all(h.binds.iter().map(|a| async move {
+        match tokio::time::timeout(h.timeout, tokio::net::TcpStream::connect(a)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("{a} does not accept connections: {e}")),
+            Err(_) => Err(format!("{a} did not accept a connection within {:?}", h.timeout)),
+        }
+    }));
+    let gateway = async {
+        match h.gateway {
+            Some(ip) => {
+                let t = h.timeout;
+                tokio::task::spawn_blocking(move || ping(ip, t))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+            }
+            None => Ok(()),
+        }
+    };
+    let (api, binds, gateway) = tokio::join!(api, binds, gateway);
+    let mut why: Vec<String> = [api, gateway].into_iter().filter_map(Result::err).collect();
+    why.extend(binds.into_iter().filter_map(Result::err));
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why.join("; "))
+    }
+}
+
+/// The process named by a pid file exists.
+fn process_alive(pid_file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(pid_file).map_err(|e| format!("pid file {}: {e}", pid_file.display()))?;
+    // HAProxy's pid file may list several pids (one per line); the first is the master.
+    let pid: i32 = text
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("pid file {} holds no pid", pid_file.display()))?;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        // EPERM: it exists, owned by another user.
+        Ok(()) | Err(nix::errno::Errno::EPERM) => Ok(()),
+        Err(_) => Err(format!("process {pid} of {} is not running", pid_file.display())),
+    }
+}
+
+/// One ICMP echo: through an unprivileged ping socket where the system allows
+/// it (`net.ipv4.ping_group_range`), else a raw socket (root, or
+/// CAP_NET_RAW, as keepalived's scripts usually run).
+fn ping(ip: std::net::IpAddr, timeout: std::time::Duration) -> Result<(), String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (domain, proto, echo, reply) = match ip {
+        std::net::IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8u8, 0u8),
+        std::net::IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128u8, 129u8),
+    };
+    let id = (std::process::id() & 0xffff) as u16;
+    let mut packet = [echo, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1, b'h', b'a', b'w', b'a'];
+    let (s, raw) = match Socket::new(domain, Type::DGRAM, Some(proto)) {
+        Ok(s) => (s, false),
+        Err(dgram) => match Socket::new(domain, Type::RAW, Some(proto)) {
+            Ok(s) => (s, true),
+            Err(_) => {
+                return Err(format!(
+                    "cannot send ICMP to the gateway ({dgram}): run as root, or allow this user's group in sysctl net.ipv4.ping_group_range"
+                ))
+            }
+        },
+    };
+    if raw && ip.is_ipv4() {
+        // The kernel computes ICMPv6 checksums on raw sockets, not ICMPv4 ones.
+        let sum = checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    // Either socket reads and writes like a UDP one.
+    let s: std::net::UdpSocket = s.into();
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.send_to(&packet, std::net::SocketAddr::new(ip, 0))
+        .map_err(|e| format!("gateway {ip}: {e}"))?;
+    let mut buf = [0u8; 256];
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        match s.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                // A raw IPv4 socket hands over the IP header too.
+                let icmp = if raw && ip.is_ipv4() {
+                    let ihl = usize::from(buf[0] & 0x0f) * 4;
+                    buf.get(ihl..n).unwrap_or(&[])
+                } else {
+                    &buf[..n]
+                };
+                // A raw socket sees every ICMP packet: only our echo's reply counts.
+                let ours = !raw || icmp.get(4..6) == Some(&packet[4..6]);
+                if from.ip() == ip && icmp.first() == Some(&reply) && ours {
+                    return Ok(());
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+            Err(e) => return Err(format!("gateway {ip}: {e}")),
+        }
+    }
+    Err(format!("gateway {ip} did not answer ICMP echo within {timeout:?}"))
+}
+
+/// The Internet checksum (RFC 1071).
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 /// `hawatch check --config FILE`: 0 healthy, 1 not (reason on stderr), 2 config.
 pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<u8> {
-    let config = Config::load(explicit.as_deref())?;
-    let Some(h) = config.check else {
+    let Some(h) = Config::load_check(explicit.as_deref())? else {
         anyhow::bail!("no [check] section in the configuration: `hawatch check` needs one (docs/keepalived.md)");
     };
     match check(&h).await {
@@ -93,6 +208,12 @@ pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internet_checksum() {
+        // RFC 1071: 0001 f203 f4f5 f6f7 folds to ddf2; the checksum is its complement.
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+    }
 
     #[test]
     fn usable_servers_per_backend_from_a_real_capture() {

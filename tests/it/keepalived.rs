@@ -38,9 +38,12 @@ fn check_passes_a_fit_haproxy_and_fails_with_the_reason() {
     std::fs::write(
         &cfg,
         format!(
-            "[check]\nsocket = {:?}\ntimeout = \"500ms\"\nmaint_file = {:?}\nmin_up = {{ app = 2 }}\n",
+            "[check]\nsocket = {:?}\ntimeout = \"500ms\"\nmaint_file = {:?}\nmin_up = {{ app = 2 }}\n\
+             pid_file = {:?}\nbinds = [\"127.0.0.1:{}\"]\ngateway = \"127.0.0.1\"\n",
             h.socket_path().display().to_string(),
-            maint.display().to_string()
+            maint.display().to_string(),
+            h.pid_file().display().to_string(),
+            b1.port()
         ),
     )
     .unwrap();
@@ -75,11 +78,27 @@ fn check_passes_a_fit_haproxy_and_fails_with_the_reason() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert_eq!(check(&cfg).0, 0);
 
-    // HAProxy gone (its socket left behind or removed).
+    // A bind that does not accept connections.
+    let dead = crate::support::free_port();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let other = dir.path().join("bind.toml");
+    std::fs::write(
+        &other,
+        text.replace(&format!("127.0.0.1:{}", b1.port()), &format!("127.0.0.1:{dead}")),
+    )
+    .unwrap();
+    let (code, err, _) = check(&other);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("127.0.0.1:{dead} does not accept connections")),
+        "{err}"
+    );
+
+    // HAProxy gone: its pid file names a process that is not there.
     h.stop();
     let (code, err, _) = check(&cfg);
     assert_eq!(code, 1);
-    assert!(err.contains("Runtime API"), "{err}");
+    assert!(err.contains("is not running") || err.contains("pid file"), "{err}");
 }
 
 #[test]
