@@ -24,6 +24,8 @@ struct Running {
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
     heartbeats: Vec<(String, Arc<Heartbeat>, Duration)>,
+    /// The outbox workers' bells (SIGUSR1 rings them).
+    wake: Vec<Arc<Notify>>,
 }
 
 /// The store plus the lock that makes this watcher its only writer.
@@ -46,7 +48,23 @@ pub fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
     if lock.try_lock().is_err() {
         anyhow::bail!("another `hawatch watch` is using the store {} (lock {} is held): stop it, or give this one another `watch.store`", path.display(), lock_path.display());
     }
+    // Our pid, for `hawatch vrrp-notify` to wake our outbox workers (SIGUSR1).
+    {
+        use std::io::Write;
+        let _ = lock.set_len(0);
+        let _ = (&lock).write_all(format!("{}\n", std::process::id()).as_bytes());
+    }
     Ok(OpenStore { store, _lock: lock })
+}
+
+/// The pid of the watcher holding `store`'s lock, if one does.
+pub fn watcher_pid(store: &Path) -> Option<i32> {
+    let lock_path = store::lock_path(store);
+    let f = File::options().read(true).write(true).open(&lock_path).ok()?;
+    if f.try_lock().is_ok() {
+        return None; // nobody holds it (our lock is released when `f` drops)
+    }
+    std::fs::read_to_string(&lock_path).ok()?.trim().parse().ok()
 }
 
 pub(crate) fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Shared>) {
@@ -148,6 +166,16 @@ async fn start(config: &Config, store: &Store, first: bool) -> anyhow::Result<Ru
         tasks.spawn(p.run(shutdown.clone()));
     }
     warn_orphans(config, store).await;
+    if let Some(k) = &config.keepalived {
+        if let Some(fifo) = &k.notify_fifo {
+            tasks.spawn(crate::keepalived::fifo::follow(
+                fifo.clone(),
+                k.clone(),
+                shared.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
     if let Some(l) = listener {
         let state = Arc::new(crate::http::AppState {
             config: config.clone(),
@@ -167,6 +195,7 @@ async fn start(config: &Config, store: &Store, first: bool) -> anyhow::Result<Ru
         tasks,
         shutdown,
         heartbeats,
+        wake: shared.wake.clone(),
     })
 }
 
@@ -240,6 +269,7 @@ pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usec = 0u64;
     let watchdog = sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2));
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
@@ -251,6 +281,12 @@ pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken
             _ = stop_when.cancelled() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
+            // `hawatch vrrp-notify` wrote to the outbox: deliver now.
+            _ = usr1.recv() => {
+                for w in &running.wake {
+                    w.notify_one();
+                }
+            }
             _ = hup.recv() => {
                 match Config::load(explicit.as_deref()).map_err(anyhow::Error::from).and_then(|c| need_instances(&c).map(|_| c)) {
                     Err(e) => tracing::error!("config reload refused, keeping the running config:\n{e:#}"),
@@ -292,6 +328,25 @@ pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken
     tracing::info!("stopping");
     stop(running).await;
     Ok(())
+}
+
+/// Delivers what the outbox holds, then exits (started in the background by
+/// `hawatch vrrp-notify` when no watcher runs). Quiet if a watcher holds the store.
+pub async fn deliver(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
+    let config = Config::load(explicit.as_deref())?;
+    let Ok(opened) = open_store(&config.watch.store) else {
+        return Ok(true); // a watcher runs: it delivers
+    };
+    let (workers, _) = workers(&config, &opened.store);
+    let mut drains = JoinSet::new();
+    for w in workers {
+        drains.spawn(async move { w.drain().await });
+    }
+    let mut ok = true;
+    while let Some(r) = drains.join_next().await {
+        ok &= r.unwrap_or(false);
+    }
+    Ok(ok)
 }
 
 /// `watch --once`: one poll-diff-deliver pass (the seed's systemd-timer mode).

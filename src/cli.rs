@@ -52,6 +52,21 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// For keepalived's `notify` (and `notify_master|backup|fault|stop`): record a
+    /// VRRP role change and deliver it through the sinks; returns at once.
+    VrrpNotify {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// keepalived's arguments: TYPE NAME STATE [PRIORITY].
+        #[arg(num_args = 3..=4, required = true)]
+        args: Vec<String>,
+    },
+    /// Deliver what the outbox holds and exit (started by `vrrp-notify` when no watcher runs).
+    #[command(hide = true)]
+    Deliver {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per

@@ -32,10 +32,18 @@ pub enum Kind {
     AlertResolved,
     /// `hawatch agent` changed what it tells HAProxy (up, down, maint, drain).
     AgentStateChanged,
+    /// keepalived: this node became MASTER of a VRRP instance (it holds the VIPs).
+    VrrpMaster,
+    /// keepalived: BACKUP.
+    VrrpBackup,
+    /// keepalived: FAULT (its checks or interface failed).
+    VrrpFault,
+    /// keepalived: the instance stopped (keepalived shut down).
+    VrrpStop,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 22] = [
         Kind::ServerDown,
         Kind::ServerUp,
         Kind::ServerNolb,
@@ -54,6 +62,10 @@ impl Kind {
         Kind::AlertFiring,
         Kind::AlertResolved,
         Kind::AgentStateChanged,
+        Kind::VrrpMaster,
+        Kind::VrrpBackup,
+        Kind::VrrpFault,
+        Kind::VrrpStop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +88,10 @@ impl Kind {
             Kind::AlertFiring => "alert_firing",
             Kind::AlertResolved => "alert_resolved",
             Kind::AgentStateChanged => "agent_state_changed",
+            Kind::VrrpMaster => "vrrp_master",
+            Kind::VrrpBackup => "vrrp_backup",
+            Kind::VrrpFault => "vrrp_fault",
+            Kind::VrrpStop => "vrrp_stop",
         }
     }
 
@@ -199,8 +215,31 @@ pub struct Event {
     /// The Prometheus alert, for `alert_firing` / `alert_resolved`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertInfo>,
+    /// The node and its VRRP instance, for `vrrp_*` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<VrrpInfo>,
     /// One line in English saying what happened.
     pub message: String,
+}
+
+/// Where a VRRP role change happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VrrpInfo {
+    /// This node's host name.
+    pub host: String,
+    /// `INSTANCE` or `GROUP`, as keepalived says.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// The configured VIPs (`[keepalived] vips`).
+    pub vips: Vec<String>,
+    /// Of those, the ones this node holds now.
+    pub vips_held: Vec<String>,
+    /// This node's addresses (loopback left out).
+    pub addresses: Vec<String>,
+    /// Which source told: `notify_fifo` or `vrrp-notify`.
+    pub source: String,
 }
 
 /// A Prometheus alert as Alertmanager's webhook told it.

@@ -26,8 +26,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .init();
-    // `check` runs every second or two under keepalived: no worker threads.
-    let rt = if matches!(cli.command, Command::Check { .. }) {
+    // keepalived runs `check` every second or two and `vrrp-notify` on a
+    // failover: no worker threads to start.
+    let rt = if matches!(cli.command, Command::Check { .. } | Command::VrrpNotify { .. }) {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread()

@@ -190,6 +190,7 @@ fn changes(agent: &Agent, before: &States, t: &Table) -> Vec<Event> {
             agent: None,
             addr: None,
             alert: None,
+            vrrp: None,
             message,
         });
     }

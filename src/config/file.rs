@@ -39,6 +39,19 @@ pub struct FileConfig {
     pub metrics: FileMetrics,
     pub agent: Option<FileAgent>,
     pub check: Option<FileHealth>,
+    pub keepalived: Option<FileKeepalived>,
+}
+
+/// `[keepalived]`: VRRP role changes (docs/keepalived.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKeepalived {
+    /// keepalived's `notify_fifo`; the watcher reads it (and creates it if needed).
+    pub notify_fifo: Option<String>,
+    /// The VIPs of the pair.
+    pub vips: Option<Vec<String>>,
+    /// A FAULT followed by another state within this long is not told (keepalived's start).
+    pub fault_grace: Option<Dur>,
 }
 
 /// `[check]`: `hawatch check`, keepalived's `vrrp_script` (docs/keepalived.md).

@@ -41,6 +41,16 @@ pub struct Config {
     pub agent: Option<Agent>,
     /// `[check]`, if the file has one.
     pub check: Option<Health>,
+    /// `[keepalived]`, if the file has one.
+    pub keepalived: Option<Keepalived>,
+}
+
+/// `[keepalived]`, validated.
+#[derive(Debug, Clone)]
+pub struct Keepalived {
+    pub notify_fifo: Option<PathBuf>,
+    pub vips: Vec<std::net::IpAddr>,
+    pub fault_grace: Duration,
 }
 
 /// `[check]`, validated: what `hawatch check` requires of the local HAProxy.
@@ -592,7 +602,25 @@ impl Config {
         }
         let agent = raw.agent.map(|a| validate_agent(a, &mut p));
         let check = raw.check.map(|c| validate_health(c, &mut p));
-        if instances.is_empty() && agent.is_none() && check.is_none() {
+        let keepalived = raw.keepalived.map(|k| {
+            let mut vips = Vec::new();
+            for v in k.vips.unwrap_or_default() {
+                match v.trim().parse() {
+                    Ok(ip) => vips.push(ip),
+                    Err(_) => p.at(
+                        key_in_table(text, "keepalived", "vips"),
+                        "keepalived.vips",
+                        format!("{v:?} is not an IP address"),
+                    ),
+                }
+            }
+            Keepalived {
+                notify_fifo: k.notify_fifo.map(PathBuf::from),
+                vips,
+                fault_grace: k.fault_grace.map_or(Duration::from_secs(3), |d| d.0),
+            }
+        });
+        if instances.is_empty() && agent.is_none() && check.is_none() && keepalived.is_none() {
             p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`, or [check] for `hawatch check`)"));
         }
         let notify = validate_notify(&raw.notify, &mut p);
@@ -640,6 +668,7 @@ impl Config {
                 metrics,
                 agent,
                 check,
+                keepalived,
             })
         } else {
             Err(ConfigError(p.list))

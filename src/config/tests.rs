@@ -173,6 +173,7 @@ fn every_key_is_documented() {
         ("metrics", "[metrics]\nzzz = 1\n"),
         ("agent", "[agent]\nzzz = 1\n"),
         ("check", "[check]\nzzz = 1\n"),
+        ("keepalived", "[keepalived]\nzzz = 1\n"),
         ("agent.check", "[agent]\n[[agent.check]]\nzzz = 1\n"),
         ("top level", "zzz = 1\n"),
     ] {

@@ -139,6 +139,7 @@ pub fn events(p: &Payload, now: chrono::DateTime<Utc>) -> (Vec<Event>, Vec<Strin
                     generator_url: (!a.generator_url.is_empty()).then(|| a.generator_url.clone()),
                     fingerprint: (!a.fingerprint.is_empty()).then(|| a.fingerprint.clone()),
                 }),
+                vrrp: None,
                 message,
             }
         })

@@ -2,3 +2,5 @@
 //! whether this node may hold the VIP (docs/keepalived.md).
 
 pub mod check;
+pub mod fifo;
+pub mod vrrp;

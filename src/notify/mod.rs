@@ -284,6 +284,10 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
         AlertFiring => "🔴",
         AlertResolved => "🟢",
         AgentStateChanged => "📣",
+        VrrpMaster => "👑",
+        VrrpBackup => "🔁",
+        VrrpFault => "🚨",
+        VrrpStop => "⏹️",
     }
 }
 

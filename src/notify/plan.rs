@@ -177,6 +177,7 @@ mod tests {
             agent: None,
             addr: None,
             alert: None,
+            vrrp: None,
             message: String::new(),
         }
     }

@@ -32,6 +32,7 @@ fn ev(kind: Kind, at: i64) -> Event {
         agent: None,
         addr: None,
         alert: None,
+        vrrp: None,
         message: format!("{kind}"),
     }
 }

@@ -221,6 +221,7 @@ mod tests {
             agent: None,
             addr: None,
             alert: None,
+            vrrp: None,
             message: String::new(),
         };
         let r = Route {

@@ -106,6 +106,10 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::Zh, Kind::AlertFiring) => "Prometheus 告警",
         (Lang::Zh, Kind::AlertResolved) => "Prometheus 告警恢复",
         (Lang::Zh, Kind::AgentStateChanged) => "Agent 应答变更",
+        (Lang::Zh, Kind::VrrpMaster) => "VRRP 切换为 MASTER",
+        (Lang::Zh, Kind::VrrpBackup) => "VRRP 切换为 BACKUP",
+        (Lang::Zh, Kind::VrrpFault) => "VRRP 进入 FAULT",
+        (Lang::Zh, Kind::VrrpStop) => "VRRP 已停止",
         (Lang::En, Kind::ServerDown) => "Server DOWN",
         (Lang::En, Kind::ServerUp) => "Server UP",
         (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
@@ -124,6 +128,10 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::En, Kind::AlertFiring) => "Prometheus alert",
         (Lang::En, Kind::AlertResolved) => "Prometheus alert resolved",
         (Lang::En, Kind::AgentStateChanged) => "Agent reply changed",
+        (Lang::En, Kind::VrrpMaster) => "VRRP: became MASTER",
+        (Lang::En, Kind::VrrpBackup) => "VRRP: became BACKUP",
+        (Lang::En, Kind::VrrpFault) => "VRRP: FAULT",
+        (Lang::En, Kind::VrrpStop) => "VRRP: stopped",
     }
 }
 
@@ -514,6 +522,7 @@ pub fn samples() -> Vec<Notice> {
         agent: None,
         addr: Some("127.0.0.1:8080".into()),
         alert: None,
+        vrrp: None,
         message: format!("server be_app/app1 {from} → {to}"),
     };
     let down = Notice::of(ev(Kind::ServerDown, Severity::Critical, "UP", "DOWN"));
@@ -606,6 +615,7 @@ pub fn samples() -> Vec<Notice> {
                 generator_url: Some("http://prometheus:9090/graph".into()),
                 fingerprint: Some("0123456789abcdef".into()),
             }),
+            vrrp: None,
             message: "5xx > 5% on be_app".into(),
             ..ev(kind, Severity::Critical, "", "")
         })

@@ -18,6 +18,7 @@ fn ev(n: usize) -> Event {
         agent: None,
         addr: None,
         alert: None,
+        vrrp: None,
         message: format!("server be/s{n} UP → DOWN"),
     }
 }

@@ -69,6 +69,7 @@ impl Emitter<'_> {
             agent: None,
             addr: None,
             alert: None,
+            vrrp: None,
             message,
         });
         self.events.last_mut().expect("just pushed")

@@ -114,3 +114,127 @@ fn check_without_its_section_or_with_a_bad_one_says_so() {
     assert_ne!(code, 0);
     assert!(err.contains("no [check] section"), "{err}");
 }
+
+fn vrrp_body(fifo: &std::path::Path, vip: &str, sink_url: &str) -> String {
+    format!(
+        "[keepalived]\nnotify_fifo = {:?}\nvips = [\"{vip}\"]\nfault_grace = \"1s\"\n\n\
+         [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{sink_url}\"\n",
+        fifo.display().to_string()
+    )
+}
+
+fn vrrp_kinds(w: &crate::watcher::Watcher) -> Vec<String> {
+    w.events()
+        .iter()
+        .filter_map(|e| e["kind"].as_str().filter(|k| k.starts_with("vrrp")).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn vrrp_changes_from_the_fifo_and_from_notify_are_told_once_in_order() {
+    use std::io::Write;
+    let b1 = Backend::start();
+    let h = Haproxy::start(&backend_block("app", &[("s1", b1.port())], ""));
+    let rx = crate::support::receiver::Receiver::webhook(None);
+    // A VIP this node holds: one of its own addresses.
+    let vip = hawatch::keepalived::vrrp::local_addresses()
+        .first()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "192.0.2.1".into());
+    let dir = tempdir();
+    let fifo = dir.path().join("run").join("keepalived.fifo");
+    let w = crate::watcher::Watcher::start(
+        "1s",
+        &format!(
+            "{}{}",
+            crate::watcher::socket_instance("lb1", &h.socket_path(), ""),
+            vrrp_body(&fifo, &vip, &rx.url())
+        ),
+    );
+    assert!(
+        w.proc().wait_stderr_contains("reading keepalived's notify_fifo", T),
+        "{}",
+        w.stderr()
+    );
+    // keepalived starting: a moment of FAULT, then BACKUP: one message.
+    let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    f.write_all(b"INSTANCE \"VI_1\" FAULT 100\nINSTANCE \"VI_1\" BACKUP 100\n")
+        .unwrap();
+    assert!(
+        crate::support::wait_for(T, || vrrp_kinds(&w) == ["vrrp_backup"]),
+        "{:?}",
+        vrrp_kinds(&w)
+    );
+    // A failover told by keepalived's notify script: recorded and delivered at once.
+    let t = Instant::now();
+    let out = Command::new(hawatch_bin())
+        .args(["vrrp-notify", "--config"])
+        .arg(&w.config)
+        .args(["INSTANCE", "VI_1", "MASTER", "150"])
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < Duration::from_secs(1), "vrrp-notify took {took:?}");
+    // The same change through the fifo too: not told twice.
+    f.write_all(b"INSTANCE \"VI_1\" MASTER 150\n").unwrap();
+    assert!(rx.wait_for_accepted(2, Duration::from_secs(5)), "{}", w.stderr());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(vrrp_kinds(&w), ["vrrp_backup", "vrrp_master"]);
+    let all = w.events();
+    let master = all.iter().find(|e| e["kind"] == "vrrp_master").unwrap();
+    assert_eq!(master["from"], "BACKUP");
+    assert_eq!(master["vrrp"]["priority"], 150);
+    assert_eq!(master["vrrp"]["source"], "vrrp-notify");
+    assert!(
+        master["vrrp"]["vips_held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == vip.as_str())
+            || vip == "192.0.2.1"
+    );
+    let texts = rx.accepted_texts().join("\n");
+    assert!(texts.contains("BACKUP → MASTER"), "{texts}");
+    // A FAULT that lasts is told.
+    f.write_all(b"INSTANCE \"VI_1\" FAULT 150\n").unwrap();
+    assert!(crate::support::wait_for(T, || vrrp_kinds(&w)
+        .last()
+        .map(String::as_str)
+        == Some("vrrp_fault")));
+}
+
+#[test]
+fn vrrp_notify_without_a_watcher_delivers_in_the_background() {
+    let rx = crate::support::receiver::Receiver::webhook(None);
+    let dir = tempdir();
+    let cfg = dir.path().join("hawatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[watch]\nstore = {:?}\n\n{}",
+            dir.path().join("hawatch.db").display().to_string(),
+            vrrp_body(&dir.path().join("k.fifo"), "192.0.2.1", &rx.url())
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let out = Command::new(hawatch_bin())
+        .args(["vrrp-notify", "--config"])
+        .arg(&cfg)
+        .args(["INSTANCE", "VI_1", "BACKUP", "100"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(rx.wait_for_accepted(1, T));
+    // Bad arguments are refused with keepalived's order spelled out.
+    let out = Command::new(hawatch_bin())
+        .args(["vrrp-notify", "--config"])
+        .arg(&cfg)
+        .args(["VI_1", "MASTER", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TYPE NAME STATE"));
+}

@@ -1,0 +1,286 @@
+//! VRRP role changes: from keepalived's `notify_fifo` (ordered; read by the
+//! watcher) and from `hawatch vrrp-notify` (keepalived's `notify` scripts).
+//! Both record through [`record`], which keeps the last state per VRRP
+//! instance in the store, so the same change told by both sources is one
+//! event, and a state told again is none.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::Utc;
+
+use crate::config::Keepalived;
+use crate::event::{Event, Kind, Severity, VrrpInfo};
+use crate::notify::plan::SinkPlan;
+use crate::store::Store;
+
+/// One line of keepalived's notify: `INSTANCE "VI_1" MASTER 100`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// `INSTANCE` or `GROUP`.
+    pub kind: String,
+    pub name: String,
+    /// `MASTER`, `BACKUP`, `FAULT` or `STOP`.
+    pub state: String,
+    pub priority: Option<u32>,
+}
+
+impl Transition {
+    /// From keepalived's notify arguments (`TYPE NAME STATE [PRIORITY]`).
+    pub fn from_args(args: &[String]) -> Result<Transition, String> {
+        let usage =
+            "expected keepalived's notify arguments: TYPE NAME STATE [PRIORITY] (e.g. INSTANCE VI_1 MASTER 100)";
+        let [kind, name, state, rest @ ..] = args else {
+            return Err(usage.into());
+        };
+        let t = Transition {
+            kind: kind.to_ascii_uppercase(),
+            name: name.trim_matches('"').to_string(),
+            state: state.to_ascii_uppercase(),
+            priority: rest.first().and_then(|p| p.parse().ok()),
+        };
+        if !matches!(t.kind.as_str(), "INSTANCE" | "GROUP") || t.name.is_empty() {
+            return Err(usage.into());
+        }
+        if kind_of(&t.state).is_none() {
+            return Err(format!("state {:?}: expected MASTER, BACKUP, FAULT or STOP", t.state));
+        }
+        Ok(t)
+    }
+
+    /// A `notify_fifo` line. keepalived quotes the name; other lines
+    /// (`MASTER_RX_LOWER_PRI`, priority notes) give `None`.
+    pub fn parse_line(line: &str) -> Option<Transition> {
+        let mut words = Vec::new();
+        let mut rest = line.trim();
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('"') {
+                let end = r.find('"')?;
+                words.push(r[..end].to_string());
+                rest = r[end + 1..].trim_start();
+            } else {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                words.push(rest[..end].to_string());
+                rest = rest[end..].trim_start();
+            }
+        }
+        Transition::from_args(&words).ok()
+    }
+}
+
+fn kind_of(state: &str) -> Option<Kind> {
+    match state {
+        "MASTER" => Some(Kind::VrrpMaster),
+        "BACKUP" => Some(Kind::VrrpBackup),
+        "FAULT" => Some(Kind::VrrpFault),
+        "STOP" => Some(Kind::VrrpStop),
+        _ => None,
+    }
+}
+
+/// This node's addresses, loopback and link-local left out.
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs {
+            let Some(sa) = a.address else { continue };
+            let ip = if let Some(v4) = sa.as_sockaddr_in() {
+                IpAddr::V4(v4.ip())
+            } else if let Some(v6) = sa.as_sockaddr_in6() {
+                IpAddr::V6(v6.ip())
+            } else {
+                continue;
+            };
+            let link_local = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+            if !ip.is_loopback() && !link_local && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// The event for a transition, given what was recorded before. Pure.
+pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
+    let kind = kind_of(&t.state).unwrap_or(Kind::VrrpFault);
+    let severity = match (kind, before) {
+        (Kind::VrrpFault, _) => Severity::Critical,
+        // keepalived starting as BACKUP is not news.
+        (Kind::VrrpBackup, None) => Severity::Info,
+        _ => Severity::Warning,
+    };
+    let prio = t.priority.map(|p| format!(", priority {p}")).unwrap_or_default();
+    let held = if info.vips_held.is_empty() {
+        "holds no VIP".to_string()
+    } else {
+        format!("holds {}", info.vips_held.join(", "))
+    };
+    let message = match before {
+        Some(b) => format!("{} VRRP {} {} → {}{prio}; {held}", info.host, t.name, b, t.state),
+        None => format!(
+            "{} VRRP {} is {}{prio} (first seen); {held}",
+            info.host, t.name, t.state
+        ),
+    };
+    Event {
+        id: uuid::Uuid::now_v7().to_string(),
+        time: Utc::now(),
+        instance: t.name.clone(),
+        kind,
+        severity,
+        backend: None,
+        server: None,
+        from: before.map(str::to_string),
+        to: Some(t.state.clone()),
+        status: None,
+        check: None,
+        agent: None,
+        addr: None,
+        alert: None,
+        vrrp: Some(info),
+        message,
+    }
+}
+
+/// The info every VRRP event carries.
+pub fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> VrrpInfo {
+    let addrs = local_addresses();
+    VrrpInfo {
+        host: host.to_string(),
+        kind: t.kind.clone(),
+        priority: t.priority,
+        vips: k.vips.iter().map(|v| v.to_string()).collect(),
+        vips_held: k
+            .vips
+            .iter()
+            .filter(|v| addrs.contains(v))
+            .map(|v| v.to_string())
+            .collect(),
+        addresses: addrs.iter().map(|a| a.to_string()).collect(),
+        source: source.to_string(),
+    }
+}
+
+const STATE_KEY: &str = "vrrp";
+
+/// Records a transition unless it repeats the last recorded state of its
+/// instance. Returns the event written.
+pub fn record(
+    store: &Store,
+    sinks: &[SinkPlan],
+    t: &Transition,
+    info: VrrpInfo,
+) -> crate::store::Result<Option<Event>> {
+    let mut states: BTreeMap<String, String> = store
+        .load_raw_state(STATE_KEY)?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let before = states.get(&t.name).cloned();
+    if before.as_deref() == Some(t.state.as_str()) {
+        return Ok(None);
+    }
+    let e = event(t, before.as_deref(), info);
+    states.insert(t.name.clone(), t.state.clone());
+    let json = serde_json::to_string(&states).expect("states serialize");
+    store.commit_agent(&t.name, STATE_KEY, json, std::slice::from_ref(&e), sinks)?;
+    Ok(Some(e))
+}
+
+/// `hawatch vrrp-notify --config FILE TYPE NAME STATE [PRIORITY]`: records
+/// the change and returns at once (it must never delay a failover). A
+/// running watcher is woken to deliver it; without one, a background
+/// `hawatch deliver` does.
+pub async fn notify(explicit: Option<std::path::PathBuf>, args: Vec<String>) -> anyhow::Result<u8> {
+    let t = match Transition::from_args(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hawatch vrrp-notify: {e}");
+            return Ok(2);
+        }
+    };
+    let config = crate::config::Config::load(explicit.as_deref())?;
+    let k = config.keepalived.clone().unwrap_or(Keepalived {
+        notify_fifo: None,
+        vips: Vec::new(),
+        fault_grace: std::time::Duration::ZERO,
+    });
+    let store = Store::open(&config.watch.store)?;
+    let plans: Vec<SinkPlan> = config.sinks.iter().map(|s| s.plan.clone()).collect();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let info = info(&k, &host, &t, "vrrp-notify");
+    let recorded = tokio::task::spawn_blocking(move || record(&store, &plans, &t, info)).await??;
+    if recorded.is_none() {
+        return Ok(0); // already told (by the fifo, or an earlier call)
+    }
+    match crate::app::watcher_pid(&config.watch.store) {
+        Some(pid) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1);
+        }
+        None => spawn_delivery(explicit.as_deref()),
+    }
+    Ok(0)
+}
+
+/// Starts `hawatch deliver` detached (own session, no stdio), not waited for.
+fn spawn_delivery(config: Option<&std::path::Path>) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("deliver");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    if let Err(e) = cmd.spawn() {
+        eprintln!(
+            "hawatch vrrp-notify: recorded, but cannot start the delivery ({e}); the next watcher run delivers it"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_lines_and_notify_arguments() {
+        let t = Transition::parse_line("INSTANCE \"VI_1\" MASTER 100").unwrap();
+        assert_eq!(
+            (t.kind.as_str(), t.name.as_str(), t.state.as_str(), t.priority),
+            ("INSTANCE", "VI_1", "MASTER", Some(100))
+        );
+        assert_eq!(
+            Transition::parse_line("GROUP \"g one\" BACKUP 0").unwrap().name,
+            "g one"
+        );
+        assert!(Transition::parse_line("INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 255").is_none());
+        assert!(Transition::parse_line("garbage").is_none());
+        assert!(Transition::parse_line("INSTANCE \"unterminated MASTER").is_none());
+        let args: Vec<String> = ["INSTANCE", "VI_1", "fault"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(Transition::from_args(&args).unwrap().state, "FAULT");
+        assert!(Transition::from_args(&args[..2])
+            .unwrap_err()
+            .contains("TYPE NAME STATE"));
+    }
+
+    #[test]
+    fn events_say_what_changed() {
+        let t = Transition::parse_line("INSTANCE \"VI_1\" MASTER 150").unwrap();
+        let info = VrrpInfo {
+            host: "lb1".into(),
+            vips_held: vec!["198.51.100.248".into()],
+            ..VrrpInfo::default()
+        };
+        let e = event(&t, Some("BACKUP"), info.clone());
+        assert_eq!((e.kind, e.severity), (Kind::VrrpMaster, Severity::Warning));
+        assert_eq!(
+            e.message,
+            "lb1 VRRP VI_1 BACKUP → MASTER, priority 150; holds 198.51.100.248"
+        );
+        let start = Transition::parse_line("INSTANCE \"VI_1\" BACKUP 100").unwrap();
+        assert_eq!(event(&start, None, info).severity, Severity::Info);
+    }
+}
