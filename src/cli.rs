@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(num_args = 3..=4, required = true)]
         args: Vec<String>,
     },
+    /// Print a keepalived.conf for each node of an HAProxy pair, hawatch's
+    /// [check] and [keepalived] sections, and the HAProxy lines the pair needs.
+    KeepalivedConfig(KeepalivedConfigArgs),
     /// Deliver what the outbox holds and exit (started by `vrrp-notify` when no watcher runs).
     #[command(hide = true)]
     Deliver {
@@ -85,6 +88,40 @@ pub enum Command {
         #[arg(long, default_value = "haproxy")]
         haproxy: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct KeepalivedConfigArgs {
+    /// A node as NAME=IP:PRIORITY (twice; the higher priority is the preferred MASTER).
+    #[arg(long = "node", required = true, num_args = 1, value_name = "NAME=IP:PRIO")]
+    pub nodes: Vec<String>,
+    /// The interface VRRP runs on and the VIP lives on.
+    #[arg(long)]
+    pub interface: String,
+    /// The VIP, IP or IP/PREFIX.
+    #[arg(long)]
+    pub vip: String,
+    /// virtual_router_id (unique per network segment).
+    #[arg(long, default_value_t = 51)]
+    pub router_id: u8,
+    /// Backends `hawatch check` requires at least one usable server in.
+    #[arg(long = "backend", value_name = "NAME")]
+    pub backends: Vec<String>,
+    /// Where hawatch is installed.
+    #[arg(long, default_value = "/usr/local/bin/hawatch")]
+    pub hawatch: String,
+    /// hawatch's config file on the nodes.
+    #[arg(long = "hawatch-config", default_value = "/etc/hawatch/hawatch.toml")]
+    pub hawatch_config: String,
+    /// keepalived's notify_fifo.
+    #[arg(long, default_value = "/run/hawatch/keepalived.fifo")]
+    pub fifo: String,
+    /// HAProxy's Runtime API socket.
+    #[arg(long, default_value = "/run/haproxy/admin.sock")]
+    pub socket: String,
+    /// Write `keepalived-NAME.conf` for each node into this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

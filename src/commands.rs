@@ -19,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
         Command::Check { config } => crate::keepalived::check::run(config.config).await,
         Command::VrrpNotify { config, args } => crate::keepalived::vrrp::notify(config.config, args).await,
+        Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
         Command::Deliver { config } => crate::app::deliver(config.config).await.map(|ok| u8::from(!ok)),
         Command::Events(a) => events(a).map(|_| 0),
         Command::Outbox(OutboxArgs {
@@ -62,6 +63,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo { haproxy } => crate::demo::run(haproxy).await.map(|_| 0),
     }
+}
+
+fn keepalived_config(a: crate::cli::KeepalivedConfigArgs) -> anyhow::Result<()> {
+    use crate::keepalived::generate::{parse_vip, Node, Pair};
+    let nodes: Vec<Node> = a
+        .nodes
+        .iter()
+        .map(|n| n.parse())
+        .collect::<Result<_, String>>()
+        .map_err(anyhow::Error::msg)?;
+    let [n0, n1] =
+        <[Node; 2]>::try_from(nodes).map_err(|_| anyhow::anyhow!("give exactly two --node NAME=IP:PRIORITY"))?;
+    let pair = Pair {
+        nodes: [n0, n1],
+        interface: a.interface,
+        vip: parse_vip(&a.vip).map_err(anyhow::Error::msg)?,
+        router_id: a.router_id,
+        hawatch: a.hawatch,
+        config: a.hawatch_config,
+        fifo: a.fifo,
+        socket: a.socket,
+        backends: a.backends,
+    };
+    pair.validate().map_err(anyhow::Error::msg)?;
+    match a.out {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            for i in 0..2 {
+                let p = dir.join(format!("keepalived-{}.conf", pair.nodes[i].name));
+                std::fs::write(&p, pair.keepalived_conf(i)).with_context(|| format!("cannot write {}", p.display()))?;
+                println!("wrote {}", p.display());
+            }
+            let p = dir.join("hawatch-keepalived.toml");
+            std::fs::write(&p, pair.hawatch_toml())?;
+            println!("wrote {}", p.display());
+            print!("\n{}", pair.haproxy_notes());
+        }
+        None => {
+            for i in 0..2 {
+                println!("{}", pair.keepalived_conf(i));
+            }
+            println!("{}", pair.hawatch_toml());
+            print!("{}", pair.haproxy_notes());
+        }
+    }
+    Ok(())
 }
 
 fn store_path(config: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<PathBuf> {

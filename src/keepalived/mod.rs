@@ -3,4 +3,5 @@
 
 pub mod check;
 pub mod fifo;
+pub mod generate;
 pub mod vrrp;
