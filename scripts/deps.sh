@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hawatch's demo and tests run for real (HAProxy,
 # openssl, aiosmtpd for the test SMTP server, Alertmanager, promtool and the Go
-# haproxy_exporter), skipping what is
+# haproxy_exporter, keepalived and iproute2), skipping what is
 # already there. Needs root (or sudo) and apt-get. Silent when nothing is missing.
 set -euo pipefail
 need=()
@@ -14,6 +14,9 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-a
 # promtool (rule tests, `check metrics`) and the Go exporter hawatch's /metrics is compared with.
 [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/prometheus-haproxy-exporter ] || need+=(prometheus-haproxy-exporter)
+# The HA-pair test: keepalived in network namespaces made with `ip netns`.
+[ -x /usr/sbin/keepalived ] || need+=(keepalived)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

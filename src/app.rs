@@ -88,6 +88,11 @@ pub(crate) fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Share
             store: store.clone(),
             sinks: Arc::new(config.sinks.iter().map(|s| s.plan.clone()).collect()),
             wake,
+            vip_gate: config
+                .keepalived
+                .as_ref()
+                .filter(|k| k.vip_holder_alerts_only)
+                .map(|k| k.vips.clone()),
         }),
     )
 }
@@ -171,6 +176,7 @@ async fn start(config: &Config, store: &Store, first: bool) -> anyhow::Result<Ru
             tasks.spawn(crate::keepalived::fifo::follow(
                 fifo.clone(),
                 k.clone(),
+                config.notify.host.clone(),
                 shared.clone(),
                 shutdown.clone(),
             ));

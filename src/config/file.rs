@@ -52,6 +52,8 @@ pub struct FileKeepalived {
     pub vips: Option<Vec<String>>,
     /// A FAULT followed by another state within this long is not told (keepalived's start).
     pub fault_grace: Option<Dur>,
+    /// `"vip-holder"`: HAProxy's events are told only by the node holding a VIP; `"always"` (default).
+    pub backend_alerts: Option<String>,
 }
 
 /// `[check]`: `hawatch check`, keepalived's `vrrp_script` (docs/keepalived.md).

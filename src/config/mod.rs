@@ -51,6 +51,8 @@ pub struct Keepalived {
     pub notify_fifo: Option<PathBuf>,
     pub vips: Vec<std::net::IpAddr>,
     pub fault_grace: Duration,
+    /// `backend_alerts = "vip-holder"`.
+    pub vip_holder_alerts_only: bool,
 }
 
 /// `[check]`, validated: what `hawatch check` requires of the local HAProxy.
@@ -614,10 +616,32 @@ impl Config {
                     ),
                 }
             }
+            let vip_holder_alerts_only = match k.backend_alerts.as_deref().unwrap_or("always") {
+                "always" => false,
+                "vip-holder" => {
+                    if vips.is_empty() {
+                        p.at(
+                            key_in_table(text, "keepalived", "backend_alerts"),
+                            "keepalived.backend_alerts",
+                            "\"vip-holder\" needs `vips`",
+                        );
+                    }
+                    true
+                }
+                o => {
+                    p.at(
+                        key_in_table(text, "keepalived", "backend_alerts"),
+                        "keepalived.backend_alerts",
+                        format!("{o:?}: use \"always\" or \"vip-holder\""),
+                    );
+                    false
+                }
+            };
             Keepalived {
                 notify_fifo: k.notify_fifo.map(PathBuf::from),
                 vips,
                 fault_grace: k.fault_grace.map_or(Duration::from_secs(3), |d| d.0),
+                vip_holder_alerts_only,
             }
         });
         if instances.is_empty() && agent.is_none() && check.is_none() && keepalived.is_none() {

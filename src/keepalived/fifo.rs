@@ -41,7 +41,8 @@ fn open(path: &std::path::Path) -> std::io::Result<tokio::net::unix::pipe::Recei
         .open_receiver(path)
 }
 
-pub async fn follow(path: PathBuf, k: Keepalived, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// `host`: the name events carry (`[notify] host`).
+pub async fn follow(path: PathBuf, k: Keepalived, host: String, shared: Arc<Shared>, shutdown: CancellationToken) {
     let rx = match open(&path) {
         Ok(r) => r,
         Err(e) => {
@@ -50,7 +51,6 @@ pub async fn follow(path: PathBuf, k: Keepalived, shared: Arc<Shared>, shutdown:
         }
     };
     tracing::info!(fifo = %path.display(), "reading keepalived's notify_fifo");
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
     let mut lines = tokio::io::BufReader::new(rx).lines();
     let mut held: HashMap<String, (Transition, Instant)> = HashMap::new();
     let tick = k

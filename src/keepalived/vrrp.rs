@@ -100,6 +100,12 @@ pub fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
+/// Whether this node holds one of `vips` now.
+pub fn holds_any(vips: &[IpAddr]) -> bool {
+    let addrs = local_addresses();
+    vips.iter().any(|v| addrs.contains(v))
+}
+
 /// The event for a transition, given what was recorded before. Pure.
 pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
     let kind = kind_of(&t.state).unwrap_or(Kind::VrrpFault);
@@ -164,26 +170,25 @@ pub fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> VrrpInf
 const STATE_KEY: &str = "vrrp";
 
 /// Records a transition unless it repeats the last recorded state of its
-/// instance. Returns the event written.
+/// instance (read and written in one transaction). Returns the event written.
 pub fn record(
     store: &Store,
     sinks: &[SinkPlan],
     t: &Transition,
     info: VrrpInfo,
 ) -> crate::store::Result<Option<Event>> {
-    let mut states: BTreeMap<String, String> = store
-        .load_raw_state(STATE_KEY)?
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default();
-    let before = states.get(&t.name).cloned();
-    if before.as_deref() == Some(t.state.as_str()) {
-        return Ok(None);
-    }
-    let e = event(t, before.as_deref(), info);
-    states.insert(t.name.clone(), t.state.clone());
-    let json = serde_json::to_string(&states).expect("states serialize");
-    store.commit_agent(&t.name, STATE_KEY, json, std::slice::from_ref(&e), sinks)?;
-    Ok(Some(e))
+    let written = store.commit_if(&t.name, STATE_KEY, sinks, |current| {
+        let mut states: BTreeMap<String, String> =
+            current.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+        let before = states.get(&t.name).cloned();
+        if before.as_deref() == Some(t.state.as_str()) {
+            return None;
+        }
+        let e = event(t, before.as_deref(), info);
+        states.insert(t.name.clone(), t.state.clone());
+        Some((serde_json::to_string(&states).expect("states serialize"), vec![e]))
+    })?;
+    Ok(written.and_then(|mut v| v.pop()))
 }
 
 /// `hawatch vrrp-notify --config FILE TYPE NAME STATE [PRIORITY]`: records
@@ -203,11 +208,11 @@ pub async fn notify(explicit: Option<std::path::PathBuf>, args: Vec<String>) -> 
         notify_fifo: None,
         vips: Vec::new(),
         fault_grace: std::time::Duration::ZERO,
+        vip_holder_alerts_only: false,
     });
     let store = Store::open(&config.watch.store)?;
     let plans: Vec<SinkPlan> = config.sinks.iter().map(|s| s.plan.clone()).collect();
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let info = info(&k, &host, &t, "vrrp-notify");
+    let info = info(&k, &config.notify.host, &t, "vrrp-notify");
     let recorded = tokio::task::spawn_blocking(move || record(&store, &plans, &t, info)).await??;
     if recorded.is_none() {
         return Ok(0); // already told (by the fifo, or an earlier call)

@@ -86,6 +86,63 @@ fn enqueue(
     Ok(rows)
 }
 
+/// Writes a commit inside `tx`: the state (if any), the events, and what
+/// each sink's plan makes of them.
+fn write_commit(
+    tx: &Transaction,
+    instance: &str,
+    (state_key, state_json): (&str, Option<&str>),
+    state: Option<&InstanceState>,
+    events: &[Event],
+    sinks: &[SinkPlan],
+) -> rusqlite::Result<usize> {
+    let now = Utc::now();
+    let now_s = rfc3339::format(&now);
+    if let Some(s) = state_json {
+        tx.execute(
+            "INSERT INTO snapshots(instance, updated_at, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT(instance) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
+            params![state_key, now_s, s],
+        )?;
+    }
+    let mut seqs = Vec::with_capacity(events.len());
+    {
+        let mut ins = tx.prepare_cached("INSERT INTO events(id, time, instance, kind, severity, backend, server, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+        for e in events {
+            let body = serde_json::to_string(e).expect("event serializes");
+            ins.execute(params![
+                e.id,
+                rfc3339::format(&e.time),
+                e.instance,
+                e.kind.as_str(),
+                e.severity.as_str(),
+                e.backend,
+                e.server,
+                body
+            ])?;
+            seqs.push(tx.last_insert_rowid());
+        }
+    }
+    let mut rows = 0;
+    if !events.is_empty() || state_json.is_some() {
+        let range = match (seqs.first(), seqs.last()) {
+            (Some(a), Some(b)) => (*a, *b),
+            _ => {
+                let m = max_seq(tx)?;
+                (m, m)
+            }
+        };
+        for sp in sinks {
+            let mut subjects = load_subjects(tx, &sp.name, instance)?;
+            let before = subjects.clone();
+            let notices = plan::on_events(sp, &mut subjects, events, state, now);
+            save_subjects(tx, sp, instance_of, &subjects, &before)?;
+            rows += enqueue(tx, sp, instance, range, notices, now)?;
+        }
+    }
+    Ok(rows)
+}
+
 fn instance_of(key: &str) -> String {
     key.split('/').next().unwrap_or(key).to_string()
 }
@@ -130,48 +187,41 @@ impl Store {
         events: &[Event],
         sinks: &[SinkPlan],
     ) -> Result<usize> {
-        let bodies: Vec<String> = events
-            .iter()
-            .map(|e| serde_json::to_string(e).expect("event serializes"))
-            .collect();
-        let now = Utc::now();
-        let now_s = rfc3339::format(&now);
         self.with(|c| {
             let tx = c.transaction()?;
-            if let Some(s) = &state_json {
-                tx.execute(
-                    "INSERT INTO snapshots(instance, updated_at, state) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(instance) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
-                    params![state_key, now_s, s],
-                )?;
-            }
-            let mut seqs = Vec::with_capacity(events.len());
-            {
-                let mut ins = tx.prepare_cached("INSERT INTO events(id, time, instance, kind, severity, backend, server, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-                for (e, body) in events.iter().zip(&bodies) {
-                    ins.execute(params![e.id, rfc3339::format(&e.time), e.instance, e.kind.as_str(), e.severity.as_str(), e.backend, e.server, body])?;
-                    seqs.push(tx.last_insert_rowid());
-                }
-            }
-            let mut rows = 0;
-            if !events.is_empty() || state_json.is_some() {
-                let range = match (seqs.first(), seqs.last()) {
-                    (Some(a), Some(b)) => (*a, *b),
-                    _ => {
-                        let m = max_seq(&tx)?;
-                        (m, m)
-                    }
-                };
-                for sp in sinks {
-                    let mut subjects = load_subjects(&tx, &sp.name, instance)?;
-                    let before = subjects.clone();
-                    let notices = plan::on_events(sp, &mut subjects, events, state, now);
-                    save_subjects(&tx, sp, instance_of, &subjects, &before)?;
-                    rows += enqueue(&tx, sp, instance, range, notices, now)?;
-                }
-            }
+            let rows = write_commit(&tx, instance, (state_key, state_json.as_deref()), state, events, sinks)?;
             tx.commit()?;
             Ok(rows)
+        })
+    }
+
+    /// Reads the state kept under `state_key` and lets `decide` turn it into
+    /// (new state, events), all in one write transaction: two processes
+    /// telling the same change (keepalived's FIFO read by the watcher, its
+    /// notify script) cannot both see the old state. `None` writes nothing.
+    pub fn commit_if(
+        &self,
+        instance: &str,
+        state_key: &str,
+        sinks: &[SinkPlan],
+        decide: impl FnOnce(Option<String>) -> Option<(String, Vec<Event>)>,
+    ) -> Result<Option<Vec<Event>>> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let current: Option<String> = {
+                use rusqlite::OptionalExtension;
+                tx.query_row("SELECT state FROM snapshots WHERE instance = ?1", [state_key], |r| {
+                    r.get(0)
+                })
+                .optional()?
+            };
+            let Some((json, events)) = decide(current) else {
+                tx.commit()?;
+                return Ok(None);
+            };
+            write_commit(&tx, instance, (state_key, Some(&json)), None, &events, sinks)?;
+            tx.commit()?;
+            Ok(Some(events))
         })
     }
 

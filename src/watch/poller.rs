@@ -30,6 +30,21 @@ pub struct Shared {
     /// What each sink follows and how (route, noise policy, quiet hours).
     pub sinks: Arc<Vec<SinkPlan>>,
     pub wake: Vec<Arc<Notify>>,
+    /// `[keepalived] backend_alerts = "vip-holder"`: HAProxy's events are
+    /// stored on both nodes of a pair, but told only by the node that holds
+    /// one of these VIPs, so the team gets each alarm once.
+    pub vip_gate: Option<Vec<std::net::IpAddr>>,
+}
+
+impl Shared {
+    /// The sinks a poll's events go to: none on the node without the VIP
+    /// when the gate is on (the events are still stored).
+    pub fn sinks_now(&self) -> Arc<Vec<SinkPlan>> {
+        match &self.vip_gate {
+            Some(vips) if !crate::keepalived::vrrp::holds_any(vips) => Arc::new(Vec::new()),
+            _ => self.sinks.clone(),
+        }
+    }
 }
 
 /// A poller's liveness, read by the systemd watchdog and `/healthz`.
@@ -89,7 +104,7 @@ impl Poller {
         let (mut state, mut events) = (out.state, out.events);
         if out.changed || !events.is_empty() {
             let store = self.shared.store.clone();
-            let sinks = self.shared.sinks.clone();
+            let sinks = self.shared.sinks_now();
             let name = self.inst.name.clone();
             let changed = out.changed;
             // The state and events go to the store thread and come back: no copy.

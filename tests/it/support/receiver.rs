@@ -264,6 +264,8 @@ struct Running {
 
 pub struct Receiver {
     port: u16,
+    /// The address clients use (127.0.0.1, or one inside a test's network namespace).
+    host: String,
     inner: Arc<Inner>,
     running: Option<Running>,
 }
@@ -274,8 +276,26 @@ impl Receiver {
         let listener = bind_loopback(0).expect("bind receiver on 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         claim_port(port);
+        Receiver::serve_new(listener, "127.0.0.1".into(), flavour, secret)
+    }
+
+    /// On a listener bound elsewhere, e.g. inside a network namespace the test
+    /// made (a socket stays in the namespace it was created in).
+    pub fn start_on(listener: std::net::TcpListener, flavour: Flavour) -> Receiver {
+        listener.set_nonblocking(true).unwrap();
+        let host = listener.local_addr().unwrap().ip().to_string();
+        let listener = {
+            let _guard = rt().enter();
+            TcpListener::from_std(listener).unwrap()
+        };
+        Receiver::serve_new(listener, host, flavour, None)
+    }
+
+    fn serve_new(listener: TcpListener, host: String, flavour: Flavour, secret: Option<&str>) -> Receiver {
+        let port = listener.local_addr().unwrap().port();
         let mut r = Receiver {
             port,
+            host,
             inner: Arc::new(Inner {
                 flavour,
                 secret: secret.map(str::to_string),
@@ -335,7 +355,7 @@ impl Receiver {
     /// `http://127.0.0.1:PORT` (the webhook flavour accepts any path; the chat flavours
     /// check theirs, see [`Receiver::url`]).
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// A realistic URL for the flavour: `/hook`, `/open-apis/bot/v2/hook/test-token`

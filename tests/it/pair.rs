@@ -1,0 +1,333 @@
+//! An HAProxy pair behind a keepalived VIP, for real: two network namespaces
+//! joined by a veth (198.51.100.0/24, a documentation range the host does not
+//! use), in each a real HAProxy, a real keepalived configured by `hawatch
+//! keepalived-config` (vrrp_script `hawatch check`, notify `hawatch
+//! vrrp-notify`, notify_fifo) and `hawatch watch` with `backend_alerts =
+//! "vip-holder"`. The webhook receiver listens inside the first namespace,
+//! where both nodes reach it (a namespace cannot reach the host's loopback).
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::haproxy::{haproxy_bin, socket_cmd};
+use crate::support::receiver::{Flavour, Receiver};
+use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+
+const T: Duration = Duration::from_secs(30);
+const NET: &str = "198.51.100";
+const VIP: &str = "198.51.100.248";
+
+/// Two namespaces and a veth between them; removed on drop.
+struct Netns {
+    names: [String; 2],
+}
+
+impl Netns {
+    fn create() -> Result<Netns, String> {
+        let tag = std::process::id() % 100_000;
+        let names = [format!("hwa{tag}"), format!("hwb{tag}")];
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        ip(&["netns", "add", &names[0]])?;
+        let ns = Netns { names };
+        ip(&["netns", "add", &ns.names[1]])?;
+        let (va, vb) = (format!("va{tag}"), format!("vb{tag}"));
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+        ip(&["link", "set", &va, "netns", &ns.names[0]])?;
+        ip(&["link", "set", &vb, "netns", &ns.names[1]])?;
+        for (i, dev) in [(0, &va), (1, &vb)] {
+            let n = &ns.names[i];
+            ip(&["-n", n, "addr", "add", &format!("{NET}.{}/24", i + 1), "dev", dev])?;
+            ip(&["-n", n, "link", "set", dev, "up"])?;
+            ip(&["-n", n, "link", "set", "lo", "up"])?;
+        }
+        Ok(ns)
+    }
+
+    fn dev(&self, i: usize) -> String {
+        let tag = &self.names[i][3..];
+        format!("{}{tag}", if i == 0 { "va" } else { "vb" })
+    }
+
+    /// `ip netns exec NS` + `cmd`.
+    fn cmd(&self, i: usize, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.names[i]]).arg(program);
+        c
+    }
+
+    fn holds_vip(&self, i: usize) -> bool {
+        Command::new("ip")
+            .args(["-n", &self.names[i], "-o", "addr", "show"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .unwrap_or(false)
+    }
+
+    /// A listener inside namespace `i`, made from a thread that entered it.
+    fn listen(&self, i: usize, addr: &str) -> std::net::TcpListener {
+        let path = format!("/var/run/netns/{}", self.names[i]);
+        let addr = addr.to_string();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            std::net::TcpListener::bind(addr).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+struct Node {
+    dir: PathBuf,
+    haproxy: Option<Proc>,
+    _watch: Proc,
+    _keepalived: Proc,
+}
+
+fn haproxy_cfg(dir: &Path, i: usize) -> String {
+    // The app each node's HAProxy balances to is `shared`: a server that
+    // node a serves on its veth address, so both nodes see it change.
+    let shared = if i == 0 {
+        format!("frontend shared_app\n    bind {NET}.1:8081\n    mode http\n    http-request return status 200 content-type text/plain string ok\n\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "global\n    stats socket {}/admin.sock mode 600 level admin\n    pidfile {}/haproxy.pid\n\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout check 1s\n\n\
+         frontend local_app\n    bind 127.0.0.1:8080\n    http-request return status 200 content-type text/plain string ok\n\n\
+         {shared}\
+         backend app\n    option httpchk GET /\n    server local 127.0.0.1:8080 check inter 300ms fall 2 rise 1\n    \
+         server shared {NET}.1:8081 check inter 300ms fall 2 rise 1\n",
+        dir.display(),
+        dir.display()
+    )
+}
+
+fn start_haproxy(ns: &Netns, i: usize, dir: &Path) -> Proc {
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, haproxy_cfg(dir, i)).unwrap();
+    let mut c = ns.cmd(i, &haproxy_bin());
+    c.arg("-db").arg("-f").arg(&cfg);
+    let p = Proc::spawn(&format!("haproxy-{i}"), c, dir);
+    let sock = dir.join("admin.sock");
+    assert!(
+        wait_for(T, || socket_cmd(&sock, "show info").is_ok()),
+        "haproxy {i} did not start:\n{}",
+        p.stderr()
+    );
+    p
+}
+
+fn start_node(ns: &Netns, i: usize, dir: &Path, hook: &str) -> Node {
+    let haproxy = start_haproxy(ns, i, dir);
+    let sock = dir.join("admin.sock");
+    let name = if i == 0 { "lb1" } else { "lb2" };
+    let config = dir.join("hawatch.toml");
+    // keepalived.conf from `hawatch keepalived-config`, with this node's paths.
+    let out = Command::new(hawatch_bin())
+        .args([
+            "keepalived-config",
+            "--node",
+            &format!("lb1={NET}.1:150"),
+            "--node",
+            &format!("lb2={NET}.2:100"),
+        ])
+        .args([
+            "--interface",
+            &ns.dev(i),
+            "--vip",
+            &format!("{VIP}/24"),
+            "--backend",
+            "app",
+            "--router-id",
+            "77",
+        ])
+        .arg("--hawatch")
+        .arg(hawatch_bin())
+        .arg("--hawatch-config")
+        .arg(&config)
+        .arg("--fifo")
+        .arg(dir.join("keepalived.fifo"))
+        .arg("--socket")
+        .arg(&sock)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hawatch_part = std::fs::read_to_string(dir.join("hawatch-keepalived.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\ninterval = \"300ms\"\nstore = {:?}\n\n[notify]\nhost = \"{name}\"\n\n\
+             [[haproxy]]\nname = \"{name}\"\nsocket = {:?}\n\n\
+             [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\n\
+             [http]\nlisten = \"\"\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\n",
+            dir.join("hawatch.db").display().to_string(),
+            sock.display().to_string(),
+            hawatch_part.replace("/etc/hawatch/down", &dir.join("down").display().to_string())
+        ),
+    )
+    .unwrap();
+    let mut w = ns.cmd(i, &hawatch_bin());
+    w.args(["watch", "--log", "debug", "--config"]).arg(&config);
+    let watch = Proc::spawn(&format!("hawatch-{i}"), w, dir);
+    assert!(
+        watch.wait_stderr_contains("reading keepalived's notify_fifo", T),
+        "{}",
+        watch.stderr()
+    );
+    let mut k = ns.cmd(i, Path::new("/usr/sbin/keepalived"));
+    k.args(["-n", "-l", "-D", "-f"])
+        .arg(dir.join(format!("keepalived-{name}.conf")))
+        .arg("-p")
+        .arg(dir.join("keepalived.pid"))
+        .arg("-r")
+        .arg(dir.join("vrrp.pid"))
+        .arg("-c")
+        .arg(dir.join("checkers.pid"));
+    let keepalived = Proc::spawn(&format!("keepalived-{i}"), k, dir);
+    Node {
+        dir: dir.to_path_buf(),
+        haproxy: Some(haproxy),
+        _watch: watch,
+        _keepalived: keepalived,
+    }
+}
+
+/// (kind, host) of every event the receiver accepted, in order.
+fn told(rx: &Receiver) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for body in rx.accepted_bodies() {
+        for e in body["events"].as_array().cloned().unwrap_or_default() {
+            let host = e["vrrp"]["host"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e["instance"].as_str().unwrap_or("").to_string());
+            out.push((e["kind"].as_str().unwrap_or("").to_string(), host));
+        }
+    }
+    out
+}
+
+fn count(t: &[(String, String)], kind: &str, host: &str) -> usize {
+    t.iter().filter(|(k, h)| k == kind && h == host).count()
+}
+
+#[test]
+fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
+    if !Path::new("/usr/sbin/keepalived").exists() {
+        panic!("keepalived is not installed: run scripts/deps.sh");
+    }
+    let ns = match Netns::create() {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot create network namespaces here ({e}); this test needs root and `ip netns`");
+            return;
+        }
+    };
+    let rx = Receiver::start_on(ns.listen(0, &format!("{NET}.1:0")), Flavour::Webhook);
+    let hook = rx.url();
+    let (da, db) = (tempdir(), tempdir());
+    let mut a = start_node(&ns, 0, da.path(), &hook);
+    let _b = start_node(&ns, 1, db.path(), &hook);
+
+    // Both start as BACKUP (one message each), then lb1 (priority 150) is elected.
+    assert!(
+        wait_for(T, || ns.holds_vip(0)),
+        "lb1 never took the VIP:\n{}",
+        a._keepalived.stderr()
+    );
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_master", "lb1") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_backup", "lb2") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    assert!(!ns.holds_vip(1));
+
+    // A backend event both nodes see: one alert, from the VIP holder.
+    assert!(socket_cmd(&da.path().join("admin.sock"), "disable frontend shared_app").is_ok());
+    assert!(
+        wait_for(T, || count(&told(&rx), "server_down", "lb1") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(&told(&rx), "server_down", "lb2"), 0, "{:?}", told(&rx));
+    let lb2_events = Command::new(hawatch_bin())
+        .args(["events", "--json", "--kind", "server_down", "--store"])
+        .arg(db.path().join("hawatch.db"))
+        .output()
+        .unwrap();
+    let stored: Vec<Value> = serde_json::from_slice(&lb2_events.stdout).unwrap();
+    assert_eq!(stored.len(), 1, "lb2 stores the event it did not tell");
+    assert!(socket_cmd(&da.path().join("admin.sock"), "enable frontend shared_app").is_ok());
+    assert!(
+        wait_for(T, || count(&told(&rx), "server_up", "lb1") == 1),
+        "{:?}",
+        told(&rx)
+    );
+
+    // HAProxy stops on the MASTER: `hawatch check` fails there, the VIP moves.
+    drop(a.haproxy.take());
+    assert!(wait_for(T, || ns.holds_vip(1)), "the VIP did not move to lb2");
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_master", "lb2") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_fault", "lb1") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let t = told(&rx);
+    // Exactly one message per node transition.
+    // lb1: BACKUP (start) → MASTER → FAULT; lb2: BACKUP (start) → MASTER.
+    for (kind, host) in [
+        ("vrrp_backup", "lb1"),
+        ("vrrp_master", "lb1"),
+        ("vrrp_fault", "lb1"),
+        ("vrrp_backup", "lb2"),
+        ("vrrp_master", "lb2"),
+    ] {
+        assert_eq!(count(&t, kind, host), 1, "{kind} from {host}: {t:?}");
+    }
+    assert_eq!(t.iter().filter(|(k, _)| k.starts_with("vrrp")).count(), 5, "{t:?}");
+    assert_eq!(
+        t.iter().filter(|(k, _)| k == "server_down" || k == "server_up").count(),
+        2,
+        "{t:?}"
+    );
+    let _ = &a.dir;
+}
