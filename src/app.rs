@@ -172,6 +172,12 @@ async fn start(config: &Config, store: &Store, first: bool) -> anyhow::Result<Ru
     }
     warn_orphans(config, store).await;
     if let Some(k) = &config.keepalived {
+        tasks.spawn(crate::keepalived::awareness::watch(
+            k.clone(),
+            config.notify.host.clone(),
+            shared.clone(),
+            shutdown.clone(),
+        ));
         if let Some(fifo) = &k.notify_fifo {
             tasks.spawn(crate::keepalived::fifo::follow(
                 fifo.clone(),

@@ -66,6 +66,17 @@ pub struct CheckLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VipLabel {
+    pub vip: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VrrpLabel {
+    pub instance: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -92,6 +103,10 @@ pub struct Telemetry {
     pub agent_rejected: Family<ReasonLabel, Counter>,
     pub agent_check_duration: Family<CheckLabel, Histogram, fn() -> Histogram>,
     pub agent_check_ok: Family<CheckLabel, Gauge>,
+    /// Set (and shown) only by a watcher with `[keepalived]`.
+    keepalived_up: Mutex<Option<Gauge>>,
+    keepalived_vip: Family<VipLabel, Gauge>,
+    keepalived_vrrp: Family<VrrpLabel, Gauge>,
     /// The exporter's scrape counters, per instance.
     scrapes: Mutex<HashMap<String, Arc<ScrapeCounters>>>,
 }
@@ -110,6 +125,9 @@ static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     agent_rejected: Family::default(),
     agent_check_duration: Family::new_with_constructor(poll_histogram),
     agent_check_ok: Family::default(),
+    keepalived_up: Mutex::new(None),
+    keepalived_vip: Family::default(),
+    keepalived_vrrp: Family::default(),
     scrapes: Mutex::new(HashMap::new()),
 });
 
@@ -179,6 +197,29 @@ impl Telemetry {
         self.agent_check_ok.get_or_create(&l).set(i64::from(o.ok));
     }
 
+    pub fn keepalived_up(&self, up: bool) {
+        let mut g = self.keepalived_up.lock().unwrap_or_else(|e| e.into_inner());
+        g.get_or_insert_with(Gauge::default).set(i64::from(up));
+    }
+
+    pub fn keepalived_vip_held(&self, vip: &str, held: bool) {
+        self.keepalived_vip
+            .get_or_create(&VipLabel { vip: vip.to_string() })
+            .set(i64::from(held));
+    }
+
+    /// One series per (instance, state), 1 for the current state.
+    pub fn keepalived_vrrp_state(&self, instance: &str, current: &str) {
+        for st in ["MASTER", "BACKUP", "FAULT", "STOP"] {
+            self.keepalived_vrrp
+                .get_or_create(&VrrpLabel {
+                    instance: instance.to_string(),
+                    state: st.to_string(),
+                })
+                .set(i64::from(st == current));
+        }
+    }
+
     fn counters(&self, instance: &str) -> Arc<ScrapeCounters> {
         let mut m = self.scrapes.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(instance.to_string()).or_default().clone()
@@ -246,6 +287,23 @@ impl Telemetry {
             "Time an agent check took",
             Unit::Seconds,
             self.agent_check_duration.clone(),
+        );
+        if let Some(g) = self.keepalived_up.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            r.register(
+                "keepalived_up",
+                "Whether a keepalived process runs on this node (watchers with [keepalived])",
+                g,
+            );
+        }
+        r.register(
+            "keepalived_vip_held",
+            "Whether this node holds the VIP",
+            self.keepalived_vip.clone(),
+        );
+        r.register(
+            "keepalived_vrrp_state",
+            "The VRRP state last told for the instance: 1 for the current state",
+            self.keepalived_vrrp.clone(),
         );
         r.register(
             "hawatch_agent_check_ok",

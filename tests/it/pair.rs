@@ -28,7 +28,9 @@ struct Netns {
 
 impl Netns {
     fn create() -> Result<Netns, String> {
-        let tag = std::process::id() % 100_000;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = (std::process::id() % 10_000) * 10 + n % 10;
         let names = [format!("hwa{tag}"), format!("hwb{tag}")];
         let ip = |args: &[&str]| -> Result<(), String> {
             let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
@@ -86,6 +88,29 @@ impl Netns {
             let f = std::fs::File::open(&path).unwrap();
             nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
             std::net::TcpListener::bind(addr).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Netns {
+    /// `GET path` from inside namespace `i` (HTTP/1.0, read to the end).
+    fn get(&self, i: usize, addr: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let ns = format!("/var/run/netns/{}", self.names[i]);
+        let (addr, path) = (addr.to_string(), path.to_string());
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns).unwrap();
+            nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+                return String::new();
+            };
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out
         })
         .join()
         .unwrap()
@@ -186,9 +211,10 @@ fn start_node(ns: &Netns, i: usize, dir: &Path, hook: &str) -> Node {
             "[watch]\ninterval = \"300ms\"\nstore = {:?}\n\n[notify]\nhost = \"{name}\"\n\n\
              [[haproxy]]\nname = \"{name}\"\nsocket = {:?}\n\n\
              [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\n\
-             [http]\nlisten = \"\"\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\n",
+             [http]\nlisten = \"{NET}.{}:9101\"\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\n",
             dir.join("hawatch.db").display().to_string(),
             sock.display().to_string(),
+            i + 1,
             hawatch_part.replace("/etc/hawatch/down", &dir.join("down").display().to_string())
         ),
     )
@@ -273,6 +299,23 @@ fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
         told(&rx)
     );
     assert!(!ns.holds_vip(1));
+    // What each watcher sees of keepalived by itself.
+    let metric = |i: usize, line: &str| {
+        ns.get(0, &format!("{NET}.{}:9101", i + 1), "/metrics")
+            .lines()
+            .any(|l| l == line)
+    };
+    let vip_line = |held: u8| format!("keepalived_vip_held{{vip=\"{VIP}\"}} {held}");
+    assert!(wait_for(T, || metric(0, &vip_line(1)) && metric(1, &vip_line(0))));
+    assert!(metric(0, "keepalived_up 1") && metric(1, "keepalived_up 1"));
+    assert!(metric(
+        0,
+        "keepalived_vrrp_state{instance=\"VI_77\",state=\"MASTER\"} 1"
+    ));
+    assert!(metric(
+        1,
+        "keepalived_vrrp_state{instance=\"VI_77\",state=\"BACKUP\"} 1"
+    ));
 
     // A backend event both nodes see: one alert, from the VIP holder.
     assert!(socket_cmd(&da.path().join("admin.sock"), "disable frontend shared_app").is_ok());
@@ -310,6 +353,7 @@ fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
         "{:?}",
         told(&rx)
     );
+    assert!(wait_for(T, || metric(1, &vip_line(1)) && metric(0, &vip_line(0))));
     std::thread::sleep(Duration::from_secs(3));
     let t = told(&rx);
     // Exactly one message per node transition.
@@ -330,4 +374,68 @@ fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
         "{t:?}"
     );
     let _ = &a.dir;
+}
+
+/// Without keepalived's hooks, the VIP coming and going is the role change.
+#[test]
+fn without_hooks_the_vip_tells_the_role() {
+    let ns = match Netns::create() {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot create network namespaces here ({e}); this test needs root and `ip netns`");
+            return;
+        }
+    };
+    let b1 = crate::support::backend::Backend::start();
+    let h = crate::support::haproxy::Haproxy::start(&crate::support::haproxy::backend_block(
+        "app",
+        &[("s1", b1.port())],
+        "",
+    ));
+    let rx = Receiver::start_on(ns.listen(0, &format!("{NET}.1:0")), Flavour::Webhook);
+    let dir = tempdir();
+    let config = dir.path().join("hawatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\ninterval = \"300ms\"\nstore = {:?}\n\n[notify]\nhost = \"lb1\"\n\n[[haproxy]]\nname = \"lb1\"\nsocket = {:?}\n\n\
+             [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\n[http]\nlisten = \"\"\n\n[keepalived]\nvips = [\"{NET}.77\"]\n",
+            dir.path().join("hawatch.db").display().to_string(),
+            h.socket_path().display().to_string(),
+            rx.url()
+        ),
+    )
+    .unwrap();
+    let mut w = ns.cmd(0, &hawatch_bin());
+    w.args(["watch", "--log", "debug", "--config"]).arg(&config);
+    let watch = Proc::spawn("hawatch-vips", w, dir.path());
+    assert!(watch.wait_stderr_contains("baseline recorded", T), "{}", watch.stderr());
+    std::thread::sleep(Duration::from_millis(1500)); // one look at the VIPs first
+    let ip = |args: &[&str]| {
+        assert!(Command::new("ip")
+            .args(["-n", &ns.names[0]])
+            .args(args)
+            .status()
+            .unwrap()
+            .success())
+    };
+    ip(&["addr", "add", &format!("{NET}.77/24"), "dev", &ns.dev(0)]);
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_master", "lb1") == 1),
+        "{:?}\n{}",
+        told(&rx),
+        watch.stderr()
+    );
+    ip(&["addr", "del", &format!("{NET}.77/24"), "dev", &ns.dev(0)]);
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_backup", "lb1") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    let body = rx.accepted_bodies();
+    let e = &body.last().unwrap()["events"][0];
+    assert_eq!(
+        (e["instance"].as_str(), e["vrrp"]["source"].as_str()),
+        (Some("vips"), Some("vips"))
+    );
 }
