@@ -178,6 +178,12 @@ async fn start(config: &Config, store: &Store, first: bool) -> anyhow::Result<Ru
             shared.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(crate::keepalived::peer::watch(
+            k.clone(),
+            config.notify.host.clone(),
+            shared.clone(),
+            shutdown.clone(),
+        ));
         if let Some(fifo) = &k.notify_fifo {
             tasks.spawn(crate::keepalived::fifo::follow(
                 fifo.clone(),

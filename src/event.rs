@@ -40,10 +40,16 @@ pub enum Kind {
     VrrpFault,
     /// keepalived: the instance stopped (keepalived shut down).
     VrrpStop,
+    /// Both nodes of the pair hold a VIP.
+    VrrpSplitBrain,
+    /// The peer's hawatch does not answer while this node is BACKUP: nobody may hold the VIP.
+    VrrpPeerUnreachable,
+    /// The pair is consistent again (one VIP holder, peer answering).
+    VrrpPairOk,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 25] = [
         Kind::ServerDown,
         Kind::ServerUp,
         Kind::ServerNolb,
@@ -66,6 +72,9 @@ impl Kind {
         Kind::VrrpBackup,
         Kind::VrrpFault,
         Kind::VrrpStop,
+        Kind::VrrpSplitBrain,
+        Kind::VrrpPeerUnreachable,
+        Kind::VrrpPairOk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +101,9 @@ impl Kind {
             Kind::VrrpBackup => "vrrp_backup",
             Kind::VrrpFault => "vrrp_fault",
             Kind::VrrpStop => "vrrp_stop",
+            Kind::VrrpSplitBrain => "vrrp_split_brain",
+            Kind::VrrpPeerUnreachable => "vrrp_peer_unreachable",
+            Kind::VrrpPairOk => "vrrp_pair_ok",
         }
     }
 

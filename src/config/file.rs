@@ -54,6 +54,11 @@ pub struct FileKeepalived {
     pub fault_grace: Option<Dur>,
     /// `"vip-holder"`: HAProxy's events are told only by the node holding a VIP; `"always"` (default).
     pub backend_alerts: Option<String>,
+    /// The peer's hawatch, `http://IP:PORT` of its [http] listener: asked which VIPs it holds.
+    pub peer: Option<String>,
+    pub peer_username: Option<String>,
+    pub peer_password: Option<Secret>,
+    pub peer_password_file: Option<String>,
 }
 
 /// `[check]`: `hawatch check`, keepalived's `vrrp_script` (docs/keepalived.md).

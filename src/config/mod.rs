@@ -53,6 +53,8 @@ pub struct Keepalived {
     pub fault_grace: Duration,
     /// `backend_alerts = "vip-holder"`.
     pub vip_holder_alerts_only: bool,
+    /// The peer's hawatch base URL and its basic auth.
+    pub peer: Option<(String, Option<(String, Secret)>)>,
 }
 
 /// `[check]`, validated: what `hawatch check` requires of the local HAProxy.
@@ -637,11 +639,27 @@ impl Config {
                     false
                 }
             };
+            let at = key_in_table(text, "keepalived", "peer_password");
+            let pw = secret_or_file(
+                k.peer_password,
+                k.peer_password_file,
+                &mut p,
+                &at,
+                "keepalived.peer_password",
+            );
+            let peer = k.peer.map(|u| {
+                let u = u.trim_end_matches('/').to_string();
+                if let Err(e) = check_http_url(&u) {
+                    p.at(key_in_table(text, "keepalived", "peer"), "keepalived.peer", e);
+                }
+                (u, k.peer_username.zip(pw))
+            });
             Keepalived {
                 notify_fifo: k.notify_fifo.map(PathBuf::from),
                 vips,
                 fault_grace: k.fault_grace.map_or(Duration::from_secs(3), |d| d.0),
                 vip_holder_alerts_only,
+                peer,
             }
         });
         if instances.is_empty() && agent.is_none() && check.is_none() && keepalived.is_none() {

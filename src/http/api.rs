@@ -199,3 +199,31 @@ pub async fn state(State(state): State<Arc<AppState>>) -> Response {
     }
     Json(json!({ "instances": out })).into_response()
 }
+
+/// This node's side of the pair: its VIPs, the ones it holds, the VRRP
+/// states told. The peer's hawatch asks it (split-brain watch).
+pub async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
+    let Some(k) = &state.config.keepalived else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no [keepalived] section on this node" })),
+        )
+            .into_response();
+    };
+    let addrs = crate::keepalived::vrrp::local_addresses();
+    let store = state.shared.store.clone();
+    let states: serde_json::Value = tokio::task::spawn_blocking(move || store.load_raw_state("vrrp"))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_else(|| json!({}));
+    Json(json!({
+        "host": state.config.notify.host,
+        "vips": k.vips.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        "vips_held": k.vips.iter().filter(|v| addrs.contains(v)).map(|v| v.to_string()).collect::<Vec<_>>(),
+        "states": states,
+    }))
+    .into_response()
+}

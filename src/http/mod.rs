@@ -91,6 +91,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/events", get(api::events))
         .route("/api/state", get(api::state))
+        .route("/api/vrrp", get(api::vrrp))
         .route("/alertmanager", post(alertmanager::receive))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     Router::new()

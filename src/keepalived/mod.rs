@@ -5,4 +5,5 @@ pub mod awareness;
 pub mod check;
 pub mod fifo;
 pub mod generate;
+pub mod peer;
 pub mod vrrp;

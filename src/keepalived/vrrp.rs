@@ -209,6 +209,7 @@ pub async fn notify(explicit: Option<std::path::PathBuf>, args: Vec<String>) -> 
         vips: Vec::new(),
         fault_grace: std::time::Duration::ZERO,
         vip_holder_alerts_only: false,
+        peer: None,
     });
     let store = Store::open(&config.watch.store)?;
     let plans: Vec<SinkPlan> = config.sinks.iter().map(|s| s.plan.clone()).collect();

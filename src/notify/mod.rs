@@ -288,6 +288,9 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
         VrrpBackup => "🔁",
         VrrpFault => "🚨",
         VrrpStop => "⏹️",
+        VrrpSplitBrain => "🧠",
+        VrrpPeerUnreachable => "📵",
+        VrrpPairOk => "🤝",
     }
 }
 

@@ -110,6 +110,9 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::Zh, Kind::VrrpBackup) => "VRRP 切换为 BACKUP",
         (Lang::Zh, Kind::VrrpFault) => "VRRP 进入 FAULT",
         (Lang::Zh, Kind::VrrpStop) => "VRRP 已停止",
+        (Lang::Zh, Kind::VrrpSplitBrain) => "VRRP 脑裂：两节点同时持有 VIP",
+        (Lang::Zh, Kind::VrrpPeerUnreachable) => "VRRP 对端不可达",
+        (Lang::Zh, Kind::VrrpPairOk) => "VRRP 主备恢复正常",
         (Lang::En, Kind::ServerDown) => "Server DOWN",
         (Lang::En, Kind::ServerUp) => "Server UP",
         (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
@@ -132,6 +135,9 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::En, Kind::VrrpBackup) => "VRRP: became BACKUP",
         (Lang::En, Kind::VrrpFault) => "VRRP: FAULT",
         (Lang::En, Kind::VrrpStop) => "VRRP: stopped",
+        (Lang::En, Kind::VrrpSplitBrain) => "VRRP split brain: both nodes hold the VIP",
+        (Lang::En, Kind::VrrpPeerUnreachable) => "VRRP peer unreachable",
+        (Lang::En, Kind::VrrpPairOk) => "VRRP pair consistent again",
     }
 }
 

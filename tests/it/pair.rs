@@ -211,11 +211,12 @@ fn start_node(ns: &Netns, i: usize, dir: &Path, hook: &str) -> Node {
             "[watch]\ninterval = \"300ms\"\nstore = {:?}\n\n[notify]\nhost = \"{name}\"\n\n\
              [[haproxy]]\nname = \"{name}\"\nsocket = {:?}\n\n\
              [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\n\
-             [http]\nlisten = \"{NET}.{}:9101\"\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\n",
+             [http]\nlisten = \"{NET}.{}:9101\"\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\npeer = \"http://{NET}.{}:9101\"\n",
             dir.join("hawatch.db").display().to_string(),
             sock.display().to_string(),
             i + 1,
-            hawatch_part.replace("/etc/hawatch/down", &dir.join("down").display().to_string())
+            hawatch_part.replace("/etc/hawatch/down", &dir.join("down").display().to_string()),
+            2 - i
         ),
     )
     .unwrap();
@@ -339,6 +340,42 @@ fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
         "{:?}",
         told(&rx)
     );
+    // lb2 has seen it too (stored, not told) before the next step puts a VIP on it.
+    let stored_on_lb2 = |kind: &str| {
+        let out = Command::new(hawatch_bin())
+            .args(["events", "--json", "--kind", kind, "--store"])
+            .arg(db.path().join("hawatch.db"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .map(|v| v.len())
+            .unwrap_or(0)
+    };
+    assert!(wait_for(T, || stored_on_lb2("server_up") == 1));
+
+    // Split brain: the VIP on both nodes (as when VRRP adverts are lost); each
+    // node's watcher sees it through its peer's API, and the end of it.
+    let ipb = |op: &str| {
+        assert!(Command::new("ip")
+            .args(["-n", &ns.names[1], "addr", op, &format!("{VIP}/24"), "dev", &ns.dev(1)])
+            .status()
+            .unwrap()
+            .success())
+    };
+    ipb("add");
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_split_brain", "lb1") == 1
+            && count(&told(&rx), "vrrp_split_brain", "lb2") == 1),
+        "{:?}",
+        told(&rx)
+    );
+    ipb("del");
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_pair_ok", "lb1") == 1
+            && count(&told(&rx), "vrrp_pair_ok", "lb2") == 1),
+        "{:?}",
+        told(&rx)
+    );
 
     // HAProxy stops on the MASTER: `hawatch check` fails there, the VIP moves.
     drop(a.haproxy.take());
@@ -367,7 +404,20 @@ fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
     ] {
         assert_eq!(count(&t, kind, host), 1, "{kind} from {host}: {t:?}");
     }
-    assert_eq!(t.iter().filter(|(k, _)| k.starts_with("vrrp")).count(), 5, "{t:?}");
+    let roles = ["vrrp_master", "vrrp_backup", "vrrp_fault", "vrrp_stop"];
+    assert_eq!(
+        t.iter().filter(|(k, _)| roles.contains(&k.as_str())).count(),
+        5,
+        "{t:?}"
+    );
+    // No split brain or lost peer during the failover itself.
+    assert_eq!(
+        t.iter()
+            .filter(|(k, _)| k == "vrrp_split_brain" || k == "vrrp_peer_unreachable")
+            .count(),
+        2,
+        "{t:?}"
+    );
     assert_eq!(
         t.iter().filter(|(k, _)| k == "server_down" || k == "server_up").count(),
         2,
@@ -399,7 +449,7 @@ fn without_hooks_the_vip_tells_the_role() {
         &config,
         format!(
             "[watch]\ninterval = \"300ms\"\nstore = {:?}\n\n[notify]\nhost = \"lb1\"\n\n[[haproxy]]\nname = \"lb1\"\nsocket = {:?}\n\n\
-             [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\n[http]\nlisten = \"\"\n\n[keepalived]\nvips = [\"{NET}.77\"]\n",
+             [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\n[http]\nlisten = \"\"\n\n[keepalived]\nvips = [\"{NET}.77\"]\npeer = \"http://{NET}.2:9101\"\n",
             dir.path().join("hawatch.db").display().to_string(),
             h.socket_path().display().to_string(),
             rx.url()
@@ -410,7 +460,13 @@ fn without_hooks_the_vip_tells_the_role() {
     w.args(["watch", "--log", "debug", "--config"]).arg(&config);
     let watch = Proc::spawn("hawatch-vips", w, dir.path());
     assert!(watch.wait_stderr_contains("baseline recorded", T), "{}", watch.stderr());
-    std::thread::sleep(Duration::from_millis(1500)); // one look at the VIPs first
+    // No VIP here and nobody answering at the peer's address: maybe nobody serves.
+    assert!(
+        wait_for(T, || count(&told(&rx), "vrrp_peer_unreachable", "lb1") == 1),
+        "{:?}\n{}",
+        told(&rx),
+        watch.stderr()
+    );
     let ip = |args: &[&str]| {
         assert!(Command::new("ip")
             .args(["-n", &ns.names[0]])
