@@ -57,18 +57,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
                 priority: None,
             };
             let info = vrrp::info(&k, &host, &t, "vips");
-            let s = shared.clone();
-            match tokio::task::spawn_blocking(move || vrrp::record(&s.store, &s.sinks, &t, info)).await {
-                Ok(Ok(Some(e))) => {
-                    tracing::info!(kind = %e.kind, "{}", e.message);
-                    for w in &shared.wake {
-                        w.notify_one();
-                    }
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => tracing::error!("recording a VIP change: {e}"),
-                Err(e) => tracing::error!("recording a VIP change: {e}"),
-            }
+            vrrp::record_in_watcher(&shared, t, info).await;
         }
         held_before = Some(any);
         tokio::select! {

@@ -101,18 +101,7 @@ pub async fn follow(path: PathBuf, k: Keepalived, host: String, shared: Arc<Shar
         }
         for t in due {
             let info = vrrp::info(&k, &host, &t, "notify_fifo");
-            let s = shared.clone();
-            match tokio::task::spawn_blocking(move || vrrp::record(&s.store, &s.sinks, &t, info)).await {
-                Ok(Ok(Some(e))) => {
-                    tracing::info!(kind = %e.kind, "{}", e.message);
-                    for w in &shared.wake {
-                        w.notify_one();
-                    }
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => tracing::error!("recording a VRRP change: {e}"),
-                Err(e) => tracing::error!("recording a VRRP change: {e}"),
-            }
+            vrrp::record_in_watcher(&shared, t, info).await;
         }
     }
 }

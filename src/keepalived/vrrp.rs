@@ -191,6 +191,23 @@ pub fn record(
     Ok(written.and_then(|mut v| v.pop()))
 }
 
+/// [`record`] from the watcher: on the blocking pool, then log the event and
+/// ring the sinks' bells. Failures are logged (the next change retries).
+pub async fn record_in_watcher(shared: &std::sync::Arc<crate::watch::poller::Shared>, t: Transition, info: VrrpInfo) {
+    let s = shared.clone();
+    match tokio::task::spawn_blocking(move || record(&s.store, &s.sinks, &t, info)).await {
+        Ok(Ok(Some(e))) => {
+            tracing::info!(kind = %e.kind, "{}", e.message);
+            for w in &shared.wake {
+                w.notify_one();
+            }
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!("recording a VRRP change: {e}"),
+        Err(e) => tracing::error!("recording a VRRP change: {e}"),
+    }
+}
+
 /// `hawatch vrrp-notify --config FILE TYPE NAME STATE [PRIORITY]`: records
 /// the change and returns at once (it must never delay a failover). A
 /// running watcher is woken to deliver it; without one, a background
