@@ -60,6 +60,9 @@ pub enum Command {
         /// keepalived's arguments: TYPE NAME STATE [PRIORITY].
         #[arg(num_args = 3..=4, required = true)]
         args: Vec<String>,
+        /// (internal) when a FAULT arrived; it is told after `fault_grace` unless something followed.
+        #[arg(long, hide = true)]
+        arrived_ms: Option<i64>,
     },
     /// Print a keepalived.conf for each node of an HAProxy pair, hawatch's
     /// [check] and [keepalived] sections, and the HAProxy lines the pair needs.

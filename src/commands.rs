@@ -18,7 +18,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Agent { config, once: false } => crate::agent::run(config.config).await.map(|_| 0),
         Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
         Command::Check { config } => crate::keepalived::check::run(config.config).await,
-        Command::VrrpNotify { config, args } => crate::keepalived::vrrp::notify(config.config, args).await,
+        Command::VrrpNotify {
+            config,
+            args,
+            arrived_ms,
+        } => crate::keepalived::vrrp::notify(config.config, args, arrived_ms).await,
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
         Command::Deliver { config } => crate::app::deliver(config.config).await.map(|ok| u8::from(!ok)),
         Command::Events(a) => events(a).map(|_| 0),

@@ -212,13 +212,12 @@ pub async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
     };
     let addrs = crate::keepalived::vrrp::local_addresses();
     let store = state.shared.store.clone();
-    let states: serde_json::Value = tokio::task::spawn_blocking(move || store.load_raw_state("vrrp"))
+    let states = tokio::task::spawn_blocking(move || crate::keepalived::vrrp::Kept::load(&store))
         .await
         .ok()
         .and_then(Result::ok)
-        .flatten()
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_else(|| json!({}));
+        .map(|k| k.states)
+        .unwrap_or_default();
     Json(json!({
         "host": state.config.notify.host,
         "vips": k.vips.iter().map(|v| v.to_string()).collect::<Vec<_>>(),

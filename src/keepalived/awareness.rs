@@ -6,7 +6,6 @@
 //! instance `vips`), so a pair whose notify hook was never configured still
 //! reports failovers.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,11 +39,9 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
         }
         tel.keepalived_up(keepalived_running());
         let s = shared.clone();
-        if let Ok(Ok(Some(json))) = tokio::task::spawn_blocking(move || s.store.load_raw_state("vrrp")).await {
-            if let Ok(states) = serde_json::from_str::<BTreeMap<String, String>>(&json) {
-                for (inst, state) in &states {
-                    tel.keepalived_vrrp_state(inst, state);
-                }
+        if let Ok(Ok(kept)) = tokio::task::spawn_blocking(move || vrrp::Kept::load(&s.store)).await {
+            for (inst, state) in &kept.states {
+                tel.keepalived_vrrp_state(inst, state);
             }
         }
         // Without the FIFO, the VIPs tell the role.

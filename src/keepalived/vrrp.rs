@@ -169,24 +169,54 @@ pub fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> VrrpInf
 
 const STATE_KEY: &str = "vrrp";
 
+/// What the store keeps about VRRP: the last state told per instance, and
+/// when a transition of it was last seen (told or not), which lets a
+/// deferred FAULT know whether anything came after it.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Kept {
+    #[serde(default)]
+    pub states: BTreeMap<String, String>,
+    #[serde(default)]
+    pub seen_ms: BTreeMap<String, i64>,
+}
+
+impl Kept {
+    pub fn load(store: &Store) -> crate::store::Result<Kept> {
+        Ok(store
+            .load_raw_state(STATE_KEY)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default())
+    }
+}
+
 /// Records a transition unless it repeats the last recorded state of its
-/// instance (read and written in one transaction). Returns the event written.
+/// instance (read and written in one transaction). With `arrived_ms` (a
+/// FAULT told after its grace), nothing is recorded if any transition of the
+/// instance was seen since. Returns the event written.
 pub fn record(
     store: &Store,
     sinks: &[SinkPlan],
     t: &Transition,
     info: VrrpInfo,
+    arrived_ms: Option<i64>,
 ) -> crate::store::Result<Option<Event>> {
+    let now = Utc::now().timestamp_millis();
     let written = store.commit_if(&t.name, STATE_KEY, sinks, |current| {
-        let mut states: BTreeMap<String, String> =
-            current.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
-        let before = states.get(&t.name).cloned();
-        if before.as_deref() == Some(t.state.as_str()) {
-            return None;
+        let mut kept: Kept = current.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+        if let Some(at) = arrived_ms {
+            if kept.seen_ms.get(&t.name).is_some_and(|seen| *seen > at) {
+                return None; // something came after this FAULT: it was a moment
+            }
         }
-        let e = event(t, before.as_deref(), info);
-        states.insert(t.name.clone(), t.state.clone());
-        Some((serde_json::to_string(&states).expect("states serialize"), vec![e]))
+        kept.seen_ms.insert(t.name.clone(), now);
+        let before = kept.states.get(&t.name).cloned();
+        let events = if before.as_deref() == Some(t.state.as_str()) {
+            Vec::new()
+        } else {
+            kept.states.insert(t.name.clone(), t.state.clone());
+            vec![event(t, before.as_deref(), info)]
+        };
+        Some((serde_json::to_string(&kept).expect("kept serializes"), events))
     })?;
     Ok(written.and_then(|mut v| v.pop()))
 }
@@ -195,7 +225,7 @@ pub fn record(
 /// ring the sinks' bells. Failures are logged (the next change retries).
 pub async fn record_in_watcher(shared: &std::sync::Arc<crate::watch::poller::Shared>, t: Transition, info: VrrpInfo) {
     let s = shared.clone();
-    match tokio::task::spawn_blocking(move || record(&s.store, &s.sinks, &t, info)).await {
+    match tokio::task::spawn_blocking(move || record(&s.store, &s.sinks, &t, info, None)).await {
         Ok(Ok(Some(e))) => {
             tracing::info!(kind = %e.kind, "{}", e.message);
             for w in &shared.wake {
@@ -212,7 +242,11 @@ pub async fn record_in_watcher(shared: &std::sync::Arc<crate::watch::poller::Sha
 /// the change and returns at once (it must never delay a failover). A
 /// running watcher is woken to deliver it; without one, a background
 /// `hawatch deliver` does.
-pub async fn notify(explicit: Option<std::path::PathBuf>, args: Vec<String>) -> anyhow::Result<u8> {
+pub async fn notify(
+    explicit: Option<std::path::PathBuf>,
+    args: Vec<String>,
+    arrived_ms: Option<i64>,
+) -> anyhow::Result<u8> {
     let t = match Transition::from_args(&args) {
         Ok(t) => t,
         Err(e) => {
@@ -228,39 +262,52 @@ pub async fn notify(explicit: Option<std::path::PathBuf>, args: Vec<String>) -> 
         vip_holder_alerts_only: false,
         peer: None,
     });
+    // A FAULT is told only if nothing follows within fault_grace (keepalived's
+    // start): that wait happens in a background copy of this command, never here.
+    if t.state == "FAULT" && !k.fault_grace.is_zero() && arrived_ms.is_none() {
+        let now = Utc::now().timestamp_millis();
+        let mut extra = vec!["--arrived-ms".to_string(), now.to_string()];
+        extra.extend(args);
+        spawn_self("vrrp-notify", explicit.as_deref(), &extra);
+        return Ok(0);
+    }
+    if let Some(at) = arrived_ms {
+        let wait = (at + k.fault_grace.as_millis() as i64 - Utc::now().timestamp_millis()).max(0);
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    }
     let store = Store::open(&config.watch.store)?;
     let plans: Vec<SinkPlan> = config.sinks.iter().map(|s| s.plan.clone()).collect();
     let info = info(&k, &config.notify.host, &t, "vrrp-notify");
-    let recorded = tokio::task::spawn_blocking(move || record(&store, &plans, &t, info)).await??;
+    let recorded = tokio::task::spawn_blocking(move || record(&store, &plans, &t, info, arrived_ms)).await??;
     if recorded.is_none() {
-        return Ok(0); // already told (by the fifo, or an earlier call)
+        return Ok(0); // already told (by the fifo, or an earlier call), or a FAULT of a moment
     }
     match crate::app::watcher_pid(&config.watch.store) {
         Some(pid) => {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1);
         }
-        None => spawn_delivery(explicit.as_deref()),
+        None => spawn_self("deliver", explicit.as_deref(), &[]),
     }
     Ok(0)
 }
 
-/// Starts `hawatch deliver` detached (own session, no stdio), not waited for.
-fn spawn_delivery(config: Option<&std::path::Path>) {
+/// Starts `hawatch SUBCOMMAND [--config F] ARGS` detached (own process
+/// group, no stdio), not waited for: keepalived must not wait on delivery.
+fn spawn_self(sub: &str, config: Option<&std::path::Path>, args: &[String]) {
     use std::os::unix::process::CommandExt;
     let Ok(exe) = std::env::current_exe() else { return };
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("deliver");
+    cmd.arg(sub);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.stdin(std::process::Stdio::null())
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0);
     if let Err(e) = cmd.spawn() {
-        eprintln!(
-            "hawatch vrrp-notify: recorded, but cannot start the delivery ({e}); the next watcher run delivers it"
-        );
+        eprintln!("hawatch vrrp-notify: cannot start `hawatch {sub}` in the background ({e}); a running watcher delivers what is recorded");
     }
 }
 

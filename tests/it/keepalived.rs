@@ -218,16 +218,36 @@ fn vrrp_notify_without_a_watcher_delivers_in_the_background() {
         ),
     )
     .unwrap();
-    let t = Instant::now();
-    let out = Command::new(hawatch_bin())
-        .args(["vrrp-notify", "--config"])
-        .arg(&cfg)
-        .args(["INSTANCE", "VI_1", "BACKUP", "100"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(t.elapsed() < Duration::from_secs(1));
+    let notify = |state: &str| {
+        let t = Instant::now();
+        let out = Command::new(hawatch_bin())
+            .args(["vrrp-notify", "--config"])
+            .arg(&cfg)
+            .args(["INSTANCE", "VI_1", state, "100"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "vrrp-notify {state} took {:?}",
+            t.elapsed()
+        );
+    };
+    // keepalived starting: FAULT for a moment, then BACKUP: one message.
+    notify("FAULT");
+    notify("BACKUP");
     assert!(rx.wait_for_accepted(1, T));
+    std::thread::sleep(Duration::from_millis(2500)); // past fault_grace (1s)
+    assert_eq!(rx.accepted_count(), 1, "{:?}", rx.accepted_texts());
+    assert!(rx.accepted_texts()[0].contains("BACKUP"));
+    // A FAULT that lasts is told, after its grace.
+    notify("FAULT");
+    assert!(rx.wait_for_accepted(2, T));
+    assert!(
+        rx.accepted_texts()[1].contains("BACKUP → FAULT"),
+        "{:?}",
+        rx.accepted_texts()
+    );
     // Bad arguments are refused with keepalived's order spelled out.
     let out = Command::new(hawatch_bin())
         .args(["vrrp-notify", "--config"])
