@@ -67,6 +67,38 @@ pub fn watcher_pid(store: &Path) -> Option<i32> {
     std::fs::read_to_string(&lock_path).ok()?.trim().parse().ok()
 }
 
+/// After a command other than the watcher wrote to the outbox: wake the
+/// running watcher (SIGUSR1) or, without one, start `hawatch deliver` in the
+/// background. Never waits for a delivery.
+pub fn hand_over(config: Option<&Path>, store: &Path) {
+    match watcher_pid(store) {
+        Some(pid) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1);
+        }
+        None => spawn_self("deliver", config, &[]),
+    }
+}
+
+/// Starts `hawatch SUBCOMMAND [--config F] ARGS` detached (own process
+/// group, no stdio), not waited for.
+pub fn spawn_self(sub: &str, config: Option<&Path>, args: &[String]) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(sub);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    if let Err(e) = cmd.spawn() {
+        eprintln!("hawatch: cannot start `hawatch {sub}` in the background ({e}); a running watcher delivers what is recorded");
+    }
+}
+
 pub(crate) fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Arc<Shared>) {
     let http = notify::http_client();
     let mut workers = Vec::new();

@@ -73,6 +73,10 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Change servers through the Runtime API (state, weight, checks, maxconn),
+    /// bring operator MAINT/DRAIN back (`recover`), or list them (`show`).
+    /// Each change asks on a terminal (unless --yes) and is an audit event.
+    Ctl(CtlArgs),
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per
@@ -91,6 +95,58 @@ pub enum Command {
         #[arg(long, default_value = "haproxy")]
         haproxy: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Which [[haproxy]] (needed with several); it must have a `socket`.
+    #[arg(long, global = true)]
+    pub instance: Option<String>,
+    /// Do not ask.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    #[command(subcommand)]
+    pub action: CtlAction,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ServerState {
+    Ready,
+    Drain,
+    Maint,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    Enable,
+    Disable,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlAction {
+    /// Set the admin state: `ctl server app/web1 drain` (wildcards: app/*, */web1).
+    Server { target: String, state: ServerState },
+    /// Set the weight, absolute (0-256) or relative to the configured one (`50%`).
+    Weight { target: String, weight: String },
+    /// Enable or disable health checks.
+    Health { target: String, action: OnOff },
+    /// Enable or disable the agent check.
+    Agent { target: String, action: OnOff },
+    /// Set the server's maxconn (0: no limit).
+    Maxconn { target: String, maxconn: u32 },
+    /// Bring servers an operator put in MAINT or DRAIN back to ready.
+    Recover {
+        /// Only this backend.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Only list what would be done.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The servers, one line each.
+    Show { backend: Option<String> },
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => crate::keepalived::vrrp::notify(config.config, args, arrived_ms).await,
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
         Command::Deliver { config } => crate::app::deliver(config.config).await.map(|ok| u8::from(!ok)),
+        Command::Ctl(a) => ctl(a).await,
         Command::Events(a) => events(a).map(|_| 0),
         Command::Outbox(OutboxArgs {
             config,
@@ -66,6 +67,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { haproxy } => crate::demo::run(haproxy).await.map(|_| 0),
+    }
+}
+
+async fn ctl(a: crate::cli::CtlArgs) -> anyhow::Result<u8> {
+    use crate::cli::{CtlAction, OnOff, ServerState};
+    use crate::ops::ctl::{Action, Ctl};
+    let c = Ctl {
+        config_path: a.config.config,
+        instance: a.instance,
+        yes: a.yes,
+    };
+    let on = |o: OnOff| matches!(o, OnOff::Enable);
+    match a.action {
+        CtlAction::Server { target, state } => {
+            let s = match state {
+                ServerState::Ready => "ready",
+                ServerState::Drain => "drain",
+                ServerState::Maint => "maint",
+            };
+            c.act(&target, Action::State(s.into())).await
+        }
+        CtlAction::Weight { target, weight } => {
+            let n = weight.strip_suffix('%').unwrap_or(&weight);
+            if n.parse::<u32>().map_or(true, |v| !weight.ends_with('%') && v > 256) {
+                anyhow::bail!("weight {weight:?}: a number 0-256, or a percentage like 50%");
+            }
+            c.act(&target, Action::Weight(weight)).await
+        }
+        CtlAction::Health { target, action } => c.act(&target, Action::Health(on(action))).await,
+        CtlAction::Agent { target, action } => c.act(&target, Action::Agent(on(action))).await,
+        CtlAction::Maxconn { target, maxconn } => c.act(&target, Action::Maxconn(maxconn)).await,
+        CtlAction::Recover { backend, dry_run } => c.recover(backend.as_deref(), dry_run).await,
+        CtlAction::Show { backend } => c.show(backend.as_deref()).await,
     }
 }
 

@@ -46,10 +46,12 @@ pub enum Kind {
     VrrpPeerUnreachable,
     /// The pair is consistent again (one VIP holder, peer answering).
     VrrpPairOk,
+    /// An operator changed a server through `hawatch ctl` (who, what, HAProxy's reply).
+    AuditCtl,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 25] = [
+    pub const ALL: [Kind; 26] = [
         Kind::ServerDown,
         Kind::ServerUp,
         Kind::ServerNolb,
@@ -75,6 +77,7 @@ impl Kind {
         Kind::VrrpSplitBrain,
         Kind::VrrpPeerUnreachable,
         Kind::VrrpPairOk,
+        Kind::AuditCtl,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl Kind {
             Kind::VrrpSplitBrain => "vrrp_split_brain",
             Kind::VrrpPeerUnreachable => "vrrp_peer_unreachable",
             Kind::VrrpPairOk => "vrrp_pair_ok",
+            Kind::AuditCtl => "audit_ctl",
         }
     }
 

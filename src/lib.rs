@@ -15,6 +15,7 @@ pub mod http;
 pub mod keepalived;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod store;
 pub mod watch;
 

@@ -268,7 +268,7 @@ pub async fn notify(
         let now = Utc::now().timestamp_millis();
         let mut extra = vec!["--arrived-ms".to_string(), now.to_string()];
         extra.extend(args);
-        spawn_self("vrrp-notify", explicit.as_deref(), &extra);
+        crate::app::spawn_self("vrrp-notify", explicit.as_deref(), &extra);
         return Ok(0);
     }
     if let Some(at) = arrived_ms {
@@ -282,33 +282,8 @@ pub async fn notify(
     if recorded.is_none() {
         return Ok(0); // already told (by the fifo, or an earlier call), or a FAULT of a moment
     }
-    match crate::app::watcher_pid(&config.watch.store) {
-        Some(pid) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1);
-        }
-        None => spawn_self("deliver", explicit.as_deref(), &[]),
-    }
+    crate::app::hand_over(explicit.as_deref(), &config.watch.store);
     Ok(0)
-}
-
-/// Starts `hawatch SUBCOMMAND [--config F] ARGS` detached (own process
-/// group, no stdio), not waited for: keepalived must not wait on delivery.
-fn spawn_self(sub: &str, config: Option<&std::path::Path>, args: &[String]) {
-    use std::os::unix::process::CommandExt;
-    let Ok(exe) = std::env::current_exe() else { return };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg(sub);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0);
-    if let Err(e) = cmd.spawn() {
-        eprintln!("hawatch vrrp-notify: cannot start `hawatch {sub}` in the background ({e}); a running watcher delivers what is recorded");
-    }
 }
 
 #[cfg(test)]

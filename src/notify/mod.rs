@@ -291,6 +291,7 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
         VrrpSplitBrain => "🧠",
         VrrpPeerUnreachable => "📵",
         VrrpPairOk => "🤝",
+        AuditCtl => "🛠️",
     }
 }
 

@@ -113,6 +113,7 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::Zh, Kind::VrrpSplitBrain) => "VRRP 脑裂：两节点同时持有 VIP",
         (Lang::Zh, Kind::VrrpPeerUnreachable) => "VRRP 对端不可达",
         (Lang::Zh, Kind::VrrpPairOk) => "VRRP 主备恢复正常",
+        (Lang::Zh, Kind::AuditCtl) => "运维操作",
         (Lang::En, Kind::ServerDown) => "Server DOWN",
         (Lang::En, Kind::ServerUp) => "Server UP",
         (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
@@ -138,6 +139,7 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::En, Kind::VrrpSplitBrain) => "VRRP split brain: both nodes hold the VIP",
         (Lang::En, Kind::VrrpPeerUnreachable) => "VRRP peer unreachable",
         (Lang::En, Kind::VrrpPairOk) => "VRRP pair consistent again",
+        (Lang::En, Kind::AuditCtl) => "Operator action",
     }
 }
 

@@ -9,6 +9,7 @@ mod keepalived;
 mod mailam;
 mod metrics;
 mod notify;
+mod ops;
 mod pair;
 mod receivers;
 mod rules;

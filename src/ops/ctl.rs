@@ -1,0 +1,338 @@
+//! `hawatch ctl`: change servers through the Runtime API, with wildcards,
+//! one confirmation, HAProxy's exact replies, and an audit event per action
+//! stored and delivered like any other event (seed 002's runbook commands).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use globset::Glob;
+use haproxy::{Endpoint, RowType, Stat};
+
+use crate::config::{Config, Source};
+use crate::event::{Event, Kind, Severity};
+
+/// One server the command acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub backend: String,
+    pub server: String,
+    pub status: String,
+}
+
+/// The servers matching `BACKEND/SERVER` (globs) in a `show stat` reply. Pure.
+pub fn select(stat: &Stat, pattern: &str) -> Result<Vec<Target>, String> {
+    let (b, s) = pattern
+        .split_once('/')
+        .ok_or_else(|| format!("{pattern:?}: write BACKEND/SERVER (wildcards: app/*, */web1)"))?;
+    let gb = Glob::new(b).map_err(|e| e.to_string())?.compile_matcher();
+    let gs = Glob::new(s).map_err(|e| e.to_string())?.compile_matcher();
+    let out: Vec<Target> = stat
+        .rows()
+        .filter(|r| r.kind() == RowType::Server && gb.is_match(&*r.pxname) && gs.is_match(&*r.svname))
+        .map(|r| Target {
+            backend: r.pxname.to_string(),
+            server: r.svname.to_string(),
+            status: r.status.to_string(),
+        })
+        .collect();
+    if out.is_empty() {
+        return Err(format!("no server matches {pattern:?}"));
+    }
+    Ok(out)
+}
+
+/// Servers an operator put in MAINT or DRAIN (not inherited, not the agent's,
+/// not DNS resolution): what `ctl recover` brings back. Pure.
+pub fn recoverable(stat: &Stat, backend: Option<&str>) -> Vec<Target> {
+    stat.rows()
+        .filter(|r| r.kind() == RowType::Server && backend.is_none_or(|b| r.pxname == b))
+        .filter(|r| matches!(&*r.status, "MAINT" | "DRAIN"))
+        .map(|r| Target {
+            backend: r.pxname.to_string(),
+            server: r.svname.to_string(),
+            status: r.status.to_string(),
+        })
+        .collect()
+}
+
+/// What `ctl` does to each server: the Runtime API command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    State(String),
+    Weight(String),
+    Health(bool),
+    Agent(bool),
+    Maxconn(u32),
+}
+
+impl Action {
+    pub fn command(&self, t: &Target) -> String {
+        let id = format!("{}/{}", t.backend, t.server);
+        match self {
+            Action::State(s) => format!("set server {id} state {s}"),
+            Action::Weight(w) => format!("set server {id} weight {w}"),
+            Action::Health(on) => format!("{} health {id}", if *on { "enable" } else { "disable" }),
+            Action::Agent(on) => format!("{} agent {id}", if *on { "enable" } else { "disable" }),
+            Action::Maxconn(n) => format!("set maxconn server {id} {n}"),
+        }
+    }
+}
+
+/// Who runs it: the sudo user if any, else the login user, and the host.
+fn who(host: &str) -> String {
+    let uid = nix::unistd::getuid();
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name))
+        .unwrap_or_else(|| format!("uid {uid}"));
+    format!("{user}@{host}")
+}
+
+pub struct Ctl {
+    pub config_path: Option<PathBuf>,
+    pub instance: Option<String>,
+    pub yes: bool,
+}
+
+impl Ctl {
+    fn load(&self) -> anyhow::Result<(Config, String, Endpoint, Duration)> {
+        let config = Config::load(self.config_path.as_deref())?;
+        let sockets: Vec<_> = config
+            .instances
+            .iter()
+            .filter_map(|i| match &i.source {
+                Source::Socket(ep) => Some((i.name.clone(), ep.clone(), i.timeout)),
+                Source::Http { .. } => None,
+            })
+            .collect();
+        let (name, ep, timeout) = match &self.instance {
+            Some(n) => sockets
+                .into_iter()
+                .find(|(x, _, _)| x == n)
+                .with_context(|| format!("no [[haproxy]] named {n:?} with a `socket` (ctl needs the Runtime API)"))?,
+            None => match sockets.len() {
+                1 => sockets.into_iter().next().expect("one"),
+                0 => anyhow::bail!("no [[haproxy]] with a `socket`: ctl needs the Runtime API (level admin)"),
+                _ => anyhow::bail!(
+                    "several instances: say which with --instance ({})",
+                    sockets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            },
+        };
+        Ok((config, name, ep, timeout.max(Duration::from_secs(2))))
+    }
+
+    async fn stat(ep: &Endpoint, timeout: Duration) -> anyhow::Result<Stat> {
+        let reply = haproxy::client::command(ep, "show stat", timeout, crate::watch::source::MAX_REPLY, 0).await?;
+        Stat::parse(reply).map_err(|e| anyhow::anyhow!("HAProxy's reply to `show stat`: {e}"))
+    }
+
+    fn confirm(&self, what: &str) -> anyhow::Result<bool> {
+        if self.yes || !std::io::stdin().is_terminal() {
+            return Ok(true);
+        }
+        print!("{what}\nProceed? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    }
+
+    /// Runs `action` on every server matching `pattern`. Exit status: 0 all
+    /// done, 1 some HAProxy refused, 3 not confirmed.
+    pub async fn act(&self, pattern: &str, action: Action) -> anyhow::Result<u8> {
+        let (config, instance, ep, timeout) = self.load()?;
+        let targets = select(&Ctl::stat(&ep, timeout).await?, pattern).map_err(anyhow::Error::msg)?;
+        self.run(&config, &instance, &ep, timeout, targets, &action).await
+    }
+
+    /// `ctl recover`: operator-set MAINT/DRAIN servers back to ready.
+    pub async fn recover(&self, backend: Option<&str>, dry_run: bool) -> anyhow::Result<u8> {
+        let (config, instance, ep, timeout) = self.load()?;
+        let targets = recoverable(&Ctl::stat(&ep, timeout).await?, backend);
+        if targets.is_empty() {
+            println!("nothing to recover: no server is in an operator's MAINT or DRAIN");
+            return Ok(0);
+        }
+        if dry_run {
+            for t in &targets {
+                println!(
+                    "would run: {}   (now {})",
+                    Action::State("ready".into()).command(t),
+                    t.status
+                );
+            }
+            return Ok(0);
+        }
+        self.run(
+            &config,
+            &instance,
+            &ep,
+            timeout,
+            targets,
+            &Action::State("ready".into()),
+        )
+        .await
+    }
+
+    async fn run(
+        &self,
+        config: &Config,
+        instance: &str,
+        ep: &Endpoint,
+        timeout: Duration,
+        targets: Vec<Target>,
+        action: &Action,
+    ) -> anyhow::Result<u8> {
+        let plan: Vec<String> = targets
+            .iter()
+            .map(|t| format!("  {}   (now {})", action.command(t), t.status))
+            .collect();
+        if !self.confirm(&format!("On {instance} ({ep}):\n{}", plan.join("\n")))? {
+            println!("nothing done");
+            return Ok(3);
+        }
+        let who = who(&config.notify.host);
+        let mut events = Vec::new();
+        let mut failed = 0;
+        for t in &targets {
+            let cmd = action.command(t);
+            let (ok, reply) = match haproxy::client::command(ep, &cmd, timeout, 64 * 1024, 0).await {
+                Ok(r) if r.trim().is_empty() || r.trim().starts_with("Done") => (true, r.trim().to_string()),
+                // HAProxy answers errors in words (`No such server.`, `Invalid weight.`).
+                Ok(r) => (false, r.trim().to_string()),
+                Err(e) => (false, e.to_string()),
+            };
+            failed += usize::from(!ok);
+            let shown = if reply.is_empty() {
+                "(no reply: done)".to_string()
+            } else {
+                reply.clone()
+            };
+            println!("{} {cmd}: {shown}", if ok { "ok  " } else { "FAIL" });
+            events.push(Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                time: Utc::now(),
+                instance: instance.to_string(),
+                kind: Kind::AuditCtl,
+                severity: if ok { Severity::Warning } else { Severity::Critical },
+                backend: Some(t.backend.clone()),
+                server: Some(t.server.clone()),
+                from: Some(t.status.clone()),
+                to: Some(cmd.clone()),
+                status: Some(if ok { "ok".into() } else { "failed".into() }),
+                check: None,
+                agent: None,
+                addr: None,
+                alert: None,
+                vrrp: None,
+                message: format!(
+                    "{who} ran `{cmd}` on {instance}: {}",
+                    if ok {
+                        "ok".to_string()
+                    } else {
+                        format!("failed: {shown}")
+                    }
+                ),
+            });
+        }
+        // The audit trail: stored, then delivered by the watcher (or in the background).
+        let store = crate::store::Store::open(&config.watch.store)?;
+        let plans: Vec<_> = config.sinks.iter().map(|s| s.plan.clone()).collect();
+        let inst = instance.to_string();
+        tokio::task::spawn_blocking(move || store.commit(&inst, None, &events, &plans)).await??;
+        crate::app::hand_over(self.config_path.as_deref(), &config.watch.store);
+        Ok(if failed > 0 { 1 } else { 0 })
+    }
+
+    /// `ctl show [BACKEND]`: the servers, one line each.
+    pub async fn show(&self, backend: Option<&str>) -> anyhow::Result<u8> {
+        let (_, instance, ep, timeout) = self.load()?;
+        let stat = Ctl::stat(&ep, timeout).await?;
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        println!("{instance} ({ep})");
+        println!(
+            "{:<24} {:<20} {:<16} {:>6} {:<10} {}",
+            "BACKEND", "SERVER", "STATUS", "WEIGHT", "CHECK", "LAST CHECK"
+        );
+        let w = stat.select(&[
+            "pxname",
+            "svname",
+            "status",
+            "weight",
+            "check_status",
+            "last_chk",
+            "type",
+        ]);
+        let mut shown = 0;
+        for i in 0..w.len() {
+            if w.row_type(i) != RowType::Server || backend.is_some_and(|b| w.cell(&stat, i, 0) != b) {
+                continue;
+            }
+            let status = w.cell(&stat, i, 2);
+            let painted = if color {
+                let c = match haproxy::ServerStatus::parse(status).state {
+                    haproxy::State::Up | haproxy::State::NoCheck => "32",
+                    haproxy::State::Down => "31",
+                    _ => "33",
+                };
+                format!("\x1b[{c}m{status:<16}\x1b[0m")
+            } else {
+                format!("{status:<16}")
+            };
+            println!(
+                "{:<24} {:<20} {painted} {:>6} {:<10} {}",
+                w.cell(&stat, i, 0),
+                w.cell(&stat, i, 1),
+                w.cell(&stat, i, 3),
+                w.cell(&stat, i, 4),
+                w.cell(&stat, i, 5)
+            );
+            shown += 1;
+        }
+        if shown == 0 {
+            anyhow::bail!(
+                "no server{}",
+                backend.map(|b| format!(" in backend {b:?}")).unwrap_or_default()
+            );
+        }
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
+
+    #[test]
+    fn wildcards_and_recoverable_servers() {
+        let stat = Stat::parse(STAT.to_string()).unwrap();
+        let all = select(&stat, "be_app/*").unwrap();
+        assert!(all.len() >= 3 && all.iter().all(|t| t.backend == "be_app"));
+        let one = select(&stat, "*/app2").unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(select(&stat, "nope/*").unwrap_err().contains("no server"));
+        assert!(select(&stat, "be_app").unwrap_err().contains("BACKEND/SERVER"));
+        // t2 is MAINT (set by an operator in the capture).
+        assert!(recoverable(&stat, None).iter().any(|t| t.server == "t2"));
+        assert!(recoverable(&stat, Some("be_app")).iter().all(|t| t.backend == "be_app"));
+        let t = &one[0];
+        assert_eq!(
+            Action::State("drain".into()).command(t),
+            "set server be_app/app2 state drain"
+        );
+        assert_eq!(
+            Action::Weight("50%".into()).command(t),
+            "set server be_app/app2 weight 50%"
+        );
+        assert_eq!(Action::Agent(false).command(t), "disable agent be_app/app2");
+        assert_eq!(Action::Maxconn(10).command(t), "set maxconn server be_app/app2 10");
+    }
+}

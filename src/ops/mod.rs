@@ -1,0 +1,3 @@
+//! Operator commands against a running HAProxy: `ctl`.
+
+pub mod ctl;
