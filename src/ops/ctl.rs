@@ -257,8 +257,8 @@ impl Ctl {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         println!("{instance} ({ep})");
         println!(
-            "{:<24} {:<20} {:<16} {:>6} {:<10} {}",
-            "BACKEND", "SERVER", "STATUS", "WEIGHT", "CHECK", "LAST CHECK"
+            "{:<24} {:<20} {:<16} {:>6} {:<10} LAST CHECK",
+            "BACKEND", "SERVER", "STATUS", "WEIGHT", "CHECK"
         );
         let w = stat.select(&[
             "pxname",
