@@ -77,6 +77,28 @@ pub enum Command {
     /// bring operator MAINT/DRAIN back (`recover`), or list them (`show`).
     /// Each change asks on a terminal (unless --yes) and is an audit event.
     Ctl(CtlArgs),
+    /// Install a new haproxy.cfg safely: `haproxy -c`, backup, atomic install,
+    /// reload, verify (servers and frontends back within `settle`), and roll
+    /// back by itself if not ([apply] in the config).
+    Apply {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The new configuration file.
+        #[arg(required_unless_present = "rollback")]
+        new: Option<PathBuf>,
+        /// Restore the latest backup the same way.
+        #[arg(long, conflicts_with = "new")]
+        rollback: bool,
+        /// Show the diff against the running config and the validation result only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// The [[haproxy]] to verify through (needed with several).
+        #[arg(long)]
+        instance: Option<String>,
+    },
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per

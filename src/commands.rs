@@ -26,6 +26,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
         Command::Deliver { config } => crate::app::deliver(config.config).await.map(|ok| u8::from(!ok)),
         Command::Ctl(a) => ctl(a).await,
+        Command::Apply {
+            config,
+            new,
+            rollback,
+            dry_run,
+            yes,
+            instance,
+        } => {
+            let a = crate::ops::apply::Apply {
+                config_path: config.config,
+                instance,
+                yes,
+            };
+            a.run(if rollback { None } else { new.as_deref() }, dry_run).await
+        }
         Command::Events(a) => events(a).map(|_| 0),
         Command::Outbox(OutboxArgs {
             config,

@@ -48,10 +48,12 @@ pub enum Kind {
     VrrpPairOk,
     /// An operator changed a server through `hawatch ctl` (who, what, HAProxy's reply).
     AuditCtl,
+    /// `hawatch apply` installed a configuration (or rolled it back).
+    AuditApply,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 27] = [
         Kind::ServerDown,
         Kind::ServerUp,
         Kind::ServerNolb,
@@ -78,6 +80,7 @@ impl Kind {
         Kind::VrrpPeerUnreachable,
         Kind::VrrpPairOk,
         Kind::AuditCtl,
+        Kind::AuditApply,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +111,7 @@ impl Kind {
             Kind::VrrpPeerUnreachable => "vrrp_peer_unreachable",
             Kind::VrrpPairOk => "vrrp_pair_ok",
             Kind::AuditCtl => "audit_ctl",
+            Kind::AuditApply => "audit_apply",
         }
     }
 

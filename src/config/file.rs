@@ -40,6 +40,26 @@ pub struct FileConfig {
     pub agent: Option<FileAgent>,
     pub check: Option<FileHealth>,
     pub keepalived: Option<FileKeepalived>,
+    pub apply: Option<FileApply>,
+}
+
+/// `[apply]`: `hawatch apply` (docs/operations.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileApply {
+    pub target: Option<String>,
+    pub backup_dir: Option<String>,
+    pub keep: Option<usize>,
+    /// master-cli | systemd | command
+    pub reload: Option<String>,
+    pub master_socket: Option<String>,
+    /// systemd unit for `reload = "systemd"` (default haproxy).
+    pub unit: Option<String>,
+    /// argv for `reload = "command"`.
+    pub command: Option<Vec<String>>,
+    pub settle: Option<Dur>,
+    /// The haproxy binary for `haproxy -c` (default /usr/sbin/haproxy).
+    pub haproxy: Option<String>,
 }
 
 /// `[keepalived]`: VRRP role changes (docs/keepalived.md).

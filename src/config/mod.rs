@@ -43,6 +43,27 @@ pub struct Config {
     pub check: Option<Health>,
     /// `[keepalived]`, if the file has one.
     pub keepalived: Option<Keepalived>,
+    /// `[apply]`, if the file has one.
+    pub apply: Option<ApplyConfig>,
+}
+
+/// How `hawatch apply` reloads HAProxy.
+#[derive(Debug, Clone)]
+pub enum Reload {
+    MasterCli(Endpoint),
+    Systemd(String),
+    Command(Vec<String>),
+}
+
+/// `[apply]`, validated.
+#[derive(Debug, Clone)]
+pub struct ApplyConfig {
+    pub target: PathBuf,
+    pub backup_dir: PathBuf,
+    pub keep: usize,
+    pub reload: Reload,
+    pub settle: Duration,
+    pub haproxy: PathBuf,
 }
 
 /// `[keepalived]`, validated.
@@ -606,6 +627,60 @@ impl Config {
         }
         let agent = raw.agent.map(|a| validate_agent(a, &mut p));
         let check = raw.check.map(|c| validate_health(c, &mut p));
+        let apply = raw.apply.map(|a| {
+            let at = |k: &str| key_in_table(text, "apply", k);
+            let reload = match a.reload.as_deref().unwrap_or("master-cli") {
+                "master-cli" => {
+                    let raw = a
+                        .master_socket
+                        .clone()
+                        .unwrap_or_else(|| "/run/haproxy/master.sock".into());
+                    match Endpoint::parse(&raw) {
+                        Ok(ep) => Reload::MasterCli(ep),
+                        Err(e) => {
+                            p.at(at("master_socket"), "apply.master_socket", e);
+                            Reload::Systemd("haproxy".into())
+                        }
+                    }
+                }
+                "systemd" => Reload::Systemd(a.unit.clone().unwrap_or_else(|| "haproxy".into())),
+                "command" => match a.command.clone().filter(|c| !c.is_empty()) {
+                    Some(c) => Reload::Command(c),
+                    None => {
+                        p.at(
+                            at("command"),
+                            "apply.command",
+                            "`reload = \"command\"` needs `command`, an argv list (no shell)",
+                        );
+                        Reload::Systemd("haproxy".into())
+                    }
+                },
+                o => {
+                    p.at(
+                        at("reload"),
+                        "apply.reload",
+                        format!("{o:?}: use \"master-cli\", \"systemd\" or \"command\""),
+                    );
+                    Reload::Systemd("haproxy".into())
+                }
+            };
+            let keep = a.keep.unwrap_or(10);
+            if keep == 0 {
+                p.at(
+                    at("keep"),
+                    "apply.keep",
+                    "keep at least 1 backup (the rollback needs it)",
+                );
+            }
+            ApplyConfig {
+                target: PathBuf::from(a.target.unwrap_or_else(|| "/etc/haproxy/haproxy.cfg".into())),
+                backup_dir: PathBuf::from(a.backup_dir.unwrap_or_else(|| "/var/lib/hawatch/backups".into())),
+                keep: keep.max(1),
+                reload,
+                settle: a.settle.map_or(Duration::from_secs(5), |d| d.0),
+                haproxy: PathBuf::from(a.haproxy.unwrap_or_else(|| "/usr/sbin/haproxy".into())),
+            }
+        });
         let keepalived = raw.keepalived.map(|k| {
             let mut vips = Vec::new();
             for v in k.vips.unwrap_or_default() {
@@ -662,7 +737,7 @@ impl Config {
                 peer,
             }
         });
-        if instances.is_empty() && agent.is_none() && check.is_none() && keepalived.is_none() {
+        if instances.is_empty() && agent.is_none() && check.is_none() && keepalived.is_none() && apply.is_none() {
             p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`, or [check] for `hawatch check`)"));
         }
         let notify = validate_notify(&raw.notify, &mut p);
@@ -711,6 +786,7 @@ impl Config {
                 agent,
                 check,
                 keepalived,
+                apply,
             })
         } else {
             Err(ConfigError(p.list))

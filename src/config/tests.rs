@@ -174,6 +174,7 @@ fn every_key_is_documented() {
         ("agent", "[agent]\nzzz = 1\n"),
         ("check", "[check]\nzzz = 1\n"),
         ("keepalived", "[keepalived]\nzzz = 1\n"),
+        ("apply", "[apply]\nzzz = 1\n"),
         ("agent.check", "[agent]\n[[agent.check]]\nzzz = 1\n"),
         ("top level", "zzz = 1\n"),
     ] {

@@ -292,6 +292,7 @@ pub fn icon(kind: crate::event::Kind) -> &'static str {
         VrrpPeerUnreachable => "📵",
         VrrpPairOk => "🤝",
         AuditCtl => "🛠️",
+        AuditApply => "📦",
     }
 }
 

@@ -114,6 +114,7 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::Zh, Kind::VrrpPeerUnreachable) => "VRRP 对端不可达",
         (Lang::Zh, Kind::VrrpPairOk) => "VRRP 主备恢复正常",
         (Lang::Zh, Kind::AuditCtl) => "运维操作",
+        (Lang::Zh, Kind::AuditApply) => "配置变更",
         (Lang::En, Kind::ServerDown) => "Server DOWN",
         (Lang::En, Kind::ServerUp) => "Server UP",
         (Lang::En, Kind::ServerNolb) => "Server soft-stopped (NOLB)",
@@ -140,6 +141,7 @@ pub fn label(kind: Kind, lang: Lang) -> &'static str {
         (Lang::En, Kind::VrrpPeerUnreachable) => "VRRP peer unreachable",
         (Lang::En, Kind::VrrpPairOk) => "VRRP pair consistent again",
         (Lang::En, Kind::AuditCtl) => "Operator action",
+        (Lang::En, Kind::AuditApply) => "Configuration applied",
     }
 }
 

@@ -1,3 +1,4 @@
-//! Operator commands against a running HAProxy: `ctl`.
+//! Operator commands against a running HAProxy: `ctl`, `apply`.
 
+pub mod apply;
 pub mod ctl;

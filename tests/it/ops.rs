@@ -133,3 +133,133 @@ fn ctl_on_a_socket_whose_level_is_too_low_says_so() {
     assert!(out.contains("FAIL") && out.contains("level"), "{out}");
     assert_eq!(h.server_status("app", "s1"), "UP");
 }
+
+#[test]
+fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
+    use crate::support::haproxy::backend_block;
+    let (b1, b2) = (Backend::start(), Backend::start());
+    let body = backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], "");
+    let h = Haproxy::start(&body);
+    assert!(h.wait_server_status("app", "s2", "UP", T));
+    let dir = tempdir();
+    let backups = dir.path().join("backups");
+    let cfg = dir.path().join("hawatch.toml");
+    let rx = Receiver::webhook(None);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[watch]\nstore = {:?}\n\n{}{}\n[apply]\ntarget = {:?}\nbackup_dir = {:?}\nkeep = 3\nreload = \"master-cli\"\nmaster_socket = {:?}\nsettle = \"3s\"\nhaproxy = {:?}\n",
+            dir.path().join("hawatch.db").display().to_string(),
+            socket_instance("lb1", &h.socket_path(), ""),
+            webhook_sink("hook", &rx.url(), ""),
+            h.cfg_path().display().to_string(),
+            backups.display().to_string(),
+            h.master_socket_path().display().to_string(),
+            crate::support::haproxy::haproxy_bin().display().to_string(),
+        ),
+    )
+    .unwrap();
+    let apply = |args: &[&str]| {
+        let out = Command::new(hawatch_bin())
+            .args(["apply", "--config"])
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let original = std::fs::read_to_string(h.cfg_path()).unwrap();
+
+    // A config that does not parse: refused, nothing touched.
+    let broken = dir.path().join("broken.cfg");
+    std::fs::write(
+        &broken,
+        original.replace("backend app", "backend app\n    bogus_keyword 1"),
+    )
+    .unwrap();
+    let (code, out) = apply(&["--yes", broken.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("INVALID") && out.contains("nothing changed"), "{out}");
+    assert_eq!(std::fs::read_to_string(h.cfg_path()).unwrap(), original);
+
+    // A good config adding a backend: installed, reloaded, verified.
+    let b3 = Backend::start();
+    let good = dir.path().join("good.cfg");
+    std::fs::write(
+        &good,
+        format!("{original}\n{}", backend_block("new_app", &[("n1", b3.port())], "")),
+    )
+    .unwrap();
+    let (code, out) = apply(&["--dry-run", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("+backend new_app") && out.contains("configuration is valid"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.cfg_path()).unwrap(),
+        original,
+        "--dry-run changes nothing"
+    );
+    let (code, out) = apply(&["--yes", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verified"), "{out}");
+    assert!(
+        crate::support::wait_for(T, || h.try_server_status("new_app", "n1").is_some()),
+        "new backend not in show stat"
+    );
+    assert!(std::fs::read_to_string(h.cfg_path())
+        .unwrap()
+        .contains("backend new_app"));
+
+    // Passes `haproxy -c`, but points a healthy backend at dead servers: rolled back.
+    let dead = crate::support::free_port();
+    let bad = dir.path().join("bad.cfg");
+    let good_text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(
+        &bad,
+        good_text
+            .replace(&format!("127.0.0.1:{}", b1.port()), &format!("127.0.0.1:{dead}"))
+            .replace(&format!("127.0.0.1:{}", b2.port()), &format!("127.0.0.1:{dead}")),
+    )
+    .unwrap();
+    let (code, out) = apply(&["--yes", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("server app/s1 was usable before and is not now"), "{out}");
+    assert!(
+        out.contains("rolled back: HAProxy runs the previous configuration"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(h.cfg_path()).unwrap(), good_text);
+    assert!(h.wait_server_status("app", "s1", "UP", T) && h.wait_server_status("app", "s2", "UP", T));
+    assert!(h.try_server_status("new_app", "n1").is_some());
+
+    // --rollback restores the latest backup (the config before `good`... the
+    // latest backup is the one taken before `bad`, i.e. `good` itself), and the
+    // audit trail has every apply.
+    let (code, out) = apply(&["--rollback", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already") || out.contains("verified"), "{out}");
+    assert!(crate::support::wait_for(T, || rx
+        .accepted_texts()
+        .iter()
+        .any(|t| t.contains("rolled back"))));
+    let events = Command::new(hawatch_bin())
+        .args(["events", "--json", "--kind", "audit_apply", "--store"])
+        .arg(dir.path().join("hawatch.db"))
+        .output()
+        .unwrap();
+    let evs: Vec<Value> = serde_json::from_slice(&events.stdout).unwrap();
+    assert_eq!(
+        evs.iter().map(|e| e["status"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["ok", "rolled back"]
+    );
+    assert!(std::fs::read_dir(&backups).unwrap().count() <= 3);
+}
