@@ -99,6 +99,19 @@ pub enum Command {
         #[arg(long)]
         instance: Option<String>,
     },
+    /// Check an HAProxy host: the config (`haproxy -c`), the process, binds
+    /// listening, kernel and file limits against maxconn, certificate expiry,
+    /// backends and servers. Exit 0 ok, 1 warnings, 2 critical.
+    Doctor {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The haproxy.cfg to examine.
+        #[arg(long, value_name = "PATH", default_value = "/etc/haproxy/haproxy.cfg")]
+        haproxy_config: PathBuf,
+        /// The haproxy binary for `haproxy -c`.
+        #[arg(long, value_name = "PATH", default_value = "/usr/sbin/haproxy")]
+        haproxy: PathBuf,
+    },
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per

@@ -26,6 +26,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
         Command::Deliver { config } => crate::app::deliver(config.config).await.map(|ok| u8::from(!ok)),
         Command::Ctl(a) => ctl(a).await,
+        Command::Doctor {
+            config,
+            haproxy_config,
+            haproxy,
+        } => crate::ops::doctor::run(config.config, haproxy_config, haproxy).await,
         Command::Apply {
             config,
             new,

@@ -1,4 +1,5 @@
-//! Operator commands against a running HAProxy: `ctl`, `apply`.
+//! Operator commands: `doctor`, `ctl`, `apply`.
 
 pub mod apply;
 pub mod ctl;
+pub mod doctor;

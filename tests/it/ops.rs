@@ -263,3 +263,111 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
     );
     assert!(std::fs::read_dir(&backups).unwrap().count() <= 3);
 }
+
+#[test]
+fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_servers() {
+    use crate::support::haproxy::backend_block;
+    let b1 = Backend::start();
+    let dead = crate::support::free_port();
+    let body = format!(
+        "{}{}",
+        backend_block("app", &[("s1", b1.port()), ("s2", dead)], ""),
+        backend_block("gone", &[("g1", dead)], "")
+    );
+    let h = Haproxy::start(&body);
+    assert!(h.wait_server_status("app", "s2", "DOWN", T) && h.wait_server_status("gone", "g1", "DOWN", T));
+    let dir = tempdir();
+    let cfg = dir.path().join("hawatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[watch]\nstore = {:?}\n\n{}",
+            dir.path().join("hawatch.db").display().to_string(),
+            socket_instance("lb1", &h.socket_path(), "")
+        ),
+    )
+    .unwrap();
+    // A certificate that expires in 5 days, and a TLS frontend that is in the
+    // file but not in the running HAProxy.
+    let (cert, key) = (dir.path().join("site.crt"), dir.path().join("site.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "5",
+            "-subj",
+            "/CN=shop.example",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pem = dir.path().join("site.pem");
+    std::fs::write(
+        &pem,
+        [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat(),
+    )
+    .unwrap();
+    let port = crate::support::free_port();
+    let file = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\nfrontend shop\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend app\n",
+            h.config_text(),
+            pem.display()
+        ),
+    )
+    .unwrap();
+    let doctor = |f: &std::path::Path| {
+        let out = Command::new(hawatch_bin())
+            .args(["doctor", "--config"])
+            .arg(&cfg)
+            .arg("--haproxy-config")
+            .arg(f)
+            .arg("--haproxy")
+            .arg(crate::support::haproxy::haproxy_bin())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = doctor(&file);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("haproxy -c says it is valid"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("CRIT") && l.contains("CN=shop.example expires in ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "CRIT shop: bind 127.0.0.1:{port} is in the config but nothing listens there"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("WARN server app/s2 is DOWN (check: L4CON"), "{out}");
+    assert!(out.contains("CRIT backend gone has no usable server (0 of 1)"), "{out}");
+    assert!(out.contains("HAProxy") && out.contains("running, pid"), "{out}");
+    // A broken file.
+    let broken = dir.path().join("broken.cfg");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("frontend shop", "frontend shop\n    no_such_keyword on"),
+    )
+    .unwrap();
+    let (code, out) = doctor(&broken);
+    assert_eq!(code, 2);
+    assert!(out.contains("haproxy -c fails"), "{out}");
+}

@@ -1,0 +1,403 @@
+//! `hawatch doctor --haproxy-config PATH`: seed 002's troubleshooting list
+//! in one command. Exit 0 all good, 1 warnings, 2 something critical, so it
+//! can run from cron or CI.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use haproxy::{RowType, ServerStatus, State};
+
+use crate::config::{Config, Source};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Warn,
+    Crit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub level: Level,
+    pub text: String,
+}
+
+fn f(level: Level, text: impl Into<String>) -> Finding {
+    Finding {
+        level,
+        text: text.into(),
+    }
+}
+
+/// What doctor reads from haproxy.cfg (a line-level reading, enough for
+/// these checks; `haproxy -c` judges the syntax).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CfgFacts {
+    /// `bind` addresses (`IP:PORT`; `*`/empty host as 0.0.0.0), with the proxy.
+    pub binds: Vec<(String, SocketAddr)>,
+    /// `crt` paths (files or directories).
+    pub crts: Vec<PathBuf>,
+    /// `maxconn` of the global section.
+    pub maxconn: Option<u64>,
+}
+
+/// Reads binds, certificates and the global maxconn. Pure.
+pub fn facts(cfg: &str, base: &Path) -> CfgFacts {
+    let mut out = CfgFacts::default();
+    let mut section = String::new();
+    let mut proxy = String::new();
+    for line in cfg.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(first) = words.first() else { continue };
+        if !line.starts_with(char::is_whitespace) {
+            section = first.to_string();
+            proxy = words.get(1).map(|s| s.to_string()).unwrap_or_default();
+            continue;
+        }
+        match (section.as_str(), *first) {
+            ("global", "maxconn") => out.maxconn = words.get(1).and_then(|v| v.parse().ok()),
+            ("frontend" | "listen", "bind") => {
+                if let Some(addr) = words.get(1) {
+                    for a in addr.split(',') {
+                        if let Some(sa) = parse_bind(a) {
+                            out.binds.push((proxy.clone(), sa));
+                        }
+                    }
+                }
+                for w in words.windows(2) {
+                    if w[0] == "crt" {
+                        let p = Path::new(w[1]);
+                        out.crts
+                            .push(if p.is_absolute() { p.to_path_buf() } else { base.join(p) });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `1.2.3.4:80`, `*:443`, `:80`, `[::1]:80`, `ipv4@...`; not unix sockets or ranges.
+fn parse_bind(a: &str) -> Option<SocketAddr> {
+    let a = a.trim_start_matches("ipv4@").trim_start_matches("ipv6@");
+    if a.starts_with('/') || a.contains('@') || a.contains('-') {
+        return None;
+    }
+    if let Ok(sa) = a.parse() {
+        return Some(sa);
+    }
+    let (host, port) = a.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let ip: IpAddr = match host {
+        "" | "*" | "0.0.0.0" => IpAddr::from([0, 0, 0, 0]),
+        "::" | "[::]" => IpAddr::from([0u16; 8]),
+        h => h.trim_start_matches('[').trim_end_matches(']').parse().ok()?,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Days left on each certificate in a PEM file (a bundle may hold several).
+pub fn cert_days(pem: &[u8], now: i64) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for p in x509_parser::pem::Pem::iter_from_buffer(pem).flatten() {
+        if p.label != "CERTIFICATE" {
+            continue;
+        }
+        if let Ok((_, cert)) = x509_parser::parse_x509_certificate(&p.contents) {
+            let left = (cert.validity().not_after.timestamp() - now) / 86_400;
+            out.push((cert.subject().to_string(), left));
+        }
+    }
+    out
+}
+
+fn sysctl(name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn local_ips() -> Vec<IpAddr> {
+    let mut v = crate::keepalived::vrrp::local_addresses();
+    v.push(IpAddr::from([127, 0, 0, 1]));
+    v.push(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]));
+    v
+}
+
+/// Every check; the findings in order.
+pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // 1. The configuration file.
+    let text = match std::fs::read_to_string(cfg_path) {
+        Ok(t) => t,
+        Err(e) => return vec![f(Level::Crit, format!("cannot read {}: {e}", cfg_path.display()))],
+    };
+    match std::process::Command::new(haproxy)
+        .arg("-c")
+        .arg("-f")
+        .arg(cfg_path)
+        .output()
+    {
+        Ok(o) if o.status.success() => out.push(f(
+            Level::Ok,
+            format!("{}: haproxy -c says it is valid", cfg_path.display()),
+        )),
+        Ok(o) => {
+            let why = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let first = why
+                .lines()
+                .find(|l| l.contains("ALERT"))
+                .unwrap_or(why.trim())
+                .trim()
+                .to_string();
+            out.push(f(
+                Level::Crit,
+                format!("{}: haproxy -c fails: {first}", cfg_path.display()),
+            ));
+        }
+        Err(e) => out.push(f(Level::Warn, format!("cannot run {} -c: {e}", haproxy.display()))),
+    }
+    let base = cfg_path.parent().unwrap_or(Path::new("/"));
+    let facts = facts(&text, base);
+
+    // 2. The process, through the Runtime API.
+    let sock = config.instances.iter().find_map(|i| match &i.source {
+        Source::Socket(ep) => Some((i.name.clone(), ep.clone(), i.timeout.max(Duration::from_secs(2)))),
+        Source::Http { .. } => None,
+    });
+    let mut pid = None;
+    let mut stat = None;
+    match &sock {
+        Some((name, ep, t)) => {
+            match haproxy::client::command(ep, "show info;show stat", *t, crate::watch::source::MAX_REPLY, 0).await {
+                Ok(reply) => match crate::watch::source::split_socket_reply(reply) {
+                    Ok((info, s)) => {
+                        out.push(f(
+                            Level::Ok,
+                            format!(
+                                "{name}: HAProxy {} running, pid {}",
+                                info.version.unwrap_or_default(),
+                                info.pid.unwrap_or(0)
+                            ),
+                        ));
+                        pid = info.pid;
+                        stat = Some(s);
+                    }
+                    Err(e) => out.push(f(Level::Crit, format!("{name}: bad reply from the Runtime API: {e}"))),
+                },
+                Err(e) => out.push(f(Level::Crit, format!("{name}: HAProxy is not answering: {e}"))),
+            }
+        }
+        None => out.push(f(
+            Level::Warn,
+            "no [[haproxy]] with a `socket`: process and server checks skipped",
+        )),
+    }
+
+    // 3. Binds: listening, and on an address this host has.
+    let ips = local_ips();
+    let nonlocal = sysctl("net.ipv4.ip_nonlocal_bind").unwrap_or(0) == 1;
+    for (proxy, sa) in &facts.binds {
+        let ip = sa.ip();
+        if !ip.is_unspecified() && !ips.contains(&ip) && !nonlocal {
+            out.push(f(
+                Level::Warn,
+                format!("{proxy}: bind {sa} is on an address this host does not have; HAProxy cannot bind it without net.ipv4.ip_nonlocal_bind = 1 (seed 001's VIP pitfall)"),
+            ));
+            continue;
+        }
+        let target = if ip.is_unspecified() {
+            SocketAddr::new(
+                if sa.is_ipv4() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+                },
+                sa.port(),
+            )
+        } else {
+            *sa
+        };
+        match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(target)).await {
+            Ok(Ok(_)) => out.push(f(Level::Ok, format!("{proxy}: bind {sa} is listening"))),
+            _ if !ips.contains(&ip) && !ip.is_unspecified() => {}
+            _ => out.push(f(
+                Level::Crit,
+                format!("{proxy}: bind {sa} is in the config but nothing listens there (not reloaded? port taken?)"),
+            )),
+        }
+    }
+
+    // 4. Kernel and limits against maxconn.
+    if let Some(maxconn) = facts.maxconn {
+        for (k, v) in [
+            ("net.core.somaxconn", sysctl("net.core.somaxconn")),
+            ("net.ipv4.tcp_max_syn_backlog", sysctl("net.ipv4.tcp_max_syn_backlog")),
+        ] {
+            if let Some(v) = v {
+                if v < maxconn.min(65_535) {
+                    out.push(f(
+                        Level::Warn,
+                        format!(
+                            "{k} = {v} is below the global maxconn {maxconn}: bursts of new connections are dropped"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(p) = pid {
+            let limit = std::fs::read_to_string(format!("/proc/{p}/limits")).ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse::<u64>().ok()))
+            });
+            if let Some(l) = limit {
+                // Each connection takes up to two descriptors (client and server).
+                if l < 2 * maxconn {
+                    out.push(f(
+                        Level::Warn,
+                        format!("HAProxy may open {l} files, less than 2 × maxconn ({maxconn})"),
+                    ));
+                } else {
+                    out.push(f(Level::Ok, format!("open-files limit {l} covers maxconn {maxconn}")));
+                }
+            }
+        }
+    }
+
+    // 5. Certificates.
+    let now = chrono::Utc::now().timestamp();
+    for crt in &facts.crts {
+        let files: Vec<PathBuf> = if crt.is_dir() {
+            std::fs::read_dir(crt)
+                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+                .unwrap_or_default()
+        } else {
+            vec![crt.clone()]
+        };
+        for file in files {
+            match std::fs::read(&file) {
+                Ok(pem) => {
+                    let certs = cert_days(&pem, now);
+                    if certs.is_empty() {
+                        out.push(f(Level::Warn, format!("{}: no certificate in it", file.display())));
+                    }
+                    for (subject, days) in certs {
+                        let level = if days < 7 {
+                            Level::Crit
+                        } else if days < 30 {
+                            Level::Warn
+                        } else {
+                            Level::Ok
+                        };
+                        let when = if days < 0 {
+                            format!("expired {} days ago", -days)
+                        } else {
+                            format!("expires in {days} days")
+                        };
+                        out.push(f(level, format!("{}: {subject} {when}", file.display())));
+                    }
+                }
+                Err(e) => out.push(f(Level::Crit, format!("{}: {e}", file.display()))),
+            }
+        }
+    }
+
+    // 6. Backends and servers.
+    if let Some(stat) = stat {
+        let mut usable: std::collections::BTreeMap<String, (u32, u32)> = Default::default();
+        for r in stat.rows() {
+            match r.kind() {
+                RowType::Backend => {
+                    usable.entry(r.pxname.to_string()).or_default();
+                }
+                RowType::Server => {
+                    let e = usable.entry(r.pxname.to_string()).or_default();
+                    e.1 += 1;
+                    let st = ServerStatus::parse(&r.status).state;
+                    if matches!(st, State::Up | State::NoCheck) {
+                        e.0 += 1;
+                    }
+                    if !matches!(st, State::Up | State::NoCheck) || r.status.contains('/') {
+                        let chk = [r.check_status.as_ref(), r.last_chk.as_ref()].join(" ");
+                        out.push(f(
+                            Level::Warn,
+                            format!(
+                                "server {}/{} is {} (check: {})",
+                                r.pxname,
+                                r.svname,
+                                r.status,
+                                chk.trim()
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (b, (up, all)) in usable {
+            if all > 0 && up == 0 {
+                out.push(f(Level::Crit, format!("backend {b} has no usable server (0 of {all})")));
+            }
+        }
+    }
+    out
+}
+
+/// `hawatch doctor`: prints the findings; 0 / 1 / 2.
+pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf) -> anyhow::Result<u8> {
+    let config = Config::load(explicit.as_deref())?;
+    let findings = examine(&config, &cfg_path, &haproxy).await;
+    let worst = findings.iter().map(|x| x.level).max().unwrap_or(Level::Ok);
+    for x in &findings {
+        let tag = match x.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "WARN",
+            Level::Crit => "CRIT",
+        };
+        println!("{tag} {}", x.text);
+    }
+    let (w, c) = (
+        findings.iter().filter(|x| x.level == Level::Warn).count(),
+        findings.iter().filter(|x| x.level == Level::Crit).count(),
+    );
+    println!("{c} critical, {w} warning(s)");
+    Ok(match worst {
+        Level::Ok => 0,
+        Level::Warn => 1,
+        Level::Crit => 2,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_certificates_and_maxconn_from_a_config() {
+        let cfg = "global\n    maxconn 20000\n\nfrontend fe\n    bind :80\n    bind 10.9.9.9:443 ssl crt /etc/ssl/site.pem # comment\n\
+                   listen li\n    bind 127.0.0.1:8080,127.0.0.1:8081\n    bind /run/x.sock\nbackend be\n    server s 1.2.3.4:80\n";
+        let f = facts(cfg, Path::new("/etc/haproxy"));
+        assert_eq!(f.maxconn, Some(20000));
+        let binds: Vec<String> = f.binds.iter().map(|(p, a)| format!("{p} {a}")).collect();
+        assert_eq!(
+            binds,
+            [
+                "fe 0.0.0.0:80",
+                "fe 10.9.9.9:443",
+                "li 127.0.0.1:8080",
+                "li 127.0.0.1:8081"
+            ]
+        );
+        assert_eq!(f.crts, [PathBuf::from("/etc/ssl/site.pem")]);
+    }
+}
