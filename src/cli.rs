@@ -111,6 +111,9 @@ pub enum Command {
         /// The haproxy binary for `haproxy -c`.
         #[arg(long, value_name = "PATH", default_value = "/usr/sbin/haproxy")]
         haproxy: PathBuf,
+        /// Print the findings as a JSON array ({level, text, fix}).
+        #[arg(long)]
+        json: bool,
     },
     /// List stored events, oldest first.
     Events(EventsArgs),

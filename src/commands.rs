@@ -30,7 +30,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             config,
             haproxy_config,
             haproxy,
-        } => crate::ops::doctor::run(config.config, haproxy_config, haproxy).await,
+            json,
+        } => crate::ops::doctor::run(config.config, haproxy_config, haproxy, json).await,
         Command::Apply {
             config,
             new,

@@ -10,24 +10,44 @@ use haproxy::{RowType, ServerStatus, State};
 
 use crate::config::{Config, Source};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     Ok,
     Warn,
     Crit,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Finding {
     pub level: Level,
+    /// What was seen.
     pub text: String,
+    /// What to do about it (warnings and critical findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 fn f(level: Level, text: impl Into<String>) -> Finding {
     Finding {
         level,
         text: text.into(),
+        fix: None,
     }
+}
+
+fn fix(level: Level, text: impl Into<String>, what: impl Into<String>) -> Finding {
+    Finding {
+        level,
+        text: text.into(),
+        fix: Some(what.into()),
+    }
+}
+
+/// Mode bits of a path, for the permission checks.
+fn mode(p: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).ok().map(|m| m.permissions().mode() & 0o777)
 }
 
 /// What doctor reads from haproxy.cfg (a line-level reading, enough for
@@ -166,6 +186,15 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
         }
         Err(e) => out.push(f(Level::Warn, format!("cannot run {} -c: {e}", haproxy.display()))),
     }
+    if let Some(m) = mode(cfg_path) {
+        if m & 0o002 != 0 {
+            out.push(fix(
+                Level::Warn,
+                format!("{} is writable by everyone (mode {m:o})", cfg_path.display()),
+                format!("chmod o-w {}", cfg_path.display()),
+            ));
+        }
+    }
     let base = cfg_path.parent().unwrap_or(Path::new("/"));
     let facts = facts(&text, base);
 
@@ -191,10 +220,39 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
                         ));
                         pid = info.pid;
                         stat = Some(s);
+                        let level = haproxy::client::command(ep, "show cli level", *t, 4096, 0)
+                            .await
+                            .map(|l| l.trim().to_string())
+                            .unwrap_or_default();
+                        if level == "admin" {
+                            out.push(f(Level::Ok, format!("{name}: the stats socket {ep} is at level admin")));
+                        } else {
+                            out.push(fix(
+                                Level::Warn,
+                                format!("{name}: the stats socket {ep} is at level {}", if level.is_empty() { "unknown" } else { &level }),
+                                "`hawatch ctl` needs `level admin` on the `stats socket` line (the watcher needs only `operator`)",
+                            ));
+                        }
+                        if let haproxy::Endpoint::Unix(p) = ep {
+                            if mode(p).is_some_and(|m| m & 0o006 != 0) {
+                                out.push(fix(
+                                    Level::Warn,
+                                    format!(
+                                        "{name}: the stats socket {} can be used by every local user",
+                                        p.display()
+                                    ),
+                                    "set `mode 660` (and a `group`) on the `stats socket` line",
+                                ));
+                            }
+                        }
                     }
                     Err(e) => out.push(f(Level::Crit, format!("{name}: bad reply from the Runtime API: {e}"))),
                 },
-                Err(e) => out.push(f(Level::Crit, format!("{name}: HAProxy is not answering: {e}"))),
+                Err(e) => out.push(fix(
+                    Level::Crit,
+                    format!("{name}: HAProxy is not answering: {e}"),
+                    "start or reload HAProxy (`systemctl status haproxy`), and check the socket path",
+                )),
             }
         }
         None => out.push(f(
@@ -209,9 +267,10 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
     for (proxy, sa) in &facts.binds {
         let ip = sa.ip();
         if !ip.is_unspecified() && !ips.contains(&ip) && !nonlocal {
-            out.push(f(
+            out.push(fix(
                 Level::Warn,
-                format!("{proxy}: bind {sa} is on an address this host does not have; HAProxy cannot bind it without net.ipv4.ip_nonlocal_bind = 1 (seed 001's VIP pitfall)"),
+                format!("{proxy}: bind {sa} is on an address this host does not have (a VIP on the other node?)"),
+                "set net.ipv4.ip_nonlocal_bind = 1 (sysctl), or HAProxy fails to start here (seed 001's VIP pitfall)",
             ));
             continue;
         }
@@ -230,9 +289,10 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
         match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(target)).await {
             Ok(Ok(_)) => out.push(f(Level::Ok, format!("{proxy}: bind {sa} is listening"))),
             _ if !ips.contains(&ip) && !ip.is_unspecified() => {}
-            _ => out.push(f(
+            _ => out.push(fix(
                 Level::Crit,
-                format!("{proxy}: bind {sa} is in the config but nothing listens there (not reloaded? port taken?)"),
+                format!("{proxy}: bind {sa} is in the config but nothing listens there"),
+                "reload HAProxy if the file changed; else find who holds the port (`ss -ltnp`)",
             )),
         }
     }
@@ -245,11 +305,12 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
         ] {
             if let Some(v) = v {
                 if v < maxconn.min(65_535) {
-                    out.push(f(
+                    out.push(fix(
                         Level::Warn,
                         format!(
                             "{k} = {v} is below the global maxconn {maxconn}: bursts of new connections are dropped"
                         ),
+                        format!("sysctl -w {k}={}", maxconn.min(65_535)),
                     ));
                 }
             }
@@ -263,9 +324,10 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
             if let Some(l) = limit {
                 // Each connection takes up to two descriptors (client and server).
                 if l < 2 * maxconn {
-                    out.push(f(
+                    out.push(fix(
                         Level::Warn,
                         format!("HAProxy may open {l} files, less than 2 × maxconn ({maxconn})"),
+                        "raise LimitNOFILE in the haproxy unit, or lower maxconn",
                     ));
                 } else {
                     out.push(f(Level::Ok, format!("open-files limit {l} covers maxconn {maxconn}")));
@@ -304,7 +366,12 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
                         } else {
                             format!("expires in {days} days")
                         };
-                        out.push(f(level, format!("{}: {subject} {when}", file.display())));
+                        let text = format!("{}: {subject} {when}", file.display());
+                        out.push(if level == Level::Ok {
+                            f(level, text)
+                        } else {
+                            fix(level, text, "renew the certificate and reload HAProxy")
+                        });
                     }
                 }
                 Err(e) => out.push(f(Level::Crit, format!("{}: {e}", file.display()))),
@@ -329,15 +396,10 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
                     }
                     if !matches!(st, State::Up | State::NoCheck) || r.status.contains('/') {
                         let chk = [r.check_status.as_ref(), r.last_chk.as_ref()].join(" ");
-                        out.push(f(
+                        out.push(fix(
                             Level::Warn,
-                            format!(
-                                "server {}/{} is {} (check: {})",
-                                r.pxname,
-                                r.svname,
-                                r.status,
-                                chk.trim()
-                            ),
+                            format!("server {}/{} is {} (check: {})", r.pxname, r.svname, r.status, chk.trim()),
+                            "see its check result; `hawatch ctl recover` brings back servers an operator left in MAINT or DRAIN",
                         ));
                     }
                 }
@@ -346,18 +408,31 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
         }
         for (b, (up, all)) in usable {
             if all > 0 && up == 0 {
-                out.push(f(Level::Crit, format!("backend {b} has no usable server (0 of {all})")));
+                out.push(fix(
+                    Level::Crit,
+                    format!("backend {b} has no usable server (0 of {all})"),
+                    "requests to it get 503: bring one of its servers back",
+                ));
             }
         }
     }
     out
 }
 
-/// `hawatch doctor`: prints the findings; 0 / 1 / 2.
-pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf) -> anyhow::Result<u8> {
+/// `hawatch doctor`: prints the findings (or `--json`); 0 / 1 / 2.
+pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(explicit.as_deref())?;
     let findings = examine(&config, &cfg_path, &haproxy).await;
     let worst = findings.iter().map(|x| x.level).max().unwrap_or(Level::Ok);
+    let code = match worst {
+        Level::Ok => 0,
+        Level::Warn => 1,
+        Level::Crit => 2,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+        return Ok(code);
+    }
     for x in &findings {
         let tag = match x.level {
             Level::Ok => "ok  ",
@@ -365,17 +440,16 @@ pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf)
             Level::Crit => "CRIT",
         };
         println!("{tag} {}", x.text);
+        if let Some(what) = &x.fix {
+            println!("       → {what}");
+        }
     }
     let (w, c) = (
         findings.iter().filter(|x| x.level == Level::Warn).count(),
         findings.iter().filter(|x| x.level == Level::Crit).count(),
     );
     println!("{c} critical, {w} warning(s)");
-    Ok(match worst {
-        Level::Ok => 0,
-        Level::Warn => 1,
-        Level::Crit => 2,
-    })
+    Ok(code)
 }
 
 #[cfg(test)]

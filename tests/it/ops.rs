@@ -370,4 +370,21 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
     let (code, out) = doctor(&broken);
     assert_eq!(code, 2);
     assert!(out.contains("haproxy -c fails"), "{out}");
+    assert!(out.contains("is at level admin"), "{out}");
+    // --json: the same findings, each with its level and what to do.
+    let out = Command::new(hawatch_bin())
+        .args(["doctor", "--json", "--config"])
+        .arg(&cfg)
+        .arg("--haproxy-config")
+        .arg(&file)
+        .arg("--haproxy")
+        .arg(crate::support::haproxy::haproxy_bin())
+        .output()
+        .unwrap();
+    let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v.iter()
+            .any(|x| x["level"] == "crit" && x["fix"].as_str().is_some_and(|f| f.contains("503"))),
+        "{v:?}"
+    );
 }

@@ -135,7 +135,8 @@ pub async fn command(
         s.write_all(line.as_bytes())
             .await
             .map_err(|e| ClientError::Io(name.clone(), e))?;
-        let mut buf: Vec<u8> = Vec::with_capacity(size_hint.clamp(16 * 1024, max_bytes) + 16 * 1024);
+        // `max` then `min`, not `clamp`: a cap below 16 KiB must not panic.
+        let mut buf: Vec<u8> = Vec::with_capacity(size_hint.max(16 * 1024).min(max_bytes) + 16 * 1024);
         loop {
             if buf.capacity() - buf.len() < 16 * 1024 {
                 buf.reserve(buf.len().max(64 * 1024));
