@@ -50,19 +50,21 @@
 //! (`HAWATCH_BENCH_XINETD` overrides `/usr/sbin/xinetd`) or curl it says how to
 //! install them and skips `stock` and `tuned`.
 
+#[path = "common/proc.rs"]
+mod common;
+use common::{free_port, verdict, Proc};
+
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use socket2::{Domain, Socket, Type};
 
 const HAWATCH: &str = env!("CARGO_BIN_EXE_hawatch");
@@ -185,71 +187,8 @@ fn row(table: &mut Vec<Row>, metric: impl Into<String>, measured: String, target
     });
 }
 
-fn verdict(ok: bool) -> String {
-    if ok { "yes" } else { "NO" }.to_string()
-}
-
 // ---------------------------------------------------------------------------
 // Processes
-
-/// A child process stopped on drop: SIGTERM, up to 5 s, then SIGKILL; always reaped.
-struct Proc {
-    name: String,
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let child = cmd
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
-            name: name.to_string(),
-            child,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    fn stop(&mut self) -> Option<ExitStatus> {
-        if let Some(st) = self.exited() {
-            return Some(st);
-        }
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Some(st) = self.exited() {
-                return Some(st);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "agent_side_by_side: {} (pid {}) ignored SIGTERM; killing it",
-            self.name,
-            self.pid()
-        );
-        let _ = self.child.kill();
-        self.child.wait().ok()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A TCP port nobody listens on right now (bind 127.0.0.1:0, then close).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
 
 fn read_lossy(p: &Path) -> String {
     fs::read(p)

@@ -50,13 +50,17 @@
 //! Without `--bench` in its arguments (e.g. under `cargo test --benches`) the
 //! program prints one line and exits.
 
+#[path = "common/proc.rs"]
+mod common;
+use common::{free_port, verdict, Proc};
+
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::{self, JoinHandle};
@@ -67,8 +71,6 @@ use hawatch::config::{Config, Instance, Source};
 use hawatch::watch::diff::diff;
 use hawatch::watch::snapshot::InstanceState;
 use hawatch::watch::source;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -195,77 +197,14 @@ struct Row {
     met: String,
 }
 
-fn verdict(ok: bool) -> String {
-    if ok { "yes" } else { "NO" }.to_string()
-}
-
 // ---------------------------------------------------------------------------
 // Processes
-
-/// A child process stopped on drop: SIGTERM, up to 5 s, then SIGKILL; always reaped.
-struct Proc {
-    name: String,
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let child = cmd
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
-            name: name.to_string(),
-            child,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    fn stop(&mut self) -> Option<ExitStatus> {
-        if let Some(st) = self.exited() {
-            return Some(st);
-        }
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Some(st) = self.exited() {
-                return Some(st);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "side_by_side: {} (pid {}) ignored SIGTERM; killing it",
-            self.name,
-            self.pid()
-        );
-        let _ = self.child.kill();
-        self.child.wait().ok()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn tempdir(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
         .expect("create tempdir")
-}
-
-/// A TCP port nobody listens on right now (bind 127.0.0.1:0, then close).
-fn free_port() -> u16 {
-    let l = StdTcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
 }
 
 fn read_lossy(p: &Path) -> String {
