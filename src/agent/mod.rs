@@ -281,10 +281,6 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
 
 /// `hawatch agent`: serve until SIGTERM/SIGINT.
 pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    run_until(explicit, CancellationToken::new()).await
-}
-
-pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> anyhow::Result<()> {
     let (config, agent) = load_agent(explicit)?;
     let opened = crate::app::open_store(&agent.store)?;
     let store = opened.store.clone();
@@ -359,7 +355,6 @@ pub async fn run_until(explicit: Option<PathBuf>, stop: CancellationToken) -> an
     let mut checks_gone = false;
     loop {
         tokio::select! {
-            _ = stop.cancelled() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
             // No checks (or all ended): keep serving the last replies.

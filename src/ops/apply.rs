@@ -17,7 +17,7 @@ use anyhow::Context;
 use chrono::Utc;
 use haproxy::{Endpoint, RowType, ServerStatus, Stat, State};
 
-use crate::config::{ApplyConfig, Config, Reload, Source};
+use crate::config::{ApplyConfig, Config, Reload};
 use crate::event::{Event, Kind, Severity};
 
 /// What serves: usable servers and frontends.
@@ -73,25 +73,6 @@ pub fn proxies(cfg: &str) -> BTreeSet<String> {
             }
         })
         .collect()
-}
-
-fn haproxy_check(bin: &Path, cfg: &Path) -> Result<(), String> {
-    let out = std::process::Command::new(bin)
-        .arg("-c")
-        .arg("-f")
-        .arg(cfg)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Err(text.trim().to_string())
-    }
 }
 
 struct Ctx<'a> {
@@ -257,16 +238,11 @@ impl Apply {
             .apply
             .clone()
             .context("no [apply] section in the configuration: `hawatch apply` needs one (docs/operations.md)")?;
-        let inst = config
-            .instances
-            .iter()
-            .filter(|i| self.instance.as_ref().is_none_or(|n| *n == i.name))
-            .find_map(|i| match &i.source {
-                Source::Socket(ep) => Some((i.name.clone(), ep.clone(), i.timeout)),
-                Source::Http { .. } => None,
-            })
+        let (name, ep, timeout) = super::socket_instances(&config)
+            .into_iter()
+            .find(|(n, _, _)| self.instance.as_ref().is_none_or(|want| want == n))
             .context("apply verifies through the Runtime API: configure a [[haproxy]] with a `socket` (or name it with --instance)")?;
-        Ok((config, ac, inst.0, inst.1, inst.2.max(Duration::from_secs(2))))
+        Ok((config, ac, name, ep, timeout))
     }
 
     /// `hawatch apply NEW.cfg [--dry-run]`; `new = None` is `--rollback`.
@@ -297,7 +273,7 @@ impl Apply {
                 .tempfile_in(dir)
                 .or_else(|_| tempfile::NamedTempFile::new())?;
             std::fs::write(tmp.path(), &text)?;
-            haproxy_check(&ac.haproxy, tmp.path())
+            super::haproxy_check(&ac.haproxy, tmp.path())
         };
         if diff.is_empty() {
             println!("{} is already {}: nothing to do", ac.target.display(), source.display());

@@ -11,7 +11,7 @@ use chrono::Utc;
 use globset::Glob;
 use haproxy::{Endpoint, RowType, Stat};
 
-use crate::config::{Config, Source};
+use crate::config::Config;
 use crate::event::{Event, Kind, Severity};
 
 /// One server the command acts on.
@@ -102,14 +102,7 @@ pub struct Ctl {
 impl Ctl {
     fn load(&self) -> anyhow::Result<(Config, String, Endpoint, Duration)> {
         let config = Config::load(self.config_path.as_deref())?;
-        let sockets: Vec<_> = config
-            .instances
-            .iter()
-            .filter_map(|i| match &i.source {
-                Source::Socket(ep) => Some((i.name.clone(), ep.clone(), i.timeout)),
-                Source::Http { .. } => None,
-            })
-            .collect();
+        let sockets = super::socket_instances(&config);
         let (name, ep, timeout) = match &self.instance {
             Some(n) => sockets
                 .into_iter()
@@ -124,7 +117,7 @@ impl Ctl {
                 ),
             },
         };
-        Ok((config, name, ep, timeout.max(Duration::from_secs(2))))
+        Ok((config, name, ep, timeout))
     }
 
     async fn stat(ep: &Endpoint, timeout: Duration) -> anyhow::Result<Stat> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use haproxy::{RowType, ServerStatus, State};
 
-use crate::config::{Config, Source};
+use crate::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -157,34 +157,25 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
         Ok(t) => t,
         Err(e) => return vec![f(Level::Crit, format!("cannot read {}: {e}", cfg_path.display()))],
     };
-    match std::process::Command::new(haproxy)
-        .arg("-c")
-        .arg("-f")
-        .arg(cfg_path)
-        .output()
-    {
-        Ok(o) if o.status.success() => out.push(f(
+    match super::haproxy_check(haproxy, cfg_path) {
+        Ok(()) => out.push(f(
             Level::Ok,
             format!("{}: haproxy -c says it is valid", cfg_path.display()),
         )),
-        Ok(o) => {
-            let why = format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
+        Err(why) if why.starts_with("cannot run ") => out.push(f(Level::Warn, why)),
+        Err(why) => {
             let first = why
                 .lines()
                 .find(|l| l.contains("ALERT"))
-                .unwrap_or(why.trim())
+                .unwrap_or(&why)
                 .trim()
                 .to_string();
-            out.push(f(
+            out.push(fix(
                 Level::Crit,
                 format!("{}: haproxy -c fails: {first}", cfg_path.display()),
+                "fix the file before any reload: HAProxy would refuse it",
             ));
         }
-        Err(e) => out.push(f(Level::Warn, format!("cannot run {} -c: {e}", haproxy.display()))),
     }
     if let Some(m) = mode(cfg_path) {
         if m & 0o002 != 0 {
@@ -199,10 +190,7 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
     let facts = facts(&text, base);
 
     // 2. The process, through the Runtime API.
-    let sock = config.instances.iter().find_map(|i| match &i.source {
-        Source::Socket(ep) => Some((i.name.clone(), ep.clone(), i.timeout.max(Duration::from_secs(2)))),
-        Source::Http { .. } => None,
-    });
+    let sock = super::socket_instances(config).into_iter().next();
     let mut pid = None;
     let mut stat = None;
     match &sock {
