@@ -6,6 +6,7 @@
 //! problem with its file, line and key before failing.
 
 pub mod file;
+mod locate;
 pub mod secret;
 mod show;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use haproxy::Endpoint;
 
 use file::{FileConfig, FileInstance, FilePolicy, FileSink, SinkType};
+use locate::Locator;
 
 use crate::event::{Kind, Severity};
 use crate::notify::plan::SinkPlan;
@@ -386,11 +388,20 @@ pub struct ConfigError(pub Vec<String>);
 struct Problems<'a> {
     file: &'a str,
     text: &'a str,
+    /// Where keys are written, from the parser's spans.
+    loc: &'a Locator,
     list: Vec<String>,
 }
 
 impl Problems<'_> {
+    /// A problem with `key` (dotted, as written in errors: `sink[1].url`):
+    /// located at that key when it is written, else at `span` (its table).
     fn at(&mut self, span: std::ops::Range<usize>, key: &str, msg: impl std::fmt::Display) {
+        let span = match self.loc.path(key) {
+            Some((exact, true)) => exact,
+            Some((table, false)) if span == (0..0) => table,
+            _ => span,
+        };
         let (line, col) = line_col(self.text, span.start);
         self.list.push(format!("{}:{line}:{col}: `{key}`: {msg}", self.file));
     }
@@ -556,10 +567,15 @@ impl Config {
 
     /// Parses and validates config text; `file` names it in errors.
     /// Reads the file's TOML (syntax, types and unknown keys of the whole file).
-    fn read_file<'a>(text: &'a str, file: &'a str) -> Result<(FileConfig, Problems<'a>), ConfigError> {
+    fn read_file<'a>(
+        text: &'a str,
+        file: &'a str,
+        loc: &'a Locator,
+    ) -> Result<(FileConfig, Problems<'a>), ConfigError> {
         let mut p = Problems {
             file,
             text,
+            loc,
             list: Vec::new(),
         };
         match toml::from_str(text) {
@@ -588,7 +604,8 @@ impl Config {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError(vec![format!("{}: cannot read config: {e}", path.display())]))?;
         let file = path.display().to_string();
-        let (raw, mut p) = Config::read_file(&text, &file)?;
+        let loc = Locator::new(&text);
+        let (raw, mut p) = Config::read_file(&text, &file, &loc)?;
         let h = raw.check.map(|c| validate_health(c, &mut p));
         if p.list.is_empty() {
             Ok(h)
@@ -598,26 +615,40 @@ impl Config {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let (raw, mut p) = Config::read_file(text, file)?;
+        let loc = Locator::new(text);
+        let (raw, mut p) = Config::read_file(text, file, &loc)?;
+        let loc = &loc;
         let interval = raw.watch.interval.map_or(Duration::from_secs(2), |d| d.0);
         if interval < Duration::from_millis(100) {
-            p.list.push(format!(
-                "{file}: `watch.interval`: {interval:?} is too short; use at least 100ms"
-            ));
+            p.at(
+                key_in_table(loc, "watch", "interval"),
+                "watch.interval",
+                format!("{interval:?} is too short; use at least 100ms"),
+            );
         }
         let timeout = raw.watch.timeout.map_or(interval.min(Duration::from_secs(5)), |d| d.0);
+        if timeout.is_zero() {
+            p.at(
+                key_in_table(loc, "watch", "timeout"),
+                "watch.timeout",
+                "must be more than 0",
+            );
+        }
         let watch = Watch {
             interval,
             store: PathBuf::from(raw.watch.store.unwrap_or_else(|| DEFAULT_STORE.to_string())),
             timeout,
             retention: raw.watch.retention.map_or(Duration::from_secs(90 * 86400), |d| d.0),
         };
+        // Written instances, valid or not: a broken one is reported as itself,
+        // never also as "no instance".
+        let written_instances = raw.haproxy.len();
         let mut instances = Vec::new();
         for (i, inst) in raw.haproxy.into_iter().enumerate() {
             if let Some(x) = validate_instance(inst, &watch, &mut p, i) {
                 if instances.iter().any(|o: &Instance| o.name == x.name) {
                     p.at(
-                        span_of(text, "haproxy", i),
+                        span_of(loc, "haproxy", i),
                         &format!("haproxy[{i}].name"),
                         format!("duplicate instance name {:?}", x.name),
                     );
@@ -628,7 +659,7 @@ impl Config {
         let agent = raw.agent.map(|a| validate_agent(a, &mut p));
         let check = raw.check.map(|c| validate_health(c, &mut p));
         let apply = raw.apply.map(|a| {
-            let at = |k: &str| key_in_table(text, "apply", k);
+            let at = |k: &str| key_in_table(loc, "apply", k);
             let reload = match a.reload.as_deref().unwrap_or("master-cli") {
                 "master-cli" => {
                     let raw = a
@@ -687,7 +718,7 @@ impl Config {
                 match v.trim().parse() {
                     Ok(ip) => vips.push(ip),
                     Err(_) => p.at(
-                        key_in_table(text, "keepalived", "vips"),
+                        key_in_table(loc, "keepalived", "vips"),
                         "keepalived.vips",
                         format!("{v:?} is not an IP address"),
                     ),
@@ -698,7 +729,7 @@ impl Config {
                 "vip-holder" => {
                     if vips.is_empty() {
                         p.at(
-                            key_in_table(text, "keepalived", "backend_alerts"),
+                            key_in_table(loc, "keepalived", "backend_alerts"),
                             "keepalived.backend_alerts",
                             "\"vip-holder\" needs `vips`",
                         );
@@ -707,14 +738,14 @@ impl Config {
                 }
                 o => {
                     p.at(
-                        key_in_table(text, "keepalived", "backend_alerts"),
+                        key_in_table(loc, "keepalived", "backend_alerts"),
                         "keepalived.backend_alerts",
                         format!("{o:?}: use \"always\" or \"vip-holder\""),
                     );
                     false
                 }
             };
-            let at = key_in_table(text, "keepalived", "peer_password");
+            let at = key_in_table(loc, "keepalived", "peer_password");
             let pw = secret_or_file(
                 k.peer_password,
                 k.peer_password_file,
@@ -725,7 +756,7 @@ impl Config {
             let peer = k.peer.map(|u| {
                 let u = u.trim_end_matches('/').to_string();
                 if let Err(e) = check_http_url(&u) {
-                    p.at(key_in_table(text, "keepalived", "peer"), "keepalived.peer", e);
+                    p.at(key_in_table(loc, "keepalived", "peer"), "keepalived.peer", e);
                 }
                 (u, k.peer_username.zip(pw))
             });
@@ -737,7 +768,7 @@ impl Config {
                 peer,
             }
         });
-        if instances.is_empty() && agent.is_none() && check.is_none() && keepalived.is_none() && apply.is_none() {
+        if written_instances == 0 && agent.is_none() && check.is_none() && keepalived.is_none() && apply.is_none() {
             p.list.push(format!("{file}: `haproxy`: no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`, or [check] for `hawatch check`)"));
         }
         let notify = validate_notify(&raw.notify, &mut p);
@@ -749,7 +780,7 @@ impl Config {
             if let Some(x) = validate_sink(s, &defaults, &notify, &mut p, i) {
                 if sinks.iter().any(|o: &Sink| o.name == x.name) {
                     p.at(
-                        span_of(text, "sink", i),
+                        span_of(loc, "sink", i),
                         &format!("sink[{i}].name"),
                         format!("duplicate sink name {:?}", x.name),
                     );
@@ -794,21 +825,13 @@ impl Config {
     }
 }
 
-/// Where the i-th `[[section]]` header starts, for errors about the whole entry.
-fn span_of(text: &str, section: &str, i: usize) -> std::ops::Range<usize> {
-    let header = format!("[[{section}]]");
-    let mut from = 0;
-    for _ in 0..=i {
-        match text[from..].find(&header) {
-            Some(at) => from += at + 1,
-            None => return 0..0,
-        }
-    }
-    (from - 1)..from
+/// Where the i-th `[[section]]` header is, for errors about the whole entry.
+fn span_of(loc: &Locator, section: &str, i: usize) -> std::ops::Range<usize> {
+    loc.at(section, Some(i), None)
 }
 
 fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize) -> Option<Instance> {
-    let at = span_of(p.text, "haproxy", i);
+    let at = span_of(p.loc, "haproxy", i);
     let key = |k: &str| format!("haproxy[{i}].{k}");
     let before = p.list.len();
     if !valid_name(&f.name) {
@@ -874,12 +897,14 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
             "`tls_verify` applies to an https `stats_url` only",
         );
     }
+    // Inherited values were checked once, as `watch.*`; only the
+    // instance's own are checked here.
     let interval = f.interval.map_or(watch.interval, |d| d.0);
-    if interval < Duration::from_millis(100) {
+    if f.interval.is_some() && interval < Duration::from_millis(100) {
         p.at(at.clone(), &key("interval"), "too short; use at least 100ms");
     }
     let timeout = f.timeout.map_or(watch.timeout, |d| d.0);
-    if timeout.is_zero() {
+    if f.timeout.is_some() && timeout.is_zero() {
         p.at(at, &key("timeout"), "must be more than 0");
     }
     let source = source.filter(|_| p.list.len() == before)?;
@@ -895,25 +920,12 @@ fn validate_instance(f: FileInstance, watch: &Watch, p: &mut Problems, i: usize)
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Where `key = ...` is written inside `[table]`, else the table header.
-fn key_in_table(text: &str, table: &str, key: &str) -> std::ops::Range<usize> {
-    let header = format!("[{table}]");
-    let Some(start) = text.find(&header) else { return 0..0 };
-    let body = &text[start..];
-    let end = body[1..].find("\n[").map_or(body.len(), |i| i + 1);
-    let mut off = 0;
-    for line in body[..end].split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.split(['=', ' ']).next() == Some(key) {
-            let at = start + off + (line.len() - t.len());
-            return at..at + key.len();
-        }
-        off += line.len();
-    }
-    start..start + header.len()
+fn key_in_table(loc: &Locator, table: &str, key: &str) -> std::ops::Range<usize> {
+    loc.key(table, key)
 }
 
 fn validate_health(f: file::FileHealth, p: &mut Problems) -> Health {
-    let at = |p: &Problems, key: &str| key_in_table(p.text, "check", key);
+    let at = |p: &Problems, key: &str| key_in_table(p.loc, "check", key);
     let raw = f.socket.unwrap_or_else(|| DEFAULT_SOCKET.to_string());
     let socket = Endpoint::parse(&raw).unwrap_or_else(|e| {
         p.at(at(p, "socket"), "check.socket", e);
@@ -949,7 +961,7 @@ fn validate_health(f: file::FileHealth, p: &mut Problems) -> Health {
 }
 
 fn validate_agent(f: file::FileAgent, p: &mut Problems) -> Agent {
-    let at = |p: &Problems, key: &str| key_in_table(p.text, "agent", key);
+    let at = |p: &Problems, key: &str| key_in_table(p.loc, "agent", key);
     let mut listen = Vec::new();
     for l in f
         .listen
@@ -1003,7 +1015,7 @@ fn validate_agent(f: file::FileAgent, p: &mut Problems) -> Agent {
     }
     let mut checks: Vec<AgentCheck> = Vec::new();
     for (i, c) in f.check.into_iter().enumerate() {
-        let span = span_of(p.text, "agent.check", i);
+        let span = span_of(p.loc, "agent.check", i);
         if let Some(c) = validate_check(c, p, &span, i) {
             if checks.iter().any(|o| o.name == c.name) {
                 p.at(
@@ -1225,7 +1237,7 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
             Ok(a) => Some(a),
             Err(_) => {
                 p.at(
-                    key_in_table(p.text, "http", "listen"),
+                    key_in_table(p.loc, "http", "listen"),
                     "http.listen",
                     format!("{l:?} is not HOST:PORT with an IP address (e.g. \"127.0.0.1:9101\", \"[::1]:9101\"); \"\" turns the listener off"),
                 );
@@ -1233,14 +1245,14 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
             }
         },
     };
-    let at = key_in_table(p.text, "http", "password");
+    let at = key_in_table(p.loc, "http", "password");
     let password = secret_or_file(f.password, f.password_file, p, &at, "http.password");
     let auth = match (f.username, password) {
         (Some(u), Some(pw)) if !u.is_empty() && !pw.expose().is_empty() => Some((u, pw)),
         (None, None) => None,
         _ => {
             p.at(
-                key_in_table(p.text, "http", "username"),
+                key_in_table(p.loc, "http", "username"),
                 "http.username",
                 "basic auth needs both `username` and `password` (or `password_file`), neither empty",
             );
@@ -1252,7 +1264,7 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
             for (path, key) in [(&c, "tls_cert"), (&k, "tls_key")] {
                 if let Err(e) = std::fs::metadata(path) {
                     p.at(
-                        key_in_table(p.text, "http", key),
+                        key_in_table(p.loc, "http", key),
                         &format!("http.{key}"),
                         format!("cannot read {path}: {e}"),
                     );
@@ -1264,7 +1276,7 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
         (c, _) => {
             let key = if c.is_some() { "tls_key" } else { "tls_cert" };
             p.at(
-                key_in_table(p.text, "http", key),
+                key_in_table(p.loc, "http", key),
                 &format!("http.{key}"),
                 "HTTPS needs both `tls_cert` and `tls_key`",
             );
@@ -1292,7 +1304,7 @@ fn validate_metrics(f: file::FileMetrics, p: &mut Problems) -> Metrics {
         && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid || reserved.contains(&label.as_str()) {
         p.at(
-            key_in_table(p.text, "metrics", "instance_label"),
+            key_in_table(p.loc, "metrics", "instance_label"),
             "metrics.instance_label",
             format!("{label:?} cannot be the instance label: use letters, digits and _, not starting with a digit or __, and none of {}", reserved.join(", ")),
         );
@@ -1305,7 +1317,7 @@ fn validate_metrics(f: file::FileMetrics, p: &mut Problems) -> Metrics {
         Ok(v) => v,
         Err(e) => {
             p.at(
-                key_in_table(p.text, "metrics", "server_metric_fields"),
+                key_in_table(p.loc, "metrics", "server_metric_fields"),
                 "metrics.server_metric_fields",
                 e,
             );
@@ -1335,7 +1347,7 @@ fn validate_metrics(f: file::FileMetrics, p: &mut Problems) -> Metrics {
 }
 
 fn validate_notify(f: &file::FileNotify, p: &mut Problems) -> Notify {
-    let at = p.text.find("[notify]").map_or(0..0, |i| i..i + 1);
+    let at = p.loc.at("notify", None, None);
     let zone = match f.timezone.as_deref().map(Zone::parse) {
         Some(Ok(z)) => z,
         Some(Err(e)) => {
@@ -1411,7 +1423,7 @@ const TYPE_KEYS: &[(&str, &[SinkType])] = &[
 ];
 
 fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Problems, i: usize) -> Option<Sink> {
-    let at = span_of(p.text, "sink", i);
+    let at = span_of(p.loc, "sink", i);
     let key = |k: &str| format!("sink[{i}].{k}");
     let before = p.list.len();
     let ty = f.kind;

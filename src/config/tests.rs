@@ -68,7 +68,7 @@ fn all_semantic_problems_are_reported_at_once() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("f.toml:1:") && l.contains("haproxy[0].name")),
+            .any(|l| l.starts_with("f.toml:2:") && l.contains("haproxy[0].name")),
         "{e}"
     );
     assert!(
@@ -80,7 +80,7 @@ fn all_semantic_problems_are_reported_at_once() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("f.toml:4:") && l.contains("not both")),
+            .any(|l| l.starts_with("f.toml:6:") && l.contains("not both")),
         "{e}"
     );
     assert!(
@@ -193,4 +193,41 @@ fn every_key_is_documented() {
 fn filtered_stats_pages_are_refused() {
     let e = errors("[[haproxy]]\nname=\"a\"\nstats_url=\"http://127.0.0.1:8404/stats;csv;up\"\n");
     assert!(e.contains("haproxy[0].stats_url") && e.contains("`;up`"), "{e}");
+}
+
+/// One mistake, one message: a short `[watch] interval` is not also the
+/// instance's (which only inherits it), and a broken instance is still there.
+#[test]
+fn one_mistake_is_one_message() {
+    let ok_inst = "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n";
+    for (text, key) in [
+        (format!("[watch]\ninterval = \"10ms\"\n{ok_inst}"), "watch.interval"),
+        (
+            "[[haproxy]]\nname=\"a\"\nsocket=\"ftp://x\"\n".to_string(),
+            "haproxy[0].socket",
+        ),
+        (
+            "[[haproxy]]\nname=\"a b\"\nsocket=\"/x\"\n".to_string(),
+            "haproxy[0].name",
+        ),
+    ] {
+        let e = errors(&text);
+        assert_eq!(e.lines().count(), 1, "{text}\n->\n{e}");
+        assert!(e.contains(key), "{e}");
+    }
+}
+
+/// Locations come from the parser: a `[[sink]]` in a comment (as in
+/// examples/hawatch.toml) is not the sink, and the key's own line is named.
+#[test]
+fn locations_ignore_comments() {
+    let text = "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n\
+        # [[sink]]\n# name = \"example\"\n\n\
+        [[sink]]\nname = \"f\"\ntype = \"feishu\"\nurl = \"https://open.feishu.cn/x\"\nformat = \"fancy\"\n";
+    let e = errors(text);
+    assert!(e.starts_with("f.toml:11:") && e.contains("sink[0].format"), "{e}");
+    let e = errors(
+        "# [[haproxy]]\n[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n# [http] listen = \"x\"\n[http]\n\nlisten = \"nope\"\n",
+    );
+    assert!(e.starts_with("f.toml:8:") && e.contains("http.listen"), "{e}");
 }
