@@ -192,6 +192,7 @@ mod tests {
             "be".into(),
             BackendState {
                 up: false,
+                unsettled: false,
                 servers: servers
                     .iter()
                     .map(|s| {

@@ -2,23 +2,35 @@
 //!
 //! Rules, documented for operators in `docs/events.md`:
 //! - The first successful poll of an instance is a silent baseline.
-//! - A server is compared with its last *settled* status. The transitional
-//!   `UP 1/3` / `DOWN 1/2` forms keep the previous settled status: a server
-//!   whose checks start failing raises `check_changed`, and `server_down` only
-//!   when HAProxy marks it DOWN. After an HAProxy start every server reads
-//!   `UP 1/3` with check `INI` until its first check: a server that was DOWN
-//!   before and is DOWN after raises nothing, one that was UP and is now DOWN
-//!   raises `server_down`.
+//! - **Settled state.** A server's status is *settled* when it is not a
+//!   transitional `UP 1/3` / `DOWN 1/2` form and no check that governs it
+//!   waits for its first result: health check and agent check not `INI`,
+//!   and, for a `track`ing server, the same of the server it tracks. `MAINT`
+//!   is always settled (checks are paused). Right after an HAProxy start a
+//!   `fall 1` server reads plain `UP` with check `INI`, and a server held
+//!   DOWN by its agent reads `UP`/`no check` until the agent answers: those
+//!   are HAProxy's defaults, not observations, so they are never compared.
+//!   A server is compared with its last settled status only; one that has
+//!   never settled raises nothing when it first does (at boot, a server that
+//!   was never up cannot go down), and a server the config added is told
+//!   (`server_added`) when it settles, with the state it settled in.
+//! - A server whose checks start failing raises `check_changed` (`UP 1/3`),
+//!   and `server_down` only when HAProxy marks it DOWN.
 //! - A restart or reload (pid or start time changed) is one
 //!   `instance_restarted`; servers that kept their names are compared as usual.
 //! - A backend's state is taken from its BACKEND row, except while one of its
-//!   servers still waits for its first check after a start.
+//!   servers waits for its first check and no settled server is usable: then
+//!   the previous verdict is kept (a backend first seen then raises nothing
+//!   until it settles).
 //! - A check code change is reported only when the same poll reports no state
-//!   change for that server, never to or from `INI`/`UNK`, and not while the
-//!   server is `DOWN x/y` (recovering: `server_up` follows).
+//!   change for that server, never to or from `INI`/`UNK`, not while the
+//!   server waits for a first check, and not while the server is `DOWN x/y`
+//!   (recovering: `server_up` follows).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use haproxy::{CheckStatus, RowType, ServerStatus, StatRow, State};
+use haproxy::{CheckStatus, RowType, ServerStatus, Stat, StatRow, State};
 
 use super::snapshot::{BackendState, InstanceState, Observation, ProcInfo, ServerState};
 use crate::event::{Check, Event, Kind, Severity};
@@ -103,17 +115,15 @@ fn agent_of(row: &StatRow) -> Option<Check> {
 }
 
 /// The kind and severity of a settled-state change, `None` when the word is the same.
-fn state_change(old: Option<State>, new: State) -> Option<(Kind, Severity)> {
-    let old_word = old.map(State::word);
-    if old_word == Some(new.word()) {
+fn state_change(old: State, new: State) -> Option<(Kind, Severity)> {
+    if old.word() == new.word() {
         return None;
     }
     Some(match new {
         State::Down => (Kind::ServerDown, Severity::Critical),
         State::Up | State::NoCheck => match old {
-            None => return None, // a new server that came up: `server_added` said it
-            Some(State::Maint | State::Drain) => (Kind::ServerReady, Severity::Info),
-            Some(_) => (Kind::ServerUp, Severity::Info),
+            State::Maint | State::Drain => (Kind::ServerReady, Severity::Info),
+            _ => (Kind::ServerUp, Severity::Info),
         },
         State::Nolb => (Kind::ServerNolb, Severity::Warning),
         State::Drain => (Kind::ServerDrain, Severity::Warning),
@@ -159,18 +169,63 @@ struct Group {
     /// The remembered backend, taken out of the old state.
     old: Option<BackendState>,
     /// Servers seen in this poll, in the new state.
-    servers: std::collections::BTreeMap<String, ServerState>,
-    up: Option<bool>,
-    /// A server still waits for its first check after an HAProxy start.
-    pending_first_check: bool,
+    servers: BTreeMap<String, ServerState>,
+    /// `(up, unsettled)` from the BACKEND row.
+    verdict: Option<(bool, bool)>,
+    /// A server waits for its first check (itself or the server it tracks).
+    awaiting: bool,
+    /// A server with a settled status that takes traffic (`UP`, `no check`).
+    settled_usable: bool,
 }
 
 struct Differ<'a> {
     em: Emitter<'a>,
+    stat: &'a Stat,
     baseline: bool,
     changed: bool,
-    old: std::collections::BTreeMap<String, BackendState>,
-    new: std::collections::BTreeMap<String, BackendState>,
+    old: BTreeMap<String, BackendState>,
+    new: BTreeMap<String, BackendState>,
+    /// `backend/server` of the servers seen so far in this poll that wait for
+    /// a first check. Empty, so never allocated, in steady state.
+    awaiting: HashSet<String>,
+    /// The same for the whole reply, computed once when a server tracks one
+    /// that comes later in HAProxy's order (rare).
+    awaiting_all: Option<HashSet<String>>,
+}
+
+/// The servers of a whole reply that wait for a first check, following
+/// `track` chains (HAProxy refuses loops; the walk is bounded anyway).
+fn awaiting_in(stat: &Stat) -> HashSet<String> {
+    let mut own: HashMap<String, (bool, Option<String>)> = HashMap::new();
+    for row in stat.rows().filter(|r| r.kind() == RowType::Server) {
+        let status = ServerStatus::parse(&row.status);
+        let waits = status.awaits_first_check(
+            CheckStatus::parse(&row.check_status),
+            CheckStatus::parse(&row.agent_status),
+        );
+        let maint = status.state == State::Maint;
+        let target = (!maint && !row.tracked.is_empty()).then(|| row.tracked.to_string());
+        own.insert(format!("{}/{}", row.pxname, row.svname), (waits, target));
+    }
+    let mut out = HashSet::new();
+    for (key, (waits, target)) in &own {
+        let mut waits = *waits;
+        let mut next = target.as_deref();
+        for _ in 0..32 {
+            let Some(t) = next.filter(|_| !waits) else { break };
+            match own.get(t) {
+                Some((w, n)) => {
+                    waits = *w;
+                    next = n.as_deref();
+                }
+                None => break,
+            }
+        }
+        if waits {
+            out.insert(key.clone());
+        }
+    }
+    out
 }
 
 impl Differ<'_> {
@@ -183,32 +238,59 @@ impl Differ<'_> {
             name,
             old,
             servers: Default::default(),
-            up: None,
-            pending_first_check: false,
+            verdict: None,
+            awaiting: false,
+            settled_usable: false,
         }
     }
 
     /// Servers of the group not seen in this poll are removed; the backend
     /// goes into the new state.
     fn close(&mut self, g: Group) {
-        let old_up = g.old.as_ref().map(|o| o.up);
+        let old = g.old.as_ref().map(|o| (o.up, o.unsettled));
         if let Some(old) = g.old {
             self.removed(&g.name, old.servers);
         }
         // A frontend has no BACKEND row and no servers: nothing to remember.
         // (Servers without a BACKEND row never come from HAProxy; keep them
         // anyway rather than report them added again on every poll.)
-        let up = g.up.or_else(|| (!g.servers.is_empty()).then(|| old_up.unwrap_or(true)));
-        self.changed |= old_up != up;
-        if let Some(up) = up {
-            self.new.insert(g.name, BackendState { up, servers: g.servers });
+        let verdict = g
+            .verdict
+            .or_else(|| (!g.servers.is_empty()).then(|| old.unwrap_or((true, false))));
+        self.changed |= old != verdict;
+        if let Some((up, unsettled)) = verdict {
+            self.new.insert(
+                g.name,
+                BackendState {
+                    up,
+                    unsettled,
+                    servers: g.servers,
+                },
+            );
         }
     }
 
-    fn removed(&mut self, backend: &str, servers: std::collections::BTreeMap<String, ServerState>) {
+    /// Whether the server a tracking server follows waits for a first check.
+    fn target_awaits(&mut self, g: &Group, target: &str) -> bool {
+        let seen = match target.split_once('/') {
+            Some((px, sv)) if px == g.name => g.servers.contains_key(sv),
+            Some((px, sv)) => self.new.get(px).is_some_and(|b| b.servers.contains_key(sv)),
+            None => return false,
+        };
+        if seen {
+            return self.awaiting.contains(target);
+        }
+        let stat = self.stat;
+        self.awaiting_all
+            .get_or_insert_with(|| awaiting_in(stat))
+            .contains(target)
+    }
+
+    fn removed(&mut self, backend: &str, servers: BTreeMap<String, ServerState>) {
         for (srv, s) in servers {
             self.changed = true;
-            if !self.baseline {
+            // A server nobody was told about goes as silently as it came.
+            if !self.baseline && !s.unannounced {
                 let from = s
                     .settled
                     .as_deref()
@@ -228,21 +310,28 @@ impl Differ<'_> {
 
     fn backend_row(&mut self, g: &mut Group, row: &StatRow) {
         let observed_up = ServerStatus::parse(&row.status).state == State::Up;
-        let old_up = g.old.as_ref().map(|o| o.up);
+        let old = g.old.as_ref().map(|o| (o.up, o.unsettled));
         // Right after a start the BACKEND row says UP while servers wait for
-        // their first check: keep the previous verdict until then.
-        let up = match old_up {
-            Some(p) if g.pending_first_check => p,
-            _ => observed_up,
+        // their first check: that UP is only HAProxy's default, unless a
+        // server whose state is settled takes traffic.
+        let settled = !g.awaiting || (observed_up && g.settled_usable);
+        let verdict = match old {
+            Some(kept) if !settled => kept,
+            None if !settled => (observed_up, true),
+            _ => (observed_up, false),
         };
-        g.up = Some(up);
+        g.verdict = Some(verdict);
+        // Tell only a change between two settled verdicts.
+        let (Some((old_up, false)), (up, false)) = (old, verdict) else {
+            return;
+        };
         if self.baseline {
             return;
         }
         let servers = || g.servers.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
         let at = (Some(&*row.pxname), None);
-        match old_up {
-            Some(true) if !up => {
+        match (old_up, up) {
+            (true, false) => {
                 let msg = format!(
                     "backend {} has no server available (servers: {})",
                     row.pxname,
@@ -257,7 +346,7 @@ impl Differ<'_> {
                     msg,
                 );
             }
-            Some(false) if up => {
+            (false, true) => {
                 let msg = format!("backend {} has a usable server again", row.pxname);
                 self.em.push(
                     Kind::BackendUp,
@@ -276,8 +365,15 @@ impl Differ<'_> {
         let status = ServerStatus::parse(&row.status);
         let check = CheckStatus::parse(&row.check_status);
         let agent = CheckStatus::parse(&row.agent_status);
-        if !status.is_settled() && check.is_some_and(|c| c.is_pending()) {
-            g.pending_first_check = true;
+        let awaits = status.awaits_first_check(check, agent)
+            || (status.state != State::Maint && !row.tracked.is_empty() && self.target_awaits(g, &row.tracked));
+        if awaits {
+            g.awaiting = true;
+            self.awaiting.insert(format!("{}/{}", row.pxname, row.svname));
+        }
+        let settled = status.is_settled() && !awaits;
+        if settled && matches!(status.state, State::Up | State::NoCheck) {
+            g.settled_usable = true;
         }
         // `DOWN 1/2`: checks pass again but HAProxy has not brought the server
         // back yet. The coming `server_up` says it; a check change now is noise.
@@ -291,13 +387,20 @@ impl Differ<'_> {
         };
 
         if !self.baseline {
-            self.server_events(row, &status, prev.as_ref(), now_check, now_agent);
+            self.server_events(row, &status, settled, awaits, prev.as_ref(), now_check, now_agent);
         }
 
         self.changed |= prev.is_none();
-        let mut srv = prev.unwrap_or_default();
-        if status.is_settled() && srv.settled.as_deref() != Some(&*row.status) {
+        let mut srv = prev.unwrap_or_else(|| ServerState {
+            unannounced: !self.baseline && !settled,
+            ..Default::default()
+        });
+        if settled && srv.settled.as_deref() != Some(&*row.status) {
             srv.settled = Some(row.status.to_string());
+            self.changed = true;
+        }
+        if settled && srv.unannounced {
+            srv.unannounced = false;
             self.changed = true;
         }
         for (slot, now) in [(&mut srv.check, now_check), (&mut srv.agent, now_agent)] {
@@ -309,43 +412,45 @@ impl Differ<'_> {
         g.servers.insert(key, srv);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn server_events(
         &mut self,
         row: &StatRow,
         status: &ServerStatus,
+        settled: bool,
+        awaits: bool,
         prev: Option<&ServerState>,
         now_check: Option<&str>,
         now_agent: Option<&str>,
     ) {
         let at = (Some(&*row.pxname), Some(&*row.svname));
         let before = self.em.events.len();
-        match prev {
-            None => {
-                let to = status.state.word().to_string();
-                let msg = format!("server {}/{} added ({})", row.pxname, row.svname, row.status);
-                self.em.push(Kind::ServerAdded, Severity::Info, at, None, Some(to), msg);
+        let added = match prev {
+            None => settled,
+            Some(p) => settled && p.unannounced,
+        };
+        if added {
+            let to = status.state.word().to_string();
+            let msg = format!("server {}/{} added ({})", row.pxname, row.svname, row.status);
+            self.em.push(Kind::ServerAdded, Severity::Info, at, None, Some(to), msg);
+        } else if let Some(old) = prev.and_then(|p| p.settled.as_deref()).filter(|_| settled) {
+            let old = ServerStatus::parse(old).state;
+            if let Some((kind, sev)) = state_change(old, status.state) {
+                let from = old.word().to_string();
+                let why = if matches!(kind, Kind::ServerDown) {
+                    describe_failure(&check_of(row), &agent_of(row))
+                } else {
+                    String::new()
+                };
+                let msg = format!("server {}/{} {from} → {}{why}", row.pxname, row.svname, row.status);
+                self.em
+                    .push(kind, sev, at, Some(from), Some(status.state.word().to_string()), msg);
             }
-            Some(p) if status.is_settled() => {
-                let old = p.settled.as_deref().map(|s| ServerStatus::parse(s).state);
-                if let Some((kind, sev)) = state_change(old, status.state) {
-                    let from = old.map(|o| o.word().to_string());
-                    let why = if matches!(kind, Kind::ServerDown) {
-                        describe_failure(&check_of(row), &agent_of(row))
-                    } else {
-                        String::new()
-                    };
-                    let msg = format!(
-                        "server {}/{} {} → {}{why}",
-                        row.pxname,
-                        row.svname,
-                        from.as_deref().unwrap_or("new"),
-                        row.status
-                    );
-                    self.em
-                        .push(kind, sev, at, from, Some(status.state.word().to_string()), msg);
-                }
-            }
-            Some(_) => {}
+        }
+        // A check result while another check still has none: the state
+        // event that may follow carries it.
+        if awaits || prev.is_none_or(|p| p.unannounced) {
+            return self.finish_server_event(row, before);
         }
         if self.em.events.len() == before {
             let prev_check = prev.and_then(|p| p.check.as_deref());
@@ -374,6 +479,11 @@ impl Differ<'_> {
                     .push(kind, sev, at, Some(old.to_string()), Some(new.to_string()), msg);
             }
         }
+        self.finish_server_event(row, before);
+    }
+
+    /// Fills the server's details into the event pushed since `before`, if any.
+    fn finish_server_event(&mut self, row: &StatRow, before: usize) {
         if self.em.events.len() > before {
             let ev = self.em.events.last_mut().expect("pushed above");
             ev.status = Some(row.status.to_string());
@@ -484,10 +594,13 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
 
     let mut d = Differ {
         em,
+        stat: &snap.stat,
         baseline,
         changed,
         old: std::mem::take(&mut st.backends),
         new: Default::default(),
+        awaiting: HashSet::new(),
+        awaiting_all: None,
     };
     let mut group: Option<Group> = None;
     for row in snap.stat.rows() {

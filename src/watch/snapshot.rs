@@ -61,6 +61,15 @@ pub struct ServerState {
     /// The last meaningful agent-check code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// First seen after the baseline (a server the config added) before it
+    /// settled: `server_added` is told when it settles, with the state it
+    /// settled in, and nothing is told if it goes away before that.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unannounced: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What hawatch remembers about one backend.
@@ -68,6 +77,11 @@ pub struct ServerState {
 pub struct BackendState {
     /// Whether the backend had a usable server (its BACKEND row read `UP`).
     pub up: bool,
+    /// `up` has not settled since the backend was first seen: some of its
+    /// servers waited for their first check then. No `backend_up`/`backend_down`
+    /// is told until it has.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unsettled: bool,
     pub servers: BTreeMap<String, ServerState>,
 }
 

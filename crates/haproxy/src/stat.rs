@@ -51,6 +51,8 @@ pub struct StatRow<'a> {
     pub agent_status: Cow<'a, str>,
     pub agent_desc: Cow<'a, str>,
     pub last_agt: Cow<'a, str>,
+    /// `backend/server` this server tracks (`track` keyword); empty if none.
+    pub tracked: Cow<'a, str>,
     pub addr: Cow<'a, str>,
 }
 
@@ -120,10 +122,11 @@ enum Field {
     AgentStatus,
     AgentDesc,
     LastAgt,
+    Tracked,
     Addr,
 }
 
-const FIELDS: [(&str, Field); 13] = [
+const FIELDS: [(&str, Field); 14] = [
     ("pxname", Field::Pxname),
     ("svname", Field::Svname),
     ("type", Field::Type),
@@ -136,6 +139,7 @@ const FIELDS: [(&str, Field); 13] = [
     ("agent_status", Field::AgentStatus),
     ("agent_desc", Field::AgentDesc),
     ("last_agt", Field::LastAgt),
+    ("tracked", Field::Tracked),
     ("addr", Field::Addr),
 ];
 
@@ -170,6 +174,7 @@ impl<'a> StatRow<'a> {
             Field::AgentStatus => self.agent_status = c,
             Field::AgentDesc => self.agent_desc = c,
             Field::LastAgt => self.last_agt = c,
+            Field::Tracked => self.tracked = c,
             Field::Addr => self.addr = c,
         }
     }
@@ -197,7 +202,7 @@ fn quoted_cells(line: &str, lineno: usize) -> Result<csv::StringRecord, ParseErr
 /// and hands out rows on demand, so a poll never holds a row vector.
 ///
 /// Why not the csv crate for every line: a 2.6 row has 128 cells and hawatch
-/// needs 13 of them, the last (`addr`) at position 73. Unquoted lines (all but a few
+/// needs 14 of them, the last (`addr`) at position 73. Unquoted lines (all but a few
 /// with a `,` in a check message) are split by hand up to the last needed
 /// cell, borrowing the cells; that halves the parse time of a 10,000-server
 /// reply (docs/performance.md). Quoted lines still go through the csv crate.
@@ -505,6 +510,7 @@ fn into_owned(r: StatRow<'_>) -> StatRow<'static> {
         agent_status: o(r.agent_status),
         agent_desc: o(r.agent_desc),
         last_agt: o(r.last_agt),
+        tracked: o(r.tracked),
         addr: o(r.addr),
     }
 }

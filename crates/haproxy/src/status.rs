@@ -83,6 +83,20 @@ impl<'a> ServerStatus<'a> {
     pub fn is_settled(&self) -> bool {
         self.transition.is_none()
     }
+
+    /// Whether this status still waits for a check that governs it: the
+    /// health check or the agent check has given no result since HAProxy
+    /// started (`INI`/`UNK`). Such a status is HAProxy's default, not an
+    /// observation: right after a start a `fall 1` server reads plain `UP`
+    /// with check `INI`, an agent-only one `no check` with agent `INI`, and
+    /// the first result may turn either DOWN. `MAINT` is never pending: the
+    /// operator, the config (`disabled`) or a tracked server put it there, and
+    /// HAProxy pauses the checks of a server in maintenance. A tracking
+    /// server has no check of its own; whether it waits is its target's
+    /// business (see the `tracked` column).
+    pub fn awaits_first_check(&self, check: Option<CheckStatus<'_>>, agent: Option<CheckStatus<'_>>) -> bool {
+        self.state != State::Maint && (check.is_some_and(|c| c.is_pending()) || agent.is_some_and(|c| c.is_pending()))
+    }
 }
 
 /// A health-check or agent-check result code (`L7OK`, `L4CON`, ...).
@@ -162,6 +176,30 @@ mod tests {
         }
         assert!(!ServerStatus::parse("UP 2/3").is_settled());
         assert!(ServerStatus::parse("DOWN (agent)").is_settled());
+    }
+
+    /// The rows of a real HAProxy 2.6, read 30 ms after its start (fixture
+    /// `show-stat-after-start.csv`): which statuses wait for a first check.
+    #[test]
+    fn awaits_first_check_on_a_real_start() {
+        let cases = [
+            // (status, check, agent, pending)
+            ("UP", "INI", "", true),         // fall 1: plain UP before any check
+            ("UP 1/3", "INI", "", true),     // fall 3
+            ("no check", "", "INI", true),   // agent-only
+            ("UP 1/3", "L4OK", "INI", true), // health checked, agent not yet
+            ("DOWN", "L4CON", "", false),    // checked
+            ("no check", "", "", false),     // nothing governs it
+            ("MAINT", "", "", false),        // `disabled`: checks paused
+            ("MAINT", "INI", "INI", false),  // maintenance is the operator's
+            ("DOWN (agent)", "L4OK", "L7STS", false),
+            ("UP", "* L4OK", "", false), // a check in progress after a result
+        ];
+        for (status, check, agent, pending) in cases {
+            let got =
+                ServerStatus::parse(status).awaits_first_check(CheckStatus::parse(check), CheckStatus::parse(agent));
+            assert_eq!(got, pending, "{status} / {check} / {agent}");
+        }
     }
 
     #[test]
