@@ -280,8 +280,8 @@ pub struct EventsArgs {
     #[arg(long, value_name = "PATH")]
     pub store: Option<PathBuf>,
     /// Only events newer than this: a duration (`90s`, `1h`, `2d`) or an RFC 3339 time.
-    #[arg(long)]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::commands::since_arg)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Only this instance (its `[[haproxy]]` name).
     #[arg(long)]
     pub instance: Option<String>,

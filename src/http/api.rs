@@ -87,7 +87,7 @@ pub async fn events(
         }
     }
     let since = match q.since.as_deref().map(|s| crate::commands::parse_since(s, Utc::now())) {
-        Some(Err(e)) => return bad_request(format!("{e:#}").replace("--since", "since")),
+        Some(Err(e)) => return bad_request(format!("since {e}")),
         Some(Ok(t)) => Some(t),
         None => None,
     };
