@@ -11,14 +11,26 @@ use super::secret::Secret;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub std::time::Duration);
 
+/// The longest duration any setting takes. Intervals, timeouts, quiet
+/// hours, `remind_every`, `retention` and the like are added to clock
+/// times and instants, multiplied and turned into milliseconds; past this
+/// they could overflow (`9999999999d`), so the file is refused instead.
+pub const MAX_DUR: std::time::Duration = std::time::Duration::from_secs(100 * 366 * 86400);
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
             serde::de::Error::custom(format!(
                 "invalid duration {s:?} ({e}): write a number and a unit, e.g. \"500ms\", \"2s\", \"5m\""
             ))
-        })
+        })?;
+        if d > MAX_DUR {
+            return Err(serde::de::Error::custom(format!(
+                "duration {s:?} is too long: at most 100 years (\"36600d\")"
+            )));
+        }
+        Ok(Dur(d))
     }
 }
 

@@ -231,3 +231,21 @@ fn locations_ignore_comments() {
     );
     assert!(e.starts_with("f.toml:8:") && e.contains("http.listen"), "{e}");
 }
+
+/// Issue 12: a duration that cannot be added to a clock time is refused
+/// where it is written, not met as an overflow later (`9999999999d`).
+#[test]
+fn absurd_durations_are_refused_with_file_line_and_key() {
+    for (key, section) in [
+        ("interval", "[watch]"),
+        ("retention", "[watch]"),
+        ("remind_every", "[notify]"),
+        ("resend_every", "[[sink]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9093\""),
+    ] {
+        let text = format!("{section}\n{key} = \"9999999999d\"\n");
+        let e = errors(&text);
+        assert!(e.contains("f.toml") && e.contains(key) && e.contains("too long"), "{key}: {e}");
+    }
+    let ok = "[watch]\nretention = \"36600d\"\n";
+    assert!(!Config::parse(ok, "f.toml").err().is_some_and(|e| e.to_string().contains("too long")));
+}
