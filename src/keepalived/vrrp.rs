@@ -221,6 +221,14 @@ pub fn record(
     Ok(written.and_then(|mut v| v.pop()))
 }
 
+/// How long the background copy still waits for `fault_grace` after a FAULT
+/// that arrived at `at_ms` (`--arrived-ms`, a command-line value): never
+/// negative, never more than the grace, whatever `at_ms` says.
+fn fault_wait_ms(at_ms: i64, grace: std::time::Duration, now_ms: i64) -> u64 {
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    at_ms.saturating_add(grace_ms).saturating_sub(now_ms).clamp(0, grace_ms) as u64
+}
+
 /// [`record`] from the watcher: on the blocking pool, then log the event and
 /// ring the sinks' bells. Failures are logged (the next change retries).
 pub async fn record_in_watcher(shared: &std::sync::Arc<crate::watch::poller::Shared>, t: Transition, info: VrrpInfo) {
@@ -272,8 +280,8 @@ pub async fn notify(
         return Ok(0);
     }
     if let Some(at) = arrived_ms {
-        let wait = (at + k.fault_grace.as_millis() as i64 - Utc::now().timestamp_millis()).max(0);
-        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+        let wait = fault_wait_ms(at, k.fault_grace, Utc::now().timestamp_millis());
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
     let store = Store::open(&config.watch.store)?;
     let plans: Vec<SinkPlan> = config.sinks.iter().map(|s| s.plan.clone()).collect();
@@ -289,6 +297,17 @@ pub async fn notify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12: `--arrived-ms` near i64::MAX overflowed `at + grace`.
+    #[test]
+    fn the_fault_wait_is_bounded_by_the_grace() {
+        let g = std::time::Duration::from_secs(3);
+        assert_eq!(fault_wait_ms(1_000, g, 2_000), 2_000);
+        assert_eq!(fault_wait_ms(1_000, g, 9_000), 0);
+        assert_eq!(fault_wait_ms(i64::MAX, g, 0), 3_000);
+        assert_eq!(fault_wait_ms(i64::MIN, g, i64::MAX), 0);
+        assert_eq!(fault_wait_ms(0, std::time::Duration::MAX, 0), i64::MAX as u64);
+    }
 
     #[test]
     fn fifo_lines_and_notify_arguments() {

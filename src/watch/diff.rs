@@ -141,7 +141,7 @@ fn restarted(old: &ProcInfo, new: &ProcInfo) -> bool {
     }
     match (old.start_time, new.start_time) {
         (Some(a), Some(b)) if old.start_time_derived || new.start_time_derived => {
-            (a - b).abs() > DERIVED_START_TOLERANCE_SECS
+            a.abs_diff(b) > DERIVED_START_TOLERANCE_SECS.unsigned_abs()
         }
         (Some(a), Some(b)) => a != b,
         _ => false,

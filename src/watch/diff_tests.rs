@@ -518,3 +518,20 @@ impl ContainsEv for Vec<Event> {
         self.iter().any(|e| e.kind == kind && e.subject() == subject)
     }
 }
+
+/// Issue 12: start times taken from HAProxy's text at the ends of i64
+/// overflowed `a - b` (a panic in debug builds).
+#[test]
+fn extreme_start_times_do_not_overflow_the_restart_check() {
+    let p = |t: i64, derived: bool| crate::watch::snapshot::ProcInfo {
+        pid: Some(1),
+        start_time: Some(t),
+        start_time_derived: derived,
+        version: None,
+        node: None,
+    };
+    assert!(restarted(&p(i64::MAX, true), &p(i64::MIN, false)));
+    assert!(restarted(&p(i64::MIN, false), &p(i64::MAX, true)));
+    assert!(!restarted(&p(100, true), &p(102, false)));
+    assert!(restarted(&p(100, true), &p(104, false)));
+}

@@ -24,8 +24,12 @@ pub struct ProcInfo {
 impl ProcInfo {
     pub fn from_info(info: &Info, now: DateTime<Utc>) -> ProcInfo {
         let (start_time, derived) = match (info.start_time_sec, info.uptime_sec) {
-            (Some(s), _) => (Some(s as i64), false),
-            (None, Some(up)) => (Some(now.timestamp() - up as i64), true),
+            // HAProxy's text: a value past i64 is no time at all, not a wrap.
+            (Some(s), _) => (i64::try_from(s).ok(), false),
+            (None, Some(up)) => (
+                i64::try_from(up).ok().and_then(|up| now.timestamp().checked_sub(up)),
+                true,
+            ),
             (None, None) => (None, false),
         };
         ProcInfo {
@@ -104,5 +108,42 @@ pub struct InstanceState {
 impl InstanceState {
     pub fn server_count(&self) -> usize {
         self.backends.values().map(|b| b.servers.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: `Uptime_sec` / `Start_time_sec` near u64::MAX overflowed
+    /// the subtraction (a panic in debug builds, a wrapped time in release).
+    #[test]
+    fn absurd_start_times_and_uptimes_are_no_time() {
+        let now = Utc::now();
+        for v in [u64::MAX, i64::MAX as u64 + 1] {
+            let up = Info {
+                uptime_sec: Some(v),
+                ..Info::default()
+            };
+            assert_eq!(ProcInfo::from_info(&up, now).start_time, None);
+            let start = Info {
+                start_time_sec: Some(v),
+                ..Info::default()
+            };
+            assert_eq!(ProcInfo::from_info(&start, now).start_time, None);
+        }
+        let up = Info {
+            uptime_sec: Some(i64::MAX as u64),
+            ..Info::default()
+        };
+        assert_eq!(
+            ProcInfo::from_info(&up, now).start_time,
+            now.timestamp().checked_sub(i64::MAX)
+        );
+        let up = Info {
+            uptime_sec: Some(5),
+            ..Info::default()
+        };
+        assert_eq!(ProcInfo::from_info(&up, now).start_time, Some(now.timestamp() - 5));
     }
 }

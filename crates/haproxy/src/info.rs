@@ -93,7 +93,11 @@ fn parse_uptime(days: &str, hms: &str) -> Option<u64> {
     let (h, rest) = hms.split_once('h')?;
     let (m, rest) = rest.split_once('m')?;
     let s = rest.strip_suffix('s')?;
-    Some(d * 86400 + h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?)
+    // The page is outside text: an absurd day count is no uptime, not an overflow.
+    d.checked_mul(86400)?
+        .checked_add(h.parse::<u64>().ok()?.checked_mul(3600)?)?
+        .checked_add(m.parse::<u64>().ok()?.checked_mul(60)?)?
+        .checked_add(s.parse::<u64>().ok()?)
 }
 
 #[cfg(test)]
@@ -123,5 +127,18 @@ mod tests {
         assert_eq!(info.release_date.as_deref(), Some("2026/10/17"));
         assert_eq!(info.uptime_sec, Some(86400 + 2 * 3600 + 3 * 60 + 4));
         assert_eq!(Info::parse_html("garbage"), Info::default());
+    }
+
+    /// Issue 12: a day count near u64::MAX overflowed `d * 86400`.
+    #[test]
+    fn an_absurd_html_uptime_is_none() {
+        let html = |up: &str| format!("<b>pid = </b> 1 (process #1)<br><b>uptime = </b> {up}<br>");
+        assert_eq!(Info::parse_html(&html("213503982334602d 0h00m00s")).uptime_sec, None);
+        assert_eq!(Info::parse_html(&html("0d 5124095576030432h00m00s")).uptime_sec, None);
+        assert_eq!(
+            Info::parse_html(&html("18446744073709551615d 0h00m00s")).uptime_sec,
+            None
+        );
+        assert_eq!(Info::parse_html(&html("2d 0h00m01s")).uptime_sec, Some(2 * 86400 + 1));
     }
 }
