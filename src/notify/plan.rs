@@ -64,12 +64,21 @@ pub fn on_events(
     now: DateTime<Utc>,
 ) -> Vec<Notice> {
     let mut out = Vec::new();
-    for e in events {
+    // Instances, then backends, then servers: a parent that starts flapping
+    // in this poll absorbs its children's changes of the same poll.
+    let depth = |e: &Event| usize::from(e.backend.is_some()) + usize::from(e.server.is_some());
+    let mut ordered: Vec<&Event> = events.iter().collect();
+    ordered.sort_by_key(|e| depth(e));
+    for e in ordered {
         let mut n = Notice::of(e.clone());
         n.servers = servers_of(e, state);
         let routed = sp.route.matches(e);
-        let s = subjects.entry(policy::key(e)).or_default();
-        out.extend(policy::on_event(&sp.policy, s, n, routed));
+        let key = policy::key(e);
+        let parent_flapping = policy::parents(&key)
+            .iter()
+            .any(|p| subjects.get(p).is_some_and(|s| s.flapping.is_some()));
+        let s = subjects.entry(key).or_default();
+        out.extend(policy::on_event_under(&sp.policy, s, n, routed, parent_flapping));
     }
     if let Some(st) = state.filter(|s| s.reachable && s.seen) {
         let mut keys: Vec<&String> = subjects.keys().collect();
@@ -224,6 +233,99 @@ mod tests {
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].folded.len(), 2);
         assert_eq!(n[0].servers.len(), 2);
+    }
+
+    /// A single-server backend whose server toggles every 2 s, `toggles`
+    /// times, then stays; the notices of every poll and of the ticks after.
+    fn flap_single_server_backend(toggles: i64) -> (Vec<Vec<Notice>>, Vec<Notice>) {
+        let sp = SinkPlan::plain("x");
+        let mut subjects = HashMap::new();
+        let t0 = Utc::now();
+        let at = |secs: i64| t0 + chrono::TimeDelta::seconds(secs);
+        let mut polls = Vec::new();
+        for i in 0..toggles {
+            let down = i % 2 == 0;
+            let (sk, bk) = if down {
+                (Kind::ServerDown, Kind::BackendDown)
+            } else {
+                (Kind::ServerUp, Kind::BackendUp)
+            };
+            let mut s = ev(sk, Some("a"));
+            let mut b = ev(bk, None);
+            s.time = at(2 * i);
+            b.time = at(2 * i);
+            let st = state(&["a"]);
+            polls.push(on_events(&sp, &mut subjects, &[s, b], Some(&st), at(2 * i)));
+        }
+        let due: Vec<String> = {
+            let mut k: Vec<String> = subjects.keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let later = at(2 * toggles + 600);
+        let ticked = on_tick(&sp, &mut subjects, &due, later);
+        (polls, ticked)
+    }
+
+    #[test]
+    fn a_flapping_single_server_backend_pages_once_and_settles_once() {
+        use crate::notify::notice::NoticeKind;
+        let (polls, ticked) = flap_single_server_backend(20);
+        let sent: Vec<&Notice> = polls.iter().flatten().collect();
+        // 5 toggles told (each one message: the backend, its server folded),
+        // then one `flapping` notice for the backend, then nothing.
+        assert_eq!(
+            sent.len(),
+            6,
+            "{:#?}",
+            sent.iter().map(|n| (n.kind, n.event.subject())).collect::<Vec<_>>()
+        );
+        assert!(sent[..5]
+            .iter()
+            .all(|n| n.kind == NoticeKind::Event && n.event.server.is_none() && n.folded.len() == 1));
+        assert_eq!(sent[5].kind, NoticeKind::Flapping);
+        assert_eq!(sent[5].event.subject(), "be");
+        // One `settled` notice: the backend's, the server's resolution folded in.
+        assert_eq!(ticked.len(), 1, "{ticked:#?}");
+        assert_eq!(ticked[0].kind, NoticeKind::Settled);
+        assert_eq!(ticked[0].event.kind, Kind::BackendUp);
+        assert_eq!(ticked[0].count, Some(20), "every change of the backend counted");
+    }
+
+    #[test]
+    fn a_flapping_backend_that_settles_down_opens_one_alert() {
+        use crate::notify::notice::NoticeKind;
+        let (_, ticked) = flap_single_server_backend(21);
+        assert_eq!(ticked.len(), 1, "{ticked:#?}");
+        assert_eq!(ticked[0].kind, NoticeKind::Settled);
+        assert_eq!(ticked[0].event.kind, Kind::BackendDown);
+        assert_eq!(ticked[0].folded.len(), 1, "the server settled DOWN too");
+    }
+
+    #[test]
+    fn an_instance_flaps_like_any_subject() {
+        use crate::notify::notice::NoticeKind;
+        let sp = SinkPlan::plain("x");
+        let mut subjects = HashMap::new();
+        let t0 = Utc::now();
+        let mut sent = Vec::new();
+        for i in 0..12 {
+            let kind = if i % 2 == 0 {
+                Kind::InstanceUnreachable
+            } else {
+                Kind::InstanceRecovered
+            };
+            let mut e = ev(kind, None);
+            e.backend = None;
+            e.time = t0 + chrono::TimeDelta::seconds(i);
+            sent.extend(on_events(&sp, &mut subjects, &[e], None, e_time(t0, i)));
+        }
+        assert_eq!(sent.len(), 6);
+        assert_eq!(sent[5].kind, NoticeKind::Flapping);
+    }
+
+    fn e_time(t0: DateTime<Utc>, i: i64) -> DateTime<Utc> {
+        t0 + chrono::TimeDelta::seconds(i)
     }
 
     #[test]

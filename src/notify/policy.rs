@@ -11,7 +11,14 @@
 //!   (the alert simply stays open);
 //! - more than `flap_threshold` state changes within `flap_window` send one
 //!   `flapping` notice; later changes are only counted until the subject has
-//!   been stable for `flap_settle`, which sends one `settled` notice;
+//!   been stable for `flap_settle`, which sends one `settled` notice. This
+//!   holds for every subject kind: a server's state, a backend's UP/DOWN, an
+//!   instance's reachable/unreachable;
+//! - while a backend or an instance flaps, its servers (and backends) are
+//!   absorbed: their changes are counted but say nothing, the parent's
+//!   notices speak for them; when they settle, only a child that settled in
+//!   a problem (or whose told alert it ends) says so, folded into the
+//!   parent's `settled` notice when they settle together;
 //! - an alert still open after `remind_every` gets a reminder, at most
 //!   `remind_max` of them, unless its backend or instance is down too;
 //! - an alert whose subject disappeared is closed with a `gone` notice.
@@ -87,6 +94,10 @@ pub struct Flapping {
     pub last_change_ms: i64,
     /// The sink was told it is flapping.
     pub notified: bool,
+    /// It started while its backend or instance was flapping: that
+    /// subject's notices spoke for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absorbed: bool,
 }
 
 /// Everything the policy remembers about one subject for one sink.
@@ -165,13 +176,34 @@ fn is_up(e: &Event) -> bool {
     matches!(e.kind, Kind::ServerUp | Kind::ServerReady)
 }
 
+/// What flap detection counts: a change of a subject's state (a server's
+/// state or removal, a backend's UP/DOWN, an instance's reachability).
+fn is_flap_change(k: Kind) -> bool {
+    k.is_server_state()
+        || matches!(
+            k,
+            Kind::ServerRemoved
+                | Kind::BackendDown
+                | Kind::BackendUp
+                | Kind::InstanceUnreachable
+                | Kind::InstanceRecovered
+        )
+}
+
 /// Applies one event to its subject. `routed` says whether the sink's route
 /// matches the event; recoveries of alerts the sink knows pass regardless.
 /// `notice` is the event's notice (with the backend's servers when relevant).
 pub fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Vec<Notice> {
+    on_event_under(p, s, notice, routed, false)
+}
+
+/// [`on_event`] for a subject whose backend or instance may be flapping
+/// (`parent_flapping`): then the parent's notices speak for this one, which
+/// only counts its changes until it settles.
+pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool, parent_flapping: bool) -> Vec<Notice> {
     let e = notice.event.clone();
     let now = ms(e.time);
-    let change = e.kind.is_server_state() || e.kind == Kind::ServerRemoved;
+    let change = is_flap_change(e.kind);
     // How long the server was away from UP, for its return.
     let mut away = None;
     if e.kind.is_server_state() {
@@ -197,6 +229,27 @@ pub fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Ve
         return Vec::new();
     }
 
+    if parent_flapping {
+        if change && e.kind != Kind::ServerRemoved {
+            // Absorbed: say nothing now, settle with the rest.
+            s.held = None;
+            if s.open.as_ref().is_some_and(|o| !o.notified) {
+                s.open = None;
+            }
+            s.flapping = Some(Flapping {
+                since: e.time,
+                count: 1,
+                last: e.clone(),
+                last_change_ms: now,
+                notified: false,
+                absorbed: true,
+            });
+        }
+        if e.kind != Kind::ServerRemoved {
+            return Vec::new();
+        }
+    }
+
     if change && p.flap_threshold > 0 && s.changes.len() as u32 > p.flap_threshold && e.kind != Kind::ServerRemoved {
         let notify = routed || s.open.as_ref().is_some_and(|o| o.notified);
         // A held notice is absorbed: the flapping notice tells it.
@@ -210,6 +263,7 @@ pub fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Ve
             last: e.clone(),
             last_change_ms: now,
             notified: notify,
+            absorbed: false,
         });
         if !notify {
             return Vec::new();
@@ -347,7 +401,11 @@ pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bo
         .take_if(|f| f.last_change_ms + dur_ms(p.flap_settle) <= now_ms)
     {
         s.changes.clear();
-        let down = f.last.kind == Kind::ServerDown;
+        let down = f.last.kind.is_problem();
+        // An absorbed subject speaks only if it settled in a problem or ends
+        // an alert the sink was told about.
+        let told_open = s.open.as_ref().is_some_and(|o| o.notified);
+        let speak = f.notified || (f.absorbed && (down || told_open));
         let mut n = Notice::of(f.last.clone());
         n.kind = NoticeKind::Settled;
         n.count = Some(f.count);
@@ -368,7 +426,7 @@ pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bo
             (None, true) => {
                 n.since = Some(f.last.time);
                 n.severity = f.last.severity;
-                if f.notified {
+                if speak {
                     s.open = Some(Open {
                         event: f.last.clone(),
                         since: f.last.time,
@@ -380,7 +438,7 @@ pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bo
             }
             (None, false) => n.severity = Severity::Info,
         }
-        if f.notified {
+        if speak {
             out.push(n);
         }
     }
@@ -437,16 +495,21 @@ pub fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Noti
 /// of the same direction in its backend (one message naming its servers, not
 /// one per server).
 pub fn fold(notices: Vec<Notice>) -> Vec<Notice> {
-    let backend_of = |n: &Notice| -> Option<(String, String, bool)> {
-        (n.kind == NoticeKind::Event && n.event.server.is_none()).then_some(())?;
+    // (instance, backend, down, settled): a `settled` backend notice takes
+    // the `settled` notices of its servers that settled the same way.
+    type Head = (String, String, bool, bool);
+    let foldable = |k: NoticeKind| matches!(k, NoticeKind::Event | NoticeKind::Settled);
+    let backend_of = |n: &Notice| -> Option<Head> {
+        (foldable(n.kind) && n.event.server.is_none()).then_some(())?;
         let b = n.event.backend.clone()?;
+        let settled = n.kind == NoticeKind::Settled;
         match n.event.kind {
-            Kind::BackendDown => Some((n.event.instance.clone(), b, true)),
-            Kind::BackendUp => Some((n.event.instance.clone(), b, false)),
+            Kind::BackendDown => Some((n.event.instance.clone(), b, true, settled)),
+            Kind::BackendUp => Some((n.event.instance.clone(), b, false, settled)),
             _ => None,
         }
     };
-    let heads: BTreeMap<(String, String, bool), usize> = notices
+    let heads: BTreeMap<Head, usize> = notices
         .iter()
         .enumerate()
         .filter_map(|(i, n)| backend_of(n).map(|k| (k, i)))
@@ -457,15 +520,16 @@ pub fn fold(notices: Vec<Notice>) -> Vec<Notice> {
     let mut folded: BTreeMap<usize, Vec<Event>> = BTreeMap::new();
     let mut keep = Vec::with_capacity(notices.len());
     for n in notices {
-        let target = (n.kind == NoticeKind::Event && n.event.server.is_some())
+        let target = (foldable(n.kind) && n.event.server.is_some())
             .then(|| {
                 let down = match n.event.kind {
                     Kind::ServerDown => true,
                     Kind::ServerUp | Kind::ServerReady => false,
                     _ => return None,
                 };
+                let settled = n.kind == NoticeKind::Settled;
                 heads
-                    .get(&(n.event.instance.clone(), n.event.backend.clone()?, down))
+                    .get(&(n.event.instance.clone(), n.event.backend.clone()?, down, settled))
                     .copied()
             })
             .flatten();
