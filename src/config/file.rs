@@ -178,6 +178,9 @@ pub struct FileHttp {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<String>,
+    /// Client networks (CIDR or single addresses) that may use the endpoints
+    /// that act (`POST /alertmanager`); others get 403. Loopback is not implied.
+    pub allow: Option<OneOrMany>,
     /// PEM certificate chain and key: serve HTTPS.
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,

@@ -220,6 +220,9 @@ pub struct Http {
     /// `None`: no listener.
     pub listen: Option<std::net::SocketAddr>,
     pub auth: Option<(String, Secret)>,
+    /// Clients that may use the endpoints that act (`POST /alertmanager`);
+    /// empty: any client that passes `auth`.
+    pub allow: Vec<ipnet::IpNet>,
     /// (certificate chain, key) PEM files.
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -444,6 +447,14 @@ fn key_at(text: &str, offset: usize) -> String {
         (false, true) => table,
         (false, false) => format!("{table}.{key}"),
     }
+}
+
+/// A network in CIDR form, or a single address as its /32 or /128.
+fn parse_net(a: &str) -> Option<ipnet::IpNet> {
+    a.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .ok()
 }
 
 fn valid_name(n: &str) -> bool {
@@ -1246,6 +1257,7 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
         },
     };
     let at = key_in_table(p.loc, "http", "password");
+    let auth_written = f.username.is_some() || f.password.is_some() || f.password_file.is_some();
     let password = secret_or_file(f.password, f.password_file, p, &at, "http.password");
     let auth = match (f.username, password) {
         (Some(u), Some(pw)) if !u.is_empty() && !pw.expose().is_empty() => Some((u, pw)),
@@ -1283,12 +1295,39 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
             None
         }
     };
-    if let (Some(a), None) = (listen, &auth) {
-        if !a.ip().is_loopback() {
-            tracing::warn!(listen = %a, "the HTTP listener is reachable from the network without authentication; set [http] username and password");
+    let mut allow = Vec::new();
+    let allow_written = f.allow.map(|a| a.into_vec()).unwrap_or_default();
+    for a in &allow_written {
+        let a = a.trim();
+        match parse_net(a) {
+            Some(n) => allow.push(n),
+            None => p.at(
+                key_in_table(p.loc, "http", "allow"),
+                "http.allow",
+                format!("{a:?} is not a network (10.0.0.0/8) or an address"),
+            ),
         }
     }
-    Http { listen, auth, tls }
+    // Anyone who reaches the listener could make hawatch post to the team's
+    // chat through POST /alertmanager: off loopback, that takes credentials
+    // or a list of the clients allowed (a half-written auth is reported above).
+    if let Some(a) = listen {
+        if !a.ip().is_loopback() && !auth_written && allow_written.is_empty() {
+            p.at(
+                key_in_table(p.loc, "http", "listen"),
+                "http.listen",
+                format!(
+                    "{a} is reachable from the network, and anyone who reaches it could post to every sink through POST /alertmanager: set [http] username and password (or password_file), or [http] allow = [\"10.0.0.0/8\"] naming the clients (Alertmanager) that may post; or listen on 127.0.0.1"
+                ),
+            );
+        }
+    }
+    Http {
+        listen,
+        auth,
+        allow,
+        tls,
+    }
 }
 
 fn validate_metrics(f: file::FileMetrics, p: &mut Problems) -> Metrics {

@@ -182,6 +182,10 @@ impl Config {
             h.insert("username".into(), s(user));
             h.insert("password".into(), s("***"));
         }
+        if !self.http.allow.is_empty() {
+            let nets = self.http.allow.iter().map(|n| s(n.to_string())).collect();
+            h.insert("allow".into(), Value::Array(nets));
+        }
         if let Some((cert, key)) = &self.http.tls {
             h.insert("tls_cert".into(), s(cert.display().to_string()));
             h.insert("tls_key".into(), s(key.display().to_string()));

@@ -232,6 +232,37 @@ fn locations_ignore_comments() {
     assert!(e.starts_with("f.toml:8:") && e.contains("http.listen"), "{e}");
 }
 
+/// Off loopback, the endpoints that act (POST /alertmanager posts to every
+/// sink) need credentials or a client list: the config is refused without.
+#[test]
+fn an_open_listener_off_loopback_is_refused() {
+    let inst = "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n";
+    let e = errors(&format!("{inst}[http]\nlisten = \"0.0.0.0:9101\"\n"));
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("f.toml:5:")
+            && e.contains("http.listen")
+            && e.contains("[http] username")
+            && e.contains("[http] allow"),
+        "{e}"
+    );
+    let c = Config::parse(
+        &format!("{inst}[http]\nlisten = \"0.0.0.0:9101\"\nallow = [\"10.0.0.0/8\", \"192.0.2.7\"]\n"),
+        "f",
+    )
+    .unwrap();
+    assert_eq!(c.http.allow.len(), 2);
+    assert!(c.to_redacted_toml().contains("192.0.2.7/32"));
+    Config::parse(
+        &format!("{inst}[http]\nlisten = \"0.0.0.0:9101\"\nusername = \"u\"\npassword = \"p\"\n"),
+        "f",
+    )
+    .unwrap();
+    Config::parse(&format!("{inst}[http]\nlisten = \"127.0.0.1:9101\"\n"), "f").unwrap();
+    let e = errors(&format!("{inst}[http]\nallow = [\"10.0.0.0/33\"]\n"));
+    assert!(e.contains("http.allow") && e.lines().count() == 1, "{e}");
+}
+
 /// Issue 12: a duration that cannot be added to a clock time is refused
 /// where it is written, not met as an overflow later (`9999999999d`).
 #[test]
@@ -240,12 +271,20 @@ fn absurd_durations_are_refused_with_file_line_and_key() {
         ("interval", "[watch]"),
         ("retention", "[watch]"),
         ("remind_every", "[notify]"),
-        ("resend_every", "[[sink]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9093\""),
+        (
+            "resend_every",
+            "[[sink]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9093\"",
+        ),
     ] {
         let text = format!("{section}\n{key} = \"9999999999d\"\n");
         let e = errors(&text);
-        assert!(e.contains("f.toml") && e.contains(key) && e.contains("too long"), "{key}: {e}");
+        assert!(
+            e.contains("f.toml") && e.contains(key) && e.contains("too long"),
+            "{key}: {e}"
+        );
     }
     let ok = "[watch]\nretention = \"36600d\"\n";
-    assert!(!Config::parse(ok, "f.toml").err().is_some_and(|e| e.to_string().contains("too long")));
+    assert!(!Config::parse(ok, "f.toml")
+        .err()
+        .is_some_and(|e| e.to_string().contains("too long")));
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -86,13 +86,17 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    // Endpoints that act: the client must also be in `[http] allow`.
+    let acting = Router::new()
+        .route("/alertmanager", post(alertmanager::receive))
+        .route_layer(middleware::from_fn_with_state(state.clone(), allowed));
     let protected = Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics::metrics))
         .route("/api/events", get(api::events))
         .route("/api/state", get(api::state))
         .route("/api/vrrp", get(api::vrrp))
-        .route("/alertmanager", post(alertmanager::receive))
+        .merge(acting)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route("/healthz", get(api::healthz))
@@ -136,6 +140,28 @@ async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> R
     }
 }
 
+/// `[http] allow` for the endpoints that act: the connection's peer must be
+/// in one of the networks (an empty list allows every client that passed
+/// `auth`). No peer address known: refused when there is a list.
+async fn allowed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let allow = &state.config.http.allow;
+    if allow.is_empty() {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical());
+    match peer {
+        Some(ip) if allow.iter().any(|n| n.contains(&ip)) => next.run(req).await,
+        _ => {
+            let who = peer.map_or_else(|| "this client".to_string(), |ip| ip.to_string());
+            tracing::warn!(client = %who, path = %req.uri().path(), "refused: not in [http] allow");
+            (StatusCode::FORBIDDEN, format!("{who} is not in [http] allow\n")).into_response()
+        }
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     // Comparing digests keeps the time independent of where they differ and of the lengths.
@@ -162,7 +188,8 @@ pub async fn serve(listener: Listener, state: Arc<AppState>, shutdown: Cancellat
                 }
             },
         };
-        let app = app.clone();
+        // The peer address, for `[http] allow`.
+        let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let tls = tls.clone();
         let stop = shutdown.clone();
         conns.spawn(async move {

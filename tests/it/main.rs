@@ -1,6 +1,7 @@
 //! Integration tests: the `hawatch` binary against a real HAProxy.
 //! One test binary; helpers in `support/` and `watcher.rs`.
 
+mod access;
 mod agent;
 mod cli;
 mod delivery;

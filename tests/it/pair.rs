@@ -211,7 +211,7 @@ fn start_node(ns: &Netns, i: usize, dir: &Path, hook: &str) -> Node {
             "[watch]\ninterval = \"300ms\"\nstore = {:?}\n\n[notify]\nhost = \"{name}\"\n\n\
              [[haproxy]]\nname = \"{name}\"\nsocket = {:?}\n\n\
              [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\n\
-             [http]\nlisten = \"{NET}.{}:9101\"\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\npeer = \"http://{NET}.{}:9101\"\n",
+             [http]\nlisten = \"{NET}.{}:9101\"\nallow = [\"{NET}.0/24\"]\n\n{}\nbackend_alerts = \"vip-holder\"\nfault_grace = \"2s\"\npeer = \"http://{NET}.{}:9101\"\n",
             dir.join("hawatch.db").display().to_string(),
             sock.display().to_string(),
             i + 1,
