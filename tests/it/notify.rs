@@ -241,6 +241,53 @@ fn a_server_toggled_twenty_times_in_a_minute_is_at_most_three_messages() {
 }
 
 #[test]
+fn a_single_server_backend_toggled_twenty_times_pages_once_and_settles_once() {
+    // Issue 12: flap control counted servers only, so the backend's own
+    // backend_down/backend_up went out at every toggle (20 toggles, 20 messages).
+    let b1 = Backend::start();
+    let h = Haproxy::start(&backend_block("solo", &[("s1", b1.port())], ""));
+    assert!(h.wait_server_status("solo", "s1", "UP", T));
+    let feishu = Receiver::feishu(None);
+    let body = socket_instance("lb1", &h.socket_path(), "")
+        + &sink(
+            "fs",
+            "feishu",
+            &feishu.url(),
+            "flap_threshold = 5\nflap_window = \"10m\"\nflap_settle = \"6s\"",
+        );
+    let w = Watcher::start("200ms", &body);
+    w.wait_baseline("lb1");
+    for i in 0..20 {
+        let (word, kind) = if i % 2 == 0 {
+            ("maint", "backend_down")
+        } else {
+            ("ready", "backend_up")
+        };
+        let before = w.events_of(kind, "solo").len();
+        h.cmd(&format!("set server solo/s1 state {word}"));
+        assert!(
+            wait_for(T, || w.events_of(kind, "solo").len() > before),
+            "toggle {i}: no {kind}: {:?}",
+            kinds(&w.events())
+        );
+    }
+    assert_eq!(w.events_of("backend_down", "solo").len(), 10, "the history holds every change");
+    assert!(
+        wait_for(Duration::from_secs(30), || all_text(&feishu).contains("抖动结束")),
+        "{}\n{}",
+        all_text(&feishu),
+        w.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let texts = feishu.accepted_texts();
+    // Five toggles told (the backend's message names its server), one
+    // `flapping`, one `settled`: never one message per toggle.
+    assert!(texts.len() <= 7, "{} messages:\n{}", texts.len(), all_text(&feishu));
+    assert_eq!(texts.iter().filter(|t| t.contains("状态抖动")).count(), 1, "{}", all_text(&feishu));
+    assert_eq!(texts.iter().filter(|t| t.contains("抖动结束")).count(), 1, "{}", all_text(&feishu));
+}
+
+#[test]
 fn alertmanager_gets_the_alert_and_its_resolution() {
     let (h, b1, _b2) = two_servers();
     let am = Alertmanager::start();
