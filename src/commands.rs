@@ -219,7 +219,8 @@ fn events(a: EventsArgs) -> anyhow::Result<()> {
     };
     let evs = store.events(&filter)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&evs)?);
+        // serde_json leaves DEL, C1 and bidi characters raw: escaped here (crate::text).
+        println!("{}", crate::text::json_pretty(&evs)?);
     } else {
         use std::io::IsTerminal;
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

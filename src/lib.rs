@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod store;
+pub mod text;
 pub mod watch;
 
 /// An error and its causes, `a: b: c`, skipping causes already in the text.

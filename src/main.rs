@@ -50,7 +50,9 @@ fn main() -> ExitCode {
                 eprintln!("hawatch: configuration error:\n{c}");
                 return ExitCode::from(2);
             }
-            eprintln!("hawatch: error: {e:#}");
+            // The chain may quote HAProxy's or a service's reply: its control
+            // characters are shown escaped, its line breaks kept.
+            eprintln!("hawatch: error: {}", hawatch::text::visible_lines(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

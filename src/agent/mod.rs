@@ -244,11 +244,13 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
     let outcomes = first_round(&agent, &http, &mut mems).await;
     let t = table(&agent, &outcomes, &|_| false);
-    print!("{}", String::from_utf8_lossy(&t.default.line));
+    // The reply and the details quote the app's answers: shown, never obeyed (crate::text).
+    let shown = |line: &[u8]| crate::text::visible_lines(&String::from_utf8_lossy(line));
+    print!("{}", shown(&t.default.line));
     let mut svcs: Vec<_> = t.services.iter().collect();
     svcs.sort_by_key(|(k, _)| k.as_str());
     for (svc, p) in svcs {
-        print!("{svc}: {}", String::from_utf8_lossy(&p.line));
+        print!("{}: {}", crate::text::visible(svc), shown(&p.line));
     }
     println!("because:");
     for (c, o) in agent.checks.iter().zip(&outcomes) {
@@ -268,7 +270,7 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
             verdict,
             c.name,
             c.kind.type_name(),
-            o.detail,
+            crate::text::visible(&o.detail),
             o.at.elapsed().as_millis(),
             o.took.as_millis()
         );
@@ -305,7 +307,7 @@ pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     let t = next_table(&agent, &outcomes, &told, &mut hold);
     let replies = Arc::new(ArcSwap::from_pointee(t));
     record(&agent, &shared, &key, &mut told, &replies.load()).await;
-    let first = String::from_utf8_lossy(&replies.load().default.line).trim().to_string();
+    let first = crate::text::visible(String::from_utf8_lossy(&replies.load().default.line).trim()).into_owned();
     tracing::info!(agent = %agent.name, checks = agent.checks.len(), "reply: {first}");
     let srv = Arc::new(server::Server::new(&agent, replies.clone()));
     let mut threads = Vec::new();
@@ -400,7 +402,7 @@ async fn record(agent: &Agent, shared: &Arc<crate::watch::poller::Shared>, key: 
         return;
     }
     for e in &events {
-        tracing::info!(kind = %e.kind, "{}", e.message);
+        tracing::info!(kind = %e.kind, "{}", crate::text::visible(&e.message));
     }
     let json = serde_json::to_string(&now).expect("states serialize");
     let s = shared.clone();

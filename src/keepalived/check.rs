@@ -199,7 +199,8 @@ pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<u8> {
     match check(&h).await {
         Ok(()) => Ok(0),
         Err(why) => {
-            eprintln!("hawatch check: unhealthy: {why}");
+            // `why` quotes HAProxy's text: shown, never obeyed (crate::text).
+            eprintln!("hawatch check: unhealthy: {}", crate::text::visible(&why.to_string()));
             Ok(1)
         }
     }

@@ -78,7 +78,7 @@ pub async fn follow(path: PathBuf, k: Keepalived, host: String, shared: Arc<Shar
                         due.push(t);
                     }
                 }
-                None => tracing::debug!(line = %l, "notify_fifo line ignored"),
+                None => tracing::debug!(line = %crate::text::visible(&l), "notify_fifo line ignored"),
             },
             Some(Ok(None)) => {
                 tracing::warn!("notify_fifo closed");

@@ -120,7 +120,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
             match res {
                 Ok(Ok(Some(evs))) if !evs.is_empty() => {
                     for e in &evs {
-                        tracing::warn!(kind = %e.kind, "{}", e.message);
+                        tracing::warn!(kind = %e.kind, "{}", crate::text::visible(&e.message));
                     }
                     for w in &shared.wake {
                         w.notify_one();

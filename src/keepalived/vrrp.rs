@@ -235,7 +235,7 @@ pub async fn record_in_watcher(shared: &std::sync::Arc<crate::watch::poller::Sha
     let s = shared.clone();
     match tokio::task::spawn_blocking(move || record(&s.store, &s.sinks, &t, info, None)).await {
         Ok(Ok(Some(e))) => {
-            tracing::info!(kind = %e.kind, "{}", e.message);
+            tracing::info!(kind = %e.kind, "{}", crate::text::visible(&e.message));
             for w in &shared.wake {
                 w.notify_one();
             }

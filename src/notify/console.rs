@@ -64,6 +64,7 @@ impl Default for Console {
 }
 
 /// `2026-11-20 22:11:15 [lb1] ❌ server_down  server be_app/app2 UP → DOWN (L4CON Connection refused)`
+/// (`hawatch events` prints the same line).
 pub fn line(e: &crate::event::Event, color: bool) -> String {
     let time = e.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let kind = format!("{:<20}", e.kind.as_str());
@@ -77,5 +78,39 @@ pub fn line(e: &crate::event::Event, color: bool) -> String {
     } else {
         kind
     };
-    format!("{time} [{}] {} {kind} {}", e.instance, icon(e.kind), e.message)
+    // The instance and message carry HAProxy's, an agent's or Alertmanager's
+    // text: its control and bidi characters are shown, not obeyed.
+    format!(
+        "{time} [{}] {} {kind} {}",
+        crate::text::visible(&e.instance),
+        icon(e.kind),
+        crate::text::visible(&e.message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: an agent reply that clears the screen, sets the title and
+    /// reverses the text was printed raw by `hawatch events` and this sink.
+    #[test]
+    fn a_line_shows_control_and_bidi_characters_escaped() {
+        let mut e = crate::notify::template::samples().remove(0).event;
+        e.message = "server be/s1 UP → DOWN (agent: down #\u{1b}[2J\u{1b}]0;title\u{7} \u{202e}gnp.exe)".into();
+        e.instance = "lb\u{1b}[31m1".into();
+        for color in [false, true] {
+            let l = line(&e, color);
+            let shown = if color {
+                l.replace("\u{1b}[31m", "")
+                    .replace("\u{1b}[33m", "")
+                    .replace("\u{1b}[0m", "")
+            } else {
+                l.clone()
+            };
+            assert!(!shown.chars().any(crate::text::is_hidden), "{l:?}");
+            assert!(l.contains("down #\\x1b[2J\\x1b]0;title\\x07 \\u{202e}gnp.exe"), "{l}");
+            assert!(l.contains("[lb\\x1b[31m1]"), "{l}");
+        }
+    }
 }

@@ -274,7 +274,7 @@ impl Worker {
                 let wait = backoff(attempts, e.retryable, e.retry_after, self.retry_min, self.retry_max);
                 // Log the first failure and then every tenth, not every retry.
                 if attempts % 10 == 0 {
-                    tracing::warn!(sink = %self.name, delivery = %d.id, attempt = attempts + 1, retry_in = ?wait, "delivery failed: {}", e.message);
+                    tracing::warn!(sink = %self.name, delivery = %d.id, attempt = attempts + 1, retry_in = ?wait, "delivery failed: {}", crate::text::visible(&e.message));
                 }
                 let msg = e.message.clone();
                 let next = now_ms() + wait.as_millis() as i64;

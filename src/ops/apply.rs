@@ -19,6 +19,7 @@ use haproxy::{Endpoint, RowType, ServerStatus, Stat, State};
 
 use crate::config::{ApplyConfig, Config, Reload};
 use crate::event::{Event, Kind, Severity};
+use crate::text::{visible, visible_lines};
 
 /// What serves: usable servers and frontends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -279,10 +280,11 @@ impl Apply {
             println!("{} is already {}: nothing to do", ac.target.display(), source.display());
             return Ok(0);
         }
-        print!("{diff}");
+        // The files and HAProxy's answers are shown, never obeyed (crate::text).
+        print!("{}", visible_lines(&diff));
         match &check {
             Ok(()) => println!("haproxy -c: configuration is valid"),
-            Err(e) => println!("haproxy -c: INVALID\n{e}"),
+            Err(e) => println!("haproxy -c: INVALID\n{}", visible_lines(&e.to_string())),
         }
         if dry_run {
             return Ok(u8::from(check.is_err()));
@@ -325,6 +327,7 @@ impl Apply {
                 format!("applied {} to {}: verified", source.display(), ac.target.display()),
             )
         } else {
+            let outcome: Vec<String> = outcome.iter().map(|o| visible(o).into_owned()).collect();
             println!("verification FAILED:\n  {}", outcome.join("\n  "));
             println!("rolling back to {}", saved.display());
             let back = std::fs::read(&saved)?;
@@ -341,7 +344,7 @@ impl Apply {
                 }
                 Ok(()) => "rolled back, but no new HAProxy process answered: check it now".to_string(),
             };
-            println!("{rb}");
+            println!("{}", visible(&rb));
             (
                 false,
                 format!(

@@ -13,6 +13,7 @@ use haproxy::{Endpoint, RowType, Stat};
 
 use crate::config::Config;
 use crate::event::{Event, Kind, Severity};
+use crate::text::visible;
 
 /// One server the command acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,10 +155,11 @@ impl Ctl {
         }
         if dry_run {
             for t in &targets {
+                // Names and states are HAProxy's text: shown, never obeyed (crate::text).
                 println!(
                     "would run: {}   (now {})",
-                    Action::State("ready".into()).command(t),
-                    t.status
+                    visible(&Action::State("ready".into()).command(t)),
+                    visible(&t.status)
                 );
             }
             return Ok(0);
@@ -184,7 +186,7 @@ impl Ctl {
     ) -> anyhow::Result<u8> {
         let plan: Vec<String> = targets
             .iter()
-            .map(|t| format!("  {}   (now {})", action.command(t), t.status))
+            .map(|t| format!("  {}   (now {})", visible(&action.command(t)), visible(&t.status)))
             .collect();
         if !self.confirm(&format!("On {instance} ({ep}):\n{}", plan.join("\n")))? {
             println!("nothing done");
@@ -207,7 +209,12 @@ impl Ctl {
             } else {
                 reply.clone()
             };
-            println!("{} {cmd}: {shown}", if ok { "ok  " } else { "FAIL" });
+            println!(
+                "{} {}: {}",
+                if ok { "ok  " } else { "FAIL" },
+                visible(&cmd),
+                visible(&shown)
+            );
             events.push(Event {
                 id: uuid::Uuid::now_v7().to_string(),
                 time: Utc::now(),
@@ -267,9 +274,10 @@ impl Ctl {
             if w.row_type(i) != RowType::Server || backend.is_some_and(|b| w.cell(&stat, i, 0) != b) {
                 continue;
             }
-            let status = w.cell(&stat, i, 2);
+            let cell = |c: usize| visible(w.cell(&stat, i, c));
+            let status = cell(2);
             let painted = if color {
-                let c = match haproxy::ServerStatus::parse(status).state {
+                let c = match haproxy::ServerStatus::parse(w.cell(&stat, i, 2)).state {
                     haproxy::State::Up | haproxy::State::NoCheck => "32",
                     haproxy::State::Down => "31",
                     _ => "33",
@@ -280,11 +288,11 @@ impl Ctl {
             };
             println!(
                 "{:<24} {:<20} {painted} {:>6} {:<10} {}",
-                w.cell(&stat, i, 0),
-                w.cell(&stat, i, 1),
-                w.cell(&stat, i, 3),
-                w.cell(&stat, i, 4),
-                w.cell(&stat, i, 5)
+                cell(0),
+                cell(1),
+                cell(3),
+                cell(4),
+                cell(5)
             );
             shown += 1;
         }

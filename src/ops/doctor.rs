@@ -418,7 +418,7 @@ pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf,
         Level::Crit => 2,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
+        println!("{}", crate::text::json_pretty(&findings)?);
         return Ok(code);
     }
     for x in &findings {
@@ -427,9 +427,10 @@ pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf,
             Level::Warn => "WARN",
             Level::Crit => "CRIT",
         };
-        println!("{tag} {}", x.text);
+        // Findings quote HAProxy's output and files: shown, never obeyed (crate::text).
+        println!("{tag} {}", crate::text::visible_lines(&x.text));
         if let Some(what) = &x.fix {
-            println!("       → {what}");
+            println!("       → {}", crate::text::visible_lines(what));
         }
     }
     let (w, c) = (

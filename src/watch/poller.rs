@@ -119,7 +119,7 @@ impl Poller {
                 w.notify_one();
             }
             for e in &events {
-                tracing::info!(instance = %e.instance, kind = %e.kind, "{}", e.message);
+                tracing::info!(instance = %crate::text::visible(&e.instance), kind = %e.kind, "{}", crate::text::visible(&e.message));
             }
         }
         if !had_baseline && state.seen {

@@ -6,6 +6,7 @@ mod agent;
 mod cli;
 mod delivery;
 mod harness;
+mod hostile;
 mod keepalived;
 mod mailam;
 mod metrics;

@@ -552,6 +552,26 @@ pub fn dingtalk_sign(ts_ms: i64, secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The links a chat service would render from markdown `text`, as
+/// `(label, target)`: inline links and images `[label](target)` (DingTalk,
+/// WeCom, Feishu `lark_md`), autolinks `<http…>` and `<a href=…>` tags, and
+/// Slack's `<target|label>`. A message from hawatch's templates carries
+/// none of its own, so any link found came from escaped-too-little text.
+pub fn markdown_links(text: &str) -> Vec<(String, String)> {
+    let inline = regex::Regex::new(r"\[([^\]\n]*)\]\(\s*([^)\s]*)[^)]*\)").unwrap();
+    let angle =
+        regex::Regex::new(r"<(?:a\s+href=[\x22']?)?((?:https?|mailto|ftp):[^>|\x22'\s]*)(?:\|([^>]*))?").unwrap();
+    let mut out: Vec<(String, String)> = inline
+        .captures_iter(text)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    out.extend(angle.captures_iter(text).map(|c| {
+        let label = c.get(2).map_or("", |m| m.as_str());
+        (label.to_string(), c[1].to_string())
+    }));
+    out
+}
+
 /// hawatch's webhook signature header value: `sha256=<lowercase hex HMAC-SHA256>`.
 pub fn webhook_signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
