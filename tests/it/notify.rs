@@ -271,7 +271,11 @@ fn a_single_server_backend_toggled_twenty_times_pages_once_and_settles_once() {
             kinds(&w.events())
         );
     }
-    assert_eq!(w.events_of("backend_down", "solo").len(), 10, "the history holds every change");
+    assert_eq!(
+        w.events_of("backend_down", "solo").len(),
+        10,
+        "the history holds every change"
+    );
     assert!(
         wait_for(Duration::from_secs(30), || all_text(&feishu).contains("抖动结束")),
         "{}\n{}",
@@ -283,8 +287,18 @@ fn a_single_server_backend_toggled_twenty_times_pages_once_and_settles_once() {
     // Five toggles told (the backend's message names its server), one
     // `flapping`, one `settled`: never one message per toggle.
     assert!(texts.len() <= 7, "{} messages:\n{}", texts.len(), all_text(&feishu));
-    assert_eq!(texts.iter().filter(|t| t.contains("状态抖动")).count(), 1, "{}", all_text(&feishu));
-    assert_eq!(texts.iter().filter(|t| t.contains("抖动结束")).count(), 1, "{}", all_text(&feishu));
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("状态抖动")).count(),
+        1,
+        "{}",
+        all_text(&feishu)
+    );
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("抖动结束")).count(),
+        1,
+        "{}",
+        all_text(&feishu)
+    );
 }
 
 #[test]
