@@ -66,13 +66,14 @@ pub async fn check(h: &Health) -> Result<(), String> {
             return Err(format!("maintenance file {} is present", f.display()));
         }
     }
-    if let Some(pf) = &h.pid_file {
-        process_alive(pf)?;
-    }
+    // Every failing probe is named: the pid file's too, with the others.
+    let pid = h.pid_file.as_deref().map_or(Ok(()), process_alive);
     let api = async {
         let reply = haproxy::client::command(&h.socket, "show stat", h.timeout, crate::watch::source::MAX_REPLY, 0)
             .await
-            .map_err(|e| format!("HAProxy's Runtime API did not answer within {:?}: {e}", h.timeout))?;
+            // The client says what was wrong: no such file, not a socket,
+            // permission denied, refused (stale), or no answer in time.
+            .map_err(|e| format!("HAProxy's Runtime API: {e}"))?;
         // Any valid reply will do for liveness; `Permission denied` or garbage will not.
         let stat = Stat::parse(reply).map_err(|e| format!("HAProxy answered, but: {e}"))?;
         judge(&usable(&stat), &h.min_up)
@@ -96,7 +97,7 @@ pub async fn check(h: &Health) -> Result<(), String> {
         }
     };
     let (api, binds, gateway) = tokio::join!(api, binds, gateway);
-    let mut why: Vec<String> = [api, gateway].into_iter().filter_map(Result::err).collect();
+    let mut why: Vec<String> = [pid, api, gateway].into_iter().filter_map(Result::err).collect();
     why.extend(binds.into_iter().filter_map(Result::err));
     if why.is_empty() {
         Ok(())
@@ -209,6 +210,62 @@ pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn health(socket: &std::path::Path) -> Health {
+        Health {
+            socket: haproxy::Endpoint::Unix(socket.to_path_buf()),
+            timeout: std::time::Duration::from_millis(500),
+            maint_file: None,
+            min_up: BTreeMap::new(),
+            pid_file: None,
+            binds: Vec::new(),
+            gateway: None,
+        }
+    }
+
+    fn run_check(h: &Health) -> (String, std::time::Duration) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let t = std::time::Instant::now();
+        let why = rt.block_on(check(h)).unwrap_err();
+        (why, t.elapsed())
+    }
+
+    /// Each way a socket path can be wrong says what is wrong, at once.
+    #[test]
+    fn a_bad_socket_path_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file.sock");
+        std::fs::write(&file, "").unwrap();
+        let absent = dir.path().join("absent.sock");
+        for (path, want) in [
+            (absent.as_path(), "does not exist"),
+            (file.as_path(), "is a regular file, not a socket"),
+            (dir.path(), "is a directory, not a socket"),
+        ] {
+            let (why, took) = run_check(&health(path));
+            assert!(why.contains(want), "{}: {why}", path.display());
+            assert!(!why.contains("did not answer") && !why.contains("stale"), "{why}");
+            assert!(took < std::time::Duration::from_millis(400), "{took:?}");
+        }
+        // A socket nobody listens on: left behind by a dead HAProxy.
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let (why, _) = run_check(&health(&stale));
+        assert!(why.contains("refused") && why.contains("stale"), "{why}");
+    }
+
+    /// A failing pid file does not hide the other failing probes.
+    #[test]
+    fn every_failing_probe_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = health(&dir.path().join("absent.sock"));
+        h.pid_file = Some(dir.path().join("haproxy.pid"));
+        let (why, _) = run_check(&h);
+        assert!(why.contains("haproxy.pid") && why.contains("absent.sock"), "{why}");
+    }
 
     #[test]
     fn internet_checksum() {

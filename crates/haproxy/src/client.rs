@@ -62,8 +62,11 @@ pub enum ClientError {
     NoSocket(String),
     #[error("permission denied on stats socket {0}: run hawatch as a user that can write it (e.g. add it to the haproxy group and set `mode 660` on the `stats socket` line)")]
     SocketPermission(String),
-    #[error("connection refused by {0}: HAProxy is not listening there (stopped, or the socket is stale)")]
+    #[error("connection refused by {0}: no process listens there (HAProxy stopped, or the socket is stale, left by an HAProxy that is gone)")]
     Refused(String),
+    /// The path exists but is a regular file, a directory, ...
+    #[error("{0} is {1}, not a socket: check the path (HAProxy's `stats socket`, or `-S` for the master CLI)")]
+    NotSocket(String, &'static str),
     #[error("cannot connect to {0}: {1}")]
     Connect(String, io::Error),
     #[error("{0} did not answer within {1:?}")]
@@ -109,12 +112,39 @@ async fn connect(ep: &Endpoint) -> Result<Stream, ClientError> {
             Stream::Tcp(s)
         }),
     };
-    res.map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => ClientError::NoSocket(name),
-        io::ErrorKind::PermissionDenied => ClientError::SocketPermission(name),
-        io::ErrorKind::ConnectionRefused => ClientError::Refused(name),
-        _ => ClientError::Connect(name, e),
-    })
+    match res {
+        Ok(s) => Ok(s),
+        Err(e) => Err(match e.kind() {
+            io::ErrorKind::NotFound => ClientError::NoSocket(name),
+            io::ErrorKind::PermissionDenied => ClientError::SocketPermission(name),
+            // connect(2) on a path that is not a socket is refused too: say which it is.
+            io::ErrorKind::ConnectionRefused => match ep {
+                Endpoint::Unix(p) => match not_a_socket(p).await {
+                    Some(what) => ClientError::NotSocket(name, what),
+                    None => ClientError::Refused(name),
+                },
+                Endpoint::Tcp(_) => ClientError::Refused(name),
+            },
+            _ => ClientError::Connect(name, e),
+        }),
+    }
+}
+
+/// What a path is when it is not a socket (`None`: a socket, or unknown).
+async fn not_a_socket(p: &std::path::Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = tokio::fs::metadata(p).await.ok()?.file_type();
+    if t.is_socket() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_file() {
+        Some("a regular file")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else {
+        Some("not a socket file")
+    }
 }
 
 /// Sends `cmd` (one line, `;`-separated commands allowed) and returns the whole
