@@ -92,7 +92,23 @@ impl Poller {
     /// error the in-memory state is dropped; [`Poller::run`] reloads it.
     pub async fn poll_once(&mut self) -> anyhow::Result<Vec<Event>> {
         let started = std::time::Instant::now();
-        let obs = source::poll(&self.inst, &self.http, self.last_reply).await;
+        let mut obs = source::poll(&self.inst, &self.http, self.last_reply).await;
+        // During a reload HAProxy hands its sockets over to the new worker,
+        // and one connection in that window can be refused or reset. An
+        // instance that answered last time is declared unreachable only if
+        // it also fails twice more, 200 ms and 400 ms later: a reload stays
+        // one event.
+        let was_reachable = self.state.as_ref().is_some_and(|s| s.seen && s.reachable);
+        for pause_ms in [200, 400] {
+            if obs.is_ok() || !was_reachable {
+                break;
+            }
+            if let Err(e) = &obs {
+                tracing::debug!(instance = %self.inst.name, "poll failed, confirming: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            obs = source::poll(&self.inst, &self.http, self.last_reply).await;
+        }
         let reachable = obs.is_ok();
         match &obs {
             Ok(snap) => self.last_reply = snap.stat.text().len() + 4096,
