@@ -5,6 +5,22 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// An argument that is wrong in a way only known at run time (a pattern that
+/// matches no server, an unknown `--instance`): exit 2, like clap's own
+/// usage errors, so scripts tell it from a failure (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// clap's value parser for `ctl weight`: 0-256, or a percentage (`50%`).
+pub fn weight_arg(s: &str) -> Result<String, String> {
+    let pct = s.strip_suffix('%');
+    match pct.unwrap_or(s).parse::<u32>() {
+        Ok(v) if pct.is_some() || v <= 256 => Ok(s.to_string()),
+        _ => Err(format!("{s:?}: a number 0-256, or a percentage like 50%")),
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "hawatch", version, about = "Watch HAProxy: detect server state changes, store every event, deliver it to chat and webhooks.", long_about = None)]
 pub struct Cli {
@@ -167,7 +183,11 @@ pub enum CtlAction {
     /// Set the admin state: `ctl server app/web1 drain` (wildcards: app/*, */web1).
     Server { target: String, state: ServerState },
     /// Set the weight, absolute (0-256) or relative to the configured one (`50%`).
-    Weight { target: String, weight: String },
+    Weight {
+        target: String,
+        #[arg(value_parser = weight_arg)]
+        weight: String,
+    },
     /// Enable or disable health checks.
     Health { target: String, action: OnOff },
     /// Enable or disable the agent check.

@@ -109,13 +109,8 @@ async fn ctl(a: crate::cli::CtlArgs) -> anyhow::Result<u8> {
             };
             c.act(&target, Action::State(s.into())).await
         }
-        CtlAction::Weight { target, weight } => {
-            let n = weight.strip_suffix('%').unwrap_or(&weight);
-            if n.parse::<u32>().map_or(true, |v| !weight.ends_with('%') && v > 256) {
-                anyhow::bail!("weight {weight:?}: a number 0-256, or a percentage like 50%");
-            }
-            c.act(&target, Action::Weight(weight)).await
-        }
+        // Checked by clap (crate::cli::weight_arg).
+        CtlAction::Weight { target, weight } => c.act(&target, Action::Weight(weight)).await,
         CtlAction::Health { target, action } => c.act(&target, Action::Health(on(action))).await,
         CtlAction::Agent { target, action } => c.act(&target, Action::Agent(on(action))).await,
         CtlAction::Maxconn { target, maxconn } => c.act(&target, Action::Maxconn(maxconn)).await,

@@ -1,5 +1,5 @@
 //! The `hawatch` binary: parse the command line, run, print the error chain
-//! once, and map it to an exit status (0 ok, 1 failure, 2 configuration).
+//! once, and map it to an exit status (0 ok, 1 failure, 2 configuration or usage).
 
 use std::process::ExitCode;
 
@@ -48,6 +48,10 @@ fn main() -> ExitCode {
         Err(e) => {
             if let Some(c) = e.downcast_ref::<hawatch::config::ConfigError>() {
                 eprintln!("hawatch: configuration error:\n{c}");
+                return ExitCode::from(2);
+            }
+            if let Some(u) = e.downcast_ref::<hawatch::cli::UsageError>() {
+                eprintln!("hawatch: usage error: {}", hawatch::text::visible(&u.0));
                 return ExitCode::from(2);
             }
             // The chain may quote HAProxy's or a service's reply: its control

@@ -6,11 +6,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::Utc;
 use globset::Glob;
 use haproxy::{Endpoint, RowType, Stat};
 
+use crate::cli::UsageError;
 use crate::config::Config;
 use crate::event::{Event, Kind, Severity};
 use crate::text::visible;
@@ -104,18 +104,29 @@ impl Ctl {
     fn load(&self) -> anyhow::Result<(Config, String, Endpoint, Duration)> {
         let config = Config::load(self.config_path.as_deref())?;
         let sockets = super::socket_instances(&config);
+        let names = || sockets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ");
+        // Which instance is the operator's choice: a wrong one is a usage error (2).
         let (name, ep, timeout) = match &self.instance {
-            Some(n) => sockets
-                .into_iter()
-                .find(|(x, _, _)| x == n)
-                .with_context(|| format!("no [[haproxy]] named {n:?} with a `socket` (ctl needs the Runtime API)"))?,
+            Some(n) => match sockets.iter().find(|(x, _, _)| x == n) {
+                Some(s) => s.clone(),
+                None => {
+                    return Err(UsageError(format!(
+                        "--instance: no [[haproxy]] named {n:?} with a `socket` (ctl needs the Runtime API); there is: {}",
+                        if sockets.is_empty() { "none".to_string() } else { names() }
+                    ))
+                    .into())
+                }
+            },
             None => match sockets.len() {
-                1 => sockets.into_iter().next().expect("one"),
+                1 => sockets[0].clone(),
                 0 => anyhow::bail!("no [[haproxy]] with a `socket`: ctl needs the Runtime API (level admin)"),
-                _ => anyhow::bail!(
-                    "several instances: say which with --instance ({})",
-                    sockets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                _ => {
+                    return Err(UsageError(format!(
+                        "several instances: say which with --instance ({})",
+                        names()
+                    ))
+                    .into())
+                }
             },
         };
         Ok((config, name, ep, timeout))
@@ -141,7 +152,8 @@ impl Ctl {
     /// done, 1 some HAProxy refused, 3 not confirmed.
     pub async fn act(&self, pattern: &str, action: Action) -> anyhow::Result<u8> {
         let (config, instance, ep, timeout) = self.load()?;
-        let targets = select(&Ctl::stat(&ep, timeout).await?, pattern).map_err(anyhow::Error::msg)?;
+        // A pattern that matches nothing is the operator's mistake: exit 2.
+        let targets = select(&Ctl::stat(&ep, timeout).await?, pattern).map_err(UsageError)?;
         self.run(&config, &instance, &ep, timeout, targets, &action).await
     }
 
@@ -296,11 +308,10 @@ impl Ctl {
             );
             shown += 1;
         }
-        if shown == 0 {
-            anyhow::bail!(
-                "no server{}",
-                backend.map(|b| format!(" in backend {b:?}")).unwrap_or_default()
-            );
+        match (shown, backend) {
+            (0, Some(b)) => return Err(UsageError(format!("no server in backend {b:?}")).into()),
+            (0, None) => anyhow::bail!("no server"),
+            _ => {}
         }
         Ok(0)
     }

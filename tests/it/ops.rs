@@ -98,9 +98,20 @@ fn ctl_drains_and_restores_servers_and_every_action_is_audited() {
         out.contains("app") && out.contains("s1") && out.contains("s2") && out.contains("UP"),
         "{out}"
     );
-    let (code, _, err) = ctl(&cfg, &["--yes", "server", "app/nope", "drain"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("no server matches"), "{err}");
+    // Argument errors are usage errors (exit 2, like clap's); HAProxy's
+    // refusals above are 1. Nothing is run, nothing is audited.
+    for (args, says) in [
+        (&["--yes", "server", "app/nope", "drain"][..], "no server matches"),
+        (&["--yes", "server", "nosuch/s1", "drain"][..], "no server matches"),
+        (&["--yes", "weight", "app/s1", "abc"][..], "a number 0-256"),
+        (&["--yes", "weight", "app/s1", "300"][..], "a number 0-256"),
+        (&["--yes", "--instance", "nope", "server", "app/s1", "drain"][..], "no [[haproxy]] named \"nope\""),
+        (&["show", "nosuch"][..], "no server in backend"),
+    ] {
+        let (code, out, err) = ctl(&cfg, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     // Every action is in the store: drain, 2 maint, 2 ready, weight, the refused agent.
     assert!(
         crate::support::wait_for(T, || audits(&w).len() == 7),
