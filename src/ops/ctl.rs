@@ -109,23 +109,23 @@ impl Ctl {
         let (name, ep, timeout) = match &self.instance {
             Some(n) => match sockets.iter().find(|(x, _, _)| x == n) {
                 Some(s) => s.clone(),
-                None => {
-                    return Err(UsageError(format!(
-                        "--instance: no [[haproxy]] named {n:?} with a `socket` (ctl needs the Runtime API); there is: {}",
-                        if sockets.is_empty() { "none".to_string() } else { names() }
-                    ))
-                    .into())
-                }
+                None => return Err(UsageError(format!(
+                    "--instance: no [[haproxy]] named {n:?} with a `socket` (ctl needs the Runtime API); there is: {}",
+                    if sockets.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names()
+                    }
+                ))
+                .into()),
             },
             None => match sockets.len() {
                 1 => sockets[0].clone(),
                 0 => anyhow::bail!("no [[haproxy]] with a `socket`: ctl needs the Runtime API (level admin)"),
                 _ => {
-                    return Err(UsageError(format!(
-                        "several instances: say which with --instance ({})",
-                        names()
-                    ))
-                    .into())
+                    return Err(
+                        UsageError(format!("several instances: say which with --instance ({})", names())).into(),
+                    )
                 }
             },
         };

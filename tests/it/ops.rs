@@ -105,7 +105,10 @@ fn ctl_drains_and_restores_servers_and_every_action_is_audited() {
         (&["--yes", "server", "nosuch/s1", "drain"][..], "no server matches"),
         (&["--yes", "weight", "app/s1", "abc"][..], "a number 0-256"),
         (&["--yes", "weight", "app/s1", "300"][..], "a number 0-256"),
-        (&["--yes", "--instance", "nope", "server", "app/s1", "drain"][..], "no [[haproxy]] named \"nope\""),
+        (
+            &["--yes", "--instance", "nope", "server", "app/s1", "drain"][..],
+            "no [[haproxy]] named \"nope\"",
+        ),
         (&["show", "nosuch"][..], "no server in backend"),
     ] {
         let (code, out, err) = ctl(&cfg, args);
