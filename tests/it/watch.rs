@@ -192,6 +192,36 @@ fn an_haproxy_restart_gives_one_restart_event_and_no_storm() {
 }
 
 #[test]
+fn at_boot_servers_whose_first_check_has_not_run_raise_nothing_when_it_does() {
+    // Issue 12: hawatch and HAProxy started together (systemd at boot). The
+    // first polls see `fall 1` servers reading plain `UP` with check `INI`;
+    // when their checks then fail, they were never up: no server_down, no
+    // backend_down. 30 servers with `inter 10s` spread their first checks
+    // over 10 s, so the baseline certainly sees some unchecked.
+    let dead = crate::support::free_port();
+    let servers: Vec<(String, u16)> = (0..30).map(|i| (format!("s{i}"), dead)).collect();
+    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let h = Haproxy::start(&backend_block("app", &refs, "inter 10s fall 1 rise 1"));
+    let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
+    w.wait_baseline("lb1");
+    let unchecked = |h: &Haproxy| {
+        h.stat_rows()
+            .iter()
+            .filter(|r| r["pxname"] == "app" && r["check_status"] == "INI")
+            .count()
+    };
+    assert!(unchecked(&h) > 0, "every check ran before the baseline: the test proves nothing");
+    assert!(
+        wait_for(Duration::from_secs(25), || unchecked(&h) == 0),
+        "checks did not run"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let k = kinds(&w.events());
+    assert!(k.is_empty(), "servers that were never up cannot go down: {k:?}");
+    assert_eq!(h.server_status("app", "s0"), "DOWN");
+}
+
+#[test]
 fn a_vanished_socket_gives_unreachable_then_recovered() {
     let (h, _b1, _b2) = two_servers();
     let w = Watcher::start("200ms", &socket_instance("lb1", &h.socket_path(), ""));
