@@ -76,6 +76,25 @@ pub fn proxies(cfg: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The master CLI is not a `stats socket`: it exists when HAProxy runs in
+/// master-worker mode with `-S PATH` (`haproxy -W -S /run/haproxy/master.sock`,
+/// or `master-worker` in `global` and `-S` in the systemd unit's command line;
+/// Debian's unit sets `EXTRAOPTS=-S /run/haproxy-master.sock`).
+fn master_cli_error(sock: &Endpoint, e: haproxy::client::ClientError) -> String {
+    use haproxy::client::ClientError;
+    let how = "HAProxy makes it when started in master-worker mode with `-S`: `haproxy -W -S /run/haproxy/master.sock ...` (or `master-worker` in `global` and `-S PATH` on the systemd unit's command line); set [apply] master_socket to that path, or use reload = \"systemd\"";
+    match e {
+        ClientError::NoSocket(_) => format!("master CLI {sock} does not exist: {how}"),
+        ClientError::Refused(_) => {
+            format!("master CLI {sock}: connection refused, no process listens there (a stale socket?): {how}")
+        }
+        ClientError::SocketPermission(_) => format!(
+            "master CLI {sock}: permission denied; run hawatch apply as the user HAProxy's master runs as (root), or give the socket a group with `-S {sock},mode,660,gid,GID`"
+        ),
+        e => format!("master CLI {sock}: {e}"),
+    }
+}
+
 struct Ctx<'a> {
     cfg: &'a ApplyConfig,
     socket: Endpoint,
@@ -109,7 +128,7 @@ impl Ctx<'_> {
                 // HAProxy 2.6 closes the master CLI on `reload` without a reply.
                 let _ = haproxy::client::command(sock, "reload", Duration::from_secs(10), 1 << 20, 0)
                     .await
-                    .map_err(|e| format!("master CLI {sock}: {e}"))?;
+                    .map_err(|e| master_cli_error(sock, e))?;
                 Ok(())
             }
             Reload::Systemd(unit) => run(&["systemctl".into(), "reload".into(), unit.clone()]),
@@ -384,6 +403,34 @@ impl Apply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The master socket comes from `haproxy -W -S PATH`, not a `stats socket`
+    /// line: a missing one says so.
+    #[test]
+    fn a_missing_master_socket_names_the_s_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = dir.path().join("master.sock");
+        let cfg = ApplyConfig {
+            target: dir.path().join("haproxy.cfg"),
+            backup_dir: dir.path().join("backups"),
+            keep: 1,
+            reload: Reload::MasterCli(Endpoint::Unix(master.clone())),
+            settle: Duration::from_secs(1),
+            haproxy: PathBuf::from("/usr/sbin/haproxy"),
+        };
+        let ctx = Ctx {
+            cfg: &cfg,
+            socket: Endpoint::Unix(dir.path().join("admin.sock")),
+            timeout: Duration::from_secs(1),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt.block_on(ctx.reload()).unwrap_err();
+        assert!(e.contains(&master.display().to_string()) && e.contains("-S"), "{e}");
+        assert!(!e.contains("stats socket"), "{e}");
+    }
 
     #[test]
     fn what_is_missing_after_a_reload() {
