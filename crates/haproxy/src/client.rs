@@ -119,7 +119,7 @@ async fn connect(ep: &Endpoint) -> Result<Stream, ClientError> {
             io::ErrorKind::PermissionDenied => ClientError::SocketPermission(name),
             // connect(2) on a path that is not a socket is refused too: say which it is.
             io::ErrorKind::ConnectionRefused => match ep {
-                Endpoint::Unix(p) => match not_a_socket(p).await {
+                Endpoint::Unix(p) => match not_a_socket(p) {
                     Some(what) => ClientError::NotSocket(name, what),
                     None => ClientError::Refused(name),
                 },
@@ -131,9 +131,10 @@ async fn connect(ep: &Endpoint) -> Result<Stream, ClientError> {
 }
 
 /// What a path is when it is not a socket (`None`: a socket, or unknown).
-async fn not_a_socket(p: &std::path::Path) -> Option<&'static str> {
+/// One stat(2) of a local path, on the error path only.
+fn not_a_socket(p: &std::path::Path) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
-    let t = tokio::fs::metadata(p).await.ok()?.file_type();
+    let t = std::fs::metadata(p).ok()?.file_type();
     if t.is_socket() {
         None
     } else if t.is_dir() {

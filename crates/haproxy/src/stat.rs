@@ -20,6 +20,10 @@ pub enum ParseError {
     MissingColumn(&'static str),
     #[error("reply is truncated: {0}")]
     Truncated(String),
+    /// Not a cut reply: a line longer than the header (an unquoted comma in a
+    /// value, or a header and rows that do not belong together).
+    #[error("line {line} has {cells} cells, more than the {columns} the header names")]
+    TooManyCells { line: usize, cells: usize, columns: usize },
     #[error("bad CSV at line {line}: {msg}")]
     Csv { line: usize, msg: String },
 }
@@ -256,9 +260,16 @@ impl Stat {
             } else {
                 commas + 1
             };
-            if n != columns.len() {
+            if n > columns.len() {
+                return Err(ParseError::TooManyCells {
+                    line: i + 2,
+                    cells: n,
+                    columns: columns.len(),
+                });
+            }
+            if n < columns.len() {
                 return Err(ParseError::Truncated(format!(
-                    "line {} has {n} cells, the header names {}",
+                    "line {} has only {n} of the {} cells the header names",
                     i + 2,
                     columns.len()
                 )));
@@ -592,6 +603,19 @@ mod tests {
             s
         };
         assert!(matches!(parse(&cut_at_newline), Err(ParseError::Truncated(_))));
+        // A line with more cells than the header is not a cut reply.
+        let too_many = {
+            let end = SOCKET[..SOCKET.len() / 2].rfind('\n').unwrap();
+            let first = SOCKET.lines().nth(1).unwrap();
+            format!("{}\n{first},extra\n", &SOCKET[..end])
+        };
+        match parse(&too_many) {
+            Err(e @ ParseError::TooManyCells { .. }) => {
+                assert!(e.to_string().contains("more than"), "{e}");
+                assert!(!e.to_string().contains("truncated"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
         // Arbitrary bytes never panic.
         for junk in [
             "#",
