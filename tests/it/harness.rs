@@ -238,10 +238,9 @@ async fn feishu_receiver_without_secret_and_modes() {
 }
 
 #[tokio::test]
-async fn receiver_stop_refuses_and_restart_accepts_on_the_same_port() {
+async fn a_stopped_receiver_records_nothing_and_restart_accepts_on_the_same_port() {
     let mut r = Receiver::webhook(None);
     let url = r.url();
-    let port = r.port();
     let body = json!({"version": 1, "events": [{"id": "e1", "kind": "server_down"}]});
     // A pooled keep-alive client, like a real sender.
     let client = reqwest::Client::new();
@@ -249,9 +248,12 @@ async fn receiver_stop_refuses_and_restart_accepts_on_the_same_port() {
     assert_eq!(ok.status().as_u16(), 200);
 
     r.stop();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-    let err = client.post(&url).json(&body).timeout(T).send().await.unwrap_err();
-    assert!(err.is_connect() || err.is_request(), "{err:?}");
+    assert!(!r.is_listening());
+    // The stopped receiver no longer answers as the receiver: the pooled
+    // connection is closed and nothing more is recorded. (Whether the freed
+    // port refuses is not ours to assert: any process may take it meanwhile.)
+    let after = client.post(&url).json(&body).timeout(T).send().await;
+    assert_eq!(r.event_ids(), vec!["e1"], "{after:?}");
 
     r.restart();
     assert_eq!(r.url(), url);
@@ -343,7 +345,7 @@ fn free_ports_are_distinct() {
 // `wait_for*` block the calling thread: on a current-thread runtime the spawned sender
 // would never run, hence multi_thread here (or use `support::wait_for_async`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receiver_stop_lets_a_slow_answer_finish_but_refuses_new_connections() {
+async fn receiver_stop_lets_a_slow_answer_finish_and_takes_no_new_request() {
     let mut r = Receiver::webhook(None);
     r.set_mode(Mode::Slow(Duration::from_millis(800)));
     let url = r.url();
@@ -352,7 +354,14 @@ async fn receiver_stop_lets_a_slow_answer_finish_but_refuses_new_connections() {
     let t0 = std::time::Instant::now();
     r.stop();
     assert!(t0.elapsed() < Duration::from_secs(3));
-    assert!(std::net::TcpStream::connect(("127.0.0.1", r.port())).is_err());
+    // A new request is not taken (the freed port itself may be anyone's now).
+    let after = reqwest::Client::new()
+        .post(r.url())
+        .json(&json!({"events": []}))
+        .timeout(T)
+        .send()
+        .await;
+    assert_eq!(r.requests().len(), 1, "{after:?}");
     let (st, v) = inflight.await.unwrap();
     assert_eq!((st, v), (200, json!({"ok": true})));
     assert_eq!(r.accepted_count(), 1);

@@ -78,11 +78,8 @@ fn check_passes_a_fit_haproxy_and_fails_with_the_reason() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert_eq!(check(&cfg).0, 0);
 
-    // A bind that does not accept connections: a port we hold without
-    // listening (a port merely found free could be taken by anyone meanwhile).
-    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
-    let dead = held.local_addr().unwrap().as_socket().unwrap().port();
+    // A bind that does not accept connections: a port held, never listened on.
+    let dead = crate::support::dead_port();
     let text = std::fs::read_to_string(&cfg).unwrap();
     let other = dir.path().join("bind.toml");
     std::fs::write(

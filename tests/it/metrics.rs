@@ -87,7 +87,7 @@ fn traffic(port: u16, n: usize, path: &str) {
 fn lab(stats_page: bool) -> (Haproxy, Backend, Backend, u16, u16) {
     let (b1, b2) = (Backend::start(), Backend::start());
     let (fe, tcp) = (free_port(), free_port());
-    let dead = free_port();
+    let dead = crate::support::dead_port();
     let body = format!(
         "frontend fe_http\n    bind 127.0.0.1:{fe}\n    default_backend be_app\n\n{}\
          backend be_other\n    server o1 127.0.0.1:{} \n\n\

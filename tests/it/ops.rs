@@ -234,7 +234,7 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
         .contains("backend new_app"));
 
     // Passes `haproxy -c`, but points a healthy backend at dead servers: rolled back.
-    let dead = crate::support::free_port();
+    let dead = crate::support::dead_port();
     let bad = dir.path().join("bad.cfg");
     let good_text = std::fs::read_to_string(&good).unwrap();
     std::fs::write(
@@ -282,7 +282,7 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
 fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_servers() {
     use crate::support::haproxy::backend_block;
     let b1 = Backend::start();
-    let dead = crate::support::free_port();
+    let dead = crate::support::dead_port();
     let body = format!(
         "{}{}",
         backend_block("app", &[("s1", b1.port()), ("s2", dead)], ""),

@@ -104,6 +104,27 @@ pub fn free_port() -> u16 {
     panic!("free_port: no new port after 100 tries");
 }
 
+/// A port on 127.0.0.1 that refuses connections for the whole test run: it
+/// is bound (so no one else can take it, and neither `bind(0)` nor an
+/// outgoing connection is handed it) but never listened on. For "a server
+/// nobody listens on"; a port that [`free_port`] found free and released
+/// could be taken by anything meanwhile.
+pub fn dead_port() -> u16 {
+    static HELD: OnceLock<Mutex<Vec<socket2::Socket>>> = OnceLock::new();
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("bound address");
+    HELD.get_or_init(Default::default).lock().unwrap().push(s);
+    used_ports().lock().unwrap().insert(port);
+    port
+}
+
 /// The `hawatch` binary built by cargo for this test run.
 pub fn hawatch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hawatch"))
