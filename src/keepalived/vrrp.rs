@@ -33,11 +33,20 @@ impl Transition {
         let [kind, name, state, rest @ ..] = args else {
             return Err(usage.into());
         };
+        // keepalived passes a priority of 0-255 as the fourth argument, if any.
+        let priority = match rest {
+            [] => None,
+            [p] => match p.parse::<u8>() {
+                Ok(p) => Some(u32::from(p)),
+                Err(_) => return Err(format!("priority {p:?}: expected a number 0-255 ({usage})")),
+            },
+            [_, extra @ ..] => return Err(format!("unexpected arguments after PRIORITY: {extra:?} ({usage})")),
+        };
         let t = Transition {
             kind: kind.to_ascii_uppercase(),
             name: name.trim_matches('"').to_string(),
             state: state.to_ascii_uppercase(),
-            priority: rest.first().and_then(|p| p.parse().ok()),
+            priority,
         };
         if !matches!(t.kind.as_str(), "INSTANCE" | "GROUP") || t.name.is_empty() {
             return Err(usage.into());
@@ -328,6 +337,21 @@ mod tests {
         assert!(Transition::from_args(&args[..2])
             .unwrap_err()
             .contains("TYPE NAME STATE"));
+        // A priority that is not one is an error (exit 2), not silently none.
+        let with = |p: &[&str]| {
+            let a: Vec<String> = ["INSTANCE", "VI_1", "MASTER"]
+                .iter()
+                .chain(p)
+                .map(|s| s.to_string())
+                .collect();
+            Transition::from_args(&a)
+        };
+        assert_eq!(with(&["150"]).unwrap().priority, Some(150));
+        assert_eq!(with(&[]).unwrap().priority, None);
+        for bad in [&["notanumber"][..], &["256"], &["-1"], &["100", "extra"]] {
+            let e = with(bad).unwrap_err();
+            assert!(e.contains("PRIORITY") || e.contains("priority"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
