@@ -33,6 +33,9 @@ pub enum StoreError {
     Dir { dir: String, source: std::io::Error },
     #[error("no store at {path}: has `hawatch watch` run with this config? (`watch.store` / STATE_FILE)")]
     Missing { path: String },
+    /// The file cannot be opened or written, with why and what to do.
+    #[error("cannot open the store {path}: {why}")]
+    CannotOpen { path: String, why: String },
     #[error("store {path}: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
     #[error("store {path}: bad JSON in a stored row: {source}")]
@@ -110,6 +113,39 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Why SQLite cannot open or write `path` (a directory, no such directory,
+/// no permission on the file or on its directory, where SQLite also writes
+/// its `-wal` and `-shm` files), with what to do; `None` if none of these.
+fn why_unopenable(path: &Path) -> Option<String> {
+    use nix::unistd::{access, AccessFlags};
+    let fix = "give hawatch's user read and write access to the file and its directory, or set `watch.store` (STATE_FILE) to a path it can write";
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Some(format!(
+                "it is a directory; `watch.store` is the database file, e.g. {}",
+                path.join("hawatch.db").display()
+            ))
+        }
+        Ok(_) if access(path, AccessFlags::R_OK | AccessFlags::W_OK).is_err() => {
+            return Some(format!("permission denied on the file: {fix}"))
+        }
+        Ok(_) => {}
+        Err(_) if !dir.is_dir() => return Some(format!("directory {} does not exist", dir.display())),
+        Err(_) => {}
+    }
+    if access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_err() {
+        return Some(format!(
+            "cannot create files in {} (permission denied; SQLite writes the store and its -wal and -shm files there): {fix}",
+            dir.display()
+        ));
+    }
+    None
+}
+
 impl Store {
     /// Opens (creating if needed) the store for the watcher.
     pub fn open(path: &Path) -> Result<Store> {
@@ -134,9 +170,18 @@ impl Store {
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
         let p = path.display().to_string();
-        let sq = |source| StoreError::Sqlite {
-            path: p.clone(),
-            source,
+        // SQLite says only "unable to open database file": say why.
+        let sq = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::PermissionDenied,
+            ) => StoreError::CannotOpen {
+                path: p.clone(),
+                why: why_unopenable(path).unwrap_or_else(|| source.to_string()),
+            },
+            _ => StoreError::Sqlite {
+                path: p.clone(),
+                source,
+            },
         };
         let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sq)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sq)?;
@@ -144,10 +189,7 @@ impl Store {
             Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
                 StoreError::NotADatabase { path: p.clone() }
             }
-            _ => StoreError::Sqlite {
-                path: p.clone(),
-                source: e,
-            },
+            _ => sq(e),
         };
         let app_id: i32 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))

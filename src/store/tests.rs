@@ -207,3 +207,25 @@ fn foreign_and_corrupt_files_say_what_to_do() {
         StoreError::Missing { .. }
     ));
 }
+
+/// A store that cannot be opened says why, naming the path.
+#[test]
+fn a_store_that_cannot_be_opened_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Store::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains(&dir.path().display().to_string()) && e.contains("is a directory") && e.contains("hawatch.db"),
+        "{e}"
+    );
+    let e = Store::open_existing(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("is a directory"), "{e}");
+    // A directory hawatch's user cannot write (meaningless as root, who can).
+    if !nix::unistd::geteuid().is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let e = Store::open(&ro.join("hawatch.db")).unwrap_err().to_string();
+        assert!(e.contains("cannot create files in") && e.contains("watch.store"), "{e}");
+    }
+}
