@@ -114,10 +114,25 @@ pub async fn events(
 #[derive(Debug, Serialize)]
 struct ServerView {
     name: String,
-    /// The last settled status (`UP`, `DOWN`, `MAINT`, `DRAIN`, `NOLB`); null while never settled.
+    /// The last settled status in HAProxy's own words (`UP`, `DOWN (agent)`,
+    /// `MAINT (via b/s)`, `no check`, ...); null while never settled.
     status: Option<String>,
+    /// `status` normalised: `UP` (also `no check`), `DOWN`, `NOLB`, `DRAIN`,
+    /// `MAINT`, or `UNKNOWN` for a word HAProxy may add; null with `status`.
+    state: Option<&'static str>,
     check: Option<String>,
     agent: Option<String>,
+}
+
+fn server_view(name: String, status: Option<String>, check: Option<String>, agent: Option<String>) -> ServerView {
+    let state = status.as_deref().map(|s| haproxy::ServerStatus::parse(s).state.word());
+    ServerView {
+        name,
+        status,
+        state,
+        check,
+        agent,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -186,12 +201,7 @@ pub async fn state(State(state): State<Arc<AppState>>) -> Response {
                     servers: bs
                         .servers
                         .into_iter()
-                        .map(|(n, sv)| ServerView {
-                            name: n,
-                            status: sv.settled,
-                            check: sv.check,
-                            agent: sv.agent,
-                        })
+                        .map(|(n, sv)| server_view(n, sv.settled, sv.check, sv.agent))
                         .collect(),
                 })
                 .collect(),
@@ -225,4 +235,38 @@ pub async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
         "states": states,
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HAProxy's status words come through raw in `status`, and as one of a
+    /// few words in `state`.
+    #[test]
+    fn server_state_is_normalised_next_to_the_raw_status() {
+        for (raw, word) in [
+            ("UP", "UP"),
+            ("UP 1/3", "UP"),
+            ("DOWN", "DOWN"),
+            ("DOWN 1/2", "DOWN"),
+            ("NOLB", "NOLB"),
+            ("DRAIN", "DRAIN"),
+            ("DRAIN (agent)", "DRAIN"),
+            ("DOWN (agent)", "DOWN"),
+            ("MAINT", "MAINT"),
+            ("MAINT (via b/s)", "MAINT"),
+            ("MAINT (resolution)", "MAINT"),
+            ("no check", "UP"),
+        ] {
+            let v = serde_json::to_value(server_view("s1".into(), Some(raw.into()), None, None)).unwrap();
+            assert_eq!(
+                (v["status"].as_str(), v["state"].as_str()),
+                (Some(raw), Some(word)),
+                "{v}"
+            );
+        }
+        let v = serde_json::to_value(server_view("s1".into(), None, None, None)).unwrap();
+        assert!(v["status"].is_null() && v["state"].is_null(), "{v}");
+    }
 }
