@@ -109,7 +109,8 @@ impl Ctl {
         let (name, ep, timeout) = match &self.instance {
             Some(n) => match sockets.iter().find(|(x, _, _)| x == n) {
                 Some(s) => s.clone(),
-                None => return Err(UsageError(format!(
+                None => {
+                    return Err(UsageError(format!(
                     "--instance: no [[haproxy]] named {n:?} with a `socket` (ctl needs the Runtime API); there is: {}",
                     if sockets.is_empty() {
                         "none".to_string()
@@ -117,7 +118,8 @@ impl Ctl {
                         names()
                     }
                 ))
-                .into()),
+                    .into())
+                }
             },
             None => match sockets.len() {
                 1 => sockets[0].clone(),
