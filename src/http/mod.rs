@@ -1,6 +1,11 @@
 //! The HTTP listener (`[http]`): `/metrics`, `/healthz`, `/api/events`,
 //! `/api/state` and the Alertmanager receiver `/alertmanager`. Loopback by
 //! default; optional basic auth (every path but `/healthz`) and TLS.
+//!
+//! Endpoints that act (`POST /alertmanager` sends through every sink) also
+//! obey `[http] allow`, checked against each connection's peer address;
+//! config validation refuses a listener off loopback with neither auth nor
+//! `allow`, so no one who merely reaches the port can post to the chats.
 
 mod alertmanager;
 mod api;
