@@ -7,7 +7,9 @@
 //! config validation refuses a listener off loopback with neither auth nor
 //! `allow`, so no one who merely reaches the port can post to the chats.
 
-mod alertmanager;
+// Public only for the fuzz target `alertmanager` (fuzz/): `alertmanager::events`.
+#[doc(hidden)]
+pub mod alertmanager;
 mod api;
 mod metrics;
 

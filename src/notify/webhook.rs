@@ -53,20 +53,27 @@ impl Webhook {
         let status = resp.status();
         let wait = retry_after(&resp);
         let text = read_body(resp).await;
-        if status.is_success() {
-            return Ok(());
-        }
-        let snippet: String = text.chars().take(200).collect();
-        let mut err = if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
-            DeliveryError::retryable(format!("HTTP {status}: {snippet}"))
-        } else {
-            DeliveryError::permanent(format!(
-                "HTTP {status}: {snippet} (the receiver refused the request; check url, headers and secret)"
-            ))
-        };
-        err.retry_after = wait;
-        Err(err)
+        verdict(status, &text).map_err(|mut err| {
+            err.retry_after = wait;
+            err
+        })
     }
+}
+
+/// A generic receiver's verdict: any 2xx is delivered (the body is the
+/// receiver's own business); 5xx, 408 and 429 are worth retrying.
+pub fn verdict(status: reqwest::StatusCode, text: &str) -> Result<(), DeliveryError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let snippet: String = text.chars().take(200).collect();
+    Err(if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+        DeliveryError::retryable(format!("HTTP {status}: {snippet}"))
+    } else {
+        DeliveryError::permanent(format!(
+            "HTTP {status}: {snippet} (the receiver refused the request; check url, headers and secret)"
+        ))
+    })
 }
 
 #[cfg(test)]
