@@ -1640,6 +1640,7 @@ fn validate_sink(f: FileSink, defaults: &FilePolicy, notify: &Notify, p: &mut Pr
         SinkType::Feishu if f.format.as_deref().is_none_or(|x| x != "text") => Format::Markdown,
         SinkType::Dingtalk | SinkType::Wecom => Format::Markdown,
         SinkType::Slack => Format::Slack,
+        SinkType::Feishu => Format::FeishuText,
         _ => Format::Text,
     };
     let custom = f

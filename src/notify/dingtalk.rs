@@ -158,4 +158,35 @@ mod tests {
         assert!(e.message.contains("IP not allowed"));
         assert!(verdict(503, "").unwrap_err().retryable);
     }
+
+    /// Issue 12: outside text in a DingTalk markdown message is no link, no
+    /// line of its own, no heading, no tag.
+    #[test]
+    fn outside_text_is_no_link_or_line_in_the_markdown() {
+        use crate::notify::route::Zone;
+        use crate::notify::template::{assert_no_hostile_markup, hostile_samples, Format, Lang};
+        for lang in [Lang::Zh, Lang::En] {
+            let r = Renderer::new(lang, Format::Markdown, Zone::Local, "lb-01", None).unwrap();
+            let sink = Dingtalk {
+                url: Secret::new("http://127.0.0.1:1/robot/send?access_token=t"),
+                secret: None,
+                at_mobiles: vec!["13800000000".into()],
+                at_all: false,
+                renderer: r.clone(),
+                http: reqwest::Client::new(),
+            };
+            for n in hostile_samples() {
+                let d = Delivery {
+                    id: "d".into(),
+                    sink: "dd".into(),
+                    notices: vec![n],
+                    test: false,
+                };
+                let b = sink.body(&d, &r.render(&d.notices, "dd", false).unwrap());
+                let md = b["markdown"]["text"].as_str().unwrap();
+                assert_no_hostile_markup(&format!("dingtalk {lang:?}"), md);
+                assert!(!b["markdown"]["title"].as_str().unwrap().contains('\n'));
+            }
+        }
+    }
 }

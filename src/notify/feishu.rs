@@ -216,4 +216,42 @@ mod tests {
         assert_eq!(colour(&many), "green");
         let _ = Notice::of(down.event);
     }
+
+    /// Issue 12: a check reason or an alert label with `[click](http://evil.example)`,
+    /// a new line or `<at id=all>` reached the card as a link, a line, a mention.
+    #[test]
+    fn outside_text_is_no_link_line_or_mention_in_the_card_or_the_text() {
+        use crate::notify::route::Zone;
+        use crate::notify::template::{assert_no_hostile_markup, hostile_samples, Format, Lang};
+        for lang in [Lang::Zh, Lang::En] {
+            for (format, text) in [(Format::Markdown, false), (Format::FeishuText, true)] {
+                let r = Renderer::new(lang, format, Zone::Local, "lb-01", None).unwrap();
+                for n in hostile_samples() {
+                    let d = Delivery {
+                        id: "d".into(),
+                        sink: "f".into(),
+                        notices: vec![n],
+                        test: false,
+                    };
+                    let rendered = r.render(&d.notices, "f", false).unwrap();
+                    let b = body(&d, &rendered, text, "lb-01", None, 0);
+                    let shown = if text {
+                        b["content"]["text"].as_str().unwrap().to_string()
+                    } else {
+                        let title = b["card"]["header"]["title"]["content"].as_str().unwrap();
+                        let md = b["card"]["elements"][0]["text"]["content"].as_str().unwrap();
+                        format!("{title}\n{md}")
+                    };
+                    let what = format!("feishu {lang:?} {format:?}");
+                    if text {
+                        // A text message renders no markdown; only `<at>` tags and lines act.
+                        assert!(!shown.contains("<at") && !shown.contains('\u{1b}'), "{what}: {shown}");
+                        assert!(!shown.lines().any(|l| l.starts_with("FAKE LINE")), "{what}: {shown}");
+                    } else {
+                        assert_no_hostile_markup(&what, &shown);
+                    }
+                }
+            }
+        }
+    }
 }

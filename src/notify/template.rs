@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
@@ -41,11 +42,14 @@ impl Lang {
     }
 }
 
-/// The markup a sink speaks; the `b` (bold) and `esc` filters follow it.
+/// The markup a sink speaks; the `b` (bold) filter and the escaping of
+/// every value a template prints ([`escape`]) follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Plain text (email, Feishu text mode, exec).
+    /// Plain text (email, exec).
     Text,
+    /// Feishu's `text` messages: plain, but an `<at user_id=…>` tag mentions.
+    FeishuText,
     /// DingTalk / WeCom markdown, Feishu `lark_md`: `**bold**`.
     Markdown,
     /// Slack mrkdwn: `*bold*`, `&`, `<`, `>` escaped.
@@ -55,7 +59,7 @@ pub enum Format {
 impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
-            Format::Text => "text",
+            Format::Text | Format::FeishuText => "text",
             Format::Markdown => "markdown",
             Format::Slack => "slack",
         }
@@ -292,20 +296,35 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.add_filter("b", move |v: String| -> String {
-            match format {
-                Format::Markdown => format!("**{v}**"),
-                Format::Slack => format!("*{v}*"),
-                Format::Text => v,
-            }
+        // Every value a template prints is escaped for the sink's markup
+        // (the formatter below), so no template, built-in or custom, can
+        // forget it: HAProxy's, an agent's or Alertmanager's text never
+        // becomes a link, a mention, emphasis or a new line. What a filter
+        // built as markup (`b`, `esc`) is marked safe and printed as is;
+        // `|safe` opts a value out, at the template author's risk.
+        env.add_filter("b", move |v: Value| -> Value {
+            let inner = printable(&v, format);
+            Value::from_safe_string(match format {
+                Format::Markdown => format!("**{inner}**"),
+                Format::Slack => format!("*{inner}*"),
+                Format::Text | Format::FeishuText => inner,
+            })
         });
-        env.add_filter("esc", move |v: Value| -> String {
-            let s = if v.is_none() || v.is_undefined() {
-                String::new()
-            } else {
-                v.to_string()
-            };
-            escape(&s, format)
+        // Kept for templates written before every value was escaped: it
+        // escapes once (none prints as nothing) and marks the result safe.
+        env.add_filter("esc", move |v: Value| -> Value {
+            if v.is_none() || v.is_undefined() {
+                return Value::from_safe_string(String::new());
+            }
+            Value::from_safe_string(printable(&v, format))
+        });
+        env.set_formatter(move |out, state, v| {
+            if v.is_safe() || v.is_none() || v.is_undefined() || matches!(v.kind(), ValueKind::Bool | ValueKind::Number)
+            {
+                return minijinja::escape_formatter(out, state, v);
+            }
+            out.write_str(&escape(&v.to_string(), format))
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
         });
         let (name, source) = match custom {
             Some((n, s)) => (n.to_string(), s),
@@ -478,14 +497,55 @@ impl Renderer {
     }
 }
 
-/// Escapes HAProxy-provided text for the markup: nothing in it may render as
-/// a mention, a link or emphasis.
+/// A value as the sink shows it: safe strings as they are, others escaped.
+fn printable(v: &Value, format: Format) -> String {
+    if v.is_safe() {
+        v.to_string()
+    } else {
+        escape(&v.to_string(), format)
+    }
+}
+
+/// Escapes outside text (HAProxy's, an agent's, Alertmanager's) for the
+/// markup: nothing in it may render as a mention, a link, emphasis, a
+/// heading or a new line. Control and bidi characters become visible
+/// escapes in every format ([`crate::text::visible`]; a line break is `\n`).
+/// Markdown's special characters become look-alikes rather than backslash
+/// escapes, which DingTalk, WeCom and Feishu's `lark_md` do not all honour:
+/// `[ ] ( )` → `［ ］ （ ）` (no `[label](target)` link), `< >` → `‹ ›`
+/// (no `<at>`, `<font>`, `<@user>` tag), `*` → `∗`, `` ` `` → `ˋ`, `#` at
+/// the start → `＃`, and `_` → `＿` where it could open or close emphasis
+/// (not inside a word: `be_app` stays).
 pub fn escape(s: &str, format: Format) -> String {
+    let s = crate::text::visible(s);
     match format {
-        Format::Text => s.to_string(),
-        Format::Markdown => s.replace('<', "‹").replace('>', "›").replace('*', "∗"),
+        Format::Text => s.into_owned(),
+        Format::FeishuText => s.replace('<', "‹").replace('>', "›"),
+        Format::Markdown => markdown(&s),
         Format::Slack => s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
     }
+}
+
+fn markdown(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let word = |i: Option<usize>| i.and_then(|i| chars.get(i)).is_some_and(|c| c.is_alphanumeric());
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        out.push(match c {
+            '[' => '［',
+            ']' => '］',
+            '(' => '（',
+            ')' => '）',
+            '<' => '‹',
+            '>' => '›',
+            '*' => '∗',
+            '`' => 'ˋ',
+            '#' if chars[..i].iter().all(|c| c.is_whitespace()) => '＃',
+            '_' if !(word(i.checked_sub(1)) && word(Some(i + 1))) => '＿',
+            c => c,
+        });
+    }
+    out
 }
 
 fn describe(e: &minijinja::Error) -> String {
@@ -645,6 +705,77 @@ pub fn samples() -> Vec<Notice> {
         firing,
         resolved,
     ]
+}
+
+/// Outside text that tries to be markup: a link with a hidden target, a new
+/// line that fakes a line of the message, a heading, emphasis, code,
+/// mentions for every service, and terminal control and bidi characters.
+#[cfg(test)]
+pub const HOSTILE: &str = "[click](http://evil.example) **bold** _it_ `code` <at id=all></at> <@all> \
+                           <font color=\"red\">x</font>\nFAKE LINE\r\n# FAKE HEADING \u{1b}[2J\u{202e}";
+
+/// [`samples`] with [`HOSTILE`] in every field that comes from outside: the
+/// message, the check and agent text, the status, names, and the alert's
+/// labels, annotations and times.
+#[cfg(test)]
+pub fn hostile_samples() -> Vec<Notice> {
+    let h = || HOSTILE.to_string();
+    let check = || Check {
+        status: h(),
+        code: None,
+        desc: Some(h()),
+        info: Some(h()),
+        duration_ms: Some(1),
+    };
+    let mut out = samples();
+    for n in &mut out {
+        for e in std::iter::once(&mut n.event).chain(n.folded.iter_mut()) {
+            e.message = h();
+            e.instance = format!("lb1{HOSTILE}");
+            e.server = e.server.as_ref().map(|s| format!("{s}{HOSTILE}"));
+            e.from = e.from.as_ref().map(|_| h());
+            e.to = e.to.as_ref().map(|_| h());
+            e.status = Some(h());
+            e.check = Some(check());
+            e.agent = Some(check());
+            if let Some(a) = &mut e.alert {
+                a.name = format!("Evil{HOSTILE}");
+                for v in a.labels.values_mut().chain(a.annotations.values_mut()) {
+                    *v = h();
+                }
+                a.labels.insert("team".into(), h());
+                a.starts_at = h();
+                a.ends_at = Some(h());
+            }
+        }
+        for s in &mut n.servers {
+            s.status = Some(h());
+        }
+    }
+    out
+}
+
+/// The markup a chat would render from `text` that came from [`HOSTILE`]:
+/// none may be there. `what` names the payload in the failure message.
+#[cfg(test)]
+pub fn assert_no_hostile_markup(what: &str, text: &str) {
+    for bad in [
+        "](", "[click]", "<at", "<@", "<font", "**bold**", "_it_", "`code`", "\u{1b}", "\u{202e}",
+    ] {
+        assert!(!text.contains(bad), "{what} holds {bad:?}:\n{text}");
+    }
+    for line in text.lines() {
+        let l = line.trim_start();
+        assert!(
+            !l.starts_with("FAKE LINE") && !l.starts_with("# FAKE"),
+            "{what}: a line from outside text:\n{text}"
+        );
+    }
+    // Still there to read, made harmless.
+    assert!(
+        text.contains("click") && text.contains("evil.example") && text.contains("\\x1b"),
+        "{what}:\n{text}"
+    );
 }
 
 #[cfg(test)]

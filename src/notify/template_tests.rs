@@ -118,3 +118,51 @@ fn prometheus_alerts_render_with_their_summary_and_labels() {
     assert!(out.title.contains("Prometheus alert resolved"), "{}", out.title);
     assert!(out.body.contains("Status: resolved"), "{}", out.body);
 }
+
+/// Issue 12: every value a template prints is escaped for its format, also
+/// in a custom template that forgets `|esc`; what a template writes itself
+/// (its markup, `|b`, `|safe`) is not.
+#[test]
+fn outside_text_is_escaped_in_every_format_even_without_esc() {
+    use super::{assert_no_hostile_markup, hostile_samples};
+    for format in [Format::Markdown, Format::Text, Format::FeishuText, Format::Slack] {
+        let custom = "{% block title %}{{ notices[0].subject }}{% endblock %}\
+            {% block body %}**{{ notices[0].message }}** {{ notices[0].label|b }} [doc](https://docs.example) \
+            {{ notices[0].alert.labels if notices[0].alert else notices[0].check }} {{ '_ok_'|safe }}{% endblock %}";
+        let r = Renderer::new(Lang::En, format, Zone::Local, "h", Some(("t.jinja", custom.into()))).unwrap();
+        for n in hostile_samples() {
+            let out = r.render(std::slice::from_ref(&n), "s", false).unwrap();
+            let all = format!("{}\n{}", out.title, out.body);
+            assert!(!all.lines().any(|l| l.starts_with("FAKE LINE")), "{format:?}: {all}");
+            assert!(
+                !all.contains('\u{1b}') && !all.contains('\u{202e}'),
+                "{format:?}: {all:?}"
+            );
+            assert!(
+                all.contains("[doc](https://docs.example)") && all.contains("_ok_"),
+                "{all}"
+            );
+            match format {
+                Format::Markdown => {
+                    assert!(
+                        out.body.starts_with("**［click］（http://evil.example）"),
+                        "{}",
+                        out.body
+                    );
+                    let built_in = Renderer::new(Lang::En, format, Zone::Local, "h", None).unwrap();
+                    let b = built_in.render(std::slice::from_ref(&n), "s", false).unwrap();
+                    assert_no_hostile_markup("built-in markdown", &format!("{}\n{}", b.title, b.body));
+                }
+                Format::Slack => assert!(!all.contains("<at") && !all.contains("<@"), "{all}"),
+                Format::FeishuText => assert!(!all.contains("<at"), "{all}"),
+                Format::Text => assert!(all.contains("<at id=all>"), "{all}"),
+            }
+        }
+    }
+    // Plain names stay as they are: `be_app` keeps its underscore.
+    assert_eq!(
+        escape("be_app/app_1 _x_ a_", Format::Markdown),
+        "be_app/app_1 ＿x＿ a＿"
+    );
+    assert_eq!(escape("# h #2", Format::Markdown), "＃ h #2");
+}

@@ -25,20 +25,23 @@ const T: Duration = Duration::from_secs(20);
 const HOSTILE: &str = "down #\u{1b}[2J\u{1b}]0;title\u{7} \u{202e}gnp.exe [click](http://evil.example)";
 
 /// An `agent-check` stand-in on 127.0.0.1: answers every connection with
-/// `reply` and closes. Stops on drop; at most 10 000 answers or 120 s.
+/// the current reply (`up` until [`HostileAgent::turn`]) and closes. Stops
+/// on drop; at most 10 000 answers or 120 s.
 struct HostileAgent {
     port: u16,
+    hostile: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl HostileAgent {
-    fn start(reply: &'static str) -> HostileAgent {
+    fn start() -> HostileAgent {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let port = l.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let hostile = Arc::new(AtomicBool::new(false));
+        let (s, h) = (stop.clone(), hostile.clone());
         let thread = std::thread::spawn(move || {
             let until = Instant::now() + Duration::from_secs(120);
             let mut answered = 0;
@@ -47,6 +50,7 @@ impl HostileAgent {
                     Ok((mut c, _)) => {
                         let _ = c.set_nonblocking(false);
                         let _ = c.set_write_timeout(Some(Duration::from_secs(1)));
+                        let reply = if h.load(Ordering::Relaxed) { HOSTILE } else { "up" };
                         let _ = c.write_all(format!("{reply}\n").as_bytes());
                         answered += 1;
                     }
@@ -56,9 +60,17 @@ impl HostileAgent {
         });
         HostileAgent {
             port,
+            hostile,
             stop,
             thread: Some(thread),
         }
+    }
+}
+
+impl HostileAgent {
+    /// From now on the agent answers [`HOSTILE`].
+    fn turn(&self) {
+        self.hostile.store(true, Ordering::Relaxed);
     }
 }
 
@@ -71,16 +83,31 @@ impl Drop for HostileAgent {
     }
 }
 
-/// HAProxy with backend `be`: server `s1` on a live backend whose agent
-/// answers [`HOSTILE`], so it goes DOWN (agent) with that text as the reason.
+/// HAProxy with backend `be`: servers `s1` and `s2` UP on a live backend; s1's agent
+/// answers [`HOSTILE`] after [`HostileAgent::turn`], so it goes DOWN (agent)
+/// with that text as the reason.
 fn hostile_lab() -> (Haproxy, Backend, HostileAgent) {
     let app = Backend::start();
-    let agent = HostileAgent::start(HOSTILE);
+    let agent = HostileAgent::start();
     let h = Haproxy::start(&format!(
-        "backend be\n    server s1 127.0.0.1:{} check inter 300ms agent-check agent-port {} agent-inter 300ms\n",
+        "backend be\n    server s1 127.0.0.1:{} check inter 300ms agent-check agent-port {} agent-inter 300ms\n    \
+         server s2 127.0.0.1:{} check inter 300ms\n",
         app.port(),
-        agent.port
+        agent.port,
+        app.port()
     ));
+    assert!(
+        h.wait_server_status("be", "s1", "UP", T),
+        "{}",
+        h.server_status("be", "s1")
+    );
+    // Settled: both checks have answered (hawatch compares settled states only).
+    let answered = |s: &str, f: &str, want: &str| h.try_stat_field("be", s, f).is_some_and(|v| v.contains(want));
+    assert!(crate::support::wait_for(T, || {
+        answered("s1", "agent_status", "L7OK")
+            && answered("s1", "check_status", "L4OK")
+            && answered("s2", "check_status", "L4OK")
+    }));
     (h, app, agent)
 }
 
@@ -133,23 +160,19 @@ fn assert_no_control_codes(what: &str, bytes: &[u8]) {
 
 #[test]
 fn agent_control_codes_are_escaped_on_every_terminal_output() {
-    let (h, _app, _agent) = hostile_lab();
+    let (h, _app, agent) = hostile_lab();
     // No sink configured: the console sink prints to the watcher's stdout.
     let w = Watcher::start("300ms", &socket_instance("lb1", &h.socket_path(), ""));
-    assert!(
-        h.wait_server_status("be", "s1", "DOWN (agent)", T),
-        "{}",
-        h.server_status("be", "s1")
-    );
     w.wait_baseline("lb1");
-    // The reason HAProxy keeps is the raw reply: the hostile bytes are real.
-    let raw = h.try_stat_field("be", "s1", "last_agt").unwrap_or_default();
-    assert!(raw.contains('\u{1b}') && raw.contains('\u{202e}'), "{raw:?}");
-    // Make a change so the reason is in an event: MAINT and back.
-    h.cmd("disable server be/s1");
-    w.wait_event("server_maint", "be/s1", T);
-    h.cmd("enable server be/s1");
+    agent.turn();
     let ev = w.wait_event("server_down", "be/s1", T);
+    // The reason HAProxy keeps is the raw reply: the hostile bytes are real.
+    let raw = || h.try_stat_field("be", "s1", "last_agt").unwrap_or_default();
+    assert!(
+        crate::support::wait_for(T, || raw().contains('\u{1b}') && raw().contains('\u{202e}')),
+        "{:?}",
+        raw()
+    );
     // JSON keeps the text exact (serde escapes control characters).
     let json = w.run(&["events", "--json"]);
     assert!(json.status.success());
@@ -180,7 +203,7 @@ fn agent_control_codes_are_escaped_on_every_terminal_output() {
 
 #[test]
 fn markdown_links_from_an_agent_or_alertmanager_never_reach_chat() {
-    let (h, _app, _agent) = hostile_lab();
+    let (h, _app, agent) = hostile_lab();
     let (feishu, dingtalk, wecom) = (Receiver::feishu(None), Receiver::dingtalk(None), Receiver::wecom());
     let sink = |name: &str, url: String| {
         format!("[[sink]]\nname = \"{name}\"\ntype = \"{name}\"\nurl = \"{url}\"\nlang = \"en\"\n")
@@ -193,10 +216,8 @@ fn markdown_links_from_an_agent_or_alertmanager_never_reach_chat() {
         sink("wecom", wecom.url()),
     );
     let w = Watcher::start("300ms", &body);
-    assert!(h.wait_server_status("be", "s1", "DOWN (agent)", T));
     w.wait_baseline("lb1");
-    h.cmd("disable server be/s1");
-    h.cmd("enable server be/s1");
+    agent.turn();
     w.wait_event("server_down", "be/s1", T);
     // An Alertmanager notification whose label and annotation carry a link and a new line.
     let payload = serde_json::json!({
