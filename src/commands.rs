@@ -126,13 +126,13 @@ fn keepalived_config(a: crate::cli::KeepalivedConfigArgs) -> anyhow::Result<()> 
         .iter()
         .map(|n| n.parse())
         .collect::<Result<_, String>>()
-        .map_err(anyhow::Error::msg)?;
+        .map_err(crate::cli::UsageError)?;
     let [n0, n1] =
         <[Node; 2]>::try_from(nodes).map_err(|_| anyhow::anyhow!("give exactly two --node NAME=IP:PRIORITY"))?;
     let pair = Pair {
         nodes: [n0, n1],
         interface: a.interface,
-        vip: parse_vip(&a.vip).map_err(anyhow::Error::msg)?,
+        vip: parse_vip(&a.vip).map_err(crate::cli::UsageError)?,
         router_id: a.router_id,
         hawatch: a.hawatch,
         config: a.hawatch_config,
@@ -201,7 +201,7 @@ fn events(a: EventsArgs) -> anyhow::Result<()> {
     if let Some(k) = &a.kind {
         if crate::event::Kind::parse(k).is_none() {
             let all: Vec<&str> = crate::event::Kind::ALL.iter().map(|k| k.as_str()).collect();
-            anyhow::bail!("--kind {k:?}: unknown kind; one of {}", all.join(", "));
+            return Err(crate::cli::UsageError(format!("--kind {k:?}: unknown kind; one of {}", all.join(", "))).into());
         }
     }
     let filter = EventFilter {
@@ -294,11 +294,12 @@ async fn notify_test(config: Option<PathBuf>, only: Option<String>) -> anyhow::R
         .collect();
     if sinks.is_empty() {
         let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
-        anyhow::bail!(
+        return Err(crate::cli::UsageError(format!(
             "no sink named {:?}; configured sinks: {}",
             only.unwrap_or_default(),
             names.join(", ")
-        );
+        ))
+        .into());
     }
     let http = crate::notify::http_client();
     let mut failed = 0;

@@ -213,7 +213,10 @@ fn events_filters_and_every_subcommand_has_help() {
     );
     assert!(json(&["--instance", "nope"]).is_empty());
     let bad = w.run(&["events", "--kind", "server_exploded"]);
-    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("server_down"));
+    assert_eq!(bad.status.code(), Some(2), "a usage error exits 2 like clap's");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("server_down"));
+    let bad = w.run(&["notify", "test", "--sink", "nope"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
     let text = String::from_utf8_lossy(&w.run(&["events"]).stdout).to_string();
     assert!(text.contains("backend app has no server available"), "{text}");
     for sub in [
