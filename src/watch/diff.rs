@@ -174,7 +174,8 @@ struct Group {
     verdict: Option<(bool, bool)>,
     /// A server waits for its first check (itself or the server it tracks).
     awaiting: bool,
-    /// A server with a settled status that takes traffic (`UP`, `no check`).
+    /// A server with a settled status that takes traffic (`UP`, `no check`,
+    /// weight not 0).
     settled_usable: bool,
 }
 
@@ -372,7 +373,9 @@ impl Differ<'_> {
             self.awaiting.insert(format!("{}/{}", row.pxname, row.svname));
         }
         let settled = status.is_settled() && !awaits;
-        if settled && matches!(status.state, State::Up | State::NoCheck) {
+        // A `weight 0` server reads UP but takes no traffic: it does not make
+        // the backend usable (HAProxy's BACKEND row counts weights).
+        if settled && matches!(status.state, State::Up | State::NoCheck) && row.weight != Some(0) {
             g.settled_usable = true;
         }
         // `DOWN 1/2`: checks pass again but HAProxy has not brought the server

@@ -535,3 +535,33 @@ fn extreme_start_times_do_not_overflow_the_restart_check() {
     assert!(!restarted(&p(100, true), &p(102, false)));
     assert!(restarted(&p(100, true), &p(104, false)));
 }
+
+/// Found by tests/it/nostorm.rs (NOSTORM_SEED=8): b1 was DOWN, its one UP
+/// server at `weight 0`. After a reload that server is settled at once (no
+/// check) while the others wait and the BACKEND row shows HAProxy's default
+/// UP: a server that takes no traffic does not make the backend usable, so
+/// no `backend_up` now and `backend_down` once the rest settle.
+#[test]
+fn a_settled_server_of_weight_0_does_not_make_a_waiting_backend_up() {
+    let mut edits: Vec<Edit> = AFTER_START_CHECKED
+        .lines()
+        .filter(|l| l.starts_with("b1,"))
+        .filter(|l| {
+            !["b1,BACKEND,", "b1,nocheck,", "b1,disabled,"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| {
+            let sv = l.split(',').nth(1).unwrap();
+            let e: Edit = ("b1", sv, &[("status", "DOWN")]);
+            e
+        })
+        .collect();
+    edits.push(("b1", "nocheck", &[("weight", "0")]));
+    edits.push(("b1", "BACKEND", &[("status", "DOWN")]));
+    let before = edit(AFTER_START_CHECKED, &edits);
+    let after_start = edit(AFTER_START, &[("b1", "nocheck", &[("weight", "0")])]);
+    let r = run(&[snap(&before, 1), snap(&after_start, 2), snap(&before, 2)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())], "{:?}", r[1]);
+    assert!(r[2].is_empty(), "{:?}", kinds(&r[2]));
+}

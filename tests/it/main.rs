@@ -10,6 +10,7 @@ mod hostile;
 mod keepalived;
 mod mailam;
 mod metrics;
+mod nostorm;
 mod notify;
 mod ops;
 mod pair;

@@ -58,6 +58,9 @@ pub struct StatRow<'a> {
     /// `backend/server` this server tracks (`track` keyword); empty if none.
     pub tracked: Cow<'a, str>,
     pub addr: Cow<'a, str>,
+    /// The server's weight (a backend's: the sum of its usable servers').
+    /// A `weight 0` server reads `UP` but takes no traffic.
+    pub weight: Option<u64>,
 }
 
 impl StatRow<'_> {
@@ -128,9 +131,10 @@ enum Field {
     LastAgt,
     Tracked,
     Addr,
+    Weight,
 }
 
-const FIELDS: [(&str, Field); 14] = [
+const FIELDS: [(&str, Field); 15] = [
     ("pxname", Field::Pxname),
     ("svname", Field::Svname),
     ("type", Field::Type),
@@ -145,6 +149,7 @@ const FIELDS: [(&str, Field); 14] = [
     ("last_agt", Field::LastAgt),
     ("tracked", Field::Tracked),
     ("addr", Field::Addr),
+    ("weight", Field::Weight),
 ];
 
 fn num(c: &str) -> Option<u64> {
@@ -180,6 +185,7 @@ impl<'a> StatRow<'a> {
             Field::LastAgt => self.last_agt = c,
             Field::Tracked => self.tracked = c,
             Field::Addr => self.addr = c,
+            Field::Weight => self.weight = num(&c),
         }
     }
 }
@@ -523,6 +529,7 @@ fn into_owned(r: StatRow<'_>) -> StatRow<'static> {
         last_agt: o(r.last_agt),
         tracked: o(r.tracked),
         addr: o(r.addr),
+        weight: r.weight,
     }
 }
 

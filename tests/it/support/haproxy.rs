@@ -6,6 +6,10 @@
 //! group; the [`Proc`] guard kills that group on drop. Output goes to
 //! `<dir>/haproxy.stdout` / `<dir>/haproxy.stderr` (appended across restarts).
 //!
+//! [`HaproxyBuilder::daemon`] starts the legacy way instead: `haproxy -D -f cfg -p pidfile`,
+//! no master; [`Haproxy::reload`] then starts a new daemon with `-sf OLDPID`. Daemons are
+//! stopped by PID on drop (only PIDs this helper started, checked against the config path).
+//!
 //! The helper writes `global` (admin stats socket, optional `ring hawatch`, extra
 //! lines), `defaults`, an optional `listen stats` HTTP page, then the test's body.
 
@@ -69,6 +73,7 @@ pub struct HaproxyBuilder {
     global_extra: Vec<String>,
     stats_http: bool,
     stats_auth: Option<(String, String)>,
+    daemon: bool,
 }
 
 impl HaproxyBuilder {
@@ -98,6 +103,13 @@ impl HaproxyBuilder {
         self
     }
 
+    /// Legacy daemon mode: `haproxy -D -f cfg -p pidfile` (no master, no master CLI);
+    /// reloads start a new daemon with `-sf OLDPID`, as init scripts do.
+    pub fn daemon(mut self, on: bool) -> Self {
+        self.daemon = on;
+        self
+    }
+
     /// Start and wait until the stats socket answers. Panics (with HAProxy's stderr) on failure.
     pub fn start(self, body: &str) -> Haproxy {
         self.try_start(body).unwrap_or_else(|e| panic!("{e}"))
@@ -113,6 +125,7 @@ impl HaproxyBuilder {
             body: body.to_string(),
             stats_port,
             master: None,
+            daemons: Vec::new(),
         };
         h.write_cfg();
         h.spawn();
@@ -128,6 +141,19 @@ pub struct Haproxy {
     body: String,
     stats_port: Option<u16>,
     master: Option<Proc>,
+    /// Daemon mode: every PID started (the last is the current one).
+    daemons: Vec<u32>,
+}
+
+/// How [`Haproxy::reload_with`] asks for a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadVia {
+    /// SIGUSR2 to the master (master-worker mode).
+    Signal,
+    /// `reload` on the master CLI (master-worker mode).
+    MasterCli,
+    /// A new `haproxy -D ... -sf OLDPID` (daemon mode).
+    SoftStop,
 }
 
 impl Haproxy {
@@ -187,7 +213,30 @@ impl Haproxy {
     }
 
     pub fn is_running(&self) -> bool {
+        if self.opts.daemon {
+            return self.daemons.last().is_some_and(|p| self.daemon_alive(*p));
+        }
         self.master.as_ref().is_some_and(|m| m.is_running())
+    }
+
+    /// Whether `pid` is one of our daemons and has not exited (a zombie has).
+    fn daemon_alive(&self, pid: u32) -> bool {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains(&*self.cfg_path().to_string_lossy());
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next());
+        ours && !matches!(state, None | Some("Z") | Some("X"))
+    }
+
+    /// The PID in `haproxy.pid` (daemon mode: the current process).
+    pub fn pid_file_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// HAProxy's stderr so far (all starts).
@@ -236,6 +285,9 @@ impl Haproxy {
     }
 
     fn spawn(&mut self) {
+        if self.opts.daemon {
+            return self.spawn_daemon(None).unwrap_or_else(|e| panic!("{e}"));
+        }
         let mut cmd = Command::new(haproxy_bin());
         cmd.arg("-W")
             .arg("-S")
@@ -246,6 +298,62 @@ impl Haproxy {
             .arg(self.pid_file())
             .current_dir(self.dir());
         self.master = Some(Proc::spawn("haproxy", cmd, self.dir()));
+    }
+
+    /// Daemon mode: run `haproxy -D -f cfg -p pidfile [-sf OLD]` and wait (10 s) for the
+    /// launcher to exit; the daemon's PID (from the pid file) is remembered.
+    fn spawn_daemon(&mut self, replace: Option<u32>) -> Result<(), String> {
+        let _ = std::fs::remove_file(self.pid_file());
+        let log = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir().join(name))
+                .expect("open haproxy log")
+        };
+        let mut cmd = Command::new(haproxy_bin());
+        cmd.arg("-D")
+            .arg("-f")
+            .arg(self.cfg_path())
+            .arg("-p")
+            .arg(self.pid_file())
+            .current_dir(self.dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(log("haproxy.stdout"))
+            .stderr(log("haproxy.stderr"));
+        if let Some(old) = replace {
+            cmd.arg("-sf").arg(old.to_string());
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("spawn haproxy -D: {e}"))?;
+        let mut status = None;
+        wait_for(Duration::from_secs(10), || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "haproxy -D did not return within 10 s\nstderr:\n{}",
+                self.stderr()
+            ));
+        };
+        let mut pid = None;
+        wait_for(Duration::from_secs(5), || {
+            pid = self.pid_file_pid();
+            pid.is_some()
+        });
+        match pid {
+            Some(p) if status.success() => {
+                self.daemons.push(p);
+                Ok(())
+            }
+            _ => Err(format!(
+                "haproxy -D failed ({status}, pid file: {pid:?})\nconfig:\n{}\nstderr:\n{}",
+                self.config_text(),
+                self.stderr()
+            )),
+        }
     }
 
     /// Send one command to the admin socket (non-interactive: one line, read to EOF).
@@ -304,6 +412,9 @@ impl Haproxy {
         let Some(pid) = self.try_worker_pid() else {
             return false;
         };
+        if self.opts.daemon {
+            return self.daemons.last() == Some(&pid);
+        }
         self.master_proc().is_some_and(|m| m.current_worker() == Some(pid))
     }
 
@@ -335,7 +446,7 @@ impl Haproxy {
     /// Replace the body, rewrite the config and SIGUSR2 the master; wait until the new
     /// worker answers (`show info` Pid changed) and the master CLI (served only once the
     /// master is back in wait mode, signal handlers installed) lists it as current.
-    /// Returns the new worker PID.
+    /// Returns the new worker PID. (Daemon mode: a new daemon with `-sf OLDPID`.)
     pub fn reload(&mut self, new_body: &str) -> u32 {
         self.try_reload(new_body).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -343,6 +454,44 @@ impl Haproxy {
     /// Like [`reload`](Self::reload) but an invalid config gives `Err` quickly (the
     /// master's `show proc` failed-reload counter), with the old worker still running.
     pub fn try_reload(&mut self, new_body: &str) -> Result<u32, String> {
+        let via = if self.opts.daemon {
+            ReloadVia::SoftStop
+        } else {
+            ReloadVia::Signal
+        };
+        self.reload_with(new_body, via)
+    }
+
+    /// Daemon mode's reload: write the config, start `haproxy -D ... -sf OLDPID`, wait
+    /// (10 s) until the new process answers `show info`. Returns its PID.
+    fn reload_soft_stop(&mut self) -> Result<u32, String> {
+        let old = *self.daemons.last().ok_or("haproxy is stopped")?;
+        self.spawn_daemon(Some(old))?;
+        let new = *self.daemons.last().expect("just started");
+        if wait_for(Duration::from_secs(10), || self.try_worker_pid() == Some(new)) {
+            Ok(new)
+        } else {
+            Err(format!(
+                "after -sf {old}: `show info` does not show pid {new}\nstderr:\n{}",
+                self.stderr()
+            ))
+        }
+    }
+
+    /// Replace the body, rewrite the config and reload the way `via` says (it must fit
+    /// the mode: [`ReloadVia::SoftStop`] for daemons, the others for master-worker).
+    /// Waits like [`reload`](Self::reload); returns the new worker PID.
+    pub fn reload_with(&mut self, new_body: &str, via: ReloadVia) -> Result<u32, String> {
+        assert_eq!(
+            self.opts.daemon,
+            via == ReloadVia::SoftStop,
+            "{via:?} does not fit this HAProxy's mode"
+        );
+        if via == ReloadVia::SoftStop {
+            self.body = new_body.to_string();
+            self.write_cfg();
+            return self.reload_soft_stop();
+        }
         let old_pid = self.worker_pid();
         let reloads_before = self
             .master_proc()
@@ -350,10 +499,17 @@ impl Haproxy {
             .reloads;
         self.body = new_body.to_string();
         self.write_cfg();
-        self.master
-            .as_ref()
-            .expect("haproxy is stopped")
-            .signal(Signal::SIGUSR2);
+        match via {
+            ReloadVia::MasterCli => {
+                // The master re-executes itself and drops the connection: no reply to read.
+                let _ = self.master_cmd("reload");
+            }
+            _ => self
+                .master
+                .as_ref()
+                .expect("haproxy is stopped")
+                .signal(Signal::SIGUSR2),
+        }
         let mut failed = false;
         let mut new_pid = None;
         wait_for(Duration::from_secs(10), || {
@@ -379,6 +535,7 @@ impl Haproxy {
     }
 
     /// SIGTERM the master and wait (10 s, then SIGKILL) for it and its workers to exit.
+    /// Master-worker mode only (daemons are stopped on drop).
     pub fn stop(&mut self) -> ExitStatus {
         let mut m = self.master.take().expect("haproxy is not running");
         m.stop(Duration::from_secs(10))
@@ -435,6 +592,19 @@ impl Drop for Haproxy {
     fn drop(&mut self) {
         if let Some(mut m) = self.master.take() {
             m.stop(Duration::from_secs(5));
+        }
+        // Daemons: only the PIDs we started, and only while /proc says they are ours.
+        let daemons = std::mem::take(&mut self.daemons);
+        let signal = |sig: Signal| {
+            for &pid in daemons.iter().filter(|p| self.daemon_alive(**p)) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+            }
+        };
+        signal(Signal::SIGTERM);
+        if !wait_for(Duration::from_secs(5), || {
+            !daemons.iter().any(|p| self.daemon_alive(*p))
+        }) {
+            signal(Signal::SIGKILL);
         }
     }
 }
