@@ -2,7 +2,8 @@
 //!
 //! Every request gets `<status>` with body `ok` (or [`Backend::set_body`]) and `Connection: close`. `stop()` closes
 //! the listening socket (checks then fail with `Connection refused`, `L4CON`) and
-//! `restart()` listens again on the same port. Runs on the shared support runtime
+//! `restart()` listens again on the same port, which stays reserved meanwhile
+//! ([`PortHold`]). Runs on the shared support runtime
 //! ([`super::rt`]), so it keeps answering while a test blocks in `wait_for`.
 
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::{bind_loopback, claim_port, rebind_loopback, rt};
+use super::{bind_loopback, rebind_loopback, rt, PortHold};
 
 struct Shared {
     status: AtomicU16,
@@ -31,14 +32,16 @@ pub struct Backend {
     port: u16,
     shared: Arc<Shared>,
     running: Option<Running>,
+    /// Keeps the port ours while stopped, so `restart()` gets it back.
+    _hold: PortHold,
 }
 
 impl Backend {
-    /// Bind 127.0.0.1:0 and start answering `200 ok`.
+    /// Take a fresh 127.0.0.1 port (held for the backend's life) and start answering `200 ok`.
     pub fn start() -> Backend {
-        let listener = bind_loopback(0).expect("bind backend on 127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
-        claim_port(port);
+        let hold = PortHold::fresh();
+        let port = hold.port();
+        let listener = bind_loopback(port).expect("bind backend on its held 127.0.0.1 port");
         let mut b = Backend {
             port,
             shared: Arc::new(Shared {
@@ -47,6 +50,7 @@ impl Backend {
                 body: std::sync::Mutex::new("ok".into()),
             }),
             running: None,
+            _hold: hold,
         };
         b.serve(listener);
         b
@@ -90,8 +94,8 @@ impl Backend {
         }
     }
 
-    /// Listen again on the same port (SO_REUSEADDR; retries for up to 5 s in case the
-    /// port is briefly held, e.g. by an outgoing connection that got it as source port).
+    /// Listen again on the same port (held while stopped; SO_REUSEADDR, bind retried
+    /// for up to 5 s).
     pub fn restart(&mut self) {
         if self.running.is_some() {
             return;

@@ -91,8 +91,12 @@ pub(crate) fn claim_port(port: u16) {
 }
 
 /// A free TCP port on 127.0.0.1, found by binding `127.0.0.1:0`. The socket is closed
-/// before returning, so whoever uses the port (HAProxy's `bind`) races with the rest of
-/// the machine; the window is small. Never returns the same port twice per process.
+/// before returning, so whoever uses the port races with the rest of the machine (other
+/// HAProxy processes, outgoing connections). Never hand one to a process without a
+/// retry on "address in use": prefer letting the process bind `:0` and reading the port
+/// back, or [`HaproxyBuilder::start_with`](haproxy::HaproxyBuilder::start_with) (which
+/// retries with fresh ports); see also [`dead_port`] and [`PortHold`]. Never returns the
+/// same port twice per process.
 pub fn free_port() -> u16 {
     for _ in 0..100 {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -123,6 +127,64 @@ pub fn dead_port() -> u16 {
     HELD.get_or_init(Default::default).lock().unwrap().push(s);
     used_ports().lock().unwrap().insert(port);
     port
+}
+
+/// A port on 127.0.0.1 kept bound (SO_REUSEADDR, never listened on) for as long as
+/// this lives: neither `bind(0)` nor an outgoing connection is handed it, and a
+/// program binding it without SO_REUSEADDR is refused, but our own SO_REUSEADDR
+/// listener ([`bind_loopback`]) may bind and listen on it, stop, and listen again.
+/// For servers that stop and restart on the same port.
+pub struct PortHold {
+    _sock: socket2::Socket,
+    port: u16,
+}
+
+impl PortHold {
+    /// Hold a fresh port (from `bind(127.0.0.1:0)`).
+    pub fn fresh() -> PortHold {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        s.set_reuse_address(true).expect("SO_REUSEADDR");
+        s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind 127.0.0.1:0");
+        let port = s
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .expect("bound address");
+        claim_port(port);
+        PortHold { _sock: s, port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Whether process `pid` has a socket listening on TCP `port` (any local address), per
+/// `/proc/net/tcp{,6}` and `/proc/PID/fd`. Tells our server from a stranger that took
+/// the port first and answers in its place.
+pub fn pid_listens_on(pid: u32, port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    let mut inodes = HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if f.len() > 9 && f[1].ends_with(&want) && f[3] == "0A" {
+                inodes.insert(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| inodes.contains(&*l.to_string_lossy())))
 }
 
 /// The `hawatch` binary built by cargo for this test run.

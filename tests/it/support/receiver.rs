@@ -56,7 +56,7 @@
 //!
 //! Failure modes ([`Mode`]) can be switched at runtime and bypass every check (and the
 //! rate limiter); `stop()` closes the listening socket and `restart()` listens again on
-//! the same port.
+//! the same port, which stays reserved meanwhile ([`PortHold`]).
 
 use std::collections::VecDeque;
 use std::future::IntoFuture;
@@ -75,7 +75,7 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{bind_loopback, claim_port, rebind_loopback, rt, wait_for};
+use super::{bind_loopback, rebind_loopback, rt, wait_for, PortHold};
 
 /// Largest body Feishu accepts.
 pub const FEISHU_MAX_BODY: usize = 20_000;
@@ -268,15 +268,19 @@ pub struct Receiver {
     host: String,
     inner: Arc<Inner>,
     running: Option<Running>,
+    /// Keeps the 127.0.0.1 port ours while stopped, so `restart()` gets it back
+    /// (None for `start_on`).
+    hold: Option<PortHold>,
 }
 
 impl Receiver {
     /// Start on 127.0.0.1:0.
     pub fn start(flavour: Flavour, secret: Option<&str>) -> Receiver {
-        let listener = bind_loopback(0).expect("bind receiver on 127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
-        claim_port(port);
-        Receiver::serve_new(listener, "127.0.0.1".into(), flavour, secret)
+        let hold = PortHold::fresh();
+        let listener = bind_loopback(hold.port()).expect("bind receiver on its held 127.0.0.1 port");
+        let mut r = Receiver::serve_new(listener, "127.0.0.1".into(), flavour, secret);
+        r.hold = Some(hold);
+        r
     }
 
     /// On a listener bound elsewhere, e.g. inside a network namespace the test
@@ -309,6 +313,7 @@ impl Receiver {
                 log: Mutex::new(Vec::new()),
             }),
             running: None,
+            hold: None,
         };
         r.serve(listener);
         r
@@ -480,8 +485,8 @@ impl Receiver {
         }
     }
 
-    /// Listen again on the same port (SO_REUSEADDR, bind retried for up to 5 s).
-    /// Recorded requests are kept.
+    /// Listen again on the same port (SO_REUSEADDR, bind retried for up to 5 s; on
+    /// 127.0.0.1 the port stayed reserved while stopped). Recorded requests are kept.
     pub fn restart(&mut self) {
         if self.running.is_some() {
             return;
