@@ -366,3 +366,64 @@ async fn receiver_stop_lets_a_slow_answer_finish_and_takes_no_new_request() {
     assert_eq!((st, v), (200, json!({"ok": true})));
     assert_eq!(r.accepted_count(), 1);
 }
+
+#[test]
+fn start_with_starts_again_on_fresh_ports_when_someone_took_one() {
+    let mut stolen = Vec::new();
+    let (h, [port]) = Haproxy::builder().with_stats_http(true).start_with(|[port]| {
+        if stolen.is_empty() {
+            // Someone else takes the port between `free_port` and HAProxy's bind.
+            stolen.push(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+        }
+        format!("frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\nbackend be\n")
+    });
+    assert_eq!(stolen.len(), 1);
+    assert_ne!(port, stolen[0].local_addr().unwrap().port());
+    assert!(!h.stderr().contains("cannot bind"), "{}", h.stderr());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert!(h.stats_url().is_some());
+    // Any other failure is not retried.
+    let mut calls = 0;
+    let err = Haproxy::builder()
+        .try_start_with(|[port]| {
+            calls += 1;
+            format!("frontend fe\n    bind 127.0.0.1:{port}\n    bogus-keyword\n")
+        })
+        .err()
+        .expect("a broken config starts");
+    assert!(err.contains("bogus-keyword"), "{err}");
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn a_watcher_on_a_fixed_port_starts_again_when_someone_took_it() {
+    let mut stolen = Vec::new();
+    let (w, port) = crate::watcher::Watcher::start_on_free_port("1s", |port| {
+        if stolen.is_empty() {
+            stolen.push(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+        }
+        format!(
+            "{}[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            crate::watcher::socket_instance("lb1", std::path::Path::new("/nonexistent.sock"), "")
+        )
+    });
+    assert_eq!(stolen.len(), 1);
+    assert_ne!(port, stolen[0].local_addr().unwrap().port());
+    assert_eq!(w.http_base(), format!("http://127.0.0.1:{port}"));
+}
+
+#[test]
+fn a_stopped_backend_keeps_its_port_for_restart() {
+    let mut b = Backend::start();
+    b.stop();
+    // Held: a plain bind (no SO_REUSEADDR) is refused while the backend is stopped.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let taken = s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], b.port())).into());
+    assert!(taken.is_err(), "the stopped backend's port could be bound");
+    assert!(
+        std::net::TcpStream::connect(b.addr()).is_err(),
+        "a stopped backend answers"
+    );
+    b.restart();
+    assert!(std::net::TcpStream::connect(b.addr()).is_ok());
+}

@@ -15,7 +15,7 @@ use crate::support::backend::Backend;
 use crate::support::exposition::{Exposition, Labels};
 use crate::support::haproxy::{backend_block, Haproxy};
 use crate::support::receiver::Receiver;
-use crate::support::{free_port, rt, wait_for, Proc};
+use crate::support::{free_port, pid_listens_on, rt, wait_for, Proc};
 use crate::watcher::{socket_instance, Watcher};
 
 const T: Duration = Duration::from_secs(20);
@@ -86,17 +86,18 @@ fn traffic(port: u16, n: usize, path: &str) {
 /// listening), MAINT (disabled at runtime) and unchecked, and some traffic.
 fn lab(stats_page: bool) -> (Haproxy, Backend, Backend, u16, u16) {
     let (b1, b2) = (Backend::start(), Backend::start());
-    let (fe, tcp) = (free_port(), free_port());
     let dead = crate::support::dead_port();
-    let body = format!(
-        "frontend fe_http\n    bind 127.0.0.1:{fe}\n    default_backend be_app\n\n{}\
-         backend be_other\n    server o1 127.0.0.1:{} \n\n\
-         listen li_tcp\n    mode tcp\n    bind 127.0.0.1:{tcp}\n    server t1 127.0.0.1:{} check inter 200ms\n    server t2 127.0.0.1:{dead} check inter 200ms\n",
-        backend_block("be_app", &[("s1", b1.port()), ("s2", b2.port()), ("s3", dead)], ""),
-        b2.port(),
-        b1.port(),
-    );
-    let h = Haproxy::builder().with_stats_http(stats_page).start(&body);
+    let body = |[fe, tcp]: [u16; 2]| {
+        format!(
+            "frontend fe_http\n    bind 127.0.0.1:{fe}\n    default_backend be_app\n\n{}\
+             backend be_other\n    server o1 127.0.0.1:{} \n\n\
+             listen li_tcp\n    mode tcp\n    bind 127.0.0.1:{tcp}\n    server t1 127.0.0.1:{} check inter 200ms\n    server t2 127.0.0.1:{dead} check inter 200ms\n",
+            backend_block("be_app", &[("s1", b1.port()), ("s2", b2.port()), ("s3", dead)], ""),
+            b2.port(),
+            b1.port(),
+        )
+    };
+    let (h, [fe, tcp]) = Haproxy::builder().with_stats_http(stats_page).start_with(body);
     assert!(h.wait_server_status("be_app", "s1", "UP", T) && h.wait_server_status("be_app", "s3", "DOWN", T));
     h.cmd("disable server be_app/s2");
     assert!(h.wait_server_status("be_app", "s2", "MAINT", T));
@@ -113,7 +114,8 @@ fn start_exporter(uri: &str) -> (Proc, u16, tempfile::TempDir) {
         cmd.arg(format!("--haproxy.scrape-uri={uri}"))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
         let p = Proc::spawn("haproxy_exporter", cmd, dir.path());
-        let up = wait_for(T, || p.has_exited() || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        // Listening itself: a stranger may have taken the port first (then it exits).
+        let up = wait_for(T, || p.has_exited() || pid_listens_on(p.pid(), port));
         if up && p.is_running() {
             return (p, port, dir);
         }
@@ -542,14 +544,15 @@ fn https_listener_and_a_reload_keep_serving() {
     let dir = crate::support::tempdir();
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     crate::support::smtp::make_cert(&cert, &key);
-    let port = free_port();
-    let body = format!(
-        "{}[http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
-        socket_instance("lb1", &h.socket_path(), ""),
-        cert.display().to_string(),
-        key.display().to_string()
-    );
-    let w = Watcher::start("300ms", &body);
+    // A port fixed in the config: the listener must come back on it after the reload.
+    let (w, port) = Watcher::start_on_free_port("300ms", |port| {
+        format!(
+            "{}[http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            socket_instance("lb1", &h.socket_path(), ""),
+            cert.display().to_string(),
+            key.display().to_string()
+        )
+    });
     w.wait_baseline("lb1");
     let base = w.http_base();
     assert_eq!(base, format!("https://127.0.0.1:{port}"));

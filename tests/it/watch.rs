@@ -210,7 +210,10 @@ fn at_boot_servers_whose_first_check_has_not_run_raise_nothing_when_it_does() {
             .filter(|r| r["pxname"] == "app" && r["check_status"] == "INI")
             .count()
     };
-    assert!(unchecked(&h) > 0, "every check ran before the baseline: the test proves nothing");
+    assert!(
+        unchecked(&h) > 0,
+        "every check ran before the baseline: the test proves nothing"
+    );
     assert!(
         wait_for(Duration::from_secs(25), || unchecked(&h) == 0),
         "checks did not run"
@@ -315,10 +318,10 @@ fn the_ring_fast_path_detects_without_waiting_for_the_interval() {
 #[test]
 fn the_runtime_api_over_tcp_is_a_source() {
     let (b1, b2) = (Backend::start(), Backend::start());
-    let port = crate::support::free_port();
-    let h = Haproxy::builder()
-        .global_line(&format!("stats socket ipv4@127.0.0.1:{port} level operator"))
-        .start(&backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], ""));
+    let (h, [port]) = Haproxy::builder().start_with(|[port]| {
+        format!("global\n    stats socket ipv4@127.0.0.1:{port} level operator\n\n")
+            + &backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], "")
+    });
     h.wait_server_status("app", "s1", "UP", T);
     let inst = format!("[[haproxy]]\nname = \"tcp\"\nsocket = \"tcp://127.0.0.1:{port}\"\n");
     let w = Watcher::start("200ms", &inst);
@@ -356,12 +359,13 @@ fn an_https_stats_page_is_verified_unless_told_otherwise() {
     let both = std::fs::read_to_string(dir.path().join("cert.pem")).unwrap()
         + &std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
     std::fs::write(&pem, both).unwrap();
-    let port = crate::support::free_port();
-    let stats = format!(
-        "listen stats_tls\n    bind 127.0.0.1:{port} ssl crt {}\n    stats enable\n    stats uri /stats\n",
-        pem.display()
-    );
-    let h = Haproxy::start(&(backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], "") + &stats));
+    let (h, [port]) = Haproxy::builder().start_with(|[port]| {
+        backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], "")
+            + &format!(
+                "listen stats_tls\n    bind 127.0.0.1:{port} ssl crt {}\n    stats enable\n    stats uri /stats\n",
+                pem.display()
+            )
+    });
     h.wait_server_status("app", "s1", "UP", T);
     let url = format!("https://127.0.0.1:{port}/stats");
     let insts = format!("[[haproxy]]\nname = \"trusting\"\nstats_url = \"{url}\"\ntls_verify = false\n\n[[haproxy]]\nname = \"verifying\"\nstats_url = \"{url}\"\n");

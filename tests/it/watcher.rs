@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::support::backend::Backend;
 use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::{free_port, hawatch_bin, tempdir, wait_for, Proc};
+
+/// How many times [`Watcher::start_on_free_port`] tries a fresh port.
+pub const START_ATTEMPTS: u32 = 5;
 
 /// HAProxy with backend `app`: servers s1 and s2 on live backends, both
 /// settled UP. Keep the backends: dropping one stops it.
@@ -69,12 +72,51 @@ impl Watcher {
         w
     }
 
+    /// Configures and starts `hawatch watch` with an `[http] listen` on a port
+    /// chosen here, for tests that need the port fixed in the config (it must stay
+    /// the same across reloads); everyone else leaves `[http]` out and gets
+    /// `127.0.0.1:0`. `body(port)` is the config body. A port [`free_port`] released
+    /// can be taken before hawatch binds it: when hawatch exits saying it cannot
+    /// listen there (`[http] listen`), it starts again with a fresh port, at most
+    /// [`START_ATTEMPTS`] times. Returns the watcher and its port.
+    pub fn start_on_free_port(interval: &str, mut body: impl FnMut(u16) -> String) -> (Watcher, u16) {
+        let mut last = String::new();
+        for attempt in 1..=START_ATTEMPTS {
+            let port = free_port();
+            let mut w = Watcher::configure(interval, &body(port));
+            let p = w.spawn_proc();
+            let lost = p.has_exited()
+                && p.stderr().contains(&format!("cannot listen on 127.0.0.1:{port}"))
+                && p.stderr().contains("[http] listen");
+            if !lost {
+                w.check_started(p);
+                return (w, port);
+            }
+            eprintln!("hawatch: port {port} taken by someone else (attempt {attempt}/{START_ATTEMPTS}); starting again on a fresh port");
+            last = p.stderr();
+        }
+        panic!("hawatch lost the race for its [http] port {START_ATTEMPTS} times; the last try:\n{last}");
+    }
+
     pub fn spawn(&mut self) {
+        let p = self.spawn_proc();
+        self.check_started(p);
+    }
+
+    /// Spawns `hawatch watch`; returns once it says it started or it exited (10 s).
+    fn spawn_proc(&self) -> Proc {
         let mut cmd = Command::new(hawatch_bin());
         cmd.args(["watch", "--log", "debug", "--config"]).arg(&self.config);
         let p = Proc::spawn("hawatch", cmd, self.dir.path());
+        wait_for(Duration::from_secs(10), || {
+            p.stderr().contains("hawatch watch started") || p.has_exited()
+        });
+        p
+    }
+
+    fn check_started(&mut self, p: Proc) {
         assert!(
-            p.wait_stderr_contains("hawatch watch started", Duration::from_secs(10)),
+            p.stderr().contains("hawatch watch started"),
             "watcher did not start:\n{}",
             p.stderr()
         );

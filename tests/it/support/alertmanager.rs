@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::{free_port, tempdir, wait_for, Proc};
+use super::{free_port, pid_listens_on, tempdir, wait_for, Proc};
 
 /// How long [`Alertmanager::start`] waits for `GET /-/ready` to answer 200.
 pub const AM_START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -84,7 +84,9 @@ impl Alertmanager {
                 .current_dir(dir.path());
             let mut proc = Proc::spawn("alertmanager", cmd, dir.path());
             let ready = wait_for(AM_START_TIMEOUT, || {
-                proc.has_exited() || matches!(http(port, "GET", "/-/ready", None), Ok((200, _)))
+                // Its own socket: a stranger may have taken the port first (then it exits).
+                proc.has_exited()
+                    || (pid_listens_on(proc.pid(), port) && matches!(http(port, "GET", "/-/ready", None), Ok((200, _))))
             });
             if ready && proc.is_running() {
                 return Alertmanager { proc, dir, port };

@@ -61,7 +61,8 @@ pub fn backend_block(name: &str, servers: &[(&str, u16)], check_opts: &str) -> S
     s
 }
 
-/// A frontend on 127.0.0.1:`port` sending everything to `backend`.
+/// A frontend on 127.0.0.1:`port` sending everything to `backend`. For a port of its
+/// own, build the body in [`HaproxyBuilder::start_with`] (retried if the port is taken).
 pub fn frontend_block(name: &str, port: u16, backend: &str) -> String {
     format!("frontend {name}\n    bind 127.0.0.1:{port}\n    default_backend {backend}\n")
 }
@@ -90,7 +91,8 @@ impl HaproxyBuilder {
         self
     }
 
-    /// Add `listen stats` on a free 127.0.0.1 port with `stats uri /stats`.
+    /// Add `listen stats` on a free 127.0.0.1 port with `stats uri /stats` (a fresh one
+    /// if it was taken meanwhile, see [`try_start_with`](Self::try_start_with)).
     pub fn with_stats_http(mut self, on: bool) -> Self {
         self.stats_http = on;
         self
@@ -116,22 +118,74 @@ impl HaproxyBuilder {
     }
 
     /// Start; `Err` carries HAProxy's stderr if it exits or never gets ready (10 s).
+    /// Ports the helper picks itself (the stats page) are retried like in
+    /// [`try_start_with`](Self::try_start_with).
     pub fn try_start(self, body: &str) -> Result<Haproxy, String> {
-        let dir = tempdir();
-        let stats_port = self.stats_http.then(free_port);
-        let mut h = Haproxy {
-            dir,
-            opts: self,
-            body: body.to_string(),
-            stats_port,
-            master: None,
-            daemons: Vec::new(),
-        };
-        h.write_cfg();
-        h.spawn();
-        h.try_wait_ready(Duration::from_secs(10))?;
-        Ok(h)
+        self.try_start_with(|[]: [u16; 0]| body.to_string()).map(|(h, _)| h)
     }
+
+    /// Start with a body that binds ports of its own: `body` gets `N` fresh 127.0.0.1
+    /// ports and returns the body (it may hold more `global` sections, e.g. a TCP stats
+    /// socket). The ports come back with the `Haproxy`. Panics like [`start`](Self::start).
+    pub fn start_with<const N: usize>(self, body: impl FnMut([u16; N]) -> String) -> (Haproxy, [u16; N]) {
+        self.try_start_with(body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`start_with`](Self::start_with), `Err` like [`try_start`](Self::try_start). A port
+    /// [`free_port`] released can be taken by anyone before HAProxy binds it: when HAProxy
+    /// says it cannot bind one of the ports this helper chose, it starts again from
+    /// scratch (new tempdir, fresh ports, `body` called again), at most
+    /// [`START_ATTEMPTS`] times.
+    pub fn try_start_with<const N: usize>(
+        self,
+        mut body: impl FnMut([u16; N]) -> String,
+    ) -> Result<(Haproxy, [u16; N]), String> {
+        let mut last = String::new();
+        for attempt in 1..=START_ATTEMPTS {
+            let ports: [u16; N] = std::array::from_fn(|_| free_port());
+            let stats_port = self.stats_http.then(free_port);
+            let mut h = Haproxy {
+                dir: tempdir(),
+                opts: self.clone(),
+                body: body(ports),
+                stats_port,
+                master: None,
+                daemons: Vec::new(),
+            };
+            h.write_cfg();
+            let err = match h.try_spawn().and_then(|()| h.try_wait_ready(Duration::from_secs(10))) {
+                Ok(()) => return Ok((h, ports)),
+                Err(e) => e,
+            };
+            let lost: Vec<u16> = ports
+                .iter()
+                .chain(&stats_port)
+                .copied()
+                .filter(|p| cannot_bind(&err, *p))
+                .collect();
+            if lost.is_empty() {
+                return Err(err);
+            }
+            eprintln!("haproxy: port(s) {lost:?} taken by someone else (attempt {attempt}/{START_ATTEMPTS}); starting again on fresh ports");
+            last = err;
+        }
+        Err(format!(
+            "haproxy lost the race for its ports {START_ATTEMPTS} times; the last try:\n{last}"
+        ))
+    }
+}
+
+/// How many times [`HaproxyBuilder::try_start_with`] starts HAProxy on fresh ports when
+/// one it chose was taken meanwhile.
+pub const START_ATTEMPTS: u32 = 5;
+
+/// Whether HAProxy's error output says it could not bind 127.0.0.1:`port`
+/// (`... cannot bind socket (Address already in use) for [127.0.0.1:PORT]`).
+fn cannot_bind(stderr: &str, port: u16) -> bool {
+    let addr = format!("127.0.0.1:{port}]");
+    stderr
+        .lines()
+        .any(|l| l.contains("cannot bind socket") && l.contains(&addr))
 }
 
 pub struct Haproxy {
@@ -285,8 +339,12 @@ impl Haproxy {
     }
 
     fn spawn(&mut self) {
+        self.try_spawn().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         if self.opts.daemon {
-            return self.spawn_daemon(None).unwrap_or_else(|e| panic!("{e}"));
+            return self.spawn_daemon(None);
         }
         let mut cmd = Command::new(haproxy_bin());
         cmd.arg("-W")
@@ -298,6 +356,7 @@ impl Haproxy {
             .arg(self.pid_file())
             .current_dir(self.dir());
         self.master = Some(Proc::spawn("haproxy", cmd, self.dir()));
+        Ok(())
     }
 
     /// Daemon mode: run `haproxy -D -f cfg -p pidfile [-sf OLD]` and wait (10 s) for the
