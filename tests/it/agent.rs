@@ -2,7 +2,7 @@
 //! clients that send anything at all.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use haproxy::agent::Reply;
 use crate::support::backend::Backend;
 use crate::support::haproxy::Haproxy;
 use crate::support::receiver::Receiver;
-use crate::support::{free_port, hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -24,17 +24,17 @@ struct Agent {
 }
 
 impl Agent {
-    /// Writes `[agent]` (listen on a free port, store in a tempdir) plus
-    /// `body`, starts `hawatch agent`, waits until it listens.
+    /// Writes `[agent]` (listen on 127.0.0.1:0, store in a tempdir) plus
+    /// `body`, starts `hawatch agent`, waits until it listens and reads the
+    /// port it got from its log (the first listener's).
     fn start(agent_extra: &str, body: &str) -> Agent {
         let dir = tempdir();
-        let port = free_port();
         let config = dir.path().join("agent.toml");
         // `agent_extra` may bring its own `listen`.
         let listen = if agent_extra.lines().any(|l| l.trim_start().starts_with("listen")) {
             String::new()
         } else {
-            format!("listen = [\"127.0.0.1:{port}\"]\n")
+            "listen = [\"127.0.0.1:0\"]\n".to_string()
         };
         let text = format!(
             "[agent]\nname = \"web1\"\n{listen}store = {:?}\n{agent_extra}\n{}",
@@ -50,12 +50,23 @@ impl Agent {
             "agent did not start:\n{}",
             proc.stderr()
         );
+        let port = logged_addrs(&proc, "agent listening")[0].port();
         Agent {
             proc,
             port,
             dir,
             config,
         }
+    }
+
+    /// The address the agent logged with `message` (waits for the line).
+    fn logged_addr(&self, message: &str) -> SocketAddr {
+        assert!(
+            self.proc.wait_stderr_contains(message, T),
+            "no {message:?}:\n{}",
+            self.proc.stderr()
+        );
+        logged_addrs(&self.proc, message)[0]
     }
 
     fn path(&self, name: &str) -> std::path::PathBuf {
@@ -66,6 +77,16 @@ impl Agent {
     fn ask(&self, send: &[u8]) -> String {
         ask(self.port, send)
     }
+}
+
+/// The `addr=` of every log line of `proc` with `message`, in order.
+fn logged_addrs(proc: &Proc, message: &str) -> Vec<SocketAddr> {
+    proc.stderr()
+        .lines()
+        .filter(|l| l.contains(message))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("addr=")))
+        .map(|a| a.parse().unwrap_or_else(|e| panic!("addr={a}: {e}")))
+        .collect()
 }
 
 fn ask(port: u16, send: &[u8]) -> String {
@@ -95,9 +116,8 @@ fn haproxy_follows_the_agent_app_down_maintenance_file_and_load() {
     let rx = Receiver::webhook(None);
     let proc_dir = tempdir();
     write_proc(proc_dir.path(), 0.2);
-    let metrics_port = free_port();
     let agent = Agent::start(
-        &format!("allow = [\"127.0.0.0/8\"]\nmetrics_listen = \"127.0.0.1:{metrics_port}\""),
+        "allow = [\"127.0.0.0/8\"]\nmetrics_listen = \"127.0.0.1:0\"",
         &format!(
             "[[agent.check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{}/\"\nexpect_body = \"test me\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n\n\
              [[agent.check]]\nname = \"maintenance\"\ntype = \"file\"\npath = \"{{dir}}/maint\"\nstate = \"maint\"\ninterval = \"200ms\"\n\n\
@@ -108,6 +128,7 @@ fn haproxy_follows_the_agent_app_down_maintenance_file_and_load() {
             rx.url()
         ),
     );
+    let metrics_port = agent.logged_addr("agent metrics on /metrics").port();
     assert_eq!(agent.ask(b""), "up 100%\n");
     // The real HAProxy: its regular check (status only) passes all along, so what
     // moves the server is the agent.
@@ -342,12 +363,13 @@ fn arbitrary_client_bytes_never_hang_or_crash_it() {
 
 #[test]
 fn several_listeners_ipv4_and_ipv6() {
-    let p6 = {
-        let l = std::net::TcpListener::bind("[::1]:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let agent = Agent::start(&format!("listen = [\"127.0.0.1:{}\", \"[::1]:{p6}\"]", free_port()), "");
+    let agent = Agent::start("listen = [\"127.0.0.1:0\", \"[::1]:0\"]", "");
     assert!(wait_for(T, || agent.proc.stderr().matches("agent listening").count() == 2));
+    let p6 = logged_addrs(&agent.proc, "agent listening")
+        .iter()
+        .find(|a| a.is_ipv6())
+        .unwrap_or_else(|| panic!("no [::1] listener: {}", agent.proc.stderr()))
+        .port();
     let mut s = TcpStream::connect(("::1", p6)).unwrap_or_else(|e| panic!("{e}: {}", agent.proc.stderr()));
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
