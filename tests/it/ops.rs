@@ -329,7 +329,8 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
         [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat(),
     )
     .unwrap();
-    let port = crate::support::free_port();
+    // Nothing may listen there, whatever else runs on this machine.
+    let port = crate::support::dead_port();
     let file = dir.path().join("haproxy.cfg");
     std::fs::write(
         &file,
