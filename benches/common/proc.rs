@@ -3,8 +3,9 @@
 //! Included by each with `#[path]` (a bench target is its own crate).
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
@@ -64,8 +65,26 @@ impl Drop for Proc {
     }
 }
 
-/// A TCP port nobody listens on right now (bind 127.0.0.1:0, then close).
+/// A loopback port reserved for this benchmark run: bound (SO_REUSEADDR) and never
+/// listened on, for as long as the process lives. Nobody else gets it (neither
+/// `bind(0)` nor an outgoing connection is handed a bound port, and a bind without
+/// SO_REUSEADDR is refused), so it cannot be taken between here and the bind of the
+/// process we hand it to; that process binds it anyway, because HAProxy, hawatch,
+/// the Go exporter, xinetd and std's `TcpListener::bind` all set SO_REUSEADDR, and
+/// Linux lets a SO_REUSEADDR socket listen next to bound ones that do not listen.
+/// Until someone listens, connects are refused (a port for "nobody listens here").
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    static HELD: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    s.set_reuse_address(true).expect("SO_REUSEADDR");
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("bound address");
+    HELD.lock().unwrap().push(s);
+    port
 }
