@@ -406,8 +406,11 @@ impl Differ<'_> {
             srv.unannounced = false;
             self.changed = true;
         }
+        // While a check still waits for its first result, the other's result
+        // is not remembered either: once the server settles it is compared
+        // with the result before, whichever check answered first.
         for (slot, now) in [(&mut srv.check, now_check), (&mut srv.agent, now_agent)] {
-            if let Some(c) = now.filter(|c| slot.as_deref() != Some(*c)) {
+            if let Some(c) = now.filter(|c| !awaits && slot.as_deref() != Some(*c)) {
                 *slot = Some(c.to_string());
                 self.changed = true;
             }
@@ -450,8 +453,8 @@ impl Differ<'_> {
                     .push(kind, sev, at, Some(from), Some(status.state.word().to_string()), msg);
             }
         }
-        // A check result while another check still has none: the state
-        // event that may follow carries it.
+        // A check result while another check still has none: it is compared
+        // once the server settles (see `server_row`).
         if awaits || prev.is_none_or(|p| p.unannounced) {
             return self.finish_server_event(row, before);
         }

@@ -565,3 +565,26 @@ fn a_settled_server_of_weight_0_does_not_make_a_waiting_backend_up() {
     assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())], "{:?}", r[1]);
     assert!(r[2].is_empty(), "{:?}", kinds(&r[2]));
 }
+
+#[test]
+fn a_check_result_seen_while_the_agent_waits_is_compared_once_settled() {
+    // Before: held DOWN by its agent, health check L4OK. The reload moves it
+    // to a dead port: the health check answers L4CON first, while the agent
+    // still waits; then the agent answers and it is DOWN (agent) again. The
+    // result changed for real: one check_changed, whichever answered first.
+    let before = AFTER_START_CHECKED;
+    let health_first = edit(
+        AFTER_START,
+        &[("b1", "check_agent", &[("status", "DOWN"), ("check_status", "L4CON")])],
+    );
+    let settled = edit(
+        AFTER_START_CHECKED,
+        &[("b1", "check_agent", &[("check_status", "L4CON")])],
+    );
+    let r = run(&[snap(before, 1), snap(&health_first, 2), snap(&settled, 2)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())]);
+    assert_eq!(kinds(&r[2]), vec![(CheckChanged, "b1/check_agent".into())]);
+    // Seen only once settled: the same one event.
+    let r = run(&[snap(before, 1), snap(AFTER_START, 2), snap(&settled, 2)]);
+    assert_eq!(kinds(&r[2]), vec![(CheckChanged, "b1/check_agent".into())]);
+}

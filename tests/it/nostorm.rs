@@ -583,11 +583,13 @@ fn expected(instance: &str, old: &View, new: &View, restart: bool) -> (Vec<Strin
                 // (a closed port instead of a live one): a real change.
                 let key = (b.clone(), s.clone());
                 let ((oc, oa), (nc, na)) = (&old.codes[&key], &new.codes[&key]);
+                // Told once the server has settled, whichever check answered
+                // first after the reload (docs/events.md).
                 if oc != nc && !oc.is_empty() && !nc.is_empty() {
-                    may.insert(format!("check_changed {subject} {nc}"));
+                    out.push(format!("check_changed {subject} {oc}->{nc}"));
                 }
                 if oa != na && !oa.is_empty() && !na.is_empty() {
-                    may.insert(format!("agent_changed {subject} {na}"));
+                    out.push(format!("agent_changed {subject} {oa}->{na}"));
                 }
             }
         }
@@ -743,11 +745,8 @@ fn ids(w: &Watcher) -> HashSet<String> {
 }
 
 /// Removes what the model tolerates from `got`: at most one
-/// `check_changed` / `agent_changed` per `may` entry (`KIND SUBJECT TO`): the
-/// early warning of a server going DOWN, and a check result the new config
-/// really changed while the state did not. Whether hawatch tells the latter
-/// depends on timing (a result first seen while the other check is still
-/// `INI` is recorded silently), so it is allowed, not required.
+/// `check_changed` per `may` entry (`KIND SUBJECT TO`), the early warning of a
+/// server going DOWN (whether a poll catches the `UP x/y` in between is timing).
 fn tolerated(got: &[Value], may: &BTreeSet<String>) -> Vec<String> {
     let mut used = BTreeSet::new();
     let mut out: Vec<String> = got
