@@ -5,11 +5,13 @@
 //! cargo bench --bench side_by_side -- poll rss     # only some parts
 //! cargo bench --bench side_by_side -- latency --trials 20
 //! cargo bench --bench side_by_side -- rss --rss-env MALLOC_ARENA_MAX=1
+//! cargo bench --bench side_by_side -- outage        # a 10,000-server outage in one poll
 //! ```
 //!
 //! Options: `--iters N` (60), `--trials N` (20), `--rss-secs N` (10),
 //! `--rss-env KEY=VALUE` (repeatable: environment of the measured `hawatch`),
-//! `--backends N` (1000), `--servers N` (10).
+//! `--backends N` (1000), `--servers N` (10), `--outage-how down|maint`,
+//! `--outage-secs N` (600).
 //!
 //! Parts (methodology and results in docs/performance.md):
 //!
@@ -44,6 +46,16 @@
 //!   (`ring = "hawatch"`, interval 5s, so that the ring and not the poll is what is
 //!   measured). Per trial: close → `server_down` webhook arrival; HAProxy's own
 //!   detection is timed independently by following the same ring from here.
+//! - `outage` (issue 12; runs last, on the big instance, whose servers it takes
+//!   down): the real `hawatch watch` binary (interval 2s, default policy) with a
+//!   webhook sink and a Feishu-like chat sink, both served here (`200` and
+//!   `{"code":0}`). Once it has its baseline, the four check listeners close and
+//!   one CLI connection sends `set
+//!   server B/S health down` for all 10,000 servers (`--outage-how maint`: `state
+//!   maint`), so ~10,000 server events and 1,000 `backend_down` land in one poll.
+//!   VmHWM of the watcher across that poll and the deliveries that follow (until the
+//!   outbox is empty and no event came for 6 s; `--outage-secs`, 600, at most),
+//!   the events and outbox rows in its store, and what the receivers got.
 //!
 //! Every process started here is stopped by a guard (SIGTERM, then SIGKILL after
 //! 5 s) when it goes out of scope; every wait is bounded in time and count.
@@ -91,6 +103,11 @@ struct Opts {
     latency: bool,
     metrics: bool,
     check: bool,
+    outage: bool,
+    /// `outage`: how the servers go: `down` (health forced DOWN, listeners closed) or `maint`.
+    outage_how: String,
+    /// `outage`: longest wait for the deliveries that follow, in seconds.
+    outage_secs: u64,
     /// Rounds of the `metrics` part.
     metrics_iters: usize,
     iters: usize,
@@ -109,6 +126,9 @@ impl Opts {
             latency: false,
             metrics: false,
             check: false,
+            outage: false,
+            outage_how: "down".into(),
+            outage_secs: 600,
             metrics_iters: 15,
             iters: 60,
             trials: 20,
@@ -132,6 +152,15 @@ impl Opts {
                 "latency" => (o.latency, any) = (true, true),
                 "metrics" => (o.metrics, any) = (true, true),
                 "check" => (o.check, any) = (true, true),
+                "outage" => (o.outage, any) = (true, true),
+                "--outage-how" => {
+                    o.outage_how = it.next().cloned().unwrap_or_default();
+                    assert!(
+                        matches!(o.outage_how.as_str(), "down" | "maint"),
+                        "--outage-how is down or maint"
+                    );
+                }
+                "--outage-secs" => o.outage_secs = num("--outage-secs").clamp(10, 3_600) as u64,
                 "--metrics-iters" => o.metrics_iters = num("--metrics-iters").clamp(1, 1_000),
                 "all" => any = false,
                 "--iters" => o.iters = num("--iters").clamp(1, 10_000),
@@ -148,7 +177,7 @@ impl Opts {
             }
         }
         if !any {
-            (o.poll, o.rss, o.latency, o.metrics, o.check) = (true, true, true, true, true);
+            (o.poll, o.rss, o.latency, o.metrics, o.check, o.outage) = (true, true, true, true, true, true);
         }
         o
     }
@@ -529,7 +558,8 @@ fn machine() -> String {
 // Part 1: the big instance, raw dump vs hawatch's poll cycle
 
 struct Big {
-    _listeners: Vec<HttpListener>,
+    /// The check listeners every server points at (the `outage` part closes them).
+    listeners: Vec<HttpListener>,
     haproxy: Haproxy,
     backends: usize,
     servers: usize,
@@ -618,7 +648,7 @@ fn start_big(dir: &Path, backends: usize, servers: usize) -> Big {
                 if srv.len() == backends * servers && unsettled == 0 && down.len() == dead {
                     println!("settled in {:.1} s: {last}", t.elapsed().as_secs_f64());
                     return Big {
-                        _listeners: listeners,
+                        listeners,
                         haproxy,
                         backends,
                         servers,
@@ -1564,6 +1594,344 @@ fn part_check(dir: &Path, iters: usize, table: &mut Vec<Row>) {
     drop(listener);
 }
 
+// ---------------------------------------------------------------------------
+// Part `outage` (issue 12): every server of the big instance goes down in one
+// poll; the watcher's peak RSS across that poll and the deliveries that follow.
+
+/// What the two receivers were sent.
+#[derive(Default)]
+struct Sunk {
+    hook_posts: AtomicU64,
+    hook_events: AtomicU64,
+    hook_notices: AtomicU64,
+    hook_max_body: AtomicU64,
+    chat_posts: AtomicU64,
+    chat_max_body: AtomicU64,
+    /// Chat bodies over Feishu's 20,000-byte limit, or not a card/text.
+    chat_bad: AtomicU64,
+}
+
+/// A webhook receiver (`/hook`, answers 200) and a Feishu-like bot
+/// (`/open-apis/bot/v2/hook/bench`, answers `{"code":0}`) on one port.
+fn start_receivers() -> (u16, Arc<Sunk>, tokio::sync::oneshot::Sender<()>) {
+    async fn hook(axum::extract::State(s): axum::extract::State<Arc<Sunk>>, body: axum::body::Bytes) -> &'static str {
+        s.hook_posts.fetch_add(1, Ordering::Relaxed);
+        s.hook_max_body.fetch_max(body.len() as u64, Ordering::Relaxed);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let n = |k: &str| v[k].as_array().map_or(0, Vec::len) as u64;
+        s.hook_events.fetch_add(n("events"), Ordering::Relaxed);
+        s.hook_notices.fetch_add(n("notices"), Ordering::Relaxed);
+        "ok"
+    }
+    async fn chat(
+        axum::extract::State(s): axum::extract::State<Arc<Sunk>>,
+        body: axum::body::Bytes,
+    ) -> ([(&'static str, &'static str); 1], &'static str) {
+        s.chat_posts.fetch_add(1, Ordering::Relaxed);
+        s.chat_max_body.fetch_max(body.len() as u64, Ordering::Relaxed);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if body.len() > 20_000 || !matches!(v["msg_type"].as_str(), Some("interactive" | "text")) {
+            s.chat_bad.fetch_add(1, Ordering::Relaxed);
+        }
+        (
+            [("content-type", "application/json")],
+            r#"{"code":0,"msg":"success","data":{}}"#,
+        )
+    }
+    let sunk = Arc::new(Sunk::default());
+    let l = StdTcpListener::bind("127.0.0.1:0").expect("bind receivers");
+    l.set_nonblocking(true).expect("nonblocking");
+    let port = l.local_addr().expect("addr").port();
+    let (sd_tx, sd_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .route("/open-apis/bot/v2/hook/bench", axum::routing::post(chat))
+        // Accept any size (axum's default is 2 MB): the size is what is reported.
+        .layer(axum::extract::DefaultBodyLimit::max(256 << 20))
+        .with_state(sunk.clone());
+    support_rt().spawn(async move {
+        let Ok(l) = tokio::net::TcpListener::from_std(l) else {
+            return;
+        };
+        let _ = axum::serve(l, app)
+            .with_graceful_shutdown(async {
+                let _ = sd_rx.await;
+            })
+            .await;
+    });
+    (port, sunk, sd_tx)
+}
+
+/// Sends `set server B/S health down` (or `state maint`) for every server of
+/// the big instance over one CLI connection in prompt mode; returns the time it took.
+fn take_all_down(sock: &Path, backends: usize, servers: usize, how: &str) -> Duration {
+    let action = if how == "maint" { "state maint" } else { "health down" };
+    let mut cmds = String::with_capacity(backends * servers * 48);
+    cmds.push_str("prompt\n");
+    for b in 0..backends {
+        for s in 0..servers {
+            let _ = writeln!(cmds, "set server be_{b:04}/srv{s:02} {action}");
+        }
+    }
+    cmds.push_str("quit\n");
+    let t = Instant::now();
+    let mut w = UnixStream::connect(sock).expect("connect to the stats socket");
+    w.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    w.set_write_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let mut r = w.try_clone().expect("clone socket");
+    let reader = thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = r.read_to_end(&mut out);
+        out
+    });
+    w.write_all(cmds.as_bytes()).expect("write commands");
+    let out = reader.join().expect("reader");
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&out);
+    let errors: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_start_matches("> ").trim())
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .collect();
+    assert!(errors.is_empty(), "HAProxy refused some commands: {errors:?}");
+    took
+}
+
+/// What the store holds past event `seq0`: per kind (events, distinct poll
+/// times), and per sink (outbox rows, undelivered, notices in them), dead letters.
+struct StoreView {
+    kinds: Vec<(String, i64, i64)>,
+    sinks: Vec<(String, i64, i64, i64)>,
+    dead: i64,
+}
+
+fn store_view(db: &Path, seq0: i64, row0: i64) -> rusqlite::Result<StoreView> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    c.busy_timeout(Duration::from_secs(10))?;
+    let mut q = c.prepare(
+        "SELECT kind, count(*), count(DISTINCT time) FROM events WHERE seq > ?1 GROUP BY kind ORDER BY kind",
+    )?;
+    let kinds = q
+        .query_map([seq0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut q = c.prepare(
+        "SELECT sink, count(*), coalesce(sum(delivered_at IS NULL), 0), coalesce(sum(json_array_length(notices)), 0)
+         FROM outbox WHERE id > ?1 GROUP BY sink ORDER BY sink",
+    )?;
+    let sinks = q
+        .query_map([row0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let dead = c.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?;
+    Ok(StoreView { kinds, sinks, dead })
+}
+
+fn store_marks(db: &Path) -> (i64, i64) {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open store");
+    c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let q = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).expect("query store");
+    (
+        q("SELECT coalesce(max(seq), 0) FROM events"),
+        q("SELECT coalesce(max(id), 0) FROM outbox"),
+    )
+}
+
+fn part_outage(big: &mut Big, dir: &Path, how: &str, max_secs: u64, table: &mut Vec<Row>) {
+    let (port, sunk, receivers) = start_receivers();
+    let db = dir.join("outage.db");
+    let cfg = dir.join("outage.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[watch]\ninterval = \"2s\"\ntimeout = \"10s\"\nstore = \"{}\"\n\n[[haproxy]]\nname = \"big\"\nsocket = \"{}\"\n\n\
+             [[sink]]\nname = \"webhook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n\
+             [[sink]]\nname = \"feishu\"\ntype = \"feishu\"\nurl = \"http://127.0.0.1:{port}/open-apis/bot/v2/hook/bench\"\n\n\
+             [http]\nlisten = \"\"\n",
+            db.display(),
+            big.haproxy.sock.display()
+        ),
+    )
+    .expect("write config");
+    let err_p = dir.join("outage.stderr");
+    // HAWATCH_BENCH_OUTAGE_WRAP="heaptrack -o /tmp/ht": run the watcher under a
+    // profiler (its VmHWM and the poll sync then mean nothing).
+    let wrap = std::env::var("HAWATCH_BENCH_OUTAGE_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut cmd = match wrap.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(wrap).arg(HAWATCH);
+            c
+        }
+        None => Command::new(HAWATCH),
+    };
+    let mut w = Proc::spawn(
+        "hawatch (outage)",
+        cmd.args(["watch", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(File::create(&err_p).expect("stderr file")),
+    );
+    let pid = w.pid();
+    // The baseline (bounded: 30 s), then a few quiet polls.
+    let mut ready = false;
+    for _ in 0..300 {
+        if let Some(st) = w.exited() {
+            panic!("hawatch (outage) exited ({st}):\n{}", read_lossy(&err_p));
+        }
+        if read_lossy(&err_p).contains("baseline recorded") {
+            ready = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ready, "no baseline within 30 s:\n{}", read_lossy(&err_p));
+    thread::sleep(Duration::from_secs(5));
+    let (seq0, row0) = store_marks(&db);
+    let steady_hwm = proc_status(pid, "VmHWM").unwrap_or(0);
+    let steady_rss = proc_status(pid, "VmRSS").unwrap_or(0);
+    println!(
+        "\n## outage: hawatch watch (pid {pid}, interval 2s, webhook + feishu-like sinks, default policy); before: VmRSS {:.1} MB, VmHWM {:.1} MB, {seq0} events stored",
+        mb(steady_rss),
+        mb(steady_hwm)
+    );
+    // The outage. Not synchronised with the watcher's polls (every 2 s; the
+    // commands take ~0.1-0.2 s): the table says in how many polls the events
+    // came, and a run where they were split is not counted as met.
+    if how == "down" {
+        for l in big.listeners.iter_mut() {
+            l.close();
+        }
+    }
+    let t0 = Instant::now();
+    let took = take_all_down(&big.haproxy.sock, big.backends, big.servers, how);
+    println!(
+        "{} servers: `set server … {}` sent in {:.0} ms{}",
+        big.backends * big.servers,
+        if how == "maint" { "state maint" } else { "health down" },
+        ms(took),
+        if how == "down" {
+            "; the check listeners closed first"
+        } else {
+            ""
+        }
+    );
+    // Until everything is delivered and nothing new comes (bounded).
+    let mut rss_max = (0u64, 0.0f64);
+    let mut timeline: Vec<(f64, u64)> = Vec::new();
+    let mut last_total = -1;
+    let mut stable_since = Instant::now();
+    let mut view = None;
+    let mut done = false;
+    for i in 0..(max_secs * 20) {
+        thread::sleep(Duration::from_millis(50));
+        if let Some(st) = w.exited() {
+            panic!("hawatch (outage) exited ({st}):\n{}", read_lossy(&err_p));
+        }
+        let at = t0.elapsed().as_secs_f64();
+        if let Some(r) = proc_status(pid, "VmRSS") {
+            if r > rss_max.0 {
+                rss_max = (r, at);
+            }
+            if timeline.last().is_none_or(|(t, _)| at - t >= 1.0) {
+                timeline.push((at, r));
+            }
+        }
+        if i % 10 != 9 {
+            continue;
+        }
+        let Ok(v) = store_view(&db, seq0, row0) else { continue };
+        let total: i64 = v.kinds.iter().map(|k| k.1).sum();
+        let pending: i64 = v.sinks.iter().map(|s| s.2).sum();
+        if total != last_total {
+            last_total = total;
+            stable_since = Instant::now();
+        }
+        let finished =
+            total > 0 && pending == 0 && v.sinks.len() == 2 && stable_since.elapsed() > Duration::from_secs(6);
+        view = Some(v);
+        if finished && at > 10.0 {
+            done = true;
+            break;
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let hwm = proc_status(pid, "VmHWM").unwrap_or(0);
+    let (rss_end, anon, file) = (
+        proc_status(pid, "VmRSS").unwrap_or(0),
+        proc_status(pid, "RssAnon").unwrap_or(0),
+        proc_status(pid, "RssFile").unwrap_or(0),
+    );
+    w.stop();
+    let _ = receivers.send(());
+    let view = view.unwrap_or(StoreView {
+        kinds: Vec::new(),
+        sinks: Vec::new(),
+        dead: 0,
+    });
+    println!("events stored since the outage (kind: events, in how many polls):");
+    for (k, n, polls) in &view.kinds {
+        println!("  {k}: {n} in {polls} poll(s)");
+    }
+    println!(
+        "outbox rows since the outage (sink: rows, undelivered, notices), dead letters {}:",
+        view.dead
+    );
+    for (s, rows, pending, notices) in &view.sinks {
+        println!("  {s}: {rows} rows, {pending} undelivered, {notices} notices");
+    }
+    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    println!(
+        "received: webhook {} requests ({} events, {} notices, largest body {} B); feishu {} messages (largest body {} B, {} over 20,000 B or malformed)",
+        ld(&sunk.hook_posts),
+        ld(&sunk.hook_events),
+        ld(&sunk.hook_notices),
+        ld(&sunk.hook_max_body),
+        ld(&sunk.chat_posts),
+        ld(&sunk.chat_max_body),
+        ld(&sunk.chat_bad)
+    );
+    println!(
+        "watcher: VmHWM {:.1} MB (before the outage {:.1} MB); VmRSS sampled every 50 ms peaked at {:.1} MB {:.1} s after the outage; at the end VmRSS {:.1} MB (RssAnon {:.1} + RssFile {:.1}); {}",
+        mb(hwm),
+        mb(steady_hwm),
+        mb(rss_max.0),
+        rss_max.1,
+        mb(rss_end),
+        mb(anon),
+        mb(file),
+        if done {
+            format!("everything delivered, {elapsed:.0} s after the outage")
+        } else {
+            format!("NOT finished after {elapsed:.0} s")
+        }
+    );
+    println!(
+        "VmRSS each second (s: MB): {}",
+        timeline
+            .iter()
+            .map(|(t, r)| format!("{t:.0}: {:.0}", mb(*r)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let of = |kind: &str| view.kinds.iter().find(|k| k.0 == kind).map_or((0, 0), |k| (k.1, k.2));
+    let server_kind = if how == "maint" { "server_maint" } else { "server_down" };
+    let (srv, srv_polls) = of(server_kind);
+    let (be, be_polls) = of("backend_down");
+    table.push(Row {
+        metric: format!("outage: {server_kind} + backend_down events stored (polls they came in)"),
+        measured: format!("{srv} ({srv_polls}) + {be} ({be_polls})"),
+        target: "~10,000 + ~1,000 in one poll".into(),
+        met: verdict(srv + be >= 10_000 && srv_polls == 1 && be_polls == 1 && done),
+    });
+    table.push(Row {
+        metric: "outage: watcher VmHWM across the outage poll and the deliveries (before it)".into(),
+        measured: format!("{:.1} MB ({:.1} MB)", mb(hwm), mb(steady_hwm)),
+        target: "≤ 64 MB".into(),
+        met: verdict(hwm <= 64 * 1024 && done),
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|a| a == "--bench") {
@@ -1580,8 +1948,8 @@ fn main() {
     let started = Instant::now();
     println!("# hawatch side-by-side\n{}", machine());
     let mut table = Vec::new();
-    if opts.poll || opts.rss || opts.metrics {
-        let big = start_big(dir.path(), opts.backends, opts.servers);
+    if opts.poll || opts.rss || opts.metrics || opts.outage {
+        let mut big = start_big(dir.path(), opts.backends, opts.servers);
         if opts.poll {
             part_poll(&big, dir.path(), opts.iters, &mut table);
         }
@@ -1590,6 +1958,10 @@ fn main() {
         }
         if opts.metrics {
             part_metrics(&big, dir.path(), opts.metrics_iters, &mut table);
+        }
+        // Last: it takes every server of the big instance down.
+        if opts.outage {
+            part_outage(&mut big, dir.path(), &opts.outage_how, opts.outage_secs, &mut table);
         }
     }
     if opts.latency {

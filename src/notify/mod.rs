@@ -208,6 +208,22 @@ impl Sink {
         }
     }
 
+    /// Like [`Sink::fits`] for a prefix of a backlog (the outbox packing a
+    /// message): a webhook measures its body without building it; only the
+    /// sinks that render (at most [`Sink::max_notices`], 100) copy notices.
+    pub fn fits_notices(&self, id: &str, sink: &str, notices: &[Notice], test: bool) -> bool {
+        match self {
+            Sink::Webhook(_) => notices.len() <= 1 || webhook::body_len(id, sink, notices, test) <= webhook::MAX_BODY,
+            Sink::Feishu(_) | Sink::Dingtalk(_) | Sink::Wecom(_) | Sink::Slack(_) => self.fits(&Delivery {
+                id: id.to_string(),
+                sink: sink.to_string(),
+                notices: notices.to_vec(),
+                test,
+            }),
+            _ => true,
+        }
+    }
+
     pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         match self {
             Sink::Console(s) => s.send(d),

@@ -121,14 +121,7 @@ impl Worker {
     /// The largest prefix of `notices` that fits one message (at least one:
     /// a single notice too large is truncated by the sink).
     fn pack(&self, notices: &[Notice], id: &str, test: bool) -> usize {
-        let fits = |k: usize| {
-            self.sink.fits(&Delivery {
-                id: id.to_string(),
-                sink: self.name.clone(),
-                notices: notices[..k].to_vec(),
-                test,
-            })
-        };
+        let fits = |k: usize| self.sink.fits_notices(id, &self.name, &notices[..k], test);
         let max = notices.len().min(self.sink.max_notices());
         if fits(max) {
             return max;
@@ -168,14 +161,15 @@ impl Worker {
     pub async fn step(&self, ignore_schedule: bool) -> Step {
         self.expire_old().await;
         let name = self.name.clone();
-        let Some(pending) = self.blocking(move |s| s.pending(&name, 512)).await else {
+        let max = self.sink.max_notices();
+        let now = now_ms();
+        // One message's worth of rows, not the whole backlog.
+        let Some((ready, held)) = self.blocking(move |s| s.ready(&name, max, now)).await else {
             return Step::Wait(Duration::from_secs(5));
         };
-        let now = now_ms();
-        let (ready, held): (Vec<_>, Vec<_>) = pending.into_iter().partition(|p| p.hold_until_ms <= now);
         let Some(head) = ready.first() else {
             // Rows held by quiet hours are not work left over (`--once`).
-            return match held.iter().map(|p| p.hold_until_ms).min() {
+            return match held {
                 Some(t) if !ignore_schedule => {
                     Step::Wait(Duration::from_millis((t - now).max(0) as u64).min(IDLE_CHECK))
                 }
@@ -194,18 +188,18 @@ impl Worker {
                 return Step::Wait(rate);
             }
         }
-        let attempts = head.attempts;
-        // Gather notices row by row, then keep the prefix that fits.
+        let (attempts, head_id) = (head.attempts, head.id);
+        // Gather notices row by row (moved, not copied), then keep the prefix that fits.
         let mut all: Vec<Notice> = Vec::new();
         let mut spans: Vec<(i64, usize, usize)> = Vec::new(); // (row, done before, notices in `all`)
-        for p in &ready {
-            if all.len() >= self.sink.max_notices() {
+        for p in ready {
+            if all.len() >= max {
                 break;
             }
             spans.push((p.id, p.done, p.notices.len()));
-            all.extend(p.notices.iter().cloned());
+            all.extend(p.notices);
         }
-        let id_guess = format!("{}-{}", self.name, head.id);
+        let id_guess = format!("{}-{}", self.name, head_id);
         let k = self.pack(&all, &id_guess, false);
         // Which rows the first k notices cover.
         let mut full = Vec::new();
@@ -234,10 +228,11 @@ impl Worker {
                 left = 0;
             }
         }
+        all.truncate(k);
         let d = Delivery {
             id: format!("{}-{}-{}", self.name, first.unwrap_or_default(), last),
             sink: self.name.clone(),
-            notices: all[..k].to_vec(),
+            notices: all,
             test: false,
         };
         let involved: Vec<i64> = full.iter().copied().chain(partial.map(|p| p.0)).collect();

@@ -103,15 +103,18 @@ pub struct Flapping {
 /// Everything the policy remembers about one subject for one sink.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Subject {
+    // The parts are boxed: a subject is mostly empty, and a mass outage keeps
+    // ~11,000 of them in a map for one commit (inline, each would take the
+    // room of three events and a notice, ~2.7 KB, open or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open: Option<Open>,
+    pub open: Option<Box<Open>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held: Option<Held>,
+    pub held: Option<Box<Held>>,
     /// Times (ms) of recent state changes, for flap detection.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub changes: VecDeque<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flapping: Option<Flapping>,
+    pub flapping: Option<Box<Flapping>>,
     /// When a server left UP (for "was in MAINT for 3m" on its return).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_up_ms: Option<i64>,
@@ -236,14 +239,14 @@ pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool,
             if s.open.as_ref().is_some_and(|o| !o.notified) {
                 s.open = None;
             }
-            s.flapping = Some(Flapping {
+            s.flapping = Some(Box::new(Flapping {
                 since: e.time,
                 count: 1,
                 last: e.clone(),
                 last_change_ms: now,
                 notified: false,
                 absorbed: true,
-            });
+            }));
         }
         if e.kind != Kind::ServerRemoved {
             return Vec::new();
@@ -257,14 +260,14 @@ pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool,
         if s.open.as_ref().is_some_and(|o| !o.notified) {
             s.open = None;
         }
-        s.flapping = Some(Flapping {
+        s.flapping = Some(Box::new(Flapping {
             since: e.time,
             count: s.changes.len() as u32,
             last: e.clone(),
             last_change_ms: now,
             notified: notify,
             absorbed: false,
-        });
+        }));
         if !notify {
             return Vec::new();
         }
@@ -293,19 +296,19 @@ pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool,
                 return Vec::new();
             }
             // The latest result replaces the held one (events are never edited).
-            s.held = Some(Held {
+            s.held = Some(Box::new(Held {
                 notice,
                 due_ms: h.due_ms,
-            });
+            }));
             return Vec::new();
         }
         if p.notify_after.is_zero() || s.held.is_some() {
             return vec![notice];
         }
-        s.held = Some(Held {
+        s.held = Some(Box::new(Held {
             notice,
             due_ms: now + dur_ms(p.notify_after),
-        });
+        }));
         return Vec::new();
     }
 
@@ -328,14 +331,14 @@ pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool,
         if p.notify_after.is_zero() {
             open.notified = true;
             open.next_remind_ms = (!p.remind_every.is_zero()).then(|| now + dur_ms(p.remind_every));
-            s.open = Some(open);
+            s.open = Some(Box::new(open));
             return vec![notice];
         }
-        s.open = Some(open);
-        s.held = Some(Held {
+        s.open = Some(Box::new(open));
+        s.held = Some(Box::new(Held {
             notice,
             due_ms: now + dur_ms(p.notify_after),
-        });
+        }));
         return Vec::new();
     }
 
@@ -355,10 +358,10 @@ pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool,
             s.open = None;
             return vec![n];
         }
-        s.held = Some(Held {
+        s.held = Some(Box::new(Held {
             notice: n,
             due_ms: now + dur_ms(p.resolve_after),
-        });
+        }));
         return Vec::new();
     }
 
@@ -427,13 +430,13 @@ pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bo
                 n.since = Some(f.last.time);
                 n.severity = f.last.severity;
                 if speak {
-                    s.open = Some(Open {
+                    s.open = Some(Box::new(Open {
                         event: f.last.clone(),
                         since: f.last.time,
                         notified: true,
                         reminders: 0,
                         next_remind_ms: (!p.remind_every.is_zero()).then(|| now_ms + dur_ms(p.remind_every)),
-                    });
+                    }));
                 }
             }
             (None, false) => n.severity = Severity::Info,
@@ -518,7 +521,9 @@ pub fn fold(notices: Vec<Notice>) -> Vec<Notice> {
         return notices;
     }
     let mut folded: BTreeMap<usize, Vec<Event>> = BTreeMap::new();
-    let mut keep = Vec::with_capacity(notices.len());
+    // Not `with_capacity(notices.len())`: most of a mass outage's notices
+    // are folded away, and room for all of them is megabytes.
+    let mut keep = Vec::new();
     for n in notices {
         let target = (foldable(n.kind) && n.event.server.is_some())
             .then(|| {

@@ -4,6 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::notice::Notice;
 use super::{read_body, retry_after, Delivery, DeliveryError};
 use crate::config::Secret;
 
@@ -14,17 +15,69 @@ pub struct Webhook {
     pub http: reqwest::Client,
 }
 
+/// The largest body hawatch sends to a webhook when a delivery carries more
+/// than one notice: receivers commonly refuse bigger ones (nginx's
+/// `client_max_body_size` defaults to 1 MB, axum's body limit to 2 MB), and a
+/// mass outage would otherwise make one body of 500 backends' notices and
+/// their folded server events (several MB). Larger backlogs go out in more
+/// deliveries; a single notice is never split.
+pub const MAX_BODY: usize = 1_000_000;
+
+/// What a webhook receives, serialized straight from the notices (no JSON
+/// tree, no copies of the events).
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    delivery_id: &'a str,
+    events: Events<'a>,
+    notices: &'a [Notice],
+    sink: &'a str,
+    test: bool,
+    version: u32,
+}
+
+/// Every event the notices carry, in order (see [`Delivery::events`]).
+struct Events<'a>(&'a [Notice]);
+
+impl serde::Serialize for Events<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().flat_map(Notice::events))
+    }
+}
+
+fn write_body(w: impl std::io::Write, id: &str, sink: &str, notices: &[Notice], test: bool) {
+    let b = Body {
+        delivery_id: id,
+        events: Events(notices),
+        notices,
+        sink,
+        test,
+        version: 1,
+    };
+    serde_json::to_writer(w, &b).expect("events serialize");
+}
+
 /// The body a webhook receives.
 pub fn body(d: &Delivery) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "version": 1,
-        "delivery_id": d.id,
-        "sink": d.sink,
-        "events": d.events(),
-        "notices": d.notices,
-        "test": d.test,
-    }))
-    .expect("events serialize")
+    let mut out = Vec::new();
+    write_body(&mut out, &d.id, &d.sink, &d.notices, d.test);
+    out
+}
+
+/// The size of the body these notices would make, without making it.
+pub fn body_len(id: &str, sink: &str, notices: &[Notice], test: bool) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    write_body(&mut c, id, sink, notices, test);
+    c.0
 }
 
 /// `sha256=<hex>` of the body keyed with the sink's secret.

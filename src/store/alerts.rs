@@ -57,7 +57,17 @@ fn save_subjects(
     Ok(())
 }
 
-/// Writes a sink's notices as outbox rows: one for now, one held by quiet hours.
+/// The most notices one outbox row holds.
+pub const ROW_NOTICES: usize = 100;
+/// A row is closed once its JSON reaches this size (a notice is never split).
+pub const ROW_BYTES: usize = 256 << 10;
+
+/// Writes a sink's notices as outbox rows: those for now, then those held by
+/// quiet hours. A poll with thousands of notices (a mass outage) becomes
+/// several rows of at most [`ROW_NOTICES`] notices or about [`ROW_BYTES`] of
+/// JSON, each serialized and inserted in turn: the transaction never holds
+/// the whole list as JSON, and the worker never has to load it whole (it
+/// merges consecutive rows into messages anyway).
 fn enqueue(
     tx: &Transaction,
     sp: &SinkPlan,
@@ -75,13 +85,24 @@ fn enqueue(
         "INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at, notices, hold_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut rows = 0;
+    let mut json: Vec<u8> = Vec::new();
     for (list, hold) in [(now_list, 0)].into_iter().chain(later) {
-        if list.is_empty() {
-            continue;
+        let mut n = 0;
+        let last = list.len();
+        for (i, notice) in list.into_iter().enumerate() {
+            json.push(if n == 0 { b'[' } else { b',' });
+            serde_json::to_writer(&mut json, &notice).expect("notices serialize");
+            drop(notice);
+            n += 1;
+            if n == ROW_NOTICES || json.len() >= ROW_BYTES || i + 1 == last {
+                json.push(b']');
+                let text = std::str::from_utf8(&json).expect("serde_json writes UTF-8");
+                ins.execute(params![sp.name, instance, seqs.0, seqs.1, created, text, hold])?;
+                rows += 1;
+                json.clear();
+                n = 0;
+            }
         }
-        let json = serde_json::to_string(&list).expect("notices serialize");
-        ins.execute(params![sp.name, instance, seqs.0, seqs.1, created, json, hold])?;
-        rows += 1;
     }
     Ok(rows)
 }
@@ -370,21 +391,77 @@ impl Store {
     /// still to deliver. Rows written before notices existed carry events,
     /// each of which becomes a notice.
     pub fn pending(&self, sink: &str, limit: usize) -> Result<Vec<Pending>> {
+        self.pending_page(sink, limit, usize::MAX, None)
+    }
+
+    /// For the outbox worker: the oldest undelivered rows not held by quiet
+    /// hours at `now_ms`, in order, only as many as carry `max_notices`
+    /// notices still to deliver (at least one row), so a backlog of
+    /// thousands of notices is read a page at a time; and when the earliest
+    /// held row is released, if any.
+    pub fn ready(&self, sink: &str, max_notices: usize, now_ms: i64) -> Result<(Vec<Pending>, Option<i64>)> {
+        let rows = self.pending_page(sink, 512, max_notices, Some(now_ms))?;
+        let held = self.with(|c| {
+            c.query_row(
+                "SELECT min(hold_until_ms) FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND hold_until_ms > ?2",
+                params![sink, now_ms],
+                |r| r.get(0),
+            )
+        })?;
+        Ok((rows, held))
+    }
+
+    /// Up to `limit` rows (only those released at `ready_at`, when given),
+    /// stopping after the row that brings the notices to `max_notices`.
+    /// Only the chosen rows' JSON is read.
+    fn pending_page(
+        &self,
+        sink: &str,
+        limit: usize,
+        max_notices: usize,
+        ready_at: Option<i64>,
+    ) -> Result<Vec<Pending>> {
         type Row = (i64, i64, i64, i64, i64, String, Option<String>, Vec<String>);
         let rows: Vec<Row> = self.with(|c| {
-            let mut q = c.prepare_cached("SELECT id, first_seq, last_seq, attempts, next_attempt_ms, created_at, done, hold_until_ms, notices FROM outbox WHERE sink = ?1 AND delivered_at IS NULL ORDER BY id LIMIT ?2")?;
-            type Head = (i64, i64, i64, i64, i64, String, i64, i64, Option<String>);
-            let heads: Vec<Head> = q
-                .query_map(params![sink, limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+            // SQLite counts a row's notices without handing its JSON over.
+            let mut q = c.prepare_cached(
+                "SELECT id, first_seq, last_seq, attempts, next_attempt_ms, created_at, done, hold_until_ms,
+                        CASE WHEN notices IS NULL THEN last_seq - first_seq + 1 ELSE json_array_length(notices) END
+                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND (?3 IS NULL OR hold_until_ms <= ?3)
+                 ORDER BY id LIMIT ?2",
+            )?;
+            type Head = (i64, i64, i64, i64, i64, String, i64, i64, i64);
+            let mut heads: Vec<Head> = Vec::new();
+            let mut notices = 0usize;
+            let mut it = q.query(params![sink, limit as i64, ready_at])?;
+            while let Some(r) = it.next()? {
+                let h: Head = (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                );
+                notices = notices.saturating_add((h.8 - h.6).max(0) as usize);
+                heads.push(h);
+                if notices >= max_notices {
+                    break;
+                }
+            }
+            drop(it);
+            let mut body = c.prepare_cached("SELECT notices FROM outbox WHERE id = ?1")?;
             let mut ev = c.prepare_cached("SELECT body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")?;
             heads
                 .into_iter()
-                .map(|(id, a, b, att, next, created, done, hold, notices)| {
+                .map(|(id, a, b, att, next, created, done, hold, _)| {
+                    let notices: Option<String> = body.query_row([id], |r| r.get(0))?;
                     let bodies = if notices.is_none() {
-                        ev.query_map(params![a, b], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?
+                        ev.query_map(params![a, b], |r| r.get(0))?
+                            .collect::<rusqlite::Result<Vec<String>>>()?
                     } else {
                         Vec::new()
                     };
@@ -395,7 +472,7 @@ impl Store {
         rows.into_iter()
             .map(
                 |(id, attempts, next_attempt_ms, hold_until_ms, done, created_at, notices, bodies)| {
-                    let all: Vec<Notice> = match notices {
+                    let mut all: Vec<Notice> = match notices {
                         Some(n) => self.json(&n)?,
                         None => bodies
                             .iter()
@@ -403,6 +480,7 @@ impl Store {
                             .collect::<Result<_>>()?,
                     };
                     let done = (done.max(0) as usize).min(all.len());
+                    all.drain(..done);
                     Ok(Pending {
                         id,
                         attempts,
@@ -410,7 +488,7 @@ impl Store {
                         hold_until_ms,
                         created_at,
                         done,
-                        notices: all[done..].to_vec(),
+                        notices: all,
                     })
                 },
             )
