@@ -307,7 +307,10 @@ fn the_ring_fast_path_detects_without_waiting_for_the_interval() {
             .start(&backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], ""));
     h.wait_server_status("app", "s1", "UP", T);
     // s2's first check has run: a server still waiting for it is baselined silently when it answers.
-    wait_for(T, || h.try_stat_field("app", "s2", "check_status").is_some_and(|s| s != "INI"));
+    wait_for(T, || {
+        h.try_stat_field("app", "s2", "check_status")
+            .is_some_and(|s| s != "INI")
+    });
     // A 60 s interval: only the ring can make this fast.
     let w = Watcher::start("60s", &socket_instance("lb1", &h.socket_path(), "ring = \"hawatch\""));
     w.wait_baseline("lb1");
@@ -326,7 +329,10 @@ fn the_runtime_api_over_tcp_is_a_source() {
     });
     h.wait_server_status("app", "s1", "UP", T);
     // s2's first check has run: a server still waiting for it is baselined silently when it answers.
-    wait_for(T, || h.try_stat_field("app", "s2", "check_status").is_some_and(|s| s != "INI"));
+    wait_for(T, || {
+        h.try_stat_field("app", "s2", "check_status")
+            .is_some_and(|s| s != "INI")
+    });
     let inst = format!("[[haproxy]]\nname = \"tcp\"\nsocket = \"tcp://127.0.0.1:{port}\"\n");
     let w = Watcher::start("200ms", &inst);
     w.wait_baseline("tcp");
