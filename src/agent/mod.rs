@@ -180,13 +180,13 @@ fn changes(agent: &Agent, before: &States, t: &Table) -> Vec<Event> {
             from: from.cloned(),
             to: Some(to),
             status: Some(line),
-            check: Some(crate::event::Check {
+            check: Some(Box::new(crate::event::Check {
                 status: p.state.to_string(),
                 code: None,
                 desc: None,
                 info: Some(reason_of(&p.line)).filter(|r| !r.is_empty()),
                 duration_ms: None,
-            }),
+            })),
             agent: None,
             addr: None,
             alert: None,

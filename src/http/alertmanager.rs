@@ -130,7 +130,7 @@ pub fn events(p: &Payload, now: chrono::DateTime<Utc>) -> (Vec<Event>, Vec<Strin
                 check: None,
                 agent: None,
                 addr: None,
-                alert: Some(AlertInfo {
+                alert: Some(Box::new(AlertInfo {
                     name,
                     labels: a.labels.clone(),
                     annotations: a.annotations.clone(),
@@ -138,7 +138,7 @@ pub fn events(p: &Payload, now: chrono::DateTime<Utc>) -> (Vec<Event>, Vec<Strin
                     ends_at: (resolved && !a.ends_at.is_empty()).then(|| a.ends_at.clone()),
                     generator_url: (!a.generator_url.is_empty()).then(|| a.generator_url.clone()),
                     fingerprint: (!a.fingerprint.is_empty()).then(|| a.fingerprint.clone()),
-                }),
+                })),
                 vrrp: None,
                 message,
             }

@@ -110,7 +110,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
                         agent: None,
                         addr: None,
                         alert: None,
-                        vrrp: Some(info),
+                        vrrp: Some(Box::new(info)),
                         message: why,
                     };
                     Some((now_cond.to_string(), vec![e]))

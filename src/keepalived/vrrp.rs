@@ -152,7 +152,7 @@ pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
         agent: None,
         addr: None,
         alert: None,
-        vrrp: Some(info),
+        vrrp: Some(Box::new(info)),
         message,
     }
 }

@@ -76,7 +76,7 @@ impl Alertmanager {
             labels.insert(k.clone(), v.clone().into());
         }
         let mut description = e.message.clone();
-        if let Some(c) = e.check.as_ref().or(e.agent.as_ref()) {
+        if let Some(c) = e.check.as_deref().or(e.agent.as_deref()) {
             description.push_str(&format!(" ({})", c.short()));
         }
         json!({

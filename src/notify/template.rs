@@ -418,8 +418,8 @@ impl Renderer {
                     from: e.from.as_deref(),
                     to: e.to.as_deref(),
                     status: e.status.as_deref(),
-                    check: check_text(e.check.as_ref()),
-                    agent: check_text(e.agent.as_ref()),
+                    check: check_text(e.check.as_deref()),
+                    agent: check_text(e.agent.as_deref()),
                     addr: e.addr.as_deref(),
                     message: &e.message,
                     note: n.note.as_deref(),
@@ -462,7 +462,7 @@ impl Renderer {
                             server: f.server.as_deref(),
                             from: f.from.as_deref(),
                             to: f.to.as_deref(),
-                            check: check_text(f.check.as_ref()),
+                            check: check_text(f.check.as_deref()),
                             message: &f.message,
                         })
                         .collect(),
@@ -582,13 +582,13 @@ pub fn samples() -> Vec<Notice> {
         from: Some(from.into()),
         to: Some(to.into()),
         status: Some(to.into()),
-        check: Some(Check {
+        check: Some(Box::new(Check {
             status: "L4CON".into(),
             code: None,
             desc: Some("Layer4 connection problem".into()),
             info: Some("Connection refused".into()),
             duration_ms: Some(0),
-        }),
+        })),
         agent: None,
         addr: Some("127.0.0.1:8080".into()),
         alert: None,
@@ -676,7 +676,7 @@ pub fn samples() -> Vec<Notice> {
             to: Some(to.into()),
             status: None,
             addr: None,
-            alert: Some(crate::event::AlertInfo {
+            alert: Some(Box::new(crate::event::AlertInfo {
                 name: "HaproxyHighHttp5xxErrorRateBackend".into(),
                 labels,
                 annotations,
@@ -684,7 +684,7 @@ pub fn samples() -> Vec<Notice> {
                 ends_at: None,
                 generator_url: Some("http://prometheus:9090/graph".into()),
                 fingerprint: Some("0123456789abcdef".into()),
-            }),
+            })),
             vrrp: None,
             message: "5xx > 5% on be_app".into(),
             ..ev(kind, Severity::Critical, "", "")
@@ -736,8 +736,8 @@ pub fn hostile_samples() -> Vec<Notice> {
             e.from = e.from.as_ref().map(|_| h());
             e.to = e.to.as_ref().map(|_| h());
             e.status = Some(h());
-            e.check = Some(check());
-            e.agent = Some(check());
+            e.check = Some(Box::new(check()));
+            e.agent = Some(Box::new(check()));
             if let Some(a) = &mut e.alert {
                 a.name = format!("Evil{HOSTILE}");
                 for v in a.labels.values_mut().chain(a.annotations.values_mut()) {

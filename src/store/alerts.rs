@@ -15,18 +15,47 @@ use crate::notify::plan::{self, SinkPlan};
 use crate::notify::policy::Subject;
 use crate::watch::snapshot::InstanceState;
 
-fn load_subjects(tx: &Transaction, sink: &str, instance: &str) -> rusqlite::Result<HashMap<String, Subject>> {
-    let mut q = tx.prepare_cached("SELECT key, state FROM alerts WHERE sink = ?1 AND instance = ?2")?;
-    let rows = q.query_map(params![sink, instance], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (k, v) = row?;
-        // A state this version cannot read is dropped rather than wedging the watcher.
-        out.insert(k, serde_json::from_str(&v).unwrap_or_default());
+/// What a subject was when loaded: a 64-bit hash of its JSON, so that
+/// [`save_subjects`] writes only the subjects that changed without keeping a
+/// copy of them all (a mass outage's recovery loads ~11,000 open subjects per
+/// sink; a clone of the map doubled them). The JSON is the subject's own
+/// serialization, so equal hashes mean equal subjects (bar a 2^-64 collision).
+type Fingerprints = HashMap<String, u64>;
+
+fn fingerprint(s: &Subject) -> u64 {
+    use std::hash::Hasher;
+    struct W(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for W {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.write(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    Ok(out)
+    let mut w = W(Default::default());
+    serde_json::to_writer(&mut w, s).expect("subject serializes");
+    w.0.finish()
+}
+
+fn load_subjects(
+    tx: &Transaction,
+    sink: &str,
+    instance: &str,
+) -> rusqlite::Result<(HashMap<String, Subject>, Fingerprints)> {
+    let mut q = tx.prepare_cached("SELECT key, state FROM alerts WHERE sink = ?1 AND instance = ?2")?;
+    let mut rows = q.query(params![sink, instance])?;
+    let mut out = HashMap::new();
+    let mut before = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let k: String = r.get(0)?;
+        // A state this version cannot read is dropped rather than wedging the watcher.
+        let s: Subject = serde_json::from_str(r.get_ref(1)?.as_str()?).unwrap_or_default();
+        before.insert(k.clone(), fingerprint(&s));
+        out.insert(k, s);
+    }
+    Ok((out, before))
 }
 
 fn save_subjects(
@@ -34,7 +63,7 @@ fn save_subjects(
     sp: &SinkPlan,
     instance_of: impl Fn(&str) -> String,
     subjects: &HashMap<String, Subject>,
-    before: &HashMap<String, Subject>,
+    before: &Fingerprints,
 ) -> rusqlite::Result<()> {
     let mut up = tx.prepare_cached(
         "INSERT INTO alerts(sink, key, instance, due_ms, state) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -42,7 +71,7 @@ fn save_subjects(
     )?;
     let mut del = tx.prepare_cached("DELETE FROM alerts WHERE sink = ?1 AND key = ?2")?;
     for (k, s) in subjects {
-        if before.get(k) == Some(s) {
+        if before.get(k).is_some_and(|f| *f == fingerprint(s)) {
             continue;
         }
         if s.is_idle() {
@@ -154,8 +183,7 @@ fn write_commit(
             }
         };
         for sp in sinks {
-            let mut subjects = load_subjects(tx, &sp.name, instance)?;
-            let before = subjects.clone();
+            let (mut subjects, before) = load_subjects(tx, &sp.name, instance)?;
             let notices = plan::on_events(sp, &mut subjects, events, state, now);
             save_subjects(tx, sp, instance_of, &subjects, &before)?;
             rows += enqueue(tx, sp, instance, range, notices, now)?;
@@ -310,8 +338,7 @@ impl Store {
                 instances.sort();
                 for (instance, mut keys) in instances {
                     keys.sort();
-                    let mut subjects = load_subjects(&tx, &sp.name, &instance)?;
-                    let before = subjects.clone();
+                    let (mut subjects, before) = load_subjects(&tx, &sp.name, &instance)?;
                     let notices = plan::on_tick(sp, &mut subjects, &keys, now);
                     save_subjects(&tx, sp, instance_of, &subjects, &before)?;
                     let m = max_seq(&tx)?;
@@ -346,8 +373,7 @@ impl Store {
                     r.collect::<rusqlite::Result<_>>()?
                 };
                 for instance in known.into_iter().filter(|i| !instances.contains(i)) {
-                    let mut subjects = load_subjects(&tx, &sp.name, &instance)?;
-                    let before = subjects.clone();
+                    let (mut subjects, before) = load_subjects(&tx, &sp.name, &instance)?;
                     let notices = plan::on_unwatched(&mut subjects, now);
                     save_subjects(&tx, sp, instance_of, &subjects, &before)?;
                     let m = max_seq(&tx)?;

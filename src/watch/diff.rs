@@ -493,8 +493,8 @@ impl Differ<'_> {
         if self.em.events.len() > before {
             let ev = self.em.events.last_mut().expect("pushed above");
             ev.status = Some(row.status.to_string());
-            ev.check = check_of(row);
-            ev.agent = agent_of(row);
+            ev.check = check_of(row).map(Box::new);
+            ev.agent = agent_of(row).map(Box::new);
             ev.addr = non_empty(&row.addr);
         }
     }
