@@ -16,7 +16,7 @@ use hawatch::cli::{Cli, Command};
 /// 54.1 MB with one arena and a fixed 128 KB mmap threshold (large buffers,
 /// such as a poll's event list, are then mapped and returned on free instead
 /// of raising the threshold and staying in the heap). The watcher makes few
-/// allocations per second, so a single arena costs no measurable contention.
+/// allocations per second; the contention a single arena may add was not measured.
 /// Left alone when the operator tuned malloc (`GLIBC_TUNABLES`, `MALLOC_ARENA_MAX`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_malloc() {
