@@ -201,7 +201,9 @@ fn events(a: EventsArgs) -> anyhow::Result<()> {
     if let Some(k) = &a.kind {
         if crate::event::Kind::parse(k).is_none() {
             let all: Vec<&str> = crate::event::Kind::ALL.iter().map(|k| k.as_str()).collect();
-            return Err(crate::cli::UsageError(format!("--kind {k:?}: unknown kind; one of {}", all.join(", "))).into());
+            return Err(
+                crate::cli::UsageError(format!("--kind {k:?}: unknown kind; one of {}", all.join(", "))).into(),
+            );
         }
     }
     let filter = EventFilter {

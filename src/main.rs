@@ -20,11 +20,7 @@ use hawatch::cli::{Cli, Command};
 /// Left alone when the operator tuned malloc (`GLIBC_TUNABLES`, `MALLOC_ARENA_MAX`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_malloc() {
-    extern "C" {
-        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-    }
-    const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
-    const M_ARENA_MAX: std::ffi::c_int = -8;
+    use nix::libc::{mallopt, M_ARENA_MAX, M_MMAP_THRESHOLD};
     let tuned = std::env::var_os("MALLOC_ARENA_MAX").is_some()
         || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc."));
     if !tuned {

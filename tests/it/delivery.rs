@@ -102,11 +102,7 @@ fn a_receiver_down_for_two_minutes_gets_all_50_events_in_order() {
     // The receiver records a body before hawatch has its answer and marks
     // the rows delivered: wait (bounded) for that, don't race it.
     let outbox = || String::from_utf8_lossy(&w.run(&["outbox"]).stdout).to_string();
-    assert!(
-        wait_for(T, || outbox().contains("pending      0")),
-        "{}",
-        outbox()
-    );
+    assert!(wait_for(T, || outbox().contains("pending      0")), "{}", outbox());
 }
 
 #[test]
