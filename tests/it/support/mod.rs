@@ -115,7 +115,20 @@ pub fn free_port() -> u16 {
 /// could be taken by anything meanwhile.
 pub fn dead_port() -> u16 {
     static HELD: OnceLock<Mutex<Vec<socket2::Socket>>> = OnceLock::new();
+    let (s, port) = bound_unlistened(false);
+    HELD.get_or_init(Default::default).lock().unwrap().push(s);
+    used_ports().lock().unwrap().insert(port);
+    port
+}
+
+/// A socket bound to 127.0.0.1:0 and never listened on, and its port;
+/// `reuse` sets SO_REUSEADDR first (so our own SO_REUSEADDR listener may
+/// still bind the port).
+fn bound_unlistened(reuse: bool) -> (socket2::Socket, u16) {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    if reuse {
+        s.set_reuse_address(true).expect("SO_REUSEADDR");
+    }
     s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .expect("bind 127.0.0.1:0");
     let port = s
@@ -124,9 +137,7 @@ pub fn dead_port() -> u16 {
         .and_then(|a| a.as_socket())
         .map(|a| a.port())
         .expect("bound address");
-    HELD.get_or_init(Default::default).lock().unwrap().push(s);
-    used_ports().lock().unwrap().insert(port);
-    port
+    (s, port)
 }
 
 /// A port on 127.0.0.1 kept bound (SO_REUSEADDR, never listened on) for as long as
@@ -142,16 +153,7 @@ pub struct PortHold {
 impl PortHold {
     /// Hold a fresh port (from `bind(127.0.0.1:0)`).
     pub fn fresh() -> PortHold {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-        s.set_reuse_address(true).expect("SO_REUSEADDR");
-        s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .expect("bind 127.0.0.1:0");
-        let port = s
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .map(|a| a.port())
-            .expect("bound address");
+        let (s, port) = bound_unlistened(true);
         claim_port(port);
         PortHold { _sock: s, port }
     }
