@@ -106,6 +106,8 @@ impl Poller {
             if let Err(e) = &obs {
                 tracing::debug!(instance = %self.inst.name, "poll failed, confirming: {e}");
             }
+            // Alive and working: the watchdog must not count the retries as a stall.
+            self.heartbeat.beat();
             tokio::time::sleep(Duration::from_millis(pause_ms)).await;
             obs = source::poll(&self.inst, &self.http, self.last_reply).await;
         }
