@@ -318,14 +318,11 @@ mod tests {
             let mut e = ev(kind, None);
             e.backend = None;
             e.time = t0 + chrono::TimeDelta::seconds(i);
-            sent.extend(on_events(&sp, &mut subjects, &[e], None, e_time(t0, i)));
+            let now = e.time;
+            sent.extend(on_events(&sp, &mut subjects, &[e], None, now));
         }
         assert_eq!(sent.len(), 6);
         assert_eq!(sent[5].kind, NoticeKind::Flapping);
-    }
-
-    fn e_time(t0: DateTime<Utc>, i: i64) -> DateTime<Utc> {
-        t0 + chrono::TimeDelta::seconds(i)
     }
 
     #[test]
