@@ -194,19 +194,28 @@ struct Differ<'a> {
     awaiting_all: Option<HashSet<String>>,
 }
 
+/// Whether a server row waits for a first check of its own, and the server
+/// (`backend/server`) whose wait it shares: the one it tracks, unless it is
+/// in maintenance (settled whatever its target does).
+fn own_wait<'r>(status: &ServerStatus, row: &'r StatRow) -> (bool, Option<&'r str>) {
+    let waits = status.awaits_first_check(
+        CheckStatus::parse(&row.check_status),
+        CheckStatus::parse(&row.agent_status),
+    );
+    let target = (status.state != State::Maint && !row.tracked.is_empty()).then_some(&*row.tracked);
+    (waits, target)
+}
+
 /// The servers of a whole reply that wait for a first check, following
 /// `track` chains (HAProxy refuses loops; the walk is bounded anyway).
 fn awaiting_in(stat: &Stat) -> HashSet<String> {
     let mut own: HashMap<String, (bool, Option<String>)> = HashMap::new();
     for row in stat.rows().filter(|r| r.kind() == RowType::Server) {
-        let status = ServerStatus::parse(&row.status);
-        let waits = status.awaits_first_check(
-            CheckStatus::parse(&row.check_status),
-            CheckStatus::parse(&row.agent_status),
+        let (waits, target) = own_wait(&ServerStatus::parse(&row.status), &row);
+        own.insert(
+            format!("{}/{}", row.pxname, row.svname),
+            (waits, target.map(str::to_string)),
         );
-        let maint = status.state == State::Maint;
-        let target = (!maint && !row.tracked.is_empty()).then(|| row.tracked.to_string());
-        own.insert(format!("{}/{}", row.pxname, row.svname), (waits, target));
     }
     let mut out = HashSet::new();
     for (key, (waits, target)) in &own {
@@ -366,8 +375,8 @@ impl Differ<'_> {
         let status = ServerStatus::parse(&row.status);
         let check = CheckStatus::parse(&row.check_status);
         let agent = CheckStatus::parse(&row.agent_status);
-        let awaits = status.awaits_first_check(check, agent)
-            || (status.state != State::Maint && !row.tracked.is_empty() && self.target_awaits(g, &row.tracked));
+        let (own, target) = own_wait(&status, row);
+        let awaits = own || target.is_some_and(|t| self.target_awaits(g, t));
         if awaits {
             g.awaiting = true;
             self.awaiting.insert(format!("{}/{}", row.pxname, row.svname));
