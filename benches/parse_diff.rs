@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hawatch::watch::diff::diff;
-use hawatch::watch::snapshot::{InstanceState, Observation, ProcInfo, Snapshot};
-use hawatch::watch::source::parse_socket_reply;
+use hawatch::logic::diff::diff;
+use hawatch::model::snapshot::{InstanceState, Observation, ProcInfo, Snapshot};
+use hawatch::source::parse_socket_reply;
 
 const STAT: &str = include_str!("../tests/fixtures/haproxy-2.6/show-stat.csv");
 const INFO: &str = include_str!("../tests/fixtures/haproxy-2.6/show-info.txt");

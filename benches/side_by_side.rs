@@ -83,9 +83,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hawatch::config::{Config, Instance, Source};
-use hawatch::watch::diff::diff;
-use hawatch::watch::snapshot::InstanceState;
-use hawatch::watch::source;
+use hawatch::logic::diff::diff;
+use hawatch::model::snapshot::InstanceState;
+use hawatch::source;
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -5,13 +5,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// An argument that is wrong in a way only known at run time (a pattern that
-/// matches no server, an unknown `--instance`): exit 2, like clap's own
-/// usage errors, so scripts tell it from a failure (1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
 /// clap's value parser for `ctl weight`: 0-256, or a percentage (`50%`).
 pub fn weight_arg(s: &str) -> Result<String, String> {
     let pct = s.strip_suffix('%');
@@ -300,7 +293,7 @@ pub struct EventsArgs {
     #[arg(long, value_name = "PATH")]
     pub store: Option<PathBuf>,
     /// Only events newer than this: a duration (`90s`, `1h`, `2d`) or an RFC 3339 time.
-    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::commands::since_arg)]
+    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::model::since::since_arg)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Only this instance (its `[[haproxy]]` name).
     #[arg(long)]

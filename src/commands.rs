@@ -1,10 +1,10 @@
 //! The small subcommands: `events`, `outbox [retry]`, `notify test`, `config check|show`. `watch`
-//! lives in [`crate::app`], `demo` in [`crate::demo`].
+//! lives in [`crate::runtime`], `demo` in [`crate::demo`].
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::cli::{Cli, Command, ConfigCommand, EventsArgs, NotifyCommand, OutboxAction, OutboxArgs};
 use crate::config::Config;
@@ -13,8 +13,10 @@ use crate::store::{EventFilter, Store};
 /// Exit status: 0 ok, 1 failure, 2 bad configuration or usage.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Watch { config, once: false } => crate::app::watch(config.config).await.map(|_| 0),
-        Command::Watch { config, once: true } => crate::app::once(config.config).await.map(|ok| if ok { 0 } else { 1 }),
+        Command::Watch { config, once: false } => crate::runtime::watch(config.config).await.map(|_| 0),
+        Command::Watch { config, once: true } => crate::runtime::once(config.config)
+            .await
+            .map(|ok| if ok { 0 } else { 1 }),
         Command::Agent { config, once: false } => crate::agent::run(config.config).await.map(|_| 0),
         Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
         Command::Check { config } => crate::keepalived::check::run(config.config).await,
@@ -24,7 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             arrived_ms,
         } => crate::keepalived::vrrp::notify(config.config, args, arrived_ms).await,
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
-        Command::Deliver { config } => crate::app::deliver(config.config).await.map(|ok| u8::from(!ok)),
+        Command::Deliver { config } => crate::runtime::deliver(config.config).await.map(|ok| u8::from(!ok)),
         Command::Ctl(a) => ctl(a).await,
         Command::Doctor {
             config,
@@ -126,13 +128,13 @@ fn keepalived_config(a: crate::cli::KeepalivedConfigArgs) -> anyhow::Result<()> 
         .iter()
         .map(|n| n.parse())
         .collect::<Result<_, String>>()
-        .map_err(crate::cli::UsageError)?;
+        .map_err(crate::error::UsageError)?;
     let [n0, n1] =
         <[Node; 2]>::try_from(nodes).map_err(|_| anyhow::anyhow!("give exactly two --node NAME=IP:PRIORITY"))?;
     let pair = Pair {
         nodes: [n0, n1],
         interface: a.interface,
-        vip: parse_vip(&a.vip).map_err(crate::cli::UsageError)?,
+        vip: parse_vip(&a.vip).map_err(crate::error::UsageError)?,
         router_id: a.router_id,
         hawatch: a.hawatch,
         config: a.hawatch_config,
@@ -172,37 +174,13 @@ fn store_path(config: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result
     }
 }
 
-/// `--since` (and the API's `since`): `1h`-style durations back from now, or
-/// an RFC 3339 time. It comes from a user or the network, so the arithmetic
-/// is checked: a duration reaching past the earliest time chrono can hold
-/// (`9999999999d`) is an error that says so, not a panic. The message names
-/// no flag; clap (`--since`, exit 2) and the API (`since`, HTTP 400) add it.
-pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?}: {e}; expected a duration like 90s, 1h, 2d or an RFC 3339 time"))?;
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| now.checked_sub_signed(d))
-        .ok_or_else(|| {
-            format!("{s:?}: too far back (before the year -262143); give a shorter duration or an RFC 3339 time")
-        })
-}
-
-/// clap's value parser for `--since`: [`parse_since`] from now.
-pub fn since_arg(s: &str) -> Result<DateTime<Utc>, String> {
-    parse_since(s, Utc::now())
-}
-
 fn events(a: EventsArgs) -> anyhow::Result<()> {
     let store = Store::open_existing(&store_path(a.config.config, a.store)?)?;
     if let Some(k) = &a.kind {
-        if crate::event::Kind::parse(k).is_none() {
-            let all: Vec<&str> = crate::event::Kind::ALL.iter().map(|k| k.as_str()).collect();
+        if crate::model::event::Kind::parse(k).is_none() {
+            let all: Vec<&str> = crate::model::event::Kind::ALL.iter().map(|k| k.as_str()).collect();
             return Err(
-                crate::cli::UsageError(format!("--kind {k:?}: unknown kind; one of {}", all.join(", "))).into(),
+                crate::error::UsageError(format!("--kind {k:?}: unknown kind; one of {}", all.join(", "))).into(),
             );
         }
     }
@@ -296,7 +274,7 @@ async fn notify_test(config: Option<PathBuf>, only: Option<String>) -> anyhow::R
         .collect();
     if sinks.is_empty() {
         let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
-        return Err(crate::cli::UsageError(format!(
+        return Err(crate::error::UsageError(format!(
             "no sink named {:?}; configured sinks: {}",
             only.unwrap_or_default(),
             names.join(", ")
@@ -310,7 +288,7 @@ async fn notify_test(config: Option<PathBuf>, only: Option<String>) -> anyhow::R
         let d = crate::notify::Delivery {
             id: format!("{}-test-{}", s.name, Utc::now().timestamp_millis()),
             sink: s.name.clone(),
-            notices: vec![crate::notify::template::test_notice()],
+            notices: vec![crate::logic::template::test_notice()],
             test: true,
         };
         let res = match tokio::time::timeout(s.timeout, sink.send(&d)).await {
@@ -329,43 +307,4 @@ async fn notify_test(config: Option<PathBuf>, only: Option<String>) -> anyhow::R
         }
     }
     Ok(if failed > 0 { 1 } else { 0 })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_forms() {
-        let now = Utc::now();
-        assert_eq!(parse_since("1h", now).unwrap(), now - chrono::Duration::hours(1));
-        assert_eq!(
-            parse_since("2026-11-20T10:00:00Z", now).unwrap().to_rfc3339(),
-            "2026-11-20T10:00:00+00:00"
-        );
-        assert!(parse_since("yesterday", now).is_err());
-    }
-
-    /// Issue 12: `--since 9999999999d` panicked (`DateTime - TimeDelta overflowed`).
-    #[test]
-    fn since_too_far_back_is_an_error_not_a_panic() {
-        let now = Utc::now();
-        for s in [
-            "9999999999d",
-            "18446744073709551615s",
-            "584942417355y",
-            "99999999999999999999999d",
-        ] {
-            let e = parse_since(s, now).unwrap_err();
-            assert!(e.contains(s), "{e}");
-        }
-        assert!(parse_since("9999999999d", now).unwrap_err().contains("too far back"));
-        // The boundary itself: one hour after the earliest time, 1h fits, 2h does not.
-        let early = DateTime::<Utc>::MIN_UTC + chrono::Duration::hours(1);
-        assert_eq!(parse_since("1h", early).unwrap(), DateTime::<Utc>::MIN_UTC);
-        assert!(parse_since("1h 1s", early).is_err());
-        assert_eq!(parse_since("0s", now).unwrap(), now);
-        // Far back but representable: every event is newer.
-        assert!(parse_since("100000y", now).unwrap() < now);
-    }
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::Kind;
+use crate::model::event::Kind;
 use crate::store::{EventFilter, Store};
 
 /// A tiny HTTP server answering `200 ok` on a fixed loopback port, which can
@@ -221,7 +221,7 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
             sock.display().to_string()
         ),
     )?;
-    let watcher = tokio::spawn(crate::app::watch_until(Some(watch_cfg.clone()), stop.clone()));
+    let watcher = tokio::spawn(crate::runtime::watch_until(Some(watch_cfg.clone()), stop.clone()));
     let store = {
         let mut opened = None;
         for _ in 0..50 {

@@ -81,7 +81,7 @@ fn main() -> ExitCode {
                 eprintln!("hawatch: configuration error:\n{c}");
                 return ExitCode::from(2);
             }
-            if let Some(u) = e.downcast_ref::<hawatch::cli::UsageError>() {
+            if let Some(u) = e.downcast_ref::<hawatch::error::UsageError>() {
                 eprintln!("hawatch: usage error: {}", hawatch::text::visible(&u.0));
                 return ExitCode::from(2);
             }

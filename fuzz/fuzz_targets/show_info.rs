@@ -6,7 +6,7 @@
 #![no_main]
 
 use haproxy::Info;
-use hawatch::watch::source::{parse_socket_reply, split_socket_reply};
+use hawatch::source::{parse_socket_reply, split_socket_reply};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use haproxy::agent::Reply;
 use tokio::io::AsyncReadExt;
 
-use super::rules::{load_weight, Outcome};
 use crate::config::{AgentCheck, CheckKind, LoadMetric};
+use crate::logic::agent_rules::{load_weight, Outcome};
 
 /// The biggest HTTP body or program output read.
 const MAX_READ: usize = 1 << 20;

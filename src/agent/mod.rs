@@ -7,7 +7,6 @@
 //! told to HAProxy is an event, stored and delivered like the watcher's.
 
 pub mod checks;
-pub mod rules;
 mod server;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,8 +22,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Agent, CheckKind, Config};
-use crate::event::{Event, Kind, Severity};
-use rules::{Outcome, Status};
+use crate::logic::agent_rules::{Outcome, Status};
+use crate::model::event::{Event, Kind, Severity};
 
 /// A reply ready to be written: the bytes, and the counter it increments.
 #[derive(Debug)]
@@ -52,7 +51,7 @@ impl Table {
 }
 
 fn prepare(reply: &haproxy::agent::Reply) -> Prepared {
-    let state = rules::state_word(reply);
+    let state = crate::logic::agent_rules::state_word(reply);
     Prepared {
         line: Arc::from(reply.to_line().into_bytes()),
         state,
@@ -69,7 +68,7 @@ fn services(agent: &Agent) -> Vec<String> {
 }
 
 /// Computes every reply from the latest outcomes; `ready(svc)` says which
-/// replies (`""`: the default) carry `ready` (see [`rules::READY_HOLD`]).
+/// replies (`""`: the default) carry `ready` (see [`crate::logic::agent_rules::READY_HOLD`]).
 pub fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) -> Table {
     let statuses: Vec<Status> = agent
         .checks
@@ -83,7 +82,7 @@ pub fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) 
         .collect();
     let names = services(agent);
     let reply = |svc: Option<&str>| {
-        let mut r = rules::reply_for(svc, &statuses);
+        let mut r = crate::logic::agent_rules::reply_for(svc, &statuses);
         if r.admin.is_none() && ready(svc.unwrap_or("")) {
             r.admin = Some(haproxy::agent::Admin::Ready);
         }
@@ -96,7 +95,7 @@ pub fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) 
     }
 }
 
-/// Tracks when replies must carry `ready`: for [`rules::READY_HOLD`] after a
+/// Tracks when replies must carry `ready`: for [`crate::logic::agent_rules::READY_HOLD`] after a
 /// service's state left `maint` or `drain`.
 #[derive(Debug, Default)]
 struct ReadyHold(HashMap<String, Instant>);
@@ -107,7 +106,7 @@ impl ReadyHold {
         let admin = |s: Option<&String>| s.is_some_and(|s| s == "maint" || s == "drain");
         for (svc, st) in after {
             if admin(before.get(svc)) && !admin(Some(st)) {
-                self.0.insert(svc.clone(), now + rules::READY_HOLD);
+                self.0.insert(svc.clone(), now + crate::logic::agent_rules::READY_HOLD);
             }
         }
         self.0.retain(|_, until| *until > now);
@@ -180,7 +179,7 @@ fn changes(agent: &Agent, before: &States, t: &Table) -> Vec<Event> {
             from: from.cloned(),
             to: Some(to),
             status: Some(line),
-            check: Some(Box::new(crate::event::Check {
+            check: Some(Box::new(crate::model::event::Check {
                 status: p.state.to_string(),
                 code: None,
                 desc: None,
@@ -284,9 +283,9 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
 /// `hawatch agent`: serve until SIGTERM/SIGINT.
 pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     let (config, agent) = load_agent(explicit)?;
-    let opened = crate::app::open_store(&agent.store)?;
+    let opened = crate::runtime::open_store(&agent.store)?;
     let store = opened.store.clone();
-    let (workers, shared) = crate::app::workers(&config, &store);
+    let (workers, shared) = crate::runtime::workers(&config, &store);
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     for w in workers {
@@ -432,7 +431,7 @@ async fn serve_metrics(l: tokio::net::TcpListener, stop: CancellationToken) {
                     crate::metrics::render(
                         None,
                         Default::default(),
-                        crate::metrics::text::Format::Text004,
+                        crate::logic::exposition::Format::Text004,
                         String::new(),
                     )
                     .unwrap_or_default()
@@ -442,7 +441,7 @@ async fn serve_metrics(l: tokio::net::TcpListener, stop: CancellationToken) {
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
-                        crate::metrics::text::Format::Text004.content_type(),
+                        crate::logic::exposition::Format::Text004.content_type(),
                     )],
                     body,
                 )
@@ -465,7 +464,7 @@ mod tests {
         assert!(!h.active("", t0));
         h.note(&st("maint"), &st("up"), t0);
         assert!(h.active("", t0 + Duration::from_secs(60)));
-        assert!(!h.active("", t0 + rules::READY_HOLD + Duration::from_secs(1)));
+        assert!(!h.active("", t0 + crate::logic::agent_rules::READY_HOLD + Duration::from_secs(1)));
         h.note(&st("drain"), &st("down"), t0);
         assert!(h.active("", t0));
         // Still in maint: no ready.

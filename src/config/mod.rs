@@ -18,11 +18,12 @@ use haproxy::Endpoint;
 use file::{FileConfig, FileInstance, FilePolicy, FileSink, SinkType};
 use locate::Locator;
 
-use crate::event::{Kind, Severity};
-use crate::notify::plan::SinkPlan;
-use crate::notify::policy::Policy;
-use crate::notify::route::{Globs, QuietHours, Route, Zone};
-use crate::notify::template::{Format, Lang, Renderer};
+use crate::logic::agent_rules::FlagState;
+use crate::logic::plan::SinkPlan;
+use crate::logic::policy::Policy;
+use crate::logic::route::{Globs, QuietHours, Route, Zone};
+use crate::logic::template::{Format, Lang, Renderer};
+use crate::model::event::{Kind, Severity};
 pub use secret::{redact_url, Secret};
 
 pub const DEFAULT_CONFIG: &str = "/etc/hawatch/hawatch.toml";
@@ -118,24 +119,6 @@ pub struct AgentCheck {
     /// `agent-send` strings this check applies to; empty: all.
     pub services: Vec<String>,
     pub kind: CheckKind,
-}
-
-/// What a maintenance file's presence reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlagState {
-    Maint,
-    Drain,
-    Down,
-}
-
-impl FlagState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlagState::Maint => "maint",
-            FlagState::Drain => "drain",
-            FlagState::Down => "down",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,7 +217,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
 pub struct Metrics {
     pub instance_label: String,
     pub label_single_instance: bool,
-    pub exporter: crate::metrics::exporter::Options,
+    pub exporter: crate::logic::exporter::Options,
 }
 
 #[derive(Debug, Clone)]
@@ -1331,7 +1314,7 @@ fn validate_http(f: file::FileHttp, p: &mut Problems) -> Http {
 }
 
 fn validate_metrics(f: file::FileMetrics, p: &mut Problems) -> Metrics {
-    use crate::metrics::exporter;
+    use crate::logic::exporter;
     let label = f.instance_label.unwrap_or_else(|| "haproxy_instance".to_string());
     let reserved = ["frontend", "backend", "server", "code", "version", "release_date", "le"];
     let valid = !label.is_empty()

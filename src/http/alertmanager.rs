@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use crate::event::{AlertInfo, Event, Kind, Severity};
+use crate::model::event::{AlertInfo, Event, Kind, Severity};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

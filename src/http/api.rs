@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use crate::event::Kind;
+use crate::model::event::Kind;
 use crate::store::EventFilter;
 
 /// Events returned when the request names no `limit`.
@@ -86,7 +86,11 @@ pub async fn events(
             return bad_request(format!("kind {k:?}: unknown kind; one of {}", all.join(", ")));
         }
     }
-    let since = match q.since.as_deref().map(|s| crate::commands::parse_since(s, Utc::now())) {
+    let since = match q
+        .since
+        .as_deref()
+        .map(|s| crate::model::since::parse_since(s, Utc::now()))
+    {
         Some(Err(e)) => return bad_request(format!("since {e}")),
         Some(Ok(t)) => Some(t),
         None => None,
@@ -182,13 +186,13 @@ pub async fn state(State(state): State<Arc<AppState>>) -> Response {
             .map(|(_, hb, _)| hb.last_ms())
             .filter(|ms| *ms > 0)
             .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| crate::event::rfc3339::format(&t));
+            .map(|t| crate::model::event::rfc3339::format(&t));
         out.push(InstanceView {
             name,
             seen: s.seen,
             reachable: s.reachable,
             error: s.error,
-            unreachable_since: s.unreachable_since.map(|t| crate::event::rfc3339::format(&t)),
+            unreachable_since: s.unreachable_since.map(|t| crate::model::event::rfc3339::format(&t)),
             last_poll: last,
             pid: s.proc.as_ref().and_then(|p| p.pid),
             version: s.proc.as_ref().and_then(|p| p.version.clone()),
@@ -220,7 +224,7 @@ pub async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     };
-    let addrs = crate::keepalived::vrrp::local_addresses();
+    let addrs = crate::source::vip::local_addresses();
     let store = state.shared.store.clone();
     let states = tokio::task::spawn_blocking(move || crate::keepalived::vrrp::Kept::load(&store))
         .await

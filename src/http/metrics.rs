@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
 use super::AppState;
-use crate::metrics::text::Format;
+use crate::logic::exposition::Format;
 use crate::metrics::{self, StoreStats};
 
 /// Text is handed to the body (or the compressor) in pieces of this size.

@@ -32,7 +32,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
     let tel = crate::metrics::telemetry();
     let mut held_before: Option<bool> = None;
     loop {
-        let addrs = vrrp::local_addresses();
+        let addrs = crate::source::vip::local_addresses();
         let held: Vec<bool> = k.vips.iter().map(|v| addrs.contains(v)).collect();
         for (v, h) in k.vips.iter().zip(&held) {
             tel.keepalived_vip_held(&v.to_string(), *h);

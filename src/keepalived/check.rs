@@ -69,7 +69,7 @@ pub async fn check(h: &Health) -> Result<(), String> {
     // Every failing probe is named: the pid file's too, with the others.
     let pid = h.pid_file.as_deref().map_or(Ok(()), process_alive);
     let api = async {
-        let reply = haproxy::client::command(&h.socket, "show stat", h.timeout, crate::watch::source::MAX_REPLY, 0)
+        let reply = haproxy::client::command(&h.socket, "show stat", h.timeout, crate::source::MAX_REPLY, 0)
             .await
             // The client says what was wrong: no such file, not a socket,
             // permission denied, refused (stale), or no answer in time.

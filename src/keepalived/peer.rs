@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::vrrp;
 use crate::config::{Keepalived, Secret};
-use crate::event::{Event, Kind, Severity};
+use crate::model::event::{Event, Kind, Severity};
 use crate::watch::poller::Shared;
 
 /// How long a condition must last before it is told.
@@ -33,7 +32,10 @@ async fn ask(http: &reqwest::Client, url: &str, auth: &Option<(String, Secret)>)
     if let Some((u, p)) = auth {
         req = req.basic_auth(u, Some(p.expose()));
     }
-    let resp = req.send().await.map_err(|e| crate::error_chain(&e.without_url()))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| crate::error::error_chain(&e.without_url()))?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }
@@ -49,7 +51,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
     let http = crate::notify::http_client();
     let mut seen: Option<(&'static str, Instant)> = None;
     loop {
-        let addrs = vrrp::local_addresses();
+        let addrs = crate::source::vip::local_addresses();
         let mine: BTreeSet<String> = k
             .vips
             .iter()
@@ -74,7 +76,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
                 ),
                 _ => format!("{host}: one VIP holder again, peer {url} answering"),
             };
-            let info = crate::event::VrrpInfo {
+            let info = crate::model::event::VrrpInfo {
                 host: host.clone(),
                 kind: "PAIR".into(),
                 priority: None,

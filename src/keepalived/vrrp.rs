@@ -5,13 +5,12 @@
 //! event, and a state told again is none.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use chrono::Utc;
 
 use crate::config::Keepalived;
-use crate::event::{Event, Kind, Severity, VrrpInfo};
-use crate::notify::plan::SinkPlan;
+use crate::logic::plan::SinkPlan;
+use crate::model::event::{Event, Kind, Severity, VrrpInfo};
 use crate::store::Store;
 
 /// One line of keepalived's notify: `INSTANCE "VI_1" MASTER 100`.
@@ -87,34 +86,6 @@ fn kind_of(state: &str) -> Option<Kind> {
     }
 }
 
-/// This node's addresses, loopback and link-local left out.
-pub fn local_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
-        for a in addrs {
-            let Some(sa) = a.address else { continue };
-            let ip = if let Some(v4) = sa.as_sockaddr_in() {
-                IpAddr::V4(v4.ip())
-            } else if let Some(v6) = sa.as_sockaddr_in6() {
-                IpAddr::V6(v6.ip())
-            } else {
-                continue;
-            };
-            let link_local = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-            if !ip.is_loopback() && !link_local && !out.contains(&ip) {
-                out.push(ip);
-            }
-        }
-    }
-    out
-}
-
-/// Whether this node holds one of `vips` now.
-pub fn holds_any(vips: &[IpAddr]) -> bool {
-    let addrs = local_addresses();
-    vips.iter().any(|v| addrs.contains(v))
-}
-
 /// The event for a transition, given what was recorded before. Pure.
 pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
     let kind = kind_of(&t.state).unwrap_or(Kind::VrrpFault);
@@ -159,7 +130,7 @@ pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
 
 /// The info every VRRP event carries.
 pub fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> VrrpInfo {
-    let addrs = local_addresses();
+    let addrs = crate::source::vip::local_addresses();
     VrrpInfo {
         host: host.to_string(),
         kind: t.kind.clone(),
@@ -285,7 +256,7 @@ pub async fn notify(
         let now = Utc::now().timestamp_millis();
         let mut extra = vec!["--arrived-ms".to_string(), now.to_string()];
         extra.extend(args);
-        crate::app::spawn_self("vrrp-notify", explicit.as_deref(), &extra);
+        crate::runtime::spawn_self("vrrp-notify", explicit.as_deref(), &extra);
         return Ok(0);
     }
     if let Some(at) = arrived_ms {
@@ -299,7 +270,7 @@ pub async fn notify(
     if recorded.is_none() {
         return Ok(0); // already told (by the fifo, or an earlier call), or a FAULT of a moment
     }
-    crate::app::hand_over(explicit.as_deref(), &config.watch.store);
+    crate::runtime::hand_over(explicit.as_deref(), &config.watch.store);
     Ok(0)
 }
 

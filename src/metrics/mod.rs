@@ -6,9 +6,7 @@
 //! the exporter does, and an instance that does not answer in its
 //! `timeout` reads `haproxy_up 0` with no series (docs/metrics.md).
 
-pub mod exporter;
 mod process;
-pub mod text;
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -24,10 +22,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::config::{Instance, Source};
-use crate::event::Event;
-use crate::watch::source;
-use exporter::{InstanceScrape, Options, Scrape, ScrapeCounters, Stats};
-use text::{Format, Text004};
+use crate::logic::exporter::{InstanceScrape, Options, Scrape, ScrapeCounters, Stats};
+use crate::logic::exposition::{Format, Text004};
+use crate::model::event::Event;
+use crate::source;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InstanceLabel {
@@ -187,7 +185,7 @@ impl Telemetry {
             .clone()
     }
 
-    pub fn agent_check(&self, check: &str, o: &crate::agent::rules::Outcome) {
+    pub fn agent_check(&self, check: &str, o: &crate::logic::agent_rules::Outcome) {
         let l = CheckLabel {
             check: check.to_string(),
         };

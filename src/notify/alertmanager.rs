@@ -18,11 +18,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::notice::{Notice, NoticeKind};
-use super::policy::Subject;
 use super::{read_body, Delivery, DeliveryError};
 use crate::config::Secret;
-use crate::event::{rfc3339, Event, Kind};
+use crate::logic::policy::Subject;
+use crate::model::event::{rfc3339, Event, Kind};
+use crate::model::notice::{Notice, NoticeKind};
 
 pub struct Alertmanager {
     pub url: Secret,
@@ -228,7 +228,7 @@ impl Alertmanager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::template::samples;
+    use crate::logic::template::samples;
 
     fn am() -> Alertmanager {
         Alertmanager {
@@ -269,7 +269,7 @@ mod tests {
         // An info event that is not a problem maps to nothing.
         let mut info = s[0].clone();
         info.event.kind = Kind::ServerAdded;
-        info.severity = crate::event::Severity::Info;
+        info.severity = crate::model::event::Severity::Info;
         assert!(am().alerts(&d(&info), now).is_empty());
     }
 }

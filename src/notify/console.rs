@@ -5,9 +5,9 @@ use std::io::Write;
 
 use chrono::Local;
 
-use super::notice::NoticeKind;
-use super::template::{human_duration, Lang};
-use super::{icon, Delivery, DeliveryError};
+use super::{Delivery, DeliveryError};
+use crate::logic::template::{human_duration, Lang};
+use crate::model::notice::NoticeKind;
 
 pub struct Console {
     color: bool,
@@ -65,14 +65,14 @@ impl Default for Console {
 
 /// `2026-11-20 22:11:15 [lb1] ❌ server_down  server be_app/app2 UP → DOWN (L4CON Connection refused)`
 /// (`hawatch events` prints the same line).
-pub fn line(e: &crate::event::Event, color: bool) -> String {
+pub fn line(e: &crate::model::event::Event, color: bool) -> String {
     let time = e.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let kind = format!("{:<20}", e.kind.as_str());
     let kind = if color {
         let code = match e.severity {
-            crate::event::Severity::Critical => "31",
-            crate::event::Severity::Warning => "33",
-            crate::event::Severity::Info => "32",
+            crate::model::event::Severity::Critical => "31",
+            crate::model::event::Severity::Warning => "33",
+            crate::model::event::Severity::Info => "32",
         };
         format!("\x1b[{code}m{kind}\x1b[0m")
     } else {
@@ -83,7 +83,7 @@ pub fn line(e: &crate::event::Event, color: bool) -> String {
     format!(
         "{time} [{}] {} {kind} {}",
         crate::text::visible(&e.instance),
-        icon(e.kind),
+        e.kind.icon(),
         crate::text::visible(&e.message)
     )
 }
@@ -96,7 +96,7 @@ mod tests {
     /// reverses the text was printed raw by `hawatch events` and this sink.
     #[test]
     fn a_line_shows_control_and_bidi_characters_escaped() {
-        let mut e = crate::notify::template::samples().remove(0).event;
+        let mut e = crate::logic::template::samples().remove(0).event;
         e.message = "server be/s1 UP → DOWN (agent: down #\u{1b}[2J\u{1b}]0;title\u{7} \u{202e}gnp.exe)".into();
         e.instance = "lb\u{1b}[31m1".into();
         for color in [false, true] {

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
 
-use super::template::{Rendered, Renderer};
 use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
-use crate::event::Severity;
+use crate::logic::template::{Rendered, Renderer};
+use crate::model::event::Severity;
 
 /// DingTalk's limit on the request body.
 pub const MAX_BODY: usize = 20_000;
@@ -163,8 +163,8 @@ mod tests {
     /// line of its own, no heading, no tag.
     #[test]
     fn outside_text_is_no_link_or_line_in_the_markdown() {
-        use crate::notify::route::Zone;
-        use crate::notify::template::{assert_no_hostile_markup, hostile_samples, Format, Lang};
+        use crate::logic::route::Zone;
+        use crate::logic::template::{assert_no_hostile_markup, hostile_samples, Format, Lang};
         for lang in [Lang::Zh, Lang::En] {
             let r = Renderer::new(lang, Format::Markdown, Zone::Local, "lb-01", None).unwrap();
             let sink = Dingtalk {

@@ -12,9 +12,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::template::Renderer;
 use super::{render_fitting, Delivery, DeliveryError};
 use crate::config::{self, SmtpTls};
+use crate::logic::template::Renderer;
 
 pub struct Email {
     transport: Result<AsyncSmtpTransport<Tokio1Executor>, String>,
@@ -106,7 +106,7 @@ impl Email {
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> DeliveryError {
-    let text = crate::error_chain(e);
+    let text = crate::error::error_chain(e);
     if e.is_permanent() {
         let hint = match e.status().map(|c| c.to_string()) {
             Some(c) if c.starts_with("535") || c.starts_with("534") || c.starts_with("530") => {

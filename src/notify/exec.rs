@@ -15,9 +15,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::template::Renderer;
 use super::{webhook, Delivery, DeliveryError};
-use crate::event::Severity;
+use crate::logic::template::Renderer;
+use crate::model::event::Severity;
 
 pub struct Exec {
     pub command: Vec<String>,

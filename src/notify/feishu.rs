@@ -12,10 +12,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::template::{Rendered, Renderer};
 use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
-use crate::event::Severity;
+use crate::logic::template::{Rendered, Renderer};
+use crate::model::event::Severity;
 
 /// Feishu's limit on the whole request body.
 pub const MAX_BODY: usize = 20_000;
@@ -182,9 +182,9 @@ mod tests {
 
     #[test]
     fn card_shape_and_size() {
-        use crate::notify::notice::Notice;
-        use crate::notify::route::Zone;
-        use crate::notify::template::{samples, Format, Lang};
+        use crate::logic::route::Zone;
+        use crate::logic::template::{samples, Format, Lang};
+        use crate::model::notice::Notice;
         let r = Renderer::new(Lang::Zh, Format::Markdown, Zone::Local, "lb-01", None).unwrap();
         let mut down = samples()[0].clone();
         down.event.check.as_mut().unwrap().info = Some("Connection <refused>".into());
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(t["msg_type"], "text");
         assert!(t["content"]["text"].as_str().unwrap().starts_with("❌ 服务器故障"));
         let mut up = samples()[1].clone();
-        up.severity = crate::event::Severity::Info;
+        up.severity = crate::model::event::Severity::Info;
         let many = Delivery {
             id: "d".into(),
             sink: "f".into(),
@@ -221,8 +221,8 @@ mod tests {
     /// a new line or `<at id=all>` reached the card as a link, a line, a mention.
     #[test]
     fn outside_text_is_no_link_line_or_mention_in_the_card_or_the_text() {
-        use crate::notify::route::Zone;
-        use crate::notify::template::{assert_no_hostile_markup, hostile_samples, Format, Lang};
+        use crate::logic::route::Zone;
+        use crate::logic::template::{assert_no_hostile_markup, hostile_samples, Format, Lang};
         for lang in [Lang::Zh, Lang::En] {
             for (format, text) in [(Format::Markdown, false), (Format::FeishuText, true)] {
                 let r = Renderer::new(lang, format, Zone::Local, "lb-01", None).unwrap();

@@ -12,22 +12,17 @@ pub mod dingtalk;
 pub mod email;
 pub mod exec;
 pub mod feishu;
-pub mod notice;
 pub mod outbox;
-pub mod plan;
-pub mod policy;
-pub mod route;
 pub mod slack;
-pub mod template;
 pub mod webhook;
 pub mod wecom;
 
 use std::time::Duration;
 
 use crate::config;
-use crate::event::Event;
-use notice::Notice;
-use template::{Rendered, Renderer};
+use crate::logic::template::{Rendered, Renderer};
+use crate::model::event::Event;
+use crate::model::notice::Notice;
 
 /// What one send carries.
 #[derive(Debug, Clone)]
@@ -93,7 +88,7 @@ impl DeliveryError {
         } else {
             "request failed"
         };
-        DeliveryError::retryable(format!("{what}: {}", crate::error_chain(&e.without_url())))
+        DeliveryError::retryable(format!("{what}: {}", crate::error::error_chain(&e.without_url())))
     }
 }
 
@@ -246,7 +241,7 @@ pub fn render_fitting(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bo
     let mut out = r
         .render(&d.notices, &d.sink, d.test)
         .map_err(|e| DeliveryError::permanent(format!("template: {e}")))?;
-    let marker = if r.lang == template::Lang::Zh {
+    let marker = if r.lang == crate::logic::template::Lang::Zh {
         "\n…（内容过长，已截断）"
     } else {
         "\n… (truncated)"
@@ -279,37 +274,6 @@ pub fn http_client() -> reqwest::Client {
         .user_agent(concat!("hawatch/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("TLS backend initialises")
-}
-
-/// An icon per kind, as in the seed's Feishu cards: ✅ UP, ❌ DOWN, ⚠️ NOLB,
-/// 🔧 MAINT, 🆕 new.
-pub fn icon(kind: crate::event::Kind) -> &'static str {
-    use crate::event::Kind::*;
-    match kind {
-        ServerDown => "❌",
-        ServerUp | ServerReady | BackendUp | InstanceRecovered => "✅",
-        ServerNolb => "⚠️",
-        ServerMaint => "🔧",
-        ServerDrain => "⏳",
-        ServerAdded => "🆕",
-        ServerRemoved => "➖",
-        CheckChanged | AgentChanged => "🩺",
-        BackendDown => "🔥",
-        InstanceUnreachable => "🚨",
-        InstanceRestarted => "🔄",
-        AlertFiring => "🔴",
-        AlertResolved => "🟢",
-        AgentStateChanged => "📣",
-        VrrpMaster => "👑",
-        VrrpBackup => "🔁",
-        VrrpFault => "🚨",
-        VrrpStop => "⏹️",
-        VrrpSplitBrain => "🧠",
-        VrrpPeerUnreachable => "📵",
-        VrrpPairOk => "🤝",
-        AuditCtl => "🛠️",
-        AuditApply => "📦",
-    }
 }
 
 /// Sends a request and reads the reply: (HTTP status, `Retry-After`, body

@@ -17,8 +17,8 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::notice::Notice;
 use super::{Delivery, Sink};
+use crate::model::notice::Notice;
 use crate::store::{now_ms, Store};
 
 pub const PERMANENT_BACKOFF: Duration = Duration::from_secs(300);

@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
-use super::template::{Rendered, Renderer};
 use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
+use crate::logic::template::{Rendered, Renderer};
 
 /// A section's text limit (characters).
 pub const SECTION_CHARS: usize = 3000;

@@ -4,9 +4,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::notice::Notice;
 use super::{read_body, retry_after, Delivery, DeliveryError};
 use crate::config::Secret;
+use crate::model::notice::Notice;
 
 pub struct Webhook {
     pub url: Secret,

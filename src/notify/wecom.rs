@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::template::{Rendered, Renderer};
 use super::{exchange, render_fitting, Delivery, DeliveryError};
 use crate::config::Secret;
+use crate::logic::template::{Rendered, Renderer};
 
 /// WeCom's limit on markdown `content`, in UTF-8 bytes.
 pub const MAX_CONTENT: usize = 4096;
@@ -100,8 +100,8 @@ mod tests {
     /// line of its own, no `<font>` or `<@user>` tag.
     #[test]
     fn outside_text_is_no_link_or_line_in_the_markdown() {
-        use crate::notify::route::Zone;
-        use crate::notify::template::{assert_no_hostile_markup, hostile_samples, Format, Lang, Renderer};
+        use crate::logic::route::Zone;
+        use crate::logic::template::{assert_no_hostile_markup, hostile_samples, Format, Lang, Renderer};
         for lang in [Lang::Zh, Lang::En] {
             let r = Renderer::new(lang, Format::Markdown, Zone::Local, "lb-01", None).unwrap();
             for n in hostile_samples() {

@@ -18,7 +18,7 @@ use chrono::Utc;
 use haproxy::{Endpoint, RowType, ServerStatus, Stat, State};
 
 use crate::config::{ApplyConfig, Config, Reload};
-use crate::event::{Event, Kind, Severity};
+use crate::model::event::{Event, Kind, Severity};
 use crate::text::{visible, visible_lines};
 
 /// What serves: usable servers and frontends.
@@ -103,15 +103,9 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn stat(&self) -> Result<Stat, String> {
-        let reply = haproxy::client::command(
-            &self.socket,
-            "show stat",
-            self.timeout,
-            crate::watch::source::MAX_REPLY,
-            0,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let reply = haproxy::client::command(&self.socket, "show stat", self.timeout, crate::source::MAX_REPLY, 0)
+            .await
+            .map_err(|e| e.to_string())?;
         Stat::parse(reply).map_err(|e| e.to_string())
     }
 
@@ -395,7 +389,7 @@ impl Apply {
         let store = crate::store::Store::open(&config.watch.store)?;
         let plans: Vec<_> = config.sinks.iter().map(|s| s.plan.clone()).collect();
         tokio::task::spawn_blocking(move || store.commit(&instance, None, &[event], &plans)).await??;
-        crate::app::hand_over(self.config_path.as_deref(), &config.watch.store);
+        crate::runtime::hand_over(self.config_path.as_deref(), &config.watch.store);
         Ok(if ok { 0 } else { 1 })
     }
 }

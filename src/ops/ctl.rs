@@ -10,9 +10,9 @@ use chrono::Utc;
 use globset::Glob;
 use haproxy::{Endpoint, RowType, Stat};
 
-use crate::cli::UsageError;
 use crate::config::Config;
-use crate::event::{Event, Kind, Severity};
+use crate::error::UsageError;
+use crate::model::event::{Event, Kind, Severity};
 use crate::text::visible;
 
 /// One server the command acts on.
@@ -135,7 +135,7 @@ impl Ctl {
     }
 
     async fn stat(ep: &Endpoint, timeout: Duration) -> anyhow::Result<Stat> {
-        let reply = haproxy::client::command(ep, "show stat", timeout, crate::watch::source::MAX_REPLY, 0).await?;
+        let reply = haproxy::client::command(ep, "show stat", timeout, crate::source::MAX_REPLY, 0).await?;
         Stat::parse(reply).map_err(|e| anyhow::anyhow!("HAProxy's reply to `show stat`: {e}"))
     }
 
@@ -260,7 +260,7 @@ impl Ctl {
         let plans: Vec<_> = config.sinks.iter().map(|s| s.plan.clone()).collect();
         let inst = instance.to_string();
         tokio::task::spawn_blocking(move || store.commit(&inst, None, &events, &plans)).await??;
-        crate::app::hand_over(self.config_path.as_deref(), &config.watch.store);
+        crate::runtime::hand_over(self.config_path.as_deref(), &config.watch.store);
         Ok(if failed > 0 { 1 } else { 0 })
     }
 

@@ -143,7 +143,7 @@ fn sysctl(name: &str) -> Option<u64> {
 }
 
 fn local_ips() -> Vec<IpAddr> {
-    let mut v = crate::keepalived::vrrp::local_addresses();
+    let mut v = crate::source::vip::local_addresses();
     v.push(IpAddr::from([127, 0, 0, 1]));
     v.push(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]));
     v
@@ -195,8 +195,8 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
     let mut stat = None;
     match &sock {
         Some((name, ep, t)) => {
-            match haproxy::client::command(ep, "show info;show stat", *t, crate::watch::source::MAX_REPLY, 0).await {
-                Ok(reply) => match crate::watch::source::split_socket_reply(reply) {
+            match haproxy::client::command(ep, "show info;show stat", *t, crate::source::MAX_REPLY, 0).await {
+                Ok(reply) => match crate::source::split_socket_reply(reply) {
                     Ok((info, s)) => {
                         out.push(f(
                             Level::Ok,

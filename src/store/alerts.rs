@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction};
 
 use super::{DeadLetter, Pending, Result, Store};
-use crate::event::{rfc3339, Event};
-use crate::notify::notice::Notice;
-use crate::notify::plan::{self, SinkPlan};
-use crate::notify::policy::Subject;
-use crate::watch::snapshot::InstanceState;
+use crate::logic::plan::{self, SinkPlan};
+use crate::logic::policy::Subject;
+use crate::model::event::{rfc3339, Event};
+use crate::model::notice::Notice;
+use crate::model::snapshot::InstanceState;
 
 /// What a subject was when loaded: a 64-bit hash of its JSON, so that
 /// [`save_subjects`] writes only the subjects that changed without keeping a

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::event::{rfc3339, Event};
-use crate::notify::notice::Notice;
-use crate::watch::snapshot::InstanceState;
+use crate::model::event::{rfc3339, Event};
+use crate::model::notice::Notice;
+use crate::model::snapshot::InstanceState;
 
 /// Store failures, each saying what to do.
 #[derive(Debug, thiserror::Error)]

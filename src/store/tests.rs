@@ -1,6 +1,6 @@
 use super::*;
-use crate::event::{Kind, Severity};
-use crate::notify::plan::SinkPlan;
+use crate::logic::plan::SinkPlan;
+use crate::model::event::{Kind, Severity};
 
 fn ev(n: usize) -> Event {
     Event {

@@ -1,7 +1,3 @@
-//! Sources → snapshot → diff → events: polling HAProxy and turning what it
-//! says into events.
+//! `hawatch watch`: one poller per HAProxy instance, the daemon around them.
 
-pub mod diff;
 pub mod poller;
-pub mod snapshot;
-pub mod source;

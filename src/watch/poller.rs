@@ -16,12 +16,12 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::diff::diff;
-use super::snapshot::InstanceState;
-use super::source;
 use crate::config::{Instance, Source};
-use crate::event::Event;
-use crate::notify::plan::SinkPlan;
+use crate::logic::diff::diff;
+use crate::logic::plan::SinkPlan;
+use crate::model::event::Event;
+use crate::model::snapshot::InstanceState;
+use crate::source;
 use crate::store::Store;
 
 /// What pollers share: the store, which sinks get what, and their bells.
@@ -41,7 +41,7 @@ impl Shared {
     /// when the gate is on (the events are still stored).
     pub fn sinks_now(&self) -> Arc<Vec<SinkPlan>> {
         match &self.vip_gate {
-            Some(vips) if !crate::keepalived::vrrp::holds_any(vips) => Arc::new(Vec::new()),
+            Some(vips) if !crate::source::vip::holds_any(vips) => Arc::new(Vec::new()),
             _ => self.sinks.clone(),
         }
     }

@@ -137,7 +137,7 @@ fn vrrp_changes_from_the_fifo_and_from_notify_are_told_once_in_order() {
     let h = Haproxy::start(&backend_block("app", &[("s1", b1.port())], ""));
     let rx = crate::support::receiver::Receiver::webhook(None);
     // A VIP this node holds: one of its own addresses.
-    let vip = hawatch::keepalived::vrrp::local_addresses()
+    let vip = hawatch::source::vip::local_addresses()
         .first()
         .map(|a| a.to_string())
         .unwrap_or_else(|| "192.0.2.1".into());

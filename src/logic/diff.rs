@@ -32,8 +32,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use haproxy::{CheckStatus, RowType, ServerStatus, Stat, StatRow, State};
 
-use super::snapshot::{BackendState, InstanceState, Observation, ProcInfo, ServerState};
-use crate::event::{Check, Event, Kind, Severity};
+use crate::model::event::{Check, Event, Kind, Severity};
+use crate::model::snapshot::{BackendState, InstanceState, Observation, ProcInfo, ServerState};
 
 /// Start times derived from the uptime may jitter by a second or two.
 const DERIVED_START_TOLERANCE_SECS: i64 = 3;

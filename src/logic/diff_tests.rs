@@ -1,6 +1,6 @@
 use super::*;
-use crate::event::Kind::*;
-use crate::watch::snapshot::Snapshot;
+use crate::model::event::Kind::*;
+use crate::model::snapshot::Snapshot;
 
 const START: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
 const END: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat-end.csv");
@@ -523,7 +523,7 @@ impl ContainsEv for Vec<Event> {
 /// overflowed `a - b` (a panic in debug builds).
 #[test]
 fn extreme_start_times_do_not_overflow_the_restart_check() {
-    let p = |t: i64, derived: bool| crate::watch::snapshot::ProcInfo {
+    let p = |t: i64, derived: bool| crate::model::snapshot::ProcInfo {
         pid: Some(1),
         start_time: Some(t),
         start_time_derived: derived,

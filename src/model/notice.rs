@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{rfc3339, Event, Kind, Severity};
+use crate::model::event::{rfc3339, Event, Kind, Severity};
 
 /// What kind of item this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -18,7 +18,23 @@ pub const READY_HOLD: Duration = Duration::from_secs(120);
 
 use haproxy::agent::{Admin, Health, Reply};
 
-use crate::config::FlagState;
+/// What a maintenance file's presence reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagState {
+    Maint,
+    Drain,
+    Down,
+}
+
+impl FlagState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagState::Maint => "maint",
+            FlagState::Drain => "drain",
+            FlagState::Down => "down",
+        }
+    }
+}
 
 /// The last result of one check.
 #[derive(Debug, Clone)]

@@ -115,6 +115,37 @@ impl Kind {
         }
     }
 
+    /// An icon per kind, as in the seed's Feishu cards: ✅ UP, ❌ DOWN, ⚠️ NOLB,
+    /// 🔧 MAINT, 🆕 new.
+    pub fn icon(self) -> &'static str {
+        use Kind::*;
+        match self {
+            ServerDown => "❌",
+            ServerUp | ServerReady | BackendUp | InstanceRecovered => "✅",
+            ServerNolb => "⚠️",
+            ServerMaint => "🔧",
+            ServerDrain => "⏳",
+            ServerAdded => "🆕",
+            ServerRemoved => "➖",
+            CheckChanged | AgentChanged => "🩺",
+            BackendDown => "🔥",
+            InstanceUnreachable => "🚨",
+            InstanceRestarted => "🔄",
+            AlertFiring => "🔴",
+            AlertResolved => "🟢",
+            AgentStateChanged => "📣",
+            VrrpMaster => "👑",
+            VrrpBackup => "🔁",
+            VrrpFault => "🚨",
+            VrrpStop => "⏹️",
+            VrrpSplitBrain => "🧠",
+            VrrpPeerUnreachable => "📵",
+            VrrpPairOk => "🤝",
+            AuditCtl => "🛠️",
+            AuditApply => "📦",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }

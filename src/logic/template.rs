@@ -11,9 +11,9 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
-use super::notice::{Notice, NoticeKind, ServerBrief};
 use super::route::Zone;
-use crate::event::{Check, Event, Kind, Severity};
+use crate::model::event::{Check, Event, Kind, Severity};
+use crate::model::notice::{Notice, NoticeKind, ServerBrief};
 
 pub const ZH: &str = include_str!("templates/zh.jinja");
 pub const EN: &str = include_str!("templates/en.jinja");
@@ -164,7 +164,7 @@ fn notice_label(n: &Notice, lang: Lang) -> String {
 fn notice_icon(n: &Notice) -> &'static str {
     match n.kind {
         NoticeKind::Event if n.resolves => "✅",
-        NoticeKind::Event => super::icon(n.event.kind),
+        NoticeKind::Event => n.event.kind.icon(),
         NoticeKind::Flapping => "🔁",
         NoticeKind::Settled if n.resolves => "✅",
         NoticeKind::Settled if n.event.kind == Kind::ServerDown => "❌",
@@ -425,7 +425,7 @@ impl Renderer {
                     note: n.note.as_deref(),
                     id: &e.id,
                     time: self.zone.format(e.time, TIME_FMT),
-                    time_rfc3339: crate::event::rfc3339::format(&e.time),
+                    time_rfc3339: crate::model::event::rfc3339::format(&e.time),
                     since: n.since.map(|t| self.zone.format(t, TIME_FMT)),
                     duration: n.duration_ms.map(|d| human_duration(d, lang)),
                     duration_secs: n.duration_ms.map(|d| d / 1000),
@@ -676,11 +676,11 @@ pub fn samples() -> Vec<Notice> {
             to: Some(to.into()),
             status: None,
             addr: None,
-            alert: Some(Box::new(crate::event::AlertInfo {
+            alert: Some(Box::new(crate::model::event::AlertInfo {
                 name: "HaproxyHighHttp5xxErrorRateBackend".into(),
                 labels,
                 annotations,
-                starts_at: crate::event::rfc3339::format(&now),
+                starts_at: crate::model::event::rfc3339::format(&now),
                 ends_at: None,
                 generator_url: Some("http://prometheus:9090/graph".into()),
                 fingerprint: Some("0123456789abcdef".into()),

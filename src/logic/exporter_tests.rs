@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::metrics::text::{Format, Text004};
+use crate::logic::exposition::{Format, Text004};
 
 #[path = "../../tests/it/support/exposition.rs"]
 mod exposition;

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::notice::{Notice, ServerBrief};
 use super::policy::{self, Policy, Subject};
 use super::route::{QuietHours, Route};
-use crate::event::Event;
-use crate::watch::snapshot::InstanceState;
+use crate::model::event::Event;
+use crate::model::notice::{Notice, ServerBrief};
+use crate::model::snapshot::InstanceState;
 
 /// One sink's notification rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,8 +163,8 @@ pub fn split_quiet(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Kind, Severity};
-    use crate::watch::snapshot::{BackendState, ServerState};
+    use crate::model::event::{Kind, Severity};
+    use crate::model::snapshot::{BackendState, ServerState};
 
     fn ev(kind: Kind, server: Option<&str>) -> Event {
         Event {
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_flapping_single_server_backend_pages_once_and_settles_once() {
-        use crate::notify::notice::NoticeKind;
+        use crate::model::notice::NoticeKind;
         let (polls, ticked) = flap_single_server_backend(20);
         let sent: Vec<&Notice> = polls.iter().flatten().collect();
         // 5 toggles told (each one message: the backend, its server folded),
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_flapping_backend_that_settles_down_opens_one_alert() {
-        use crate::notify::notice::NoticeKind;
+        use crate::model::notice::NoticeKind;
         let (_, ticked) = flap_single_server_backend(21);
         assert_eq!(ticked.len(), 1, "{ticked:#?}");
         assert_eq!(ticked[0].kind, NoticeKind::Settled);
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn an_instance_flaps_like_any_subject() {
-        use crate::notify::notice::NoticeKind;
+        use crate::model::notice::NoticeKind;
         let sp = SinkPlan::plain("x");
         let mut subjects = HashMap::new();
         let t0 = Utc::now();
@@ -339,7 +339,7 @@ mod tests {
         );
         let n = on_events(&sp, &mut subjects, &[], Some(&state(&["b"])), Utc::now());
         assert_eq!(n.len(), 1);
-        assert!(n[0].resolves && n[0].kind == crate::notify::notice::NoticeKind::Gone);
+        assert!(n[0].resolves && n[0].kind == crate::model::notice::NoticeKind::Gone);
         assert!(subjects.values().all(Subject::is_idle));
     }
 

@@ -32,8 +32,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::notice::{Notice, NoticeKind};
-use crate::event::{Event, Kind, Severity};
+use crate::model::event::{Event, Kind, Severity};
+use crate::model::notice::{Notice, NoticeKind};
 
 /// The timing rules of one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration as CDuration, NaiveTime, TimeZone, Utc};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::event::{Event, Kind, Severity};
+use crate::model::event::{Event, Kind, Severity};
 
 /// A time zone: the system's, or a named IANA zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

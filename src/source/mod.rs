@@ -4,13 +4,15 @@
 //! a size cap; every failure becomes an `Err(String)` observation that says
 //! what to fix.
 
+pub mod vip;
+
 use std::time::Duration;
 
 use chrono::Utc;
 use haproxy::{client, Info, Stat};
 
-use super::snapshot::{Observation, ProcInfo, Snapshot};
 use crate::config::{Instance, Source};
+use crate::model::snapshot::{Observation, ProcInfo, Snapshot};
 
 /// Replies larger than this are refused (10k servers ≈ 6 MB).
 pub const MAX_REPLY: usize = 256 * 1024 * 1024;
@@ -95,7 +97,8 @@ pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result
             Err(e) if e.is_request() || e.is_connect() => http.get(url).send().await,
             r => r,
         };
-        let mut resp = sent.map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?;
+        let mut resp =
+            sent.map_err(|e| format!("stats page {shown}: {}", crate::error::error_chain(&e.without_url())))?;
         match resp.status().as_u16() {
             200 => {}
             401 => return Err(format!("stats page {shown} refused the credentials (HTTP 401): check user:pass in `stats_url` against `stats auth` in haproxy.cfg")),
@@ -105,7 +108,7 @@ pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| format!("stats page {shown}: {}", crate::error_chain(&e.without_url())))?
+            .map_err(|e| format!("stats page {shown}: {}", crate::error::error_chain(&e.without_url())))?
         {
             if body.len() + chunk.len() > MAX_REPLY {
                 return Err(format!("stats page {shown}: reply exceeds {MAX_REPLY} bytes"));

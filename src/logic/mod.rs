@@ -1,0 +1,17 @@
+//! Pure logic: no I/O, no clock of its own, no config file. Each function
+//! takes plain data (a snapshot, events, a policy) and returns plain data.
+//!
+//! - [`diff`]: two snapshots of an instance → events.
+//! - [`route`], [`policy`], [`plan`]: events → which sink tells what, when.
+//! - [`template`]: notices → a message in each sink's format and language.
+//! - [`agent_rules`]: check outcomes → what `hawatch agent` tells HAProxy.
+//! - [`exporter`], [`exposition`]: `show stat` → the haproxy_exporter's metrics.
+
+pub mod agent_rules;
+pub mod diff;
+pub mod exporter;
+pub mod exposition;
+pub mod plan;
+pub mod policy;
+pub mod route;
+pub mod template;
