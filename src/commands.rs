@@ -13,11 +13,13 @@ use crate::store::{EventFilter, Store};
 /// Exit status: 0 ok, 1 failure, 2 bad configuration or usage.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Watch { config, once: false } => crate::runtime::watch(config.config).await.map(|_| 0),
-        Command::Watch { config, once: true } => crate::runtime::once(config.config)
-            .await
-            .map(|ok| if ok { 0 } else { 1 }),
-        Command::Agent { config, once: false } => crate::agent::run(config.config).await.map(|_| 0),
+        Command::Watch { config, once: false } => crate::watch::daemon::watch(config.config).await.map(|_| 0),
+        Command::Watch { config, once: true } => {
+            crate::watch::daemon::once(config.config)
+                .await
+                .map(|ok| if ok { 0 } else { 1 })
+        }
+        Command::Agent { config, once: false } => crate::agent::daemon::run(config.config).await.map(|_| 0),
         Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
         Command::Check { config } => crate::keepalived::check::run(config.config).await,
         Command::VrrpNotify {

@@ -1,8 +1,24 @@
 //! hawatch: watch HAProxy (and keepalived), store every event, deliver it.
 //!
-//! Data flows one way: [`watch`] (sources → snapshot → diff) produces
-//! [`event::Event`]s, [`store`] commits them with their notifications, and
-//! [`notify`] delivers from the durable outbox to the sinks.
+//! # Layers
+//!
+//! Dependencies point one way, down this list; `src/layers.rs` fails the
+//! tests on any `crate::` import that points up, and on a cycle between the
+//! modules of one layer. docs/architecture.md tells how an event travels.
+//!
+//! | layer | modules | what it is |
+//! |---|---|---|
+//! | 0 shared | [`text`], [`error`] | escaping untrusted text, the error chain, usage errors |
+//! | 1 model | [`model`] | events and kinds, notices, snapshots, `since` |
+//! | 2 pure logic | [`logic`] | diff, route, policy, plan, templates, agent rules, the exporter's metrics |
+//! | 3 config | [`config`] | the file → validated plain data |
+//! | 4 adapters | [`store`], [`source`], [`metrics`], [`notify`] | SQLite, HAProxy/VIP reads, telemetry, sinks and the outbox |
+//! | 5 runtime | [`runtime`] | the one [`Recorder`](runtime::recorder::Recorder), the daemons' [supervisor](runtime::supervisor), the store lock and hand-over |
+//! | 6 daemons, ops, views | [`watch`], [`agent`], [`keepalived`], [`ops`], [`http`] | what a command runs |
+//! | 7 command line | [`cli`], [`commands`], [`demo`] | arguments → the command to run |
+//!
+//! The protocol itself (stats CSV, Runtime API, agent replies) is the
+//! `haproxy` crate, below all of these.
 
 pub mod agent;
 pub mod cli;
@@ -22,3 +38,6 @@ pub mod source;
 pub mod store;
 pub mod text;
 pub mod watch;
+
+#[cfg(test)]
+mod layers;

@@ -7,18 +7,17 @@
 //! told to HAProxy is an event, stored and delivered like the watcher's.
 
 pub mod checks;
+pub mod daemon;
 mod server;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use chrono::Utc;
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Agent, CheckKind, Config};
@@ -164,17 +163,13 @@ fn changes(agent: &Agent, before: &States, t: &Table) -> Vec<Event> {
             Some(f) => format!("{who} now replies {line:?} (was {f})"),
             None => format!("{who} replies {line:?}"),
         };
+        let severity = match to.as_str() {
+            "down" => Severity::Critical,
+            "maint" | "drain" => Severity::Warning,
+            _ => Severity::Info,
+        };
         out.push(Event {
-            id: uuid::Uuid::now_v7().to_string(),
             time: now,
-            instance: agent.name.clone(),
-            kind: Kind::AgentStateChanged,
-            severity: match to.as_str() {
-                "down" => Severity::Critical,
-                "maint" | "drain" => Severity::Warning,
-                _ => Severity::Info,
-            },
-            backend: None,
             server: (!svc.is_empty()).then(|| svc.clone()),
             from: from.cloned(),
             to: Some(to),
@@ -186,11 +181,7 @@ fn changes(agent: &Agent, before: &States, t: &Table) -> Vec<Event> {
                 info: Some(reason_of(&p.line)).filter(|r| !r.is_empty()),
                 duration_ms: None,
             })),
-            agent: None,
-            addr: None,
-            alert: None,
-            vrrp: None,
-            message,
+            ..Event::new(agent.name.clone(), Kind::AgentStateChanged, severity, message)
         });
     }
     out
@@ -227,8 +218,8 @@ async fn first_round(agent: &Agent, http: &[reqwest::Client], mems: &mut [checks
     futures_util::future::join_all(futs).await
 }
 
-fn load_agent(explicit: Option<PathBuf>) -> anyhow::Result<(Config, Agent)> {
-    let config = Config::load(explicit.as_deref())?;
+fn load_agent(explicit: Option<&std::path::Path>) -> anyhow::Result<(Config, Agent)> {
+    let config = Config::load(explicit)?;
     let agent = config
         .agent
         .clone()
@@ -238,7 +229,7 @@ fn load_agent(explicit: Option<PathBuf>) -> anyhow::Result<(Config, Agent)> {
 
 /// `hawatch agent --once`: the reply now, and why.
 pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    let (_, agent) = load_agent(explicit)?;
+    let (_, agent) = load_agent(explicit.as_deref())?;
     let http = clients(&agent);
     let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
     let outcomes = first_round(&agent, &http, &mut mems).await;
@@ -280,146 +271,6 @@ pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hawatch agent`: serve until SIGTERM/SIGINT.
-pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    let (config, agent) = load_agent(explicit)?;
-    let opened = crate::runtime::open_store(&agent.store)?;
-    let store = opened.store.clone();
-    let (workers, shared) = crate::runtime::workers(&config, &store);
-    let shutdown = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in workers {
-        tasks.spawn(w.run(shutdown.clone()));
-    }
-    let http = clients(&agent);
-    let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
-    let mut outcomes = first_round(&agent, &http, &mut mems).await;
-    // The first reply after a start is compared with the last one before it.
-    let key = format!("agent:{}", agent.name);
-    let s = store.clone();
-    let k = key.clone();
-    let mut told: States = tokio::task::spawn_blocking(move || s.load_raw_state(&k))
-        .await??
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default();
-    let mut hold = ReadyHold::default();
-    let t = next_table(&agent, &outcomes, &told, &mut hold);
-    let replies = Arc::new(ArcSwap::from_pointee(t));
-    record(&agent, &shared, &key, &mut told, &replies.load()).await;
-    let first = crate::text::visible(String::from_utf8_lossy(&replies.load().default.line).trim()).into_owned();
-    tracing::info!(agent = %agent.name, checks = agent.checks.len(), "reply: {first}");
-    let srv = Arc::new(server::Server::new(&agent, replies.clone()));
-    let mut threads = Vec::new();
-    for addr in &agent.listen {
-        let l = std::net::TcpListener::bind(addr).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (another agent or xinetd on that port?)"
-            } else {
-                ""
-            };
-            anyhow::anyhow!("cannot listen on {addr}: {e}{hint}: check [agent] listen")
-        })?;
-        let bound = l.local_addr()?;
-        tracing::info!(addr = %bound, "agent listening");
-        threads.push((bound, server::spawn(l, srv.clone(), tokio::runtime::Handle::current())?));
-    }
-    if let Some(addr) = agent.metrics_listen {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}: check [agent] metrics_listen"))?;
-        tracing::info!(addr = %l.local_addr()?, "agent metrics on /metrics");
-        tasks.spawn(serve_metrics(l, shutdown.clone()));
-    }
-    // One task per check, reporting to this loop.
-    let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(64);
-    for (i, ((c, h), mut m)) in agent.checks.iter().cloned().zip(http).zip(mems).enumerate() {
-        let tx = tx.clone();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(c.interval) => {}
-                }
-                let o = checks::run(&c, &h, &mut m).await;
-                crate::metrics::telemetry().agent_check(&c.name, &o);
-                if tx.send((i, o)).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    drop(tx);
-    sd_ready();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let mut checks_gone = false;
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            // No checks (or all ended): keep serving the last replies.
-            got = rx.recv(), if !checks_gone => {
-                let Some((i, o)) = got else {
-                    checks_gone = true;
-                    continue;
-                };
-                outcomes[i] = o;
-                let before = states(&replies.load());
-                let t = next_table(&agent, &outcomes, &before, &mut hold);
-                let changed = states(&t) != told;
-                replies.store(Arc::new(t));
-                if changed {
-                    record(&agent, &shared, &key, &mut told, &replies.load()).await;
-                }
-            }
-        }
-    }
-    tracing::info!("agent stopping");
-    for (addr, th) in threads {
-        server::stop(&srv, addr, th);
-    }
-    shutdown.cancel();
-    let all = async { while tasks.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(30), all).await;
-    drop(opened);
-    Ok(())
-}
-
-fn sd_ready() {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    }
-}
-
-/// Stores the events of the states that changed (and the states), then
-/// rings the sinks. A store failure is logged; the next change retries.
-async fn record(agent: &Agent, shared: &Arc<crate::watch::poller::Shared>, key: &str, told: &mut States, t: &Table) {
-    let events = changes(agent, told, t);
-    let now = states(t);
-    if events.is_empty() && now == *told {
-        return;
-    }
-    for e in &events {
-        tracing::info!(kind = %e.kind, "{}", crate::text::visible(&e.message));
-    }
-    let json = serde_json::to_string(&now).expect("states serialize");
-    let s = shared.clone();
-    let (name, key2) = (agent.name.clone(), key.to_string());
-    let evs = events.clone();
-    let res = tokio::task::spawn_blocking(move || s.store.commit_agent(&name, &key2, json, &evs, &s.sinks)).await;
-    match res {
-        Ok(Ok(_)) => {
-            *told = now;
-            for w in &shared.wake {
-                w.notify_one();
-            }
-        }
-        Ok(Err(e)) => tracing::error!("could not store the agent's state change (retried at the next change): {e}"),
-        Err(e) => tracing::error!("could not store the agent's state change: {e}"),
-    }
-}
-
 /// `/metrics` and `/healthz` of the agent process (no HAProxy families).
 async fn serve_metrics(l: tokio::net::TcpListener, stop: CancellationToken) {
     use axum::routing::get;
@@ -454,6 +305,7 @@ async fn serve_metrics(l: tokio::net::TcpListener, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn ready_is_said_for_a_while_after_maint_or_drain_only() {

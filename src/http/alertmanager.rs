@@ -107,29 +107,23 @@ pub fn events(p: &Payload, now: chrono::DateTime<Utc>) -> (Vec<Event>, Vec<Strin
                 Some(t) => format!("{name}: {t}"),
                 None => name.clone(),
             };
+            let instance = a
+                .labels
+                .get("haproxy_instance")
+                .or_else(|| a.labels.get("instance"))
+                .cloned()
+                .unwrap_or_else(|| "alertmanager".into());
+            let kind = if resolved {
+                Kind::AlertResolved
+            } else {
+                Kind::AlertFiring
+            };
             Event {
                 id: stable_id(&call, slot, i),
                 time: now,
-                instance: a
-                    .labels
-                    .get("haproxy_instance")
-                    .or_else(|| a.labels.get("instance"))
-                    .cloned()
-                    .unwrap_or_else(|| "alertmanager".into()),
-                kind: if resolved {
-                    Kind::AlertResolved
-                } else {
-                    Kind::AlertFiring
-                },
-                severity: severity(&a.labels),
                 backend: a.labels.get("backend").cloned(),
                 server: a.labels.get("server").cloned(),
-                from: None,
                 to: Some(if resolved { "resolved" } else { "firing" }.into()),
-                status: None,
-                check: None,
-                agent: None,
-                addr: None,
                 alert: Some(Box::new(AlertInfo {
                     name,
                     labels: a.labels.clone(),
@@ -139,8 +133,7 @@ pub fn events(p: &Payload, now: chrono::DateTime<Utc>) -> (Vec<Event>, Vec<Strin
                     generator_url: (!a.generator_url.is_empty()).then(|| a.generator_url.clone()),
                     fingerprint: (!a.fingerprint.is_empty()).then(|| a.fingerprint.clone()),
                 })),
-                vrrp: None,
-                message,
+                ..Event::new(instance, kind, severity(&a.labels), message)
             }
         })
         .collect();
@@ -174,24 +167,10 @@ pub async fn receive(State(state): State<Arc<AppState>>, body: Result<Json<Paylo
             .inc();
     }
     let (events, previous) = events(&p, Utc::now());
-    let shared = state.shared.clone();
-    let res = tokio::task::spawn_blocking(move || -> crate::store::Result<(usize, usize)> {
-        if previous
-            .first()
-            .is_some_and(|id| shared.store.has_event(id).unwrap_or(false))
-        {
-            return Ok((0, 0));
-        }
-        shared.store.commit_received(&events, &shared.sinks)
-    })
-    .await;
+    let previous = previous.first().cloned();
+    let res = state.recorder.record_received(events, previous).await;
     match res {
-        Ok(Ok((stored, rows))) => {
-            if rows > 0 {
-                for w in &state.shared.wake {
-                    w.notify_one();
-                }
-            }
+        Ok((stored, rows)) => {
             tracing::info!(
                 alerts = p.alerts.len(),
                 stored,
@@ -201,11 +180,6 @@ pub async fn receive(State(state): State<Arc<AppState>>, body: Result<Json<Paylo
             Json(json!({ "alerts": p.alerts.len(), "stored": stored, "queued": rows })).into_response()
         }
         // Alertmanager retries on 5xx: nothing is lost.
-        Ok(Err(e)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": format!("store: {e}") })),
-        )
-            .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "error": format!("store: {e}") })),

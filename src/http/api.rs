@@ -107,7 +107,7 @@ pub async fn events(
         kind: q.kind,
         limit: Some(limit),
     };
-    let store = state.shared.store.clone();
+    let store = state.recorder.store().clone();
     match tokio::task::spawn_blocking(move || store.events(&filter)).await {
         Ok(Ok(evs)) => Json(evs).into_response(),
         Ok(Err(e)) => unavailable(format!("store: {e}")),
@@ -167,7 +167,7 @@ pub async fn state(State(state): State<Arc<AppState>>) -> Response {
         st.config
             .instances
             .iter()
-            .map(|i| st.shared.store.load_state(&i.name).map(|s| (i.name.clone(), s)))
+            .map(|i| st.recorder.store().load_state(&i.name).map(|s| (i.name.clone(), s)))
             .collect::<Result<Vec<_>, _>>()
     })
     .await;
@@ -225,7 +225,7 @@ pub async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
             .into_response();
     };
     let addrs = crate::source::vip::local_addresses();
-    let store = state.shared.store.clone();
+    let store = state.recorder.store().clone();
     let states = tokio::task::spawn_blocking(move || crate::keepalived::vrrp::Kept::load(&store))
         .await
         .ok()

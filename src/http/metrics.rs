@@ -61,7 +61,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 fn store_stats(state: &AppState) -> StoreStats {
-    let store = &state.shared.store;
+    let store = state.recorder.store();
     let sinks = store
         .outbox_stats()
         .map(|v| {

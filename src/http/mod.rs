@@ -29,12 +29,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::Scraper;
-use crate::watch::poller::{Heartbeat, Shared};
+use crate::runtime::recorder::Recorder;
+use crate::runtime::supervisor::Heartbeat;
 
 /// What the handlers share.
 pub struct AppState {
     pub config: Config,
-    pub shared: Arc<Shared>,
+    pub recorder: Recorder,
     pub heartbeats: Vec<(String, Arc<Heartbeat>, Duration)>,
     pub scraper: Scraper,
     /// One scrape at a time: a second scraper waits instead of doubling the

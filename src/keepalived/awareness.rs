@@ -6,14 +6,13 @@
 //! instance `vips`), so a pair whose notify hook was never configured still
 //! reports failovers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::vrrp::{self, Transition};
 use crate::config::Keepalived;
-use crate::watch::poller::Shared;
+use crate::runtime::recorder::Recorder;
 
 /// keepalived runs: a process whose name is `keepalived`.
 pub fn keepalived_running() -> bool {
@@ -28,7 +27,7 @@ pub fn keepalived_running() -> bool {
     })
 }
 
-pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn watch(k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
     let tel = crate::metrics::telemetry();
     let mut held_before: Option<bool> = None;
     loop {
@@ -38,8 +37,8 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
             tel.keepalived_vip_held(&v.to_string(), *h);
         }
         tel.keepalived_up(keepalived_running());
-        let s = shared.clone();
-        if let Ok(Ok(kept)) = tokio::task::spawn_blocking(move || vrrp::Kept::load(&s.store)).await {
+        let s = recorder.store().clone();
+        if let Ok(Ok(kept)) = tokio::task::spawn_blocking(move || vrrp::Kept::load(&s)).await {
             for (inst, state) in &kept.states {
                 tel.keepalived_vrrp_state(inst, state);
             }
@@ -54,7 +53,7 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
                 priority: None,
             };
             let info = vrrp::info(&k, &host, &t, "vips");
-            vrrp::record_in_watcher(&shared, t, info).await;
+            vrrp::record_in_watcher(&recorder, t, info).await;
         }
         held_before = Some(any);
         tokio::select! {

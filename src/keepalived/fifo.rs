@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::io::AsyncBufReadExt;
@@ -16,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::vrrp::{self, Transition};
 use crate::config::Keepalived;
-use crate::watch::poller::Shared;
+use crate::runtime::recorder::Recorder;
 
 fn open(path: &std::path::Path) -> std::io::Result<tokio::net::unix::pipe::Receiver> {
     use std::os::unix::fs::FileTypeExt;
@@ -42,7 +41,7 @@ fn open(path: &std::path::Path) -> std::io::Result<tokio::net::unix::pipe::Recei
 }
 
 /// `host`: the name events carry (`[notify] host`).
-pub async fn follow(path: PathBuf, k: Keepalived, host: String, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn follow(path: PathBuf, k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
     let rx = match open(&path) {
         Ok(r) => r,
         Err(e) => {
@@ -101,7 +100,7 @@ pub async fn follow(path: PathBuf, k: Keepalived, host: String, shared: Arc<Shar
         }
         for t in due {
             let info = vrrp::info(&k, &host, &t, "notify_fifo");
-            vrrp::record_in_watcher(&shared, t, info).await;
+            vrrp::record_in_watcher(&recorder, t, info).await;
         }
     }
 }

@@ -5,15 +5,13 @@
 //! too. A failover's brief overlap is not reported.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Keepalived, Secret};
 use crate::model::event::{Event, Kind, Severity};
-use crate::watch::poller::Shared;
+use crate::runtime::recorder::Recorder;
 
 /// How long a condition must last before it is told.
 pub const GRACE: Duration = Duration::from_secs(3);
@@ -46,7 +44,7 @@ async fn ask(http: &reqwest::Client, url: &str, auth: &Option<(String, Secret)>)
         .unwrap_or_default())
 }
 
-pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn watch(k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
     let Some((url, auth)) = k.peer.clone() else { return };
     let http = crate::notify::http_client();
     let mut seen: Option<(&'static str, Instant)> = None;
@@ -85,9 +83,8 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
                 addresses: addrs.iter().map(|a| a.to_string()).collect(),
                 source: "peer".into(),
             };
-            let s = shared.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                s.store.commit_if("pair", "vrrp-peer", &s.sinks, |before| {
+            let res = recorder
+                .record_if("pair", "vrrp-peer", move |before| {
                     if before.as_deref() == Some(now_cond) || (before.is_none() && now_cond == "ok") {
                         // Unchanged, or the first look finds all well: nothing to tell.
                         return (before.is_none()).then(|| (now_cond.to_string(), Vec::new()));
@@ -98,39 +95,16 @@ pub async fn watch(k: Keepalived, host: String, shared: Arc<Shared>, shutdown: C
                         _ => (Kind::VrrpPairOk, Severity::Info),
                     };
                     let e = Event {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        time: Utc::now(),
-                        instance: "pair".into(),
-                        kind,
-                        severity,
-                        backend: None,
-                        server: None,
                         from: before,
                         to: Some(now_cond.to_string()),
-                        status: None,
-                        check: None,
-                        agent: None,
-                        addr: None,
-                        alert: None,
                         vrrp: Some(Box::new(info)),
-                        message: why,
+                        ..Event::new("pair", kind, severity, why)
                     };
                     Some((now_cond.to_string(), vec![e]))
                 })
-            })
-            .await;
-            match res {
-                Ok(Ok(Some(evs))) if !evs.is_empty() => {
-                    for e in &evs {
-                        tracing::warn!(kind = %e.kind, "{}", crate::text::visible(&e.message));
-                    }
-                    for w in &shared.wake {
-                        w.notify_one();
-                    }
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!("recording the pair's state: {e}"),
-                Err(e) => tracing::error!("recording the pair's state: {e}"),
+                .await;
+            if let Err(e) = res {
+                tracing::error!("recording the pair's state: {e}");
             }
         }
         tokio::select! {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 
 use crate::config::Keepalived;
-use crate::logic::plan::SinkPlan;
 use crate::model::event::{Event, Kind, Severity, VrrpInfo};
+use crate::runtime::recorder::Recorder;
 use crate::store::Store;
 
 /// One line of keepalived's notify: `INSTANCE "VI_1" MASTER 100`.
@@ -109,22 +109,10 @@ pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
         ),
     };
     Event {
-        id: uuid::Uuid::now_v7().to_string(),
-        time: Utc::now(),
-        instance: t.name.clone(),
-        kind,
-        severity,
-        backend: None,
-        server: None,
         from: before.map(str::to_string),
         to: Some(t.state.clone()),
-        status: None,
-        check: None,
-        agent: None,
-        addr: None,
-        alert: None,
         vrrp: Some(Box::new(info)),
-        message,
+        ..Event::new(t.name.clone(), kind, severity, message)
     }
 }
 
@@ -169,36 +157,32 @@ impl Kept {
     }
 }
 
-/// Records a transition unless it repeats the last recorded state of its
-/// instance (read and written in one transaction). With `arrived_ms` (a
-/// FAULT told after its grace), nothing is recorded if any transition of the
-/// instance was seen since. Returns the event written.
-pub fn record(
-    store: &Store,
-    sinks: &[SinkPlan],
+/// Decides what a transition records, given the kept states (`current`,
+/// JSON): nothing if it repeats the last recorded state of its instance.
+/// With `arrived_ms` (a FAULT told after its grace), nothing is recorded if
+/// any transition of the instance was seen since.
+fn decide(
+    current: Option<String>,
     t: &Transition,
     info: VrrpInfo,
     arrived_ms: Option<i64>,
-) -> crate::store::Result<Option<Event>> {
+) -> Option<(String, Vec<Event>)> {
     let now = Utc::now().timestamp_millis();
-    let written = store.commit_if(&t.name, STATE_KEY, sinks, |current| {
-        let mut kept: Kept = current.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
-        if let Some(at) = arrived_ms {
-            if kept.seen_ms.get(&t.name).is_some_and(|seen| *seen > at) {
-                return None; // something came after this FAULT: it was a moment
-            }
+    let mut kept: Kept = current.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+    if let Some(at) = arrived_ms {
+        if kept.seen_ms.get(&t.name).is_some_and(|seen| *seen > at) {
+            return None; // something came after this FAULT: it was a moment
         }
-        kept.seen_ms.insert(t.name.clone(), now);
-        let before = kept.states.get(&t.name).cloned();
-        let events = if before.as_deref() == Some(t.state.as_str()) {
-            Vec::new()
-        } else {
-            kept.states.insert(t.name.clone(), t.state.clone());
-            vec![event(t, before.as_deref(), info)]
-        };
-        Some((serde_json::to_string(&kept).expect("kept serializes"), events))
-    })?;
-    Ok(written.and_then(|mut v| v.pop()))
+    }
+    kept.seen_ms.insert(t.name.clone(), now);
+    let before = kept.states.get(&t.name).cloned();
+    let events = if before.as_deref() == Some(t.state.as_str()) {
+        Vec::new()
+    } else {
+        kept.states.insert(t.name.clone(), t.state.clone());
+        vec![event(t, before.as_deref(), info)]
+    };
+    Some((serde_json::to_string(&kept).expect("kept serializes"), events))
 }
 
 /// How long the background copy still waits for `fault_grace` after a FAULT
@@ -209,20 +193,16 @@ fn fault_wait_ms(at_ms: i64, grace: std::time::Duration, now_ms: i64) -> u64 {
     at_ms.saturating_add(grace_ms).saturating_sub(now_ms).clamp(0, grace_ms) as u64
 }
 
-/// [`record`] from the watcher: on the blocking pool, then log the event and
-/// ring the sinks' bells. Failures are logged (the next change retries).
-pub async fn record_in_watcher(shared: &std::sync::Arc<crate::watch::poller::Shared>, t: Transition, info: VrrpInfo) {
-    let s = shared.clone();
-    match tokio::task::spawn_blocking(move || record(&s.store, &s.sinks, &t, info, None)).await {
-        Ok(Ok(Some(e))) => {
-            tracing::info!(kind = %e.kind, "{}", crate::text::visible(&e.message));
-            for w in &shared.wake {
-                w.notify_one();
-            }
-        }
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => tracing::error!("recording a VRRP change: {e}"),
-        Err(e) => tracing::error!("recording a VRRP change: {e}"),
+/// [`record`] from the watcher: through its recorder, which logs the event
+/// and rings the sinks' bells. Failures are logged (the next change retries).
+pub async fn record_in_watcher(recorder: &Recorder, t: Transition, info: VrrpInfo) {
+    if let Err(e) = recorder
+        .record_if(&t.name.clone(), STATE_KEY, move |current| {
+            decide(current, &t, info, None)
+        })
+        .await
+    {
+        tracing::error!("recording a VRRP change: {e}");
     }
 }
 
@@ -263,14 +243,15 @@ pub async fn notify(
         let wait = fault_wait_ms(at, k.fault_grace, Utc::now().timestamp_millis());
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
-    let store = Store::open(&config.watch.store)?;
-    let plans: Vec<SinkPlan> = config.sinks.iter().map(|s| s.plan.clone()).collect();
+    let recorder = Recorder::one_shot(&config, explicit.as_deref())?;
     let info = info(&k, &config.notify.host, &t, "vrrp-notify");
-    let recorded = tokio::task::spawn_blocking(move || record(&store, &plans, &t, info, arrived_ms)).await??;
-    if recorded.is_none() {
-        return Ok(0); // already told (by the fifo, or an earlier call), or a FAULT of a moment
-    }
-    crate::runtime::hand_over(explicit.as_deref(), &config.watch.store);
+    // Nothing recorded: already told (by the fifo, or an earlier call), or a
+    // FAULT of a moment. Something recorded is handed to the watcher.
+    recorder
+        .record_if(&t.name.clone(), STATE_KEY, move |current| {
+            decide(current, &t, info, arrived_ms)
+        })
+        .await?;
     Ok(0)
 }
 

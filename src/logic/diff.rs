@@ -67,22 +67,12 @@ impl Emitter<'_> {
         message: String,
     ) -> &mut Event {
         self.events.push(Event {
-            id: uuid::Uuid::now_v7().to_string(),
             time: self.now,
-            instance: self.instance.to_string(),
-            kind,
-            severity,
             backend: backend.map(str::to_string),
             server: server.map(str::to_string),
             from,
             to,
-            status: None,
-            check: None,
-            agent: None,
-            addr: None,
-            alert: None,
-            vrrp: None,
-            message,
+            ..Event::new(self.instance, kind, severity, message)
         });
         self.events.last_mut().expect("just pushed")
     }

@@ -315,6 +315,29 @@ pub struct AlertInfo {
 }
 
 impl Event {
+    /// An event that happens now: a new id, the time, and nothing else set;
+    /// a producer adds what differs (`Event { backend, ..Event::new(..) }`).
+    pub fn new(instance: impl Into<String>, kind: Kind, severity: Severity, message: impl Into<String>) -> Event {
+        Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            time: Utc::now(),
+            instance: instance.into(),
+            kind,
+            severity,
+            backend: None,
+            server: None,
+            from: None,
+            to: None,
+            status: None,
+            check: None,
+            agent: None,
+            addr: None,
+            alert: None,
+            vrrp: None,
+            message: message.into(),
+        }
+    }
+
     /// `backend/server`, `backend`, or the instance name: what the event is about.
     pub fn subject(&self) -> String {
         match (&self.backend, &self.server) {

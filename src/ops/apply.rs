@@ -19,6 +19,7 @@ use haproxy::{Endpoint, RowType, ServerStatus, Stat, State};
 
 use crate::config::{ApplyConfig, Config, Reload};
 use crate::model::event::{Event, Kind, Severity};
+use crate::runtime::recorder::Recorder;
 use crate::text::{visible, visible_lines};
 
 /// What serves: usable servers and frontends.
@@ -368,28 +369,15 @@ impl Apply {
                 ),
             )
         };
+        let severity = if ok { Severity::Warning } else { Severity::Critical };
         let event = Event {
-            id: uuid::Uuid::now_v7().to_string(),
-            time: Utc::now(),
-            instance: instance.clone(),
-            kind: Kind::AuditApply,
-            severity: if ok { Severity::Warning } else { Severity::Critical },
-            backend: None,
-            server: None,
-            from: None,
             to: Some(source.display().to_string()),
             status: Some(if ok { "ok".into() } else { "rolled back".into() }),
-            check: None,
-            agent: None,
-            addr: None,
-            alert: None,
-            vrrp: None,
-            message,
+            ..Event::new(instance.clone(), Kind::AuditApply, severity, message)
         };
-        let store = crate::store::Store::open(&config.watch.store)?;
-        let plans: Vec<_> = config.sinks.iter().map(|s| s.plan.clone()).collect();
-        tokio::task::spawn_blocking(move || store.commit(&instance, None, &[event], &plans)).await??;
-        crate::runtime::hand_over(self.config_path.as_deref(), &config.watch.store);
+        Recorder::one_shot(&config, self.config_path.as_deref())?
+            .record(&instance, vec![event])
+            .await?;
         Ok(if ok { 0 } else { 1 })
     }
 }

@@ -6,13 +6,13 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::Utc;
 use globset::Glob;
 use haproxy::{Endpoint, RowType, Stat};
 
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::model::event::{Event, Kind, Severity};
+use crate::runtime::recorder::Recorder;
 use crate::text::visible;
 
 /// One server the command acts on.
@@ -229,38 +229,28 @@ impl Ctl {
                 visible(&cmd),
                 visible(&shown)
             );
+            let message = format!(
+                "{who} ran `{cmd}` on {instance}: {}",
+                if ok {
+                    "ok".to_string()
+                } else {
+                    format!("failed: {shown}")
+                }
+            );
+            let severity = if ok { Severity::Warning } else { Severity::Critical };
             events.push(Event {
-                id: uuid::Uuid::now_v7().to_string(),
-                time: Utc::now(),
-                instance: instance.to_string(),
-                kind: Kind::AuditCtl,
-                severity: if ok { Severity::Warning } else { Severity::Critical },
                 backend: Some(t.backend.clone()),
                 server: Some(t.server.clone()),
                 from: Some(t.status.clone()),
                 to: Some(cmd.clone()),
                 status: Some(if ok { "ok".into() } else { "failed".into() }),
-                check: None,
-                agent: None,
-                addr: None,
-                alert: None,
-                vrrp: None,
-                message: format!(
-                    "{who} ran `{cmd}` on {instance}: {}",
-                    if ok {
-                        "ok".to_string()
-                    } else {
-                        format!("failed: {shown}")
-                    }
-                ),
+                ..Event::new(instance, Kind::AuditCtl, severity, message)
             });
         }
         // The audit trail: stored, then delivered by the watcher (or in the background).
-        let store = crate::store::Store::open(&config.watch.store)?;
-        let plans: Vec<_> = config.sinks.iter().map(|s| s.plan.clone()).collect();
-        let inst = instance.to_string();
-        tokio::task::spawn_blocking(move || store.commit(&inst, None, &events, &plans)).await??;
-        crate::runtime::hand_over(self.config_path.as_deref(), &config.watch.store);
+        Recorder::one_shot(config, self.config_path.as_deref())?
+            .record(instance, events)
+            .await?;
         Ok(if failed > 0 { 1 } else { 0 })
     }
 

@@ -1,3 +1,4 @@
-//! `hawatch watch`: one poller per HAProxy instance, the daemon around them.
+//! `hawatch watch`: one poller per HAProxy instance, and the daemon around them.
 
+pub mod daemon;
 pub mod poller;

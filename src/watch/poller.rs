@@ -7,7 +7,6 @@
 //! truth; on EOF (HAProxy reloaded) the follower reconnects and asks for a
 //! resync poll.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,73 +17,40 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Instance, Source};
 use crate::logic::diff::diff;
-use crate::logic::plan::SinkPlan;
+
 use crate::model::event::Event;
 use crate::model::snapshot::InstanceState;
+use crate::runtime::recorder::Recorder;
+use crate::runtime::supervisor::Heartbeat;
 use crate::source;
-use crate::store::Store;
-
-/// What pollers share: the store, which sinks get what, and their bells.
-pub struct Shared {
-    pub store: Store,
-    /// What each sink follows and how (route, noise policy, quiet hours).
-    pub sinks: Arc<Vec<SinkPlan>>,
-    pub wake: Vec<Arc<Notify>>,
-    /// `[keepalived] backend_alerts = "vip-holder"`: HAProxy's events are
-    /// stored on both nodes of a pair, but told only by the node that holds
-    /// one of these VIPs, so the team gets each alarm once.
-    pub vip_gate: Option<Vec<std::net::IpAddr>>,
-}
-
-impl Shared {
-    /// The sinks a poll's events go to: none on the node without the VIP
-    /// when the gate is on (the events are still stored).
-    pub fn sinks_now(&self) -> Arc<Vec<SinkPlan>> {
-        match &self.vip_gate {
-            Some(vips) if !crate::source::vip::holds_any(vips) => Arc::new(Vec::new()),
-            _ => self.sinks.clone(),
-        }
-    }
-}
-
-/// A poller's liveness, read by the systemd watchdog and `/healthz`.
-#[derive(Default)]
-pub struct Heartbeat(AtomicI64);
-
-impl Heartbeat {
-    pub fn beat(&self) {
-        self.0.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-    }
-
-    pub fn last_ms(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 pub struct Poller {
     pub inst: Instance,
-    pub shared: Arc<Shared>,
+    recorder: Recorder,
     pub state: Option<InstanceState>,
     http: reqwest::Client,
     pub heartbeat: Arc<Heartbeat>,
     /// Size of the last reply, to size the next read buffer.
     last_reply: usize,
+    /// Rung by the ring follower: poll now.
+    trigger: Arc<Notify>,
 }
 
 impl Poller {
     /// Loads the remembered state of the instance from the store.
-    pub async fn new(inst: Instance, shared: Arc<Shared>) -> anyhow::Result<Poller> {
-        let store = shared.store.clone();
+    pub async fn new(inst: Instance, recorder: Recorder) -> anyhow::Result<Poller> {
+        let store = recorder.store().clone();
         let name = inst.name.clone();
         let state = tokio::task::spawn_blocking(move || store.load_state(&name)).await??;
         let http = source::http_client(&inst);
         Ok(Poller {
             inst,
-            shared,
+            recorder,
             state,
             http,
             heartbeat: Arc::new(Heartbeat::default()),
             last_reply: 0,
+            trigger: Arc::new(Notify::new()),
         })
     }
 
@@ -121,24 +87,10 @@ impl Poller {
         drop(obs); // the reply buffer is not needed while committing
         let (mut state, mut events) = (out.state, out.events);
         if out.changed || !events.is_empty() {
-            let store = self.shared.store.clone();
-            let sinks = self.shared.sinks_now();
-            let name = self.inst.name.clone();
-            let changed = out.changed;
-            // The state and events go to the store thread and come back: no copy.
-            let (st, ev, res) = tokio::task::spawn_blocking(move || {
-                let res = store.commit(&name, changed.then_some(&state), &events, &sinks);
-                (state, events, res)
-            })
-            .await?;
-            res?;
-            (state, events) = (st, ev);
-            for w in &self.shared.wake {
-                w.notify_one();
-            }
-            for e in &events {
-                tracing::info!(instance = %crate::text::visible(&e.instance), kind = %e.kind, "{}", crate::text::visible(&e.message));
-            }
+            (state, events) = self
+                .recorder
+                .record_poll(&self.inst.name, state, out.changed, events)
+                .await?;
         }
         if !had_baseline && state.seen {
             tracing::info!(instance = %self.inst.name, servers = state.server_count(), backends = state.backends.len(), "baseline recorded");
@@ -149,19 +101,29 @@ impl Poller {
         Ok(events)
     }
 
+    /// With `ring` configured (and a socket source): the task that follows
+    /// HAProxy's ring and wakes this poller. The caller spawns it in its
+    /// task set, so it stops with the poller.
+    pub fn ring_follower(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let (Some(ring), Source::Socket(ep)) = (self.inst.ring.clone(), &self.inst.source) else {
+            return None;
+        };
+        Some(follow_ring(
+            self.inst.name.clone(),
+            ep.clone(),
+            ring,
+            self.inst.timeout,
+            self.trigger.clone(),
+            shutdown,
+        ))
+    }
+
     /// Polls until shut down.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let trigger = Arc::new(Notify::new());
-        if let (Some(ring), Source::Socket(ep)) = (self.inst.ring.clone(), &self.inst.source) {
-            tokio::spawn(follow_ring(
-                self.inst.name.clone(),
-                ep.clone(),
-                ring,
-                self.inst.timeout,
-                trigger.clone(),
-                shutdown.clone(),
-            ));
-        }
+        let trigger = self.trigger.clone();
         let mut failures = 0u32;
         loop {
             match self.poll_once().await {
@@ -189,7 +151,7 @@ impl Poller {
     }
 
     async fn reload_state(&self) -> Option<InstanceState> {
-        let store = self.shared.store.clone();
+        let store = self.recorder.store().clone();
         let name = self.inst.name.clone();
         tokio::task::spawn_blocking(move || store.load_state(&name))
             .await
