@@ -8,8 +8,23 @@ use serde::{Deserialize, Serialize};
 
 /// What happened. The `snake_case` names are stable: they appear in the store,
 /// in webhook payloads and in `hawatch events --kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Kind {
     ServerDown,
     ServerUp,
@@ -52,102 +67,95 @@ pub enum Kind {
     AuditApply,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 27] = [
-        Kind::ServerDown,
-        Kind::ServerUp,
-        Kind::ServerNolb,
-        Kind::ServerMaint,
-        Kind::ServerDrain,
-        Kind::ServerReady,
-        Kind::CheckChanged,
-        Kind::AgentChanged,
-        Kind::ServerAdded,
-        Kind::ServerRemoved,
-        Kind::BackendDown,
-        Kind::BackendUp,
-        Kind::InstanceUnreachable,
-        Kind::InstanceRecovered,
-        Kind::InstanceRestarted,
-        Kind::AlertFiring,
-        Kind::AlertResolved,
-        Kind::AgentStateChanged,
-        Kind::VrrpMaster,
-        Kind::VrrpBackup,
-        Kind::VrrpFault,
-        Kind::VrrpStop,
-        Kind::VrrpSplitBrain,
-        Kind::VrrpPeerUnreachable,
-        Kind::VrrpPairOk,
-        Kind::AuditCtl,
-        Kind::AuditApply,
-    ];
+/// What the table says of a kind: its icon (as in the seed's Feishu cards),
+/// its usual severity (the diff may lower it, e.g. a server DOWN for an
+/// unknown reason is a warning) and its title in each language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    pub kind: Kind,
+    pub icon: &'static str,
+    pub severity: Severity,
+    pub zh: &'static str,
+    pub en: &'static str,
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::ServerDown => "server_down",
-            Kind::ServerUp => "server_up",
-            Kind::ServerNolb => "server_nolb",
-            Kind::ServerMaint => "server_maint",
-            Kind::ServerDrain => "server_drain",
-            Kind::ServerReady => "server_ready",
-            Kind::CheckChanged => "check_changed",
-            Kind::AgentChanged => "agent_changed",
-            Kind::ServerAdded => "server_added",
-            Kind::ServerRemoved => "server_removed",
-            Kind::BackendDown => "backend_down",
-            Kind::BackendUp => "backend_up",
-            Kind::InstanceUnreachable => "instance_unreachable",
-            Kind::InstanceRecovered => "instance_recovered",
-            Kind::InstanceRestarted => "instance_restarted",
-            Kind::AlertFiring => "alert_firing",
-            Kind::AlertResolved => "alert_resolved",
-            Kind::AgentStateChanged => "agent_state_changed",
-            Kind::VrrpMaster => "vrrp_master",
-            Kind::VrrpBackup => "vrrp_backup",
-            Kind::VrrpFault => "vrrp_fault",
-            Kind::VrrpStop => "vrrp_stop",
-            Kind::VrrpSplitBrain => "vrrp_split_brain",
-            Kind::VrrpPeerUnreachable => "vrrp_peer_unreachable",
-            Kind::VrrpPairOk => "vrrp_pair_ok",
-            Kind::AuditCtl => "audit_ctl",
-            Kind::AuditApply => "audit_apply",
+const fn k(kind: Kind, icon: &'static str, severity: Severity, zh: &'static str, en: &'static str) -> KindInfo {
+    KindInfo {
+        kind,
+        icon,
+        severity,
+        zh,
+        en,
+    }
+}
+
+use Severity::{Critical as C, Info as I, Warning as W};
+
+/// Every kind, in [`Kind`]'s order: the one place its icon, usual severity
+/// and labels are written. docs/events.md and docs/templates.md list them
+/// (a test checks every kind is there).
+#[rustfmt::skip]
+pub const KINDS: [KindInfo; 27] = [
+    k(Kind::ServerDown, "❌", C, "服务器故障", "Server DOWN"),
+    k(Kind::ServerUp, "✅", I, "服务器恢复", "Server UP"),
+    k(Kind::ServerNolb, "⚠️", W, "服务器软下线 (NOLB)", "Server soft-stopped (NOLB)"),
+    k(Kind::ServerMaint, "🔧", W, "服务器进入维护", "Server in maintenance"),
+    k(Kind::ServerDrain, "⏳", W, "服务器排空 (DRAIN)", "Server draining"),
+    k(Kind::ServerReady, "✅", I, "服务器恢复服务", "Server back in service"),
+    k(Kind::CheckChanged, "🩺", W, "健康检查状态变更", "Health check changed"),
+    k(Kind::AgentChanged, "🩺", W, "Agent 检查状态变更", "Agent check changed"),
+    k(Kind::ServerAdded, "🆕", I, "新增后端服务器", "Server added"),
+    k(Kind::ServerRemoved, "➖", W, "后端服务器移除", "Server removed"),
+    k(Kind::BackendDown, "🔥", C, "后端无可用服务器", "Backend has no usable server"),
+    k(Kind::BackendUp, "✅", I, "后端恢复可用", "Backend available again"),
+    k(Kind::InstanceUnreachable, "🚨", C, "HAProxy 实例不可达", "HAProxy unreachable"),
+    k(Kind::InstanceRecovered, "✅", I, "HAProxy 实例恢复", "HAProxy reachable again"),
+    k(Kind::InstanceRestarted, "🔄", W, "HAProxy 重启/重载", "HAProxy restarted/reloaded"),
+    k(Kind::AlertFiring, "🔴", C, "Prometheus 告警", "Prometheus alert"),
+    k(Kind::AlertResolved, "🟢", I, "Prometheus 告警恢复", "Prometheus alert resolved"),
+    k(Kind::AgentStateChanged, "📣", W, "Agent 应答变更", "Agent reply changed"),
+    k(Kind::VrrpMaster, "👑", W, "VRRP 切换为 MASTER", "VRRP: became MASTER"),
+    k(Kind::VrrpBackup, "🔁", W, "VRRP 切换为 BACKUP", "VRRP: became BACKUP"),
+    k(Kind::VrrpFault, "🚨", C, "VRRP 进入 FAULT", "VRRP: FAULT"),
+    k(Kind::VrrpStop, "⏹️", W, "VRRP 已停止", "VRRP: stopped"),
+    k(Kind::VrrpSplitBrain, "🧠", C, "VRRP 脑裂：两节点同时持有 VIP", "VRRP split brain: both nodes hold the VIP"),
+    k(Kind::VrrpPeerUnreachable, "📵", C, "VRRP 对端不可达", "VRRP peer unreachable"),
+    k(Kind::VrrpPairOk, "🤝", I, "VRRP 主备恢复正常", "VRRP pair consistent again"),
+    k(Kind::AuditCtl, "🛠️", W, "运维操作", "Operator action"),
+    k(Kind::AuditApply, "📦", W, "配置变更", "Configuration applied"),
+];
+
+impl Kind {
+    /// Every kind, in declaration order (the table's first column).
+    pub const ALL: [Kind; KINDS.len()] = {
+        let mut out = [Kind::ServerDown; KINDS.len()];
+        let mut i = 0;
+        while i < KINDS.len() {
+            out[i] = KINDS[i].kind;
+            i += 1;
         }
+        out
+    };
+
+    /// The stable `snake_case` name (store, payloads, `--kind`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The kind named `s`, if any (see also `FromStr`).
+    pub fn parse(s: &str) -> Option<Kind> {
+        s.parse().ok()
+    }
+
+    /// This kind's row of [`KINDS`].
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[self as usize]
     }
 
     /// An icon per kind, as in the seed's Feishu cards: ✅ UP, ❌ DOWN, ⚠️ NOLB,
     /// 🔧 MAINT, 🆕 new.
     pub fn icon(self) -> &'static str {
-        use Kind::*;
-        match self {
-            ServerDown => "❌",
-            ServerUp | ServerReady | BackendUp | InstanceRecovered => "✅",
-            ServerNolb => "⚠️",
-            ServerMaint => "🔧",
-            ServerDrain => "⏳",
-            ServerAdded => "🆕",
-            ServerRemoved => "➖",
-            CheckChanged | AgentChanged => "🩺",
-            BackendDown => "🔥",
-            InstanceUnreachable => "🚨",
-            InstanceRestarted => "🔄",
-            AlertFiring => "🔴",
-            AlertResolved => "🟢",
-            AgentStateChanged => "📣",
-            VrrpMaster => "👑",
-            VrrpBackup => "🔁",
-            VrrpFault => "🚨",
-            VrrpStop => "⏹️",
-            VrrpSplitBrain => "🧠",
-            VrrpPeerUnreachable => "📵",
-            VrrpPairOk => "🤝",
-            AuditCtl => "🛠️",
-            AuditApply => "📦",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+        self.info().icon
     }
 
     /// A problem opens an alert that stays open until its subject recovers:
@@ -380,5 +388,41 @@ mod tests {
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
         }
         assert!(Severity::Critical > Severity::Warning && Severity::Warning > Severity::Info);
+    }
+
+    /// The table has one row per kind, in order, so `info()` can index it.
+    #[test]
+    fn the_kind_table_is_complete_and_in_order() {
+        let variants = <Kind as strum::VariantArray>::VARIANTS;
+        assert_eq!(KINDS.len(), variants.len());
+        for (row, &k) in KINDS.iter().zip(variants) {
+            assert_eq!(row.kind, k);
+            assert!(!row.icon.is_empty() && !row.zh.is_empty() && !row.en.is_empty(), "{k}");
+        }
+    }
+
+    /// Every kind is documented where users look: the payload reference
+    /// and the template reference.
+    #[test]
+    fn every_kind_is_documented() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for doc in ["docs/events.md", "docs/templates.md"] {
+            let text = std::fs::read_to_string(root.join(doc)).unwrap();
+            let missing: Vec<&str> = Kind::ALL
+                .into_iter()
+                .map(|k| k.as_str())
+                .filter(|name| !text.contains(&format!("`{name}`")))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{doc} does not name these kinds (as `kind`): {missing:?}"
+            );
+        }
+        // The labels table of docs/templates.md says what the code says.
+        let text = std::fs::read_to_string(root.join("docs/templates.md")).unwrap();
+        for row in KINDS {
+            let line = format!("| `{}` | {} | {} |", row.kind, row.zh, row.en);
+            assert!(text.contains(&line), "docs/templates.md lacks the row {line}");
+        }
     }
 }
