@@ -233,8 +233,8 @@ pub struct KeepalivedConfigArgs {
     /// keepalived's notify_fifo.
     #[arg(long, default_value = "/run/hawatch/keepalived.fifo")]
     pub fifo: String,
-    /// HAProxy's Runtime API socket.
-    #[arg(long, default_value = "/run/haproxy/admin.sock")]
+    /// HAProxy's Runtime API socket (the default of `[check] socket`).
+    #[arg(long, default_value = crate::config::DEFAULT_SOCKET)]
     pub socket: String,
     /// Write `keepalived-NAME.conf` for each node into this directory instead of printing.
     #[arg(long, value_name = "DIR")]
