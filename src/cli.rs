@@ -111,7 +111,7 @@ pub enum Command {
         /// Do not ask.
         #[arg(long, short = 'y')]
         yes: bool,
-        /// The [[haproxy]] to verify through (needed with several).
+        /// The [[haproxy]] to verify through (default: the first with a `socket`).
         #[arg(long)]
         instance: Option<String>,
     },
