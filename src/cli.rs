@@ -104,7 +104,7 @@ pub enum Command {
         /// Do not ask.
         #[arg(long, short = 'y')]
         yes: bool,
-        /// The [[haproxy]] to verify through (needed with several).
+        /// The [[haproxy]] to verify through (default: the first with a `socket`).
         #[arg(long)]
         instance: Option<String>,
     },
@@ -226,8 +226,8 @@ pub struct KeepalivedConfigArgs {
     /// keepalived's notify_fifo.
     #[arg(long, default_value = "/run/hawatch/keepalived.fifo")]
     pub fifo: String,
-    /// HAProxy's Runtime API socket.
-    #[arg(long, default_value = "/run/haproxy/admin.sock")]
+    /// HAProxy's Runtime API socket (the default of `[check] socket`).
+    #[arg(long, default_value = crate::config::DEFAULT_SOCKET)]
     pub socket: String,
     /// Write `keepalived-NAME.conf` for each node into this directory instead of printing.
     #[arg(long, value_name = "DIR")]

@@ -6,6 +6,7 @@ mod agent;
 mod cli;
 mod delivery;
 mod harness;
+mod help;
 mod hostile;
 mod keepalived;
 mod mailam;
