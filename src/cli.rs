@@ -23,23 +23,20 @@ pub struct Cli {
     /// default info (warn for `demo`, whose console shows the events).
     #[arg(long, global = true, env = "HAWATCH_LOG")]
     pub log: Option<String>,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct ConfigArg {
     /// Config file (default: $HAWATCH_CONFIG, else /etc/hawatch/hawatch.toml if it
     /// exists, else the environment variables HAPROXY_SOCKET / HAPROXY_STATS_URL /
     /// FEISHU_WEBHOOK_URL / STATE_FILE).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// Store path for `events` and `outbox` (default: `watch.store` of the config).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Poll HAProxy instances, turn changes into events, store them and notify.
     Watch {
-        #[command(flatten)]
-        config: ConfigArg,
         /// One poll-diff-deliver pass, then exit (for a systemd timer or cron).
         /// Exit status 1 if an instance could not be read or a notification is
         /// still pending.
@@ -49,23 +46,16 @@ pub enum Command {
     /// Answer HAProxy's agent-check from background checks of this host's app
     /// (`[agent]` in the config; docs/agent.md).
     Agent {
-        #[command(flatten)]
-        config: ConfigArg,
         /// Run every check once, print the reply it would give now and why, exit.
         #[arg(long)]
         once: bool,
     },
     /// keepalived's `vrrp_script`: exit 0 when this node's HAProxy is fit to
     /// hold the VIP, 1 (reason on stderr) when not ([check] in the config).
-    Check {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    Check,
     /// For keepalived's `notify` (and `notify_master|backup|fault|stop`): record a
     /// VRRP role change and deliver it through the sinks; returns at once.
     VrrpNotify {
-        #[command(flatten)]
-        config: ConfigArg,
         /// keepalived's arguments: TYPE NAME STATE [PRIORITY].
         #[arg(num_args = 3..=4, required = true)]
         args: Vec<String>,
@@ -78,10 +68,7 @@ pub enum Command {
     KeepalivedConfig(KeepalivedConfigArgs),
     /// Deliver what the outbox holds and exit (started by `vrrp-notify` when no watcher runs).
     #[command(hide = true)]
-    Deliver {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    Deliver,
     /// Change servers through the Runtime API (state, weight, checks, maxconn),
     /// bring operator MAINT/DRAIN back (`recover`), or list them (`show`).
     /// Each change asks on a terminal (unless --yes) and is an audit event.
@@ -90,8 +77,6 @@ pub enum Command {
     /// reload, verify (servers and frontends back within `settle`), and roll
     /// back by itself if not ([apply] in the config).
     Apply {
-        #[command(flatten)]
-        config: ConfigArg,
         /// The new configuration file.
         #[arg(required_unless_present = "rollback")]
         new: Option<PathBuf>,
@@ -112,8 +97,6 @@ pub enum Command {
     /// listening, kernel and file limits against maxconn, certificate expiry,
     /// backends and servers. Exit 0 ok, 1 warnings, 2 critical.
     Doctor {
-        #[command(flatten)]
-        config: ConfigArg,
         /// The haproxy.cfg to examine.
         #[arg(long, value_name = "PATH", default_value = "/etc/haproxy/haproxy.cfg")]
         haproxy_config: PathBuf,
@@ -146,8 +129,6 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CtlArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
     /// Which [[haproxy]] (needed with several); it must have a `socket`.
     #[arg(long, global = true)]
     pub instance: Option<String>,
@@ -236,11 +217,6 @@ pub struct KeepalivedConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct OutboxArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
-    /// Store path (default: `watch.store` of the config).
-    #[arg(long, value_name = "PATH")]
-    pub store: Option<PathBuf>,
     #[command(subcommand)]
     pub action: Option<OutboxAction>,
 }
@@ -250,11 +226,6 @@ pub enum OutboxAction {
     /// Put dead letters back at the end of their sink's queue (all, one sink's,
     /// or the given ids); a running watcher picks them up within seconds.
     Retry {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Store path (default: `watch.store` of the config).
-        #[arg(long, value_name = "PATH")]
-        store: Option<PathBuf>,
         /// Only this sink's dead letters.
         #[arg(long)]
         sink: Option<String>,
@@ -269,8 +240,6 @@ pub enum NotifyCommand {
     /// report per sink: ok, or the service's error in plain words. Exit
     /// status 1 if any tested sink failed.
     Test {
-        #[command(flatten)]
-        config: ConfigArg,
         /// Only this sink.
         #[arg(long)]
         sink: Option<String>,
@@ -280,21 +249,16 @@ pub enum NotifyCommand {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration; report every problem with file, line and key.
-    Check(ConfigArg),
+    Check,
     /// Print the effective configuration with defaults, secrets shown as ***.
-    Show(ConfigArg),
+    Show,
 }
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
-    /// Store path (default: `watch.store` of the config).
-    #[arg(long, value_name = "PATH")]
-    pub store: Option<PathBuf>,
     /// Only events newer than this: a duration (`90s`, `1h`, `2d`) or an RFC 3339 time.
-    #[arg(long, value_name = "DURATION|TIME", value_parser = crate::model::since::since_arg)]
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<crate::model::since::Since>,
     /// Only this instance (its `[[haproxy]]` name).
     #[arg(long)]
     pub instance: Option<String>,

@@ -8,36 +8,41 @@ use chrono::Utc;
 
 use crate::cli::{Cli, Command, ConfigCommand, EventsArgs, NotifyCommand, OutboxAction, OutboxArgs};
 use crate::config::Config;
+use crate::error::UsageError;
 use crate::store::{EventFilter, Store};
 
 /// Exit status: 0 ok, 1 failure, 2 bad configuration or usage.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
-        Command::Watch { config, once: false } => crate::watch::daemon::watch(config.config).await.map(|_| 0),
-        Command::Watch { config, once: true } => {
-            crate::watch::daemon::once(config.config)
-                .await
-                .map(|ok| if ok { 0 } else { 1 })
-        }
-        Command::Agent { config, once: false } => crate::agent::daemon::run(config.config).await.map(|_| 0),
-        Command::Agent { config, once: true } => crate::agent::once(config.config).await.map(|_| 0),
-        Command::Check { config } => crate::keepalived::check::run(config.config).await,
-        Command::VrrpNotify {
-            config,
-            args,
-            arrived_ms,
-        } => crate::keepalived::vrrp::notify(config.config, args, arrived_ms).await,
+    let Cli {
+        command, config, store, ..
+    } = cli;
+    // `--config` and `--store` are declared once, for every subcommand; say
+    // so when one is given to a command that does not read it.
+    let takes_store = matches!(command, Command::Events(_) | Command::Outbox(_));
+    if store.is_some() && !takes_store {
+        return Err(UsageError("--store is read by `events` and `outbox` only".into()).into());
+    }
+    if config.is_some() && matches!(command, Command::Demo { .. } | Command::KeepalivedConfig(_)) {
+        return Err(UsageError("--config is not read by `demo` or `keepalived-config`".into()).into());
+    }
+    match command {
+        Command::Watch { once: false } => crate::watch::daemon::watch(config).await.map(|_| 0),
+        Command::Watch { once: true } => crate::watch::daemon::once(config)
+            .await
+            .map(|ok| if ok { 0 } else { 1 }),
+        Command::Agent { once: false } => crate::agent::daemon::run(config).await.map(|_| 0),
+        Command::Agent { once: true } => crate::agent::once(config).await.map(|_| 0),
+        Command::Check => crate::keepalived::check::run(config).await,
+        Command::VrrpNotify { args, arrived_ms } => crate::keepalived::vrrp::notify(config, args, arrived_ms).await,
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
-        Command::Deliver { config } => crate::runtime::deliver(config.config).await.map(|ok| u8::from(!ok)),
-        Command::Ctl(a) => ctl(a).await,
+        Command::Deliver => crate::runtime::deliver(config).await.map(|ok| u8::from(!ok)),
+        Command::Ctl(a) => ctl(a, config).await,
         Command::Doctor {
-            config,
             haproxy_config,
             haproxy,
             json,
-        } => crate::ops::doctor::run(config.config, haproxy_config, haproxy, json).await,
+        } => crate::ops::doctor::run(config, haproxy_config, haproxy, json).await,
         Command::Apply {
-            config,
             new,
             rollback,
             dry_run,
@@ -45,34 +50,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             instance,
         } => {
             let a = crate::ops::apply::Apply {
-                config_path: config.config,
+                config_path: config,
                 instance,
                 yes,
             };
             a.run(if rollback { None } else { new.as_deref() }, dry_run).await
         }
-        Command::Events(a) => events(a).map(|_| 0),
+        Command::Events(a) => events(a, config, store).map(|_| 0),
+        Command::Outbox(OutboxArgs { action: None }) => outbox(config, store).map(|_| 0),
         Command::Outbox(OutboxArgs {
-            config,
-            store,
-            action: None,
-        }) => outbox(config.config, store).map(|_| 0),
-        Command::Outbox(OutboxArgs {
-            config: outer,
-            store: outer_store,
-            action:
-                Some(OutboxAction::Retry {
-                    config,
-                    store,
-                    sink,
-                    ids,
-                }),
-        }) => outbox_retry(config.config.or(outer.config), store.or(outer_store), sink, ids).map(|_| 0),
-        Command::Notify(NotifyCommand::Test { config, sink }) => {
-            notify_test(config.config, sink).await.map(|c| c as u8)
-        }
-        Command::Config(ConfigCommand::Check(c)) => {
-            let cfg = Config::load(c.config.as_deref())?;
+            action: Some(OutboxAction::Retry { sink, ids }),
+        }) => outbox_retry(config, store, sink, ids).map(|_| 0),
+        Command::Notify(NotifyCommand::Test { sink }) => notify_test(config, sink).await.map(|c| c as u8),
+        Command::Config(ConfigCommand::Check) => {
+            let cfg = Config::load(config.as_deref())?;
             let from = cfg
                 .path
                 .as_ref()
@@ -87,19 +78,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        Command::Config(ConfigCommand::Show(c)) => {
-            print!("{}", Config::load(c.config.as_deref())?.to_redacted_toml());
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", Config::load(config.as_deref())?.to_redacted_toml());
             Ok(0)
         }
         Command::Demo { haproxy } => crate::demo::run(haproxy).await.map(|_| 0),
     }
 }
 
-async fn ctl(a: crate::cli::CtlArgs) -> anyhow::Result<u8> {
+async fn ctl(a: crate::cli::CtlArgs, config: Option<PathBuf>) -> anyhow::Result<u8> {
     use crate::cli::{CtlAction, OnOff, ServerState};
     use crate::ops::ctl::{Action, Ctl};
     let c = Ctl {
-        config_path: a.config.config,
+        config_path: config,
         instance: a.instance,
         yes: a.yes,
     };
@@ -176,8 +167,8 @@ fn store_path(config: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result
     }
 }
 
-fn events(a: EventsArgs) -> anyhow::Result<()> {
-    let store = Store::open_existing(&store_path(a.config.config, a.store)?)?;
+fn events(a: EventsArgs, config: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<()> {
+    let store = Store::open_existing(&store_path(config, store)?)?;
     if let Some(k) = &a.kind {
         if crate::model::event::Kind::parse(k).is_none() {
             let all: Vec<&str> = crate::model::event::Kind::ALL.iter().map(|k| k.as_str()).collect();
@@ -187,7 +178,7 @@ fn events(a: EventsArgs) -> anyhow::Result<()> {
         }
     }
     let filter = EventFilter {
-        since: a.since,
+        since: a.since.map(|s| s.0),
         instance: a.instance,
         backend: a.backend,
         server: a.server,

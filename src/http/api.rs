@@ -86,13 +86,9 @@ pub async fn events(
             return bad_request(format!("kind {k:?}: unknown kind; one of {}", all.join(", ")));
         }
     }
-    let since = match q
-        .since
-        .as_deref()
-        .map(|s| crate::model::since::parse_since(s, Utc::now()))
-    {
+    let since = match q.since.as_deref().map(str::parse::<crate::model::since::Since>) {
         Some(Err(e)) => return bad_request(format!("since {e}")),
-        Some(Ok(t)) => Some(t),
+        Some(Ok(t)) => Some(t.0),
         None => None,
     };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);

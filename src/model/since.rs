@@ -7,23 +7,48 @@ use chrono::{DateTime, Utc};
 /// is checked: a duration reaching past the earliest time chrono can hold
 /// (`9999999999d`) is an error that says so, not a panic. The message names
 /// no flag; clap (`--since`, exit 2) and the API (`since`, HTTP 400) add it.
-pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?}: {e}; expected a duration like 90s, 1h, 2d or an RFC 3339 time"))?;
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| now.checked_sub_signed(d))
-        .ok_or_else(|| {
-            format!("{s:?}: too far back (before the year -262143); give a shorter duration or an RFC 3339 time")
-        })
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since(pub DateTime<Utc>);
+
+/// Why a `since` is not a time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinceError {
+    #[error("{input:?}: {reason}; expected a duration like 90s, 1h, 2d or an RFC 3339 time")]
+    Unreadable { input: String, reason: String },
+    #[error("{0:?}: too far back (before the year -262143); give a shorter duration or an RFC 3339 time")]
+    TooFarBack(String),
 }
 
-/// clap's value parser for `--since`: [`parse_since`] from now.
-pub fn since_arg(s: &str) -> Result<DateTime<Utc>, String> {
-    parse_since(s, Utc::now())
+impl Since {
+    /// `s` read at `now` (a duration counts back from it).
+    pub fn at(s: &str, now: DateTime<Utc>) -> Result<Since, SinceError> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Since(t.with_timezone(&Utc)));
+        }
+        let d = humantime::parse_duration(s).map_err(|e| SinceError::Unreadable {
+            input: s.to_string(),
+            reason: e.to_string(),
+        })?;
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .map(Since)
+            .ok_or_else(|| SinceError::TooFarBack(s.to_string()))
+    }
+}
+
+/// From now: what clap's `value_parser` and the API use.
+impl std::str::FromStr for Since {
+    type Err = SinceError;
+
+    fn from_str(s: &str) -> Result<Since, SinceError> {
+        Since::at(s, Utc::now())
+    }
+}
+
+/// [`Since::at`], as a time.
+pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, SinceError> {
+    Since::at(s, now).map(|t| t.0)
 }
 
 #[cfg(test)]
@@ -51,10 +76,13 @@ mod tests {
             "584942417355y",
             "99999999999999999999999d",
         ] {
-            let e = parse_since(s, now).unwrap_err();
+            let e = parse_since(s, now).unwrap_err().to_string();
             assert!(e.contains(s), "{e}");
         }
-        assert!(parse_since("9999999999d", now).unwrap_err().contains("too far back"));
+        assert!(parse_since("9999999999d", now)
+            .unwrap_err()
+            .to_string()
+            .contains("too far back"));
         // The boundary itself: one hour after the earliest time, 1h fits, 2h does not.
         let early = DateTime::<Utc>::MIN_UTC + chrono::Duration::hours(1);
         assert_eq!(parse_since("1h", early).unwrap(), DateTime::<Utc>::MIN_UTC);
