@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         .init();
     // keepalived runs `check` every second or two and `vrrp-notify` on a
     // failover: no worker threads to start.
-    let rt = if matches!(cli.command, Command::Check { .. } | Command::VrrpNotify { .. }) {
+    let rt = if matches!(cli.command, Command::Check | Command::VrrpNotify { .. }) {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
