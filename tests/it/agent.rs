@@ -425,3 +425,58 @@ fn a_bad_agent_config_names_the_key() {
         "{err}"
     );
 }
+
+/// The agent runs under the same supervisor as the watcher: SIGHUP reloads
+/// its configuration (new checks, new listeners), a configuration that does
+/// not load is refused while the agent goes on answering, and SIGUSR1 (a
+/// one-shot command's hand-over) wakes it instead of killing it.
+#[test]
+fn sighup_reloads_the_agent_and_a_broken_config_is_refused() {
+    use nix::sys::signal::Signal;
+    let mut agent = Agent::start(
+        "",
+        "[[agent.check]]\nname = \"maintenance\"\ntype = \"file\"\npath = \"{dir}/maint\"\nstate = \"maint\"\ninterval = \"200ms\"\n",
+    );
+    assert!(agent.ask(b"").starts_with("up"), "{}", agent.proc.stderr());
+    agent.proc.signal(Signal::SIGUSR1);
+
+    // A new check that finds the server down, and the agent told to reload.
+    let dir = agent.dir.path().display().to_string();
+    std::fs::write(agent.path("down"), "").unwrap();
+    let text = std::fs::read_to_string(&agent.config).unwrap();
+    std::fs::write(
+        &agent.config,
+        format!("{text}\n[[agent.check]]\nname = \"gone\"\ntype = \"file\"\npath = \"{dir}/down\"\nstate = \"down\"\ninterval = \"200ms\"\n"),
+    )
+    .unwrap();
+    agent.proc.signal(Signal::SIGHUP);
+    assert!(
+        agent.proc.wait_stderr_contains("configuration reloaded", T),
+        "{}",
+        agent.proc.stderr()
+    );
+    // It listens again (port 0: a new port), now with both checks.
+    let listening = logged_addrs(&agent.proc, "agent listening");
+    assert_eq!(listening.len(), 2, "{}", agent.proc.stderr());
+    agent.port = listening[1].port();
+    assert!(
+        wait_for(T, || agent.ask(b"").starts_with("down")),
+        "{}",
+        agent.proc.stderr()
+    );
+
+    // A broken file is refused; the agent keeps its running config and answers.
+    std::fs::write(&agent.config, "[agent\n").unwrap();
+    agent.proc.signal(Signal::SIGHUP);
+    assert!(
+        agent.proc.wait_stderr_contains("config reload refused", T),
+        "{}",
+        agent.proc.stderr()
+    );
+    assert!(agent.ask(b"").starts_with("down"), "{}", agent.proc.stderr());
+    assert!(
+        agent.proc.is_running(),
+        "SIGUSR1 or SIGHUP stopped the agent:\n{}",
+        agent.proc.stderr()
+    );
+}
