@@ -25,23 +25,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     if config.is_some() && matches!(command, Command::Demo { .. } | Command::KeepalivedConfig(_)) {
         return Err(UsageError("--config is not read by `demo` or `keepalived-config`".into()).into());
     }
+    // The one place a path becomes a configuration: the layers below get a
+    // validated `Config` (or, for the daemons, this loader for each SIGHUP).
+    let load = || -> anyhow::Result<Config> { Ok(Config::load(config.as_deref())?) };
     match command {
-        Command::Watch { once: false } => crate::watch::daemon::watch(config).await.map(|_| 0),
-        Command::Watch { once: true } => crate::watch::daemon::once(config)
+        Command::Watch { once: false } => crate::watch::daemon::watch_until(load, Default::default())
+            .await
+            .map(|_| 0),
+        Command::Watch { once: true } => crate::watch::daemon::once(load()?)
             .await
             .map(|ok| if ok { 0 } else { 1 }),
-        Command::Agent { once: false } => crate::agent::daemon::run(config).await.map(|_| 0),
-        Command::Agent { once: true } => crate::agent::once(config).await.map(|_| 0),
-        Command::Check => crate::keepalived::check::run(config).await,
-        Command::VrrpNotify { args, arrived_ms } => crate::keepalived::vrrp::notify(config, args, arrived_ms).await,
+        Command::Agent { once: false } => crate::agent::daemon::run(load).await.map(|_| 0),
+        Command::Agent { once: true } => crate::agent::once(load()?).await.map(|_| 0),
+        Command::Check => crate::keepalived::check::run(Config::load_check(config.as_deref())?).await,
+        Command::VrrpNotify { args, arrived_ms } => crate::keepalived::vrrp::notify(load, args, arrived_ms).await,
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
-        Command::Deliver => crate::runtime::deliver(config).await.map(|ok| u8::from(!ok)),
-        Command::Ctl(a) => ctl(a, config).await,
+        Command::Deliver => crate::runtime::deliver(load()?).await.map(|ok| u8::from(!ok)),
+        Command::Ctl(a) => ctl(a, load()?).await,
         Command::Doctor {
             haproxy_config,
             haproxy,
             json,
-        } => crate::ops::doctor::run(config, haproxy_config, haproxy, json).await,
+        } => crate::ops::doctor::run(load()?, haproxy_config, haproxy, json).await,
         Command::Apply {
             new,
             rollback,
@@ -50,7 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             instance,
         } => {
             let a = crate::ops::apply::Apply {
-                config_path: config,
+                config: load()?,
                 instance,
                 yes,
             };
@@ -86,11 +91,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-async fn ctl(a: crate::cli::CtlArgs, config: Option<PathBuf>) -> anyhow::Result<u8> {
+async fn ctl(a: crate::cli::CtlArgs, config: Config) -> anyhow::Result<u8> {
     use crate::cli::{CtlAction, OnOff, ServerState};
     use crate::ops::ctl::{Action, Ctl};
     let c = Ctl {
-        config_path: config,
+        config,
         instance: a.instance,
         yes: a.yes,
     };

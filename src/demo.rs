@@ -221,7 +221,13 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
             sock.display().to_string()
         ),
     )?;
-    let watcher = tokio::spawn(crate::watch::daemon::watch_until(Some(watch_cfg.clone()), stop.clone()));
+    let watcher = tokio::spawn(crate::watch::daemon::watch_until(
+        {
+            let p = watch_cfg.clone();
+            move || Ok(crate::config::Config::load(Some(&p))?)
+        },
+        stop.clone(),
+    ));
     let store = {
         let mut opened = None;
         for _ in 0..50 {

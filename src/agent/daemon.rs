@@ -4,7 +4,7 @@
 //! table and records what changed.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{changes, checks, clients, first_round, load_agent, next_table, serve_metrics, server, states};
+use super::{agent_of, changes, checks, clients, first_round, next_table, serve_metrics, server, states};
 use super::{ReadyHold, States, Table};
 use crate::config::{Agent, Config};
 use crate::logic::agent_rules::Outcome;
@@ -31,17 +31,19 @@ pub struct AgentDaemon {
     recorder: Option<Recorder>,
 }
 
-/// `hawatch agent`: serve until SIGTERM/SIGINT.
-pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    supervisor::run(AgentDaemon::default(), explicit, CancellationToken::new()).await
+/// `hawatch agent`: serve until SIGTERM/SIGINT; `load` gives the
+/// configuration at the start and on each SIGHUP.
+pub async fn run(load: impl Fn() -> anyhow::Result<Config>) -> anyhow::Result<()> {
+    supervisor::run(
+        AgentDaemon::default(),
+        || load().and_then(agent_of),
+        CancellationToken::new(),
+    )
+    .await
 }
 
 impl Daemon for AgentDaemon {
     type Config = (Config, Agent);
-
-    fn load(path: Option<&Path>) -> anyhow::Result<(Config, Agent)> {
-        load_agent(path)
-    }
 
     async fn start(&mut self, (config, agent): (Config, Agent), tasks: &mut Tasks, first: bool) -> anyhow::Result<()> {
         let opened = match self.opened.take() {

@@ -11,7 +11,6 @@ pub mod daemon;
 mod server;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -218,8 +217,8 @@ async fn first_round(agent: &Agent, http: &[reqwest::Client], mems: &mut [checks
     futures_util::future::join_all(futs).await
 }
 
-fn load_agent(explicit: Option<&std::path::Path>) -> anyhow::Result<(Config, Agent)> {
-    let config = Config::load(explicit)?;
+/// The `[agent]` section `hawatch agent` needs, with the rest of the config.
+fn agent_of(config: Config) -> anyhow::Result<(Config, Agent)> {
     let agent = config
         .agent
         .clone()
@@ -228,8 +227,8 @@ fn load_agent(explicit: Option<&std::path::Path>) -> anyhow::Result<(Config, Age
 }
 
 /// `hawatch agent --once`: the reply now, and why.
-pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    let (_, agent) = load_agent(explicit.as_deref())?;
+pub async fn once(config: Config) -> anyhow::Result<()> {
+    let (_, agent) = agent_of(config)?;
     let http = clients(&agent);
     let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();
     let outcomes = first_round(&agent, &http, &mut mems).await;

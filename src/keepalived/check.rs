@@ -15,11 +15,10 @@
 //! prints nothing when healthy.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use haproxy::{RowType, ServerStatus, Stat, State};
 
-use crate::config::{Config, Health};
+use crate::config::Health;
 
 /// Usable servers per backend in a `show stat` reply: UP (also while a
 /// failing check counts down, `UP 1/3`) or running without checks.
@@ -192,9 +191,10 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// `hawatch check --config FILE`: 0 healthy, 1 not (reason on stderr), 2 config.
-pub async fn run(explicit: Option<PathBuf>) -> anyhow::Result<u8> {
-    let Some(h) = Config::load_check(explicit.as_deref())? else {
+/// `hawatch check --config FILE`: 0 healthy, 1 not (reason on stderr), 2
+/// config. `health` is the `[check]` section the command line loaded.
+pub async fn run(health: Option<Health>) -> anyhow::Result<u8> {
+    let Some(h) = health else {
         anyhow::bail!("no [check] section in the configuration: `hawatch check` needs one (docs/keepalived.md)");
     };
     match check(&h).await {

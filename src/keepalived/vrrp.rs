@@ -211,7 +211,7 @@ pub async fn record_in_watcher(recorder: &Recorder, t: Transition, info: VrrpInf
 /// running watcher is woken to deliver it; without one, a background
 /// `hawatch deliver` does.
 pub async fn notify(
-    explicit: Option<std::path::PathBuf>,
+    load: impl FnOnce() -> anyhow::Result<crate::config::Config>,
     args: Vec<String>,
     arrived_ms: Option<i64>,
 ) -> anyhow::Result<u8> {
@@ -222,7 +222,7 @@ pub async fn notify(
             return Ok(2);
         }
     };
-    let config = crate::config::Config::load(explicit.as_deref())?;
+    let config = load()?;
     let k = config.keepalived.clone().unwrap_or(Keepalived {
         notify_fifo: None,
         vips: Vec::new(),
@@ -236,14 +236,14 @@ pub async fn notify(
         let now = Utc::now().timestamp_millis();
         let mut extra = vec!["--arrived-ms".to_string(), now.to_string()];
         extra.extend(args);
-        crate::runtime::spawn_self("vrrp-notify", explicit.as_deref(), &extra);
+        crate::runtime::spawn_self("vrrp-notify", config.path.as_deref(), &extra);
         return Ok(0);
     }
     if let Some(at) = arrived_ms {
         let wait = fault_wait_ms(at, k.fault_grace, Utc::now().timestamp_millis());
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
-    let recorder = Recorder::one_shot(&config, explicit.as_deref())?;
+    let recorder = Recorder::one_shot(&config)?;
     let info = info(&k, &config.notify.host, &t, "vrrp-notify");
     // Nothing recorded: already told (by the fifo, or an earlier call), or a
     // FAULT of a moment. Something recorded is handed to the watcher.

@@ -241,14 +241,15 @@ fn unified_diff(old: &str, new: &str, a: &Path, b: &Path) -> String {
 }
 
 pub struct Apply {
-    pub config_path: Option<PathBuf>,
+    /// The configuration, loaded by the command line.
+    pub config: Config,
     pub instance: Option<String>,
     pub yes: bool,
 }
 
 impl Apply {
     fn load(&self) -> anyhow::Result<(Config, ApplyConfig, String, Endpoint, Duration)> {
-        let config = Config::load(self.config_path.as_deref())?;
+        let config = self.config.clone();
         let ac = config
             .apply
             .clone()
@@ -375,9 +376,7 @@ impl Apply {
             status: Some(if ok { "ok".into() } else { "rolled back".into() }),
             ..Event::new(instance.clone(), Kind::AuditApply, severity, message)
         };
-        Recorder::one_shot(&config, self.config_path.as_deref())?
-            .record(&instance, vec![event])
-            .await?;
+        Recorder::one_shot(&config)?.record(&instance, vec![event]).await?;
         Ok(if ok { 0 } else { 1 })
     }
 }

@@ -3,7 +3,6 @@
 //! stored and delivered like any other event (seed 002's runbook commands).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use globset::Glob;
@@ -95,14 +94,15 @@ fn who(host: &str) -> String {
 }
 
 pub struct Ctl {
-    pub config_path: Option<PathBuf>,
+    /// The configuration, loaded by the command line.
+    pub config: Config,
     pub instance: Option<String>,
     pub yes: bool,
 }
 
 impl Ctl {
     fn load(&self) -> anyhow::Result<(Config, String, Endpoint, Duration)> {
-        let config = Config::load(self.config_path.as_deref())?;
+        let config = self.config.clone();
         let sockets = super::socket_instances(&config);
         let names = || sockets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ");
         // Which instance is the operator's choice: a wrong one is a usage error (2).
@@ -248,9 +248,7 @@ impl Ctl {
             });
         }
         // The audit trail: stored, then delivered by the watcher (or in the background).
-        Recorder::one_shot(config, self.config_path.as_deref())?
-            .record(instance, events)
-            .await?;
+        Recorder::one_shot(config)?.record(instance, events).await?;
         Ok(if failed > 0 { 1 } else { 0 })
     }
 

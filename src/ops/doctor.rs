@@ -408,8 +408,7 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
 }
 
 /// `hawatch doctor`: prints the findings (or `--json`); 0 / 1 / 2.
-pub async fn run(explicit: Option<PathBuf>, cfg_path: PathBuf, haproxy: PathBuf, json: bool) -> anyhow::Result<u8> {
-    let config = Config::load(explicit.as_deref())?;
+pub async fn run(config: Config, cfg_path: PathBuf, haproxy: PathBuf, json: bool) -> anyhow::Result<u8> {
     let findings = examine(&config, &cfg_path, &haproxy).await;
     let worst = findings.iter().map(|x| x.level).max().unwrap_or(Level::Ok);
     let code = match worst {

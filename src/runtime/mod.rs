@@ -8,7 +8,7 @@ pub mod recorder;
 pub mod supervisor;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -119,8 +119,7 @@ pub fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Recorder) {
 
 /// Delivers what the outbox holds, then exits (started in the background by
 /// `hawatch vrrp-notify` when no watcher runs). Quiet if a watcher holds the store.
-pub async fn deliver(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
-    let config = Config::load(explicit.as_deref())?;
+pub async fn deliver(config: Config) -> anyhow::Result<bool> {
     let Ok(opened) = open_store(&config.watch.store) else {
         return Ok(true); // a watcher runs: it delivers
     };

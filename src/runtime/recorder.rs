@@ -8,7 +8,7 @@
 //! command.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -70,14 +70,15 @@ impl Recorder {
     }
 
     /// For a one-shot command: opens the store of `config`; what it records
-    /// is handed over to the watcher or a background `hawatch deliver`.
-    pub fn one_shot(config: &crate::config::Config, config_path: Option<&Path>) -> Result<Recorder, StoreError> {
+    /// is handed over to the watcher or a background `hawatch deliver`
+    /// (started with `config`'s own file).
+    pub fn one_shot(config: &crate::config::Config) -> Result<Recorder, StoreError> {
         Ok(Recorder(Arc::new(Inner {
             store: Store::open(&config.watch.store)?,
             sinks: Arc::new(config.sinks.iter().map(|s| s.plan.clone()).collect()),
             vip_gate: None,
             after: After::HandOver {
-                config: config_path.map(Path::to_path_buf),
+                config: config.path.clone(),
                 store: config.watch.store.clone(),
             },
         })))

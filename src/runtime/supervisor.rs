@@ -8,7 +8,6 @@
 //! [`Tasks`], so a reload or a stop drains them all.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -79,9 +78,6 @@ impl Heartbeat {
 pub trait Daemon: Send {
     type Config: Send;
 
-    /// Loads and validates the configuration, at start and on SIGHUP.
-    fn load(path: Option<&Path>) -> anyhow::Result<Self::Config>;
-
     /// Starts everything for `config` in `tasks`. `first` is the process's
     /// start (a listener that cannot bind is an error then; on a reload it
     /// may be logged and skipped, so a reload never stops the service).
@@ -111,8 +107,15 @@ pub trait Daemon: Send {
 }
 
 /// Runs `daemon` until SIGTERM/SIGINT or until `stop_when` is cancelled.
-pub async fn run<D: Daemon>(mut daemon: D, path: Option<PathBuf>, stop_when: CancellationToken) -> anyhow::Result<()> {
-    let config = D::load(path.as_deref())?;
+/// `load` reads and validates the configuration, at the start and on each
+/// SIGHUP; the command line gives it (no layer below turns a path into a
+/// configuration).
+pub async fn run<D: Daemon>(
+    mut daemon: D,
+    load: impl Fn() -> anyhow::Result<D::Config>,
+    stop_when: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = load()?;
     let mut tasks = Tasks::default();
     daemon.start(config, &mut tasks, true).await?;
     let mut term = signal(SignalKind::terminate())?;
@@ -130,7 +133,7 @@ pub async fn run<D: Daemon>(mut daemon: D, path: Option<PathBuf>, stop_when: Can
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = usr1.recv() => daemon.wake(),
-            _ = hup.recv() => match D::load(path.as_deref()) {
+            _ = hup.recv() => match load() {
                 Err(e) => tracing::error!("config reload refused, keeping the running config:\n{e:#}"),
                 Ok(new) => {
                     sd_notify(&[sd_notify::NotifyState::Reloading]);

@@ -3,7 +3,7 @@
 //! listener. The [`supervisor`](crate::runtime::supervisor) runs it: reload
 //! on SIGHUP, stop on SIGTERM/SIGINT, sd_notify under systemd.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,22 +28,17 @@ pub struct Watch {
     recorder: Option<Recorder>,
 }
 
-/// `watch` needs instances; a config with only `[agent]` is for `hawatch agent`.
-fn need_instances(config: &Config) -> anyhow::Result<()> {
+/// What `watch` needs beyond a valid file: instances (a config with only
+/// `[agent]` is for `hawatch agent`).
+pub fn fit_to_watch(config: Config) -> anyhow::Result<Config> {
     if config.instances.is_empty() {
         anyhow::bail!("no [[haproxy]] instance configured: `hawatch watch` needs one (this config has only [agent], for `hawatch agent`)");
     }
-    Ok(())
+    Ok(config)
 }
 
 impl Daemon for Watch {
     type Config = Config;
-
-    fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        let config = Config::load(path)?;
-        need_instances(&config)?;
-        Ok(config)
-    }
 
     /// Starts everything for `config`. On the first start a listener that
     /// cannot bind is an error; on a reload it is logged and the watcher
@@ -170,14 +165,13 @@ impl Daemon for Watch {
     }
 }
 
-/// Runs the watcher until SIGTERM/SIGINT.
-pub async fn watch(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    watch_until(explicit, CancellationToken::new()).await
-}
-
-/// Runs the watcher until SIGTERM/SIGINT or until `stop_when` is cancelled.
-pub async fn watch_until(explicit: Option<PathBuf>, stop_when: CancellationToken) -> anyhow::Result<()> {
-    supervisor::run(Watch::default(), explicit, stop_when).await
+/// Runs the watcher until SIGTERM/SIGINT or until `stop_when` is cancelled;
+/// `load` gives the configuration at the start and on each SIGHUP.
+pub async fn watch_until(
+    load: impl Fn() -> anyhow::Result<Config>,
+    stop_when: CancellationToken,
+) -> anyhow::Result<()> {
+    supervisor::run(Watch::default(), || load().and_then(fit_to_watch), stop_when).await
 }
 
 /// Lets time pass for the noise policy (held notices, flapping that settles,
@@ -242,8 +236,8 @@ async fn warn_orphans(config: &Config, store: &Store) {
 /// `watch --once`: one poll-diff-deliver pass (the seed's systemd-timer mode).
 /// Returns false when an instance could not be read or a notification is
 /// still pending (it stays in the outbox for the next run).
-pub async fn once(explicit: Option<PathBuf>) -> anyhow::Result<bool> {
-    let config = Watch::load(explicit.as_deref())?;
+pub async fn once(config: Config) -> anyhow::Result<bool> {
+    let config = fit_to_watch(config)?;
     let opened = open_store(&config.watch.store)?;
     let (workers, recorder) = workers(&config, &opened.store);
     let mut polls = JoinSet::new();
