@@ -15,7 +15,7 @@
 //! | 4 adapters | [`store`], [`source`], [`metrics`], [`notify`] | SQLite, HAProxy/VIP reads, telemetry, sinks and the outbox |
 //! | 5 runtime | [`runtime`] | the one [`Recorder`](runtime::recorder::Recorder), the daemons' [supervisor](runtime::supervisor), the store lock and hand-over |
 //! | 6 daemons, ops, views | [`watch`], [`agent`], [`keepalived`], [`ops`], [`http`] | what a command runs |
-//! | 7 command line | [`cli`], [`commands`], [`demo`] | arguments → the command to run |
+//! | 7 command line | [`cli`], [`commands`], [`demo`] | arguments → the command to run; the only layer that turns a path into a `Config` |
 //!
 //! The protocol itself (stats CSV, Runtime API, agent replies) is the
 //! `haproxy` crate, below all of these.
