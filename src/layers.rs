@@ -178,3 +178,27 @@ fn the_rule_sees_what_it_checks() {
     assert!(lt > lf);
     assert!(imports().keys().all(|(f, t)| !(f == "logic" && t == "store")));
 }
+
+/// Only the command line turns a path into a configuration: the layers
+/// below get a validated `Config` (a daemon, a loader it calls on SIGHUP).
+#[test]
+fn only_the_command_line_loads_a_config() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        if rel.starts_with("config/") || ["commands.rs", "demo.rs", "layers.rs"].contains(&rel.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("Config::load") {
+                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "a configuration loaded below the command line:\n{}", found.join("\n"));
+}
