@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::haproxy::{haproxy_bin, socket_cmd};
-use crate::support::receiver::{Flavour, Receiver};
-use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::hawatch_bin;
+use testkit::haproxy::{haproxy_bin, socket_cmd};
+use testkit::receivers::{Flavour, Receiver};
+use testkit::{tempdir, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(30);
 const NET: &str = "198.51.100";
@@ -436,12 +437,8 @@ fn without_hooks_the_vip_tells_the_role() {
             return;
         }
     };
-    let b1 = crate::support::backend::Backend::start();
-    let h = crate::support::haproxy::Haproxy::start(&crate::support::haproxy::backend_block(
-        "app",
-        &[("s1", b1.port())],
-        "",
-    ));
+    let b1 = testkit::backend::Backend::start();
+    let h = testkit::haproxy::Haproxy::start(&testkit::haproxy::backend_block("app", &[("s1", b1.port())], ""));
     let rx = Receiver::start_on(ns.listen(0, &format!("{NET}.1:0")), Flavour::Webhook);
     let dir = tempdir();
     let config = dir.path().join("hawatch.toml");

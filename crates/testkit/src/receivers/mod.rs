@@ -1,11 +1,11 @@
 //! `Receiver`: a local stand-in for chat / webhook services (axum on 127.0.0.1:0).
 //!
-//! It runs on the shared support runtime ([`super::rt`]), not on the caller's, so it
+//! It runs on the shared support runtime ([`crate::rt`]), not on the caller's, so it
 //! works from sync tests and from `#[tokio::test]`s, and keeps answering while a test
 //! blocks in `wait_for`. Every request is recorded in arrival order (accepted or not).
 //! (The `wait_for_*` methods block the calling thread: if the sender is a task on a
 //! current-thread `#[tokio::test]` runtime, use `flavor = "multi_thread"` or
-//! `support::wait_for_async`. A sender that is a separate process, like `hawatch`, is fine.)
+//! `testkit::wait_for_async`. A sender that is a separate process, like `hawatch`, is fine.)
 //!
 //! Flavours. The chat flavours check what the real service checks, in the order listed,
 //! and answer with its reply shapes and codes (facts: the shared notification-channel
@@ -75,7 +75,7 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{bind_loopback, rebind_loopback, rt, wait_for, PortHold};
+use crate::{bind_loopback, rebind_loopback, rt, wait_for, PortHold};
 
 /// Largest body Feishu accepts.
 pub const FEISHU_MAX_BODY: usize = 20_000;
