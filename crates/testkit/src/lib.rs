@@ -122,6 +122,23 @@ pub fn dead_port() -> u16 {
     port
 }
 
+/// A loopback port reserved for the rest of this process: bound (SO_REUSEADDR) and
+/// never listened on, for as long as the process lives. Nobody else gets it (neither
+/// `bind(0)` nor an outgoing connection is handed a bound port, and a bind without
+/// SO_REUSEADDR is refused), so it cannot be taken between here and the bind of the
+/// process we hand it to; that process binds it anyway, because HAProxy, hawatch,
+/// the Go exporter, xinetd and std's `TcpListener::bind` all set SO_REUSEADDR, and
+/// Linux lets a SO_REUSEADDR socket listen next to bound ones that do not listen.
+/// Until someone listens, connects are refused (a port for "nobody listens here").
+/// The lab's way to hand a port to a process; a [`PortHold`] that is never dropped.
+pub fn reserved_port() -> u16 {
+    static HELD: OnceLock<Mutex<Vec<socket2::Socket>>> = OnceLock::new();
+    let (s, port) = bound_unlistened(true);
+    HELD.get_or_init(Default::default).lock().unwrap().push(s);
+    claim_port(port);
+    port
+}
+
 /// A socket bound to 127.0.0.1:0 and never listened on, and its port;
 /// `reuse` sets SO_REUSEADDR first (so our own SO_REUSEADDR listener may
 /// still bind the port).
