@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use testkit::reserved_port;
 
-use super::haproxy::{small_config, Haproxy};
+use super::instances::{small_config, Haproxy};
 use super::servers::HttpListener;
 use super::{ms, summary};
 use crate::common::{hawatch, verdict, Row};

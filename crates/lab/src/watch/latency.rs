@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use testkit::reserved_port;
 
-use super::haproxy::{small_config, Haproxy, FALL, INTER_MS};
+use super::instances::{small_config, Haproxy, FALL, INTER_MS};
 use super::servers::{Hook, HttpListener};
 use super::{ms, summary};
 use crate::common::{hawatch, read_lossy, verdict, Proc, Row};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use testkit::reserved_port;
 
-use super::haproxy::{raw_dump, Big};
+use super::instances::{raw_dump, Big};
 use super::{mb, ms, proc_status, summary, Summary};
 use crate::common::{hawatch, verdict, Proc, Row};
 

@@ -64,7 +64,7 @@
 //! 5 s) when it goes out of scope; every wait is bounded in time and count.
 
 mod check;
-mod haproxy;
+mod instances;
 mod latency;
 mod metrics;
 mod outage;
@@ -83,7 +83,7 @@ use clap::builder::RangedU64ValueParser;
 
 use crate::common::print_results;
 use check::part_check;
-use haproxy::start_big;
+use instances::start_big;
 use latency::part_latency;
 use metrics::part_metrics;
 use outage::part_outage;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::haproxy::Big;
+use super::instances::Big;
 use super::servers::support_rt;
 use super::{mb, ms, proc_status};
 use crate::common::{hawatch, read_lossy, verdict, Proc, Row};

@@ -12,7 +12,7 @@ use hawatch::watch::diff::diff;
 use hawatch::watch::snapshot::InstanceState;
 use hawatch::watch::source;
 
-use super::haproxy::{raw_dump, Big};
+use super::instances::{raw_dump, Big};
 use super::{ms, summary, Summary};
 use crate::common::{verdict, Row};
 

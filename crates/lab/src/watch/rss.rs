@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use testkit::reserved_port;
 
-use super::haproxy::{Big, Haproxy};
+use super::instances::{Big, Haproxy};
 use super::{mb, proc_status, summary};
 use crate::common::{hawatch, read_lossy, verdict, Proc, Row};
 
