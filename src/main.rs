@@ -10,8 +10,8 @@ use hawatch::cli::{Cli, Command};
 /// every thread that meets contention gets its own arena (up to 8 per core):
 /// a poll's diff runs on a worker, its commit on a blocking thread, the
 /// deliveries on another worker, so the memory one frees stays in its arena
-/// while the next allocates afresh in another. Measured with `cargo bench
-/// --bench side_by_side -- outage` (10,000 servers down in one poll, then
+/// while the next allocates afresh in another. Measured with `cargo run -p
+/// lab --release -- watch outage` (10,000 servers down in one poll, then
 /// back): VmHWM 73.6 MB outage / 83.6 MB recovery with the defaults, 56.5 /
 /// 54.1 MB with one arena and a fixed 128 KB mmap threshold (large buffers,
 /// such as a poll's event list, are then mapped and returned on free instead

@@ -1,11 +1,9 @@
 use std::sync::Arc;
 
+use testkit::exposition::Exposition;
+
 use super::*;
 use crate::logic::exposition::{Format, Text004};
-
-#[path = "../../tests/it/support/exposition.rs"]
-mod exposition;
-use exposition::Exposition;
 
 const INFO: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-info.txt");
 const STAT: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::alertmanager::http;
-use crate::support::receiver::Receiver;
 use crate::watcher::{webhook_sink, Watcher};
+use testkit::alertmanager::http;
+use testkit::receivers::Receiver;
 
 const T: Duration = Duration::from_secs(20);
 

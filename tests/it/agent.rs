@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use haproxy::agent::Reply;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::Haproxy;
-use crate::support::receiver::Receiver;
-use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::hawatch_bin;
+use testkit::backend::Backend;
+use testkit::haproxy::Haproxy;
+use testkit::receivers::Receiver;
+use testkit::{tempdir, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -216,7 +217,7 @@ fn haproxy_follows_the_agent_app_down_maintenance_file_and_load() {
     assert_eq!(evs[1]["severity"], "critical");
 
     // Its metrics: replies by state, checks.
-    let m = crate::support::alertmanager::http(metrics_port, "GET", "/metrics", None)
+    let m = testkit::alertmanager::http(metrics_port, "GET", "/metrics", None)
         .unwrap()
         .1;
     let ups: f64 = m

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::receiver::Receiver;
-use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::hawatch_bin;
 use crate::watcher::{socket_instance, webhook_events, webhook_sink, Watcher};
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::receivers::Receiver;
+use testkit::{tempdir, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(20);
 

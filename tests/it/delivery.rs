@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::support::haproxy::Haproxy;
-use crate::support::receiver::{Mode, Receiver};
-use crate::support::wait_for;
 use crate::watcher::{kinds, socket_instance, two_servers, webhook_events, webhook_sink, Watcher};
+use testkit::haproxy::Haproxy;
+use testkit::receivers::{Mode, Receiver};
+use testkit::wait_for;
 
 const T: Duration = Duration::from_secs(20);
 

@@ -1,4 +1,4 @@
-//! Self-tests of the helpers in `support/`, against the real HAProxy: if these fail,
+//! Self-tests of the helpers in `testkit`, against the real HAProxy: if these fail,
 //! every other integration test is suspect.
 
 use std::process::Command;
@@ -9,10 +9,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, parse_stat_csv, Haproxy, FAST_CHECK};
-use crate::support::receiver::{feishu_sign, webhook_signature, Mode, Receiver};
-use crate::support::{free_port, tempdir, wait_for, Proc};
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, parse_stat_csv, Haproxy, FAST_CHECK};
+use testkit::receivers::{feishu_sign, webhook_signature, Mode, Receiver};
+use testkit::{free_port, tempdir, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -20,7 +20,7 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Computed here independently of `support::receiver`, as the brief asks.
+/// Computed here independently of `testkit::receivers`, as the brief asks.
 fn sign_in_test(ts: i64, secret: &str) -> String {
     let key = format!("{ts}\n{secret}");
     let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
@@ -343,7 +343,7 @@ fn free_ports_are_distinct() {
 }
 
 // `wait_for*` block the calling thread: on a current-thread runtime the spawned sender
-// would never run, hence multi_thread here (or use `support::wait_for_async`).
+// would never run, hence multi_thread here (or use `testkit::wait_for_async`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_stop_lets_a_slow_answer_finish_and_takes_no_new_request() {
     let mut r = Receiver::webhook(None);

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::alertmanager::http;
-use crate::support::backend::Backend;
-use crate::support::haproxy::Haproxy;
-use crate::support::receiver::{markdown_links, Receiver};
-use crate::support::{hawatch_bin, tempdir};
+use crate::support::hawatch_bin;
 use crate::watcher::{socket_instance, Watcher};
+use testkit::alertmanager::http;
+use testkit::backend::Backend;
+use testkit::haproxy::Haproxy;
+use testkit::receivers::{markdown_links, Receiver};
+use testkit::tempdir;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -103,7 +104,7 @@ fn hostile_lab() -> (Haproxy, Backend, HostileAgent) {
     );
     // Settled: both checks have answered (hawatch compares settled states only).
     let answered = |s: &str, f: &str, want: &str| h.try_stat_field("be", s, f).is_some_and(|v| v.contains(want));
-    assert!(crate::support::wait_for(T, || {
+    assert!(testkit::wait_for(T, || {
         answered("s1", "agent_status", "L7OK")
             && answered("s1", "check_status", "L4OK")
             && answered("s2", "check_status", "L4OK")
@@ -169,7 +170,7 @@ fn agent_control_codes_are_escaped_on_every_terminal_output() {
     // The reason HAProxy keeps is the raw reply: the hostile bytes are real.
     let raw = || h.try_stat_field("be", "s1", "last_agt").unwrap_or_default();
     assert!(
-        crate::support::wait_for(T, || raw().contains('\u{1b}') && raw().contains('\u{202e}')),
+        testkit::wait_for(T, || raw().contains('\u{1b}') && raw().contains('\u{202e}')),
         "{:?}",
         raw()
     );
@@ -189,7 +190,7 @@ fn agent_control_codes_are_escaped_on_every_terminal_output() {
     );
     // The console sink and the log said the same, escaped.
     assert!(
-        crate::support::wait_for(T, || w.proc().stdout().contains("\\x1b[2J")),
+        testkit::wait_for(T, || w.proc().stdout().contains("\\x1b[2J")),
         "{}",
         w.proc().stdout()
     );
@@ -241,7 +242,7 @@ fn markdown_links_from_an_agent_or_alertmanager_never_reach_chat() {
     for r in [&feishu, &dingtalk, &wecom] {
         let f = r.flavour();
         assert!(
-            crate::support::wait_for(T, || {
+            testkit::wait_for(T, || {
                 let t = r.accepted_texts().join("\n");
                 t.contains("Evil") && t.contains("be/s1")
             }),

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::{hawatch_bin, tempdir};
+use crate::support::hawatch_bin;
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::tempdir;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -79,7 +80,7 @@ fn check_passes_a_fit_haproxy_and_fails_with_the_reason() {
     assert_eq!(check(&cfg).0, 0);
 
     // A bind that does not accept connections: a port held, never listened on.
-    let dead = crate::support::dead_port();
+    let dead = testkit::dead_port();
     let text = std::fs::read_to_string(&cfg).unwrap();
     let other = dir.path().join("bind.toml");
     std::fs::write(
@@ -135,7 +136,7 @@ fn vrrp_changes_from_the_fifo_and_from_notify_are_told_once_in_order() {
     use std::io::Write;
     let b1 = Backend::start();
     let h = Haproxy::start(&backend_block("app", &[("s1", b1.port())], ""));
-    let rx = crate::support::receiver::Receiver::webhook(None);
+    let rx = testkit::receivers::Receiver::webhook(None);
     // A VIP this node holds: one of its own addresses.
     let vip = hawatch::source::vip::local_addresses()
         .first()
@@ -161,7 +162,7 @@ fn vrrp_changes_from_the_fifo_and_from_notify_are_told_once_in_order() {
     f.write_all(b"INSTANCE \"VI_1\" FAULT 100\nINSTANCE \"VI_1\" BACKUP 100\n")
         .unwrap();
     assert!(
-        crate::support::wait_for(T, || vrrp_kinds(&w) == ["vrrp_backup"]),
+        testkit::wait_for(T, || vrrp_kinds(&w) == ["vrrp_backup"]),
         "{:?}",
         vrrp_kinds(&w)
     );
@@ -198,15 +199,12 @@ fn vrrp_changes_from_the_fifo_and_from_notify_are_told_once_in_order() {
     assert!(texts.contains("BACKUP → MASTER"), "{texts}");
     // A FAULT that lasts is told.
     f.write_all(b"INSTANCE \"VI_1\" FAULT 150\n").unwrap();
-    assert!(crate::support::wait_for(T, || vrrp_kinds(&w)
-        .last()
-        .map(String::as_str)
-        == Some("vrrp_fault")));
+    assert!(testkit::wait_for(T, || vrrp_kinds(&w).last().map(String::as_str) == Some("vrrp_fault")));
 }
 
 #[test]
 fn vrrp_notify_without_a_watcher_delivers_in_the_background() {
-    let rx = crate::support::receiver::Receiver::webhook(None);
+    let rx = testkit::receivers::Receiver::webhook(None);
     let dir = tempdir();
     let cfg = dir.path().join("hawatch.toml");
     std::fs::write(

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::support::alertmanager::{has_labels, Alertmanager};
-use crate::support::smtp::{python_bin, SmtpServer, SmtpTls};
+use testkit::alertmanager::{has_labels, Alertmanager};
+use testkit::smtp::{python_bin, SmtpServer, SmtpTls};
 
 const T: Duration = Duration::from_secs(10);
 const USER: &str = "hawatch";

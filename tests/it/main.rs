@@ -1,5 +1,5 @@
 //! Integration tests: the `hawatch` binary against a real HAProxy.
-//! One test binary; helpers in `support/` and `watcher.rs`.
+//! One test binary; helpers in the `testkit` crate, `support.rs` and `watcher.rs`.
 
 mod access;
 mod agent;

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::alertmanager::Alertmanager;
-use crate::support::backend::Backend;
-use crate::support::exposition::{Exposition, Labels};
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::receiver::Receiver;
-use crate::support::{free_port, pid_listens_on, rt, wait_for, Proc};
 use crate::watcher::{socket_instance, Watcher};
+use testkit::alertmanager::Alertmanager;
+use testkit::backend::Backend;
+use testkit::exposition::{Exposition, Labels};
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::receivers::Receiver;
+use testkit::{free_port, pid_listens_on, rt, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -86,7 +86,7 @@ fn traffic(port: u16, n: usize, path: &str) {
 /// listening), MAINT (disabled at runtime) and unchecked, and some traffic.
 fn lab(stats_page: bool) -> (Haproxy, Backend, Backend, u16, u16) {
     let (b1, b2) = (Backend::start(), Backend::start());
-    let dead = crate::support::dead_port();
+    let dead = testkit::dead_port();
     let body = |[fe, tcp]: [u16; 2]| {
         format!(
             "frontend fe_http\n    bind 127.0.0.1:{fe}\n    default_backend be_app\n\n{}\
@@ -107,7 +107,7 @@ fn lab(stats_page: bool) -> (Haproxy, Backend, Backend, u16, u16) {
 }
 
 fn start_exporter(uri: &str) -> (Proc, u16, tempfile::TempDir) {
-    let dir = crate::support::tempdir();
+    let dir = testkit::tempdir();
     for _ in 0..3 {
         let port = free_port();
         let mut cmd = Command::new(exporter_bin());
@@ -527,7 +527,7 @@ fn alertmanager_delivers_to_the_receiver_and_on_to_chat() {
             >= 2.0
     );
     // A bad payload is refused with the reason.
-    let (s, b) = crate::support::alertmanager::http(
+    let (s, b) = testkit::alertmanager::http(
         base.rsplit(':').next().unwrap().parse().unwrap(),
         "POST",
         "/alertmanager",
@@ -541,9 +541,9 @@ fn alertmanager_delivers_to_the_receiver_and_on_to_chat() {
 #[test]
 fn https_listener_and_a_reload_keep_serving() {
     let (h, _b1, _b2, _fe, _tcp) = lab(false);
-    let dir = crate::support::tempdir();
+    let dir = testkit::tempdir();
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    crate::support::smtp::make_cert(&cert, &key);
+    testkit::smtp::make_cert(&cert, &key);
     // A port fixed in the config: the listener must come back on it after the reload.
     let (w, port) = Watcher::start_on_free_port("300ms", |port| {
         format!(

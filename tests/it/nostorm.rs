@@ -41,9 +41,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{parse_stat_csv, Haproxy, ReloadVia};
 use crate::watcher::{socket_instance, subject_of, Watcher};
+use testkit::backend::Backend;
+use testkit::haproxy::{parse_stat_csv, Haproxy, ReloadVia};
 
 /// The watcher's poll interval in the property test.
 const INTERVAL: Duration = Duration::from_millis(200);
@@ -964,7 +964,7 @@ fn only_restarts(h: &mut Haproxy, body: &str, interval: Duration, n: usize, sett
     for k in 1..=n {
         h.reload(body);
         assert!(
-            crate::support::wait_for(SETTLE, || settled(h)),
+            testkit::wait_for(SETTLE, || settled(h)),
             "reload {k}: not settled within {SETTLE:?}:\n{}",
             h.cmd("show stat")
         );
@@ -997,7 +997,7 @@ fn nostorm_a_fall_1_server_on_a_closed_port_reloaded_5_times_gives_5_restarts() 
         dead.port
     );
     let mut h = Haproxy::builder().with_stats_http(true).start(&body);
-    assert!(crate::support::wait_for(SETTLE, || settled_as(&h, "s", "DOWN")));
+    assert!(testkit::wait_for(SETTLE, || settled_as(&h, "s", "DOWN")));
     only_restarts(&mut h, &body, Duration::from_millis(500), 5, |h| {
         settled_as(h, "s", "DOWN")
     });
@@ -1013,7 +1013,7 @@ fn nostorm_an_agent_held_down_server_reloaded_3_times_gives_3_restarts() {
         agent.port
     );
     let mut h = Haproxy::builder().with_stats_http(true).start(&body);
-    assert!(crate::support::wait_for(SETTLE, || settled_as(&h, "s", "DOWN (agent)")));
+    assert!(testkit::wait_for(SETTLE, || settled_as(&h, "s", "DOWN (agent)")));
     only_restarts(&mut h, &body, INTERVAL, 3, |h| settled_as(h, "s", "DOWN (agent)"));
 }
 
@@ -1028,7 +1028,7 @@ fn nostorm_a_down_backend_of_fall_3_servers_reloaded_3_times_gives_3_restarts() 
         p = dead.port
     );
     let mut h = Haproxy::builder().with_stats_http(true).start(&body);
-    assert!(crate::support::wait_for(SETTLE, || settled_as(&h, "s", "DOWN")));
+    assert!(testkit::wait_for(SETTLE, || settled_as(&h, "s", "DOWN")));
     only_restarts(&mut h, &body, INTERVAL, 3, |h| {
         settled_as(h, "s", "DOWN") && settled_as(h, "t", "DOWN")
     });

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::alertmanager::{has_labels, Alertmanager};
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::receiver::{Mode, Receiver};
-use crate::support::smtp::{SmtpServer, SmtpTls};
-use crate::support::wait_for;
 use crate::watcher::{kinds, socket_instance, two_servers, webhook_events, webhook_sink, Watcher};
+use testkit::alertmanager::{has_labels, Alertmanager};
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::receivers::{Mode, Receiver};
+use testkit::smtp::{SmtpServer, SmtpTls};
+use testkit::wait_for;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -345,7 +345,7 @@ fn alertmanager_gets_the_alert_and_its_resolution() {
 fn email_goes_through_starttls_with_auth_to_every_recipient() {
     let (h, b1, _b2) = two_servers();
     let smtp = SmtpServer::start(SmtpTls::StartTls, Some(("alerts", "s3cret-pass")));
-    let dir = crate::support::tempdir();
+    let dir = testkit::tempdir();
     let pass = dir.path().join("smtp.pass");
     std::fs::write(&pass, "s3cret-pass\n").unwrap();
     let body = socket_instance("lb1", &h.socket_path(), "")
@@ -400,7 +400,7 @@ fn notify_test_reports_each_sink_in_plain_words() {
             smtp.cert_path().display().to_string()
         )
     };
-    let dir = crate::support::tempdir();
+    let dir = testkit::tempdir();
     let script = dir.path().join("page.sh");
     std::fs::write(
         &script,

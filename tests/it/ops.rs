@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::receiver::Receiver;
-use crate::support::{hawatch_bin, tempdir};
+use crate::support::hawatch_bin;
 use crate::watcher::{socket_instance, webhook_sink, Watcher};
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::receivers::Receiver;
+use testkit::tempdir;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -57,7 +58,7 @@ fn ctl_drains_and_restores_servers_and_every_action_is_audited() {
             .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("audit")))
             .collect()
     };
-    assert!(crate::support::wait_for(T, || !audits(&w).is_empty()));
+    assert!(testkit::wait_for(T, || !audits(&w).is_empty()));
     let a = &audits(&w)[0];
     assert_eq!((a["backend"].as_str(), a["server"].as_str()), (Some("app"), Some("s1")));
     assert_eq!(a["to"], "set server app/s1 state drain");
@@ -65,7 +66,7 @@ fn ctl_drains_and_restores_servers_and_every_action_is_audited() {
         .as_str()
         .unwrap()
         .contains("ran `set server app/s1 state drain` on lb1: ok"));
-    assert!(crate::support::wait_for(T, || rx
+    assert!(testkit::wait_for(T, || rx
         .accepted_texts()
         .iter()
         .any(|t| t.contains("set server app/s1 state drain"))));
@@ -116,11 +117,7 @@ fn ctl_drains_and_restores_servers_and_every_action_is_audited() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
     // Every action is in the store: drain, 2 maint, 2 ready, weight, the refused agent.
-    assert!(
-        crate::support::wait_for(T, || audits(&w).len() == 7),
-        "{:?}",
-        audits(&w)
-    );
+    assert!(testkit::wait_for(T, || audits(&w).len() == 7), "{:?}", audits(&w));
 }
 
 #[test]
@@ -150,7 +147,7 @@ fn ctl_on_a_socket_whose_level_is_too_low_says_so() {
 
 #[test]
 fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
-    use crate::support::haproxy::backend_block;
+    use testkit::haproxy::backend_block;
     let (b1, b2) = (Backend::start(), Backend::start());
     let body = backend_block("app", &[("s1", b1.port()), ("s2", b2.port())], "");
     let h = Haproxy::start(&body);
@@ -169,7 +166,7 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
             h.cfg_path().display().to_string(),
             backups.display().to_string(),
             h.master_socket_path().display().to_string(),
-            crate::support::haproxy::haproxy_bin().display().to_string(),
+            testkit::haproxy::haproxy_bin().display().to_string(),
         ),
     )
     .unwrap();
@@ -226,7 +223,7 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verified"), "{out}");
     assert!(
-        crate::support::wait_for(T, || h.try_server_status("new_app", "n1").is_some()),
+        testkit::wait_for(T, || h.try_server_status("new_app", "n1").is_some()),
         "new backend not in show stat"
     );
     assert!(std::fs::read_to_string(h.cfg_path())
@@ -234,7 +231,7 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
         .contains("backend new_app"));
 
     // Passes `haproxy -c`, but points a healthy backend at dead servers: rolled back.
-    let dead = crate::support::dead_port();
+    let dead = testkit::dead_port();
     let bad = dir.path().join("bad.cfg");
     let good_text = std::fs::read_to_string(&good).unwrap();
     std::fs::write(
@@ -261,7 +258,7 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
     let (code, out) = apply(&["--rollback", "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("already") || out.contains("verified"), "{out}");
-    assert!(crate::support::wait_for(T, || rx
+    assert!(testkit::wait_for(T, || rx
         .accepted_texts()
         .iter()
         .any(|t| t.contains("rolled back"))));
@@ -280,9 +277,9 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
 
 #[test]
 fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_servers() {
-    use crate::support::haproxy::backend_block;
+    use testkit::haproxy::backend_block;
     let b1 = Backend::start();
-    let dead = crate::support::dead_port();
+    let dead = testkit::dead_port();
     let body = format!(
         "{}{}",
         backend_block("app", &[("s1", b1.port()), ("s2", dead)], ""),
@@ -330,7 +327,7 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
     )
     .unwrap();
     // Nothing may listen there, whatever else runs on this machine.
-    let port = crate::support::dead_port();
+    let port = testkit::dead_port();
     let file = dir.path().join("haproxy.cfg");
     std::fs::write(
         &file,
@@ -348,7 +345,7 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
             .arg("--haproxy-config")
             .arg(f)
             .arg("--haproxy")
-            .arg(crate::support::haproxy::haproxy_bin())
+            .arg(testkit::haproxy::haproxy_bin())
             .output()
             .unwrap();
         (
@@ -393,7 +390,7 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
         .arg("--haproxy-config")
         .arg(&file)
         .arg("--haproxy")
-        .arg(crate::support::haproxy::haproxy_bin())
+        .arg(testkit::haproxy::haproxy_bin())
         .output()
         .unwrap();
     let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();

@@ -5,6 +5,10 @@
 //! vrrp-notify`, notify_fifo) and `hawatch watch` with `backend_alerts =
 //! "vip-holder"`. The webhook receiver listens inside the first namespace,
 //! where both nodes reach it (a namespace cannot reach the host's loopback).
+//!
+//! Both tests need root and `ip netns`, which not every machine has: they are
+//! `#[ignore]`d (an early return would count as passed), and `scripts/test.sh`
+//! runs them with `--include-ignored` wherever it can create a namespace.
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -13,9 +17,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::haproxy::{haproxy_bin, socket_cmd};
-use crate::support::receiver::{Flavour, Receiver};
-use crate::support::{hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::hawatch_bin;
+use testkit::haproxy::{haproxy_bin, socket_cmd};
+use testkit::receivers::{Flavour, Receiver};
+use testkit::{tempdir, wait_for, Proc};
 
 const T: Duration = Duration::from_secs(30);
 const NET: &str = "198.51.100";
@@ -266,17 +271,13 @@ fn count(t: &[(String, String)], kind: &str, host: &str) -> usize {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces (`ip netns`); scripts/test.sh runs it where it can"]
 fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
     if !Path::new("/usr/sbin/keepalived").exists() {
         panic!("keepalived is not installed: run scripts/deps.sh");
     }
-    let ns = match Netns::create() {
-        Ok(ns) => ns,
-        Err(e) => {
-            eprintln!("SKIPPED: cannot create network namespaces here ({e}); this test needs root and `ip netns`");
-            return;
-        }
-    };
+    let ns = Netns::create()
+        .unwrap_or_else(|e| panic!("cannot create network namespaces here ({e}); this test needs root and `ip netns`"));
     let rx = Receiver::start_on(ns.listen(0, &format!("{NET}.1:0")), Flavour::Webhook);
     let hook = rx.url();
     let (da, db) = (tempdir(), tempdir());
@@ -428,20 +429,12 @@ fn a_keepalived_pair_fails_over_and_each_alarm_comes_once() {
 
 /// Without keepalived's hooks, the VIP coming and going is the role change.
 #[test]
+#[ignore = "needs root and network namespaces (`ip netns`); scripts/test.sh runs it where it can"]
 fn without_hooks_the_vip_tells_the_role() {
-    let ns = match Netns::create() {
-        Ok(ns) => ns,
-        Err(e) => {
-            eprintln!("SKIPPED: cannot create network namespaces here ({e}); this test needs root and `ip netns`");
-            return;
-        }
-    };
-    let b1 = crate::support::backend::Backend::start();
-    let h = crate::support::haproxy::Haproxy::start(&crate::support::haproxy::backend_block(
-        "app",
-        &[("s1", b1.port())],
-        "",
-    ));
+    let ns = Netns::create()
+        .unwrap_or_else(|e| panic!("cannot create network namespaces here ({e}); this test needs root and `ip netns`"));
+    let b1 = testkit::backend::Backend::start();
+    let h = testkit::haproxy::Haproxy::start(&testkit::haproxy::backend_block("app", &[("s1", b1.port())], ""));
     let rx = Receiver::start_on(ns.listen(0, &format!("{NET}.1:0")), Flavour::Webhook);
     let dir = tempdir();
     let config = dir.path().join("hawatch.toml");

@@ -1,4 +1,4 @@
-//! Self-tests of the chat-service stand-ins in `support::receiver`: each flavour's
+//! Self-tests of the chat-service stand-ins in `testkit::receivers`: each flavour's
 //! success reply, signature / token / size / keyword / shape checks and rate limit,
 //! exercised directly with `reqwest` on 127.0.0.1.
 
@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::receiver::{dingtalk_sign, Mode, Receiver, RATE_LIMITED};
+use testkit::receivers::{dingtalk_sign, Mode, Receiver, RATE_LIMITED};
 
 const T: Duration = Duration::from_secs(5);
 

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::tempdir;
+use testkit::tempdir;
 
 const RULES: &str = "contrib/prometheus/haproxy-rules.yml";
 const RULE_TESTS: &str = "contrib/prometheus/haproxy-rules.test.yml";

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::receiver::Receiver;
-use crate::support::wait_for;
 use crate::watcher::{kinds, socket_instance, two_servers, webhook_events, webhook_sink, Watcher};
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::receivers::Receiver;
+use testkit::wait_for;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -166,7 +166,7 @@ fn a_server_added_by_a_reload_is_reported_once_with_one_restart_event() {
 fn an_haproxy_restart_gives_one_restart_event_and_no_storm() {
     let b1 = Backend::start();
     // s2 points at a port nobody listens on: DOWN before and after the restart.
-    let dead = crate::support::dead_port();
+    let dead = testkit::dead_port();
     let mut h = Haproxy::start(&backend_block("app", &[("s1", b1.port()), ("s2", dead)], ""));
     h.wait_server_status("app", "s1", "UP", T);
     h.wait_server_status("app", "s2", "DOWN", T);
@@ -198,7 +198,7 @@ fn at_boot_servers_whose_first_check_has_not_run_raise_nothing_when_it_does() {
     // when their checks then fail, they were never up: no server_down, no
     // backend_down. 30 servers with `inter 10s` spread their first checks
     // over 10 s, so the baseline certainly sees some unchecked.
-    let dead = crate::support::dead_port();
+    let dead = testkit::dead_port();
     let servers: Vec<(String, u16)> = (0..30).map(|i| (format!("s{i}"), dead)).collect();
     let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
     let h = Haproxy::start(&backend_block("app", &refs, "inter 10s fall 1 rise 1"));
@@ -345,7 +345,7 @@ fn the_runtime_api_over_tcp_is_a_source() {
 #[test]
 fn an_https_stats_page_is_verified_unless_told_otherwise() {
     let (b1, b2) = (Backend::start(), Backend::start());
-    let dir = crate::support::tempdir();
+    let dir = testkit::tempdir();
     let pem = dir.path().join("stats.pem");
     let out = std::process::Command::new("openssl")
         .args([

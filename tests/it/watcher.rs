@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::backend::Backend;
-use crate::support::haproxy::{backend_block, Haproxy};
-use crate::support::{free_port, hawatch_bin, tempdir, wait_for, Proc};
+use crate::support::hawatch_bin;
+use testkit::backend::Backend;
+use testkit::haproxy::{backend_block, Haproxy};
+use testkit::{free_port, tempdir, wait_for, Proc};
 
 /// How many times [`Watcher::start_on_free_port`] tries a fresh port.
 pub const START_ATTEMPTS: u32 = 5;

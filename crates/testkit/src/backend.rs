@@ -4,7 +4,7 @@
 //! the listening socket (checks then fail with `Connection refused`, `L4CON`) and
 //! `restart()` listens again on the same port, which stays reserved meanwhile
 //! ([`PortHold`]). Runs on the shared support runtime
-//! ([`super::rt`]), so it keeps answering while a test blocks in `wait_for`.
+//! ([`crate::rt`]), so it keeps answering while a test blocks in `wait_for`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::{bind_loopback, rebind_loopback, rt, PortHold};
+use crate::{bind_loopback, rebind_loopback, rt, PortHold};
 
 struct Shared {
     status: AtomicU16,

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::{free_port, pid_listens_on, tempdir, wait_for, Proc};
+use crate::{free_port, pid_listens_on, tempdir, wait_for, Proc};
 
 /// How long [`Alertmanager::start`] waits for `GET /-/ready` to answer 200.
 pub const AM_START_TIMEOUT: Duration = Duration::from_secs(20);

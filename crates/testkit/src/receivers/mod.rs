@@ -1,11 +1,11 @@
 //! `Receiver`: a local stand-in for chat / webhook services (axum on 127.0.0.1:0).
 //!
-//! It runs on the shared support runtime ([`super::rt`]), not on the caller's, so it
+//! It runs on the shared support runtime ([`crate::rt`]), not on the caller's, so it
 //! works from sync tests and from `#[tokio::test]`s, and keeps answering while a test
 //! blocks in `wait_for`. Every request is recorded in arrival order (accepted or not).
 //! (The `wait_for_*` methods block the calling thread: if the sender is a task on a
 //! current-thread `#[tokio::test]` runtime, use `flavor = "multi_thread"` or
-//! `support::wait_for_async`. A sender that is a separate process, like `hawatch`, is fine.)
+//! `testkit::wait_for_async`. A sender that is a separate process, like `hawatch`, is fine.)
 //!
 //! Flavours. The chat flavours check what the real service checks, in the order listed,
 //! and answer with its reply shapes and codes (facts: the shared notification-channel
@@ -68,46 +68,26 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{bind_loopback, rebind_loopback, rt, wait_for, PortHold};
+use crate::{bind_loopback, rebind_loopback, rt, wait_for, PortHold};
 
-/// Largest body Feishu accepts.
-pub const FEISHU_MAX_BODY: usize = 20_000;
+mod dingtalk;
+mod feishu;
+mod slack;
+mod webhook;
+mod wecom;
+
+pub use dingtalk::{dingtalk_sign, DINGTALK_MAX_BODY, DINGTALK_MAX_SKEW_MS, DINGTALK_TOKEN};
+pub use feishu::{feishu_sign, FEISHU_HOOK_PREFIX, FEISHU_MAX_BODY, FEISHU_MAX_SKEW_SECS, FEISHU_TOKEN, LARK_TOKEN};
+pub use slack::{SLACK_BUCKET, SLACK_MAX_BLOCKS, SLACK_PATH, SLACK_REFILL_PER_SEC};
+pub use webhook::webhook_signature;
+pub use wecom::{WECOM_KEY, WECOM_MARKDOWN_MAX, WECOM_TEXT_MAX};
+
 /// How long `stop()` waits for open connections (in-flight `Slow` answers) to finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
-/// Feishu's allowed clock difference for `timestamp`.
-pub const FEISHU_MAX_SKEW_SECS: i64 = 3600;
-/// Path of a Feishu / Lark custom-bot hook, followed by the token.
-pub const FEISHU_HOOK_PREFIX: &str = "/open-apis/bot/v2/hook/";
-/// The only token the Feishu flavour accepts.
-pub const FEISHU_TOKEN: &str = "test-token";
-/// The only token the Lark flavour accepts.
-pub const LARK_TOKEN: &str = "lark-token";
-/// Largest body DingTalk accepts.
-pub const DINGTALK_MAX_BODY: usize = 20_000;
-/// DingTalk's allowed clock difference for `timestamp` (milliseconds).
-pub const DINGTALK_MAX_SKEW_MS: i64 = 3_600_000;
-/// The only `access_token` the DingTalk flavour accepts.
-pub const DINGTALK_TOKEN: &str = "test-token";
-/// The only `key` the WeCom flavour accepts.
-pub const WECOM_KEY: &str = "test-key";
-/// WeCom `text.content` limit (UTF-8 bytes).
-pub const WECOM_TEXT_MAX: usize = 2048;
-/// WeCom `markdown.content` / `markdown_v2.content` limit (UTF-8 bytes).
-pub const WECOM_MARKDOWN_MAX: usize = 4096;
-/// The only path the Slack flavour accepts.
-pub const SLACK_PATH: &str = "/services/T000/B000/XXXX";
-/// Slack: most blocks per message.
-pub const SLACK_MAX_BLOCKS: usize = 50;
-/// Slack token bucket: capacity (burst) and refill rate per second.
-pub const SLACK_BUCKET: f64 = 3.0;
-pub const SLACK_REFILL_PER_SEC: f64 = 1.0;
 
 const FEISHU_WINDOWS: [(Duration, usize); 2] = [(Duration::from_secs(1), 5), (Duration::from_secs(60), 100)];
 const PER_MINUTE_20: [(Duration, usize); 1] = [(Duration::from_secs(60), 20)];
@@ -542,21 +522,6 @@ impl Drop for Receiver {
     }
 }
 
-/// Feishu's signature: base64(HMAC-SHA256(key = "{timestamp}\n{secret}", msg = "")).
-pub fn feishu_sign(timestamp: i64, secret: &str) -> String {
-    let key = format!("{timestamp}\n{secret}");
-    let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// DingTalk's signature, raw (before percent-encoding):
-/// base64(HMAC-SHA256(key = secret, msg = "{ts_ms}\n{secret}")).
-pub fn dingtalk_sign(ts_ms: i64, secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(format!("{ts_ms}\n{secret}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 /// The links a chat service would render from markdown `text`, as
 /// `(label, target)`: inline links and images `[label](target)` (DingTalk,
 /// WeCom, Feishu `lark_md`), autolinks `<http…>` and `<a href=…>` tags, and
@@ -575,14 +540,6 @@ pub fn markdown_links(text: &str) -> Vec<(String, String)> {
         (label.to_string(), c[1].to_string())
     }));
     out
-}
-
-/// hawatch's webhook signature header value: `sha256=<lowercase hex HMAC-SHA256>`.
-pub fn webhook_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
 }
 
 struct Verdict {
@@ -681,12 +638,12 @@ async fn handle(
             };
             let secret = inner.secret.as_deref();
             let verdict = match flavour {
-                Flavour::Webhook => check_webhook(secret, &req),
-                Flavour::Feishu => check_feishu(FEISHU_TOKEN, secret, &settings, &req),
-                Flavour::Lark => check_feishu(LARK_TOKEN, secret, &settings, &req),
-                Flavour::DingTalk => check_dingtalk(secret, &settings, &req),
-                Flavour::WeCom => check_wecom(&req),
-                Flavour::Slack => check_slack(&req),
+                Flavour::Webhook => webhook::check_webhook(secret, &req),
+                Flavour::Feishu => feishu::check_feishu(FEISHU_TOKEN, secret, &settings, &req),
+                Flavour::Lark => feishu::check_feishu(LARK_TOKEN, secret, &settings, &req),
+                Flavour::DingTalk => dingtalk::check_dingtalk(secret, &settings, &req),
+                Flavour::WeCom => wecom::check_wecom(&req),
+                Flavour::Slack => slack::check_slack(&req),
             };
             if verdict.accepted && settings.rate_limit && inner.rate.lock().unwrap().refuse(flavour) {
                 rate_limited(flavour)
@@ -776,528 +733,20 @@ fn rate_limited(flavour: Flavour) -> Verdict {
     }
 }
 
-fn check_webhook(secret: Option<&str>, req: &Req) -> Verdict {
-    if req.method != Method::POST {
-        return Verdict::reject(405, json!({"ok": false, "error": "POST only"}), "not POST");
-    }
-    if req.json.is_none() {
-        return Verdict::reject(
-            400,
-            json!({"ok": false, "error": "body is not JSON"}),
-            "body is not JSON",
-        );
-    }
-    if let Some(secret) = secret {
-        let want = webhook_signature(secret, req.body);
-        let got = req.headers.get("x-hawatch-signature").and_then(|v| v.to_str().ok());
-        if got != Some(want.as_str()) {
-            return Verdict::reject(
-                401,
-                json!({"ok": false, "error": "bad signature"}),
-                format!("signature mismatch: got {got:?}"),
-            );
-        }
-    }
-    Verdict::ok(json!({"ok": true}))
-}
+// ---- Shared by the services' checks (one file each: feishu.rs, dingtalk.rs, ...) ----
 
-// ---- Feishu / Lark ----
-
-fn feishu_fail(code: i64, msg: &str, reason: impl Into<String>) -> Verdict {
-    Verdict::reject(200, json!({"code": code, "msg": msg}), reason)
-}
-
-fn feishu_bad_request(reason: impl Into<String>) -> Verdict {
-    feishu_fail(9499, "Bad Request", reason)
-}
-
-fn check_feishu(token: &str, secret: Option<&str>, settings: &Settings, req: &Req) -> Verdict {
-    if req.method != Method::POST {
-        return Verdict::reject(405, json!({"code": 9499, "msg": "Bad Request"}), "not POST");
-    }
-    match req.path.strip_prefix(FEISHU_HOOK_PREFIX) {
-        Some(t) if t == token => {}
-        Some(t) => {
-            return feishu_fail(
-                19001,
-                "param invalid: incoming webhook access token invalid",
-                format!("token {t:?} is not {token:?}"),
-            )
-        }
-        None => {
-            return Verdict::text(
-                404,
-                "404 page not found",
-                Some(format!("path {} is not {FEISHU_HOOK_PREFIX}<token>", req.path)),
-            )
-        }
-    }
-    if settings.ip_denied {
-        return feishu_fail(19022, "Ip Not Allowed", "ip denied (set_ip_denied)");
-    }
-    if req.body.len() > FEISHU_MAX_BODY {
-        return feishu_bad_request(format!("body is {} bytes > {FEISHU_MAX_BODY}", req.body.len()));
-    }
-    let Some(v) = req.object() else {
-        return feishu_bad_request("body is not a JSON object");
-    };
-    if let Some(secret) = secret {
-        if let Err(why) = check_feishu_sign(secret, v) {
-            return feishu_fail(
-                19021,
-                "sign match fail or timestamp is not within one hour from current time",
-                why,
-            );
-        }
-    }
-    if let Err(why) = check_feishu_message(v) {
-        return feishu_bad_request(why);
-    }
-    if !has_keyword(&settings.keywords, &feishu_text(v)) {
-        return feishu_fail(
-            19024,
-            "Key Words Not Found",
-            format!("none of {:?} in the message", settings.keywords),
-        );
-    }
-    Verdict::ok(json!({
-        "StatusCode": 0,
-        "StatusMessage": "success",
-        "code": 0,
-        "data": {},
-        "msg": "success"
-    }))
-}
-
-fn check_feishu_sign(secret: &str, v: &Value) -> Result<(), String> {
-    let ts_str = v["timestamp"].as_str().ok_or("`timestamp` missing or not a string")?;
-    let ts: i64 = ts_str
-        .parse()
-        .map_err(|_| format!("`timestamp` {ts_str:?} is not an integer"))?;
-    let now = chrono::Utc::now().timestamp();
-    if (now - ts).abs() > FEISHU_MAX_SKEW_SECS {
-        return Err(format!(
-            "`timestamp` {ts} is {} s from now (seconds expected, not ms)",
-            now - ts
-        ));
-    }
-    let sign = v["sign"].as_str().ok_or("`sign` missing or not a string")?;
-    let want = feishu_sign(ts, secret);
-    if sign != want {
-        return Err(format!("sign {sign:?} != expected {want:?}"));
-    }
-    Ok(())
-}
-
-fn check_feishu_message(v: &Value) -> Result<(), String> {
-    match v["msg_type"].as_str() {
-        Some("interactive") => check_feishu_card(v),
-        Some("text") => {
-            if !v["content"].is_object() {
-                return Err(format!("`content` must be an object, got {}", v["content"]));
-            }
-            match v["content"]["text"].as_str() {
-                Some("") => Err("content.text is empty".into()),
-                Some(_) => Ok(()),
-                None => Err("content.text missing or not a string".into()),
-            }
-        }
-        Some("post") => check_feishu_post(v),
-        _ => Err(format!(
-            "msg_type is {}, want \"text\", \"post\" or \"interactive\"",
-            v["msg_type"]
-        )),
-    }
-}
-
-fn check_feishu_post(v: &Value) -> Result<(), String> {
-    let Some(langs) = v["content"]["post"].as_object() else {
-        return Err("content.post missing or not an object".into());
-    };
-    if langs.is_empty() {
-        return Err("content.post has no language".into());
-    }
-    for (lang, body) in langs {
-        if !matches!(lang.as_str(), "zh_cn" | "en_us" | "ja_jp") {
-            return Err(format!("content.post.{lang}: unknown language"));
-        }
-        if !(body["title"].is_null() || body["title"].is_string()) {
-            return Err(format!("content.post.{lang}.title is not a string"));
-        }
-        let Some(paras) = body["content"].as_array() else {
-            return Err(format!("content.post.{lang}.content missing or not an array"));
-        };
-        for (i, para) in paras.iter().enumerate() {
-            let Some(nodes) = para.as_array() else {
-                return Err(format!("content.post.{lang}.content[{i}] is not an array"));
-            };
-            for (j, node) in nodes.iter().enumerate() {
-                let at = format!("content.post.{lang}.content[{i}][{j}]");
-                let need = |key: &str| -> Result<(), String> {
-                    if node[key].is_string() {
-                        Ok(())
-                    } else {
-                        Err(format!("{at}.{key} missing or not a string"))
-                    }
-                };
-                match node["tag"].as_str() {
-                    None => return Err(format!("{at} has no string `tag`")),
-                    Some("text") => need("text")?,
-                    Some("a") => {
-                        need("text")?;
-                        need("href")?;
-                        let href = node["href"].as_str().unwrap_or_default();
-                        url::Url::parse(href).map_err(|e| format!("{at}.href {href:?}: {e}"))?;
-                    }
-                    Some("at") => need("user_id")?,
-                    Some("img") => need("image_key")?,
-                    Some(_) => {}
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_feishu_card(v: &Value) -> Result<(), String> {
-    let card = &v["card"];
-    if !card.is_object() {
-        return Err(format!("`card` must be an object, got {card}"));
-    }
-    if !card["header"]["title"]["content"].is_string() {
-        return Err("card.header.title.content missing or not a string".into());
-    }
-    if !card["header"]["template"].is_string() {
-        return Err("card.header.template missing or not a string".into());
-    }
-    let Some(elements) = card["elements"].as_array() else {
-        return Err("card.elements missing or not an array".into());
-    };
-    if elements.is_empty() {
-        return Err("card.elements is empty".into());
-    }
-    if let Some(i) = elements.iter().position(|e| !e["tag"].is_string()) {
-        return Err(format!("card.elements[{i}] has no string `tag`"));
-    }
-    Ok(())
-}
-
-/// The text of a Feishu message (what keywords are searched in).
-fn feishu_text(v: &Value) -> String {
-    match v["msg_type"].as_str() {
-        Some("text") => v["content"]["text"].as_str().unwrap_or_default().to_string(),
-        Some("post") => {
-            let mut parts = Vec::new();
-            for body in v["content"]["post"].as_object().into_iter().flat_map(|m| m.values()) {
-                if let Some(t) = body["title"].as_str() {
-                    parts.push(t.to_string());
-                }
-                for node in body["content"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_array)
-                    .flatten()
-                {
-                    if let Some(t) = node["text"].as_str() {
-                        parts.push(t.to_string());
-                    }
-                }
-            }
-            parts.join("\n")
-        }
-        Some("interactive") => {
-            let mut parts = Vec::new();
-            collect_strings(&v["card"], &mut parts);
-            parts.join("\n")
-        }
-        _ => String::new(),
-    }
-}
-
-/// Every string value inside `v` (not the keys), depth first.
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        Value::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
-        _ => {}
-    }
-}
-
+/// Keyword protection: no keywords set, or one of them in `text`.
 fn has_keyword(keywords: &[String], text: &str) -> bool {
     keywords.is_empty() || keywords.iter().any(|k| text.contains(k.as_str()))
 }
 
-// ---- DingTalk ----
-
+/// The `{"errcode":N,"errmsg":…}` refusal of DingTalk and WeCom (always HTTP 200).
 fn errcode(code: i64, msg: &str, reason: impl Into<String>) -> Verdict {
     Verdict::reject(200, json!({"errcode": code, "errmsg": msg}), reason)
 }
 
-fn check_dingtalk(secret: Option<&str>, settings: &Settings, req: &Req) -> Verdict {
-    if req.method != Method::POST {
-        return errcode(43002, "需要POST请求", "not POST");
-    }
-    let token = req.query_param("access_token");
-    if token.as_deref() != Some(DINGTALK_TOKEN) {
-        return errcode(300005, "token is not exist", format!("access_token {token:?}"));
-    }
-    if settings.ip_denied {
-        return errcode(310000, "ip 127.0.0.1 not in whitelist", "ip denied (set_ip_denied)");
-    }
-    if req.body.len() > DINGTALK_MAX_BODY {
-        return errcode(
-            460101,
-            "message too long, exceed 20000 bytes",
-            format!("body is {} bytes > {DINGTALK_MAX_BODY}", req.body.len()),
-        );
-    }
-    let Some(v) = req.object() else {
-        return errcode(40035, "缺少参数 json", "body is not a JSON object");
-    };
-    if let Some(secret) = secret {
-        if let Err(why) = check_dingtalk_sign(secret, req) {
-            return errcode(310000, "sign not match", why);
-        }
-    }
-    if !has_keyword(&settings.keywords, &dingtalk_text(v)) {
-        return errcode(
-            310000,
-            "keywords not in content",
-            format!("none of {:?} in the message", settings.keywords),
-        );
-    }
-    if let Err(why) = check_dingtalk_message(v) {
-        return errcode(40035, "缺少参数 json", why);
-    }
-    Verdict::ok(json!({"errcode": 0, "errmsg": "ok"}))
-}
-
-fn check_dingtalk_sign(secret: &str, req: &Req) -> Result<(), String> {
-    let ts_str = req.query_param("timestamp").ok_or("query `timestamp` missing")?;
-    let ts: i64 = ts_str
-        .parse()
-        .map_err(|_| format!("query `timestamp` {ts_str:?} is not an integer"))?;
-    let now = chrono::Utc::now().timestamp_millis();
-    if (now - ts).abs() > DINGTALK_MAX_SKEW_MS {
-        return Err(format!(
-            "query `timestamp` {ts} is {} ms from now (milliseconds expected, not s)",
-            now - ts
-        ));
-    }
-    let sign = req.query_param("sign").ok_or("query `sign` missing")?;
-    let want = dingtalk_sign(ts, secret);
-    if sign != want {
-        let hint = if sign.contains(' ') {
-            " ('+' not percent-encoded?)"
-        } else if sign.contains('%') {
-            " (percent-encoded twice?)"
-        } else {
-            ""
-        };
-        return Err(format!("sign {sign:?} != expected {want:?}{hint}"));
-    }
-    Ok(())
-}
-
 fn is_string_array(v: &Value) -> bool {
     v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-}
-
-fn check_dingtalk_message(v: &Value) -> Result<(), String> {
-    match v["msgtype"].as_str() {
-        Some("markdown") => {
-            for key in ["title", "text"] {
-                if !v["markdown"][key].is_string() {
-                    return Err(format!("markdown.{key} missing or not a string"));
-                }
-            }
-        }
-        Some("text") => {
-            if !v["text"]["content"].is_string() {
-                return Err("text.content missing or not a string".into());
-            }
-        }
-        _ => return Err(format!("msgtype is {}, want \"markdown\" or \"text\"", v["msgtype"])),
-    }
-    if let Some(at) = v.get("at") {
-        if !at.is_object() {
-            return Err(format!("`at` is not an object: {at}"));
-        }
-        for key in ["atMobiles", "atUserIds"] {
-            if at.get(key).is_some_and(|x| !is_string_array(x)) {
-                return Err(format!("at.{key} is not an array of strings"));
-            }
-        }
-        if at.get("isAtAll").is_some_and(|x| !x.is_boolean()) {
-            return Err("at.isAtAll is not a bool".into());
-        }
-    }
-    Ok(())
-}
-
-/// The text of a DingTalk message: markdown `title + "\n" + text`, or text `content`.
-fn dingtalk_text(v: &Value) -> String {
-    match v["msgtype"].as_str() {
-        Some("markdown") => format!(
-            "{}\n{}",
-            v["markdown"]["title"].as_str().unwrap_or_default(),
-            v["markdown"]["text"].as_str().unwrap_or_default()
-        ),
-        Some("text") => v["text"]["content"].as_str().unwrap_or_default().to_string(),
-        _ => String::new(),
-    }
-}
-
-// ---- WeCom ----
-
-fn check_wecom(req: &Req) -> Verdict {
-    if req.method != Method::POST {
-        return errcode(43002, "require POST method", "not POST");
-    }
-    let key = req.query_param("key");
-    if key.as_deref() != Some(WECOM_KEY) {
-        return errcode(
-            93000,
-            "invalid webhook url, hint: [1700000000_00000000000000000000000000000000], from ip: 127.0.0.1, \
-             more info at https://open.work.weixin.qq.com/devtool/query?e=93000",
-            format!("key {key:?}"),
-        );
-    }
-    let Some(v) = req.object() else {
-        return errcode(47001, "data format error", "body is not a JSON object");
-    };
-    let (ty, limit) = match v["msgtype"].as_str() {
-        Some("text") => ("text", WECOM_TEXT_MAX),
-        Some(ty @ ("markdown" | "markdown_v2")) => (ty, WECOM_MARKDOWN_MAX),
-        _ => {
-            return errcode(
-                40008,
-                "invalid message type",
-                format!("msgtype is {}, want text, markdown or markdown_v2", v["msgtype"]),
-            )
-        }
-    };
-    let content = v[ty]["content"].as_str().unwrap_or_default();
-    if content.is_empty() {
-        return errcode(44004, "empty content", format!("{ty}.content missing or empty"));
-    }
-    if content.len() > limit {
-        return errcode(
-            40058,
-            &format!("{ty}.content exceed max length {limit}. invalid Request Parameter"),
-            format!("{ty}.content is {} bytes > {limit}", content.len()),
-        );
-    }
-    if ty == "text" {
-        for key in ["mentioned_list", "mentioned_mobile_list"] {
-            if v["text"].get(key).is_some_and(|x| !is_string_array(x)) {
-                return errcode(
-                    40058,
-                    &format!("text.{key} invalid. invalid Request Parameter"),
-                    format!("text.{key} is not an array of strings"),
-                );
-            }
-        }
-    }
-    Verdict::ok(json!({"errcode": 0, "errmsg": "ok"}))
-}
-
-// ---- Slack ----
-
-fn check_slack(req: &Req) -> Verdict {
-    let bad = |status: u16, body: &str, why: String| Verdict::text(status, body, Some(why));
-    if req.path != SLACK_PATH {
-        return bad(404, "no_service", format!("path {} is not {SLACK_PATH}", req.path));
-    }
-    if req.method != Method::POST {
-        return bad(400, "invalid_payload", "not POST".into());
-    }
-    let Some(v) = req.object() else {
-        return bad(400, "invalid_payload", "body is not a JSON object".into());
-    };
-    match v["text"].as_str() {
-        Some(t) if !t.is_empty() => {}
-        _ => return bad(400, "invalid_payload", "`text` missing, empty or not a string".into()),
-    }
-    if let Err(why) = check_slack_blocks(v) {
-        return bad(400, "invalid_blocks", why);
-    }
-    Verdict::text(200, "ok", None)
-}
-
-/// A Slack text object: `type` mrkdwn or plain_text, non-empty `text` ≤ `max` chars.
-fn check_slack_text(t: &Value, at: &str, max: usize) -> Result<(), String> {
-    if !matches!(t["type"].as_str(), Some("mrkdwn" | "plain_text")) {
-        return Err(format!("{at}.type is {}, want mrkdwn or plain_text", t["type"]));
-    }
-    let Some(s) = t["text"].as_str() else {
-        return Err(format!("{at}.text missing or not a string"));
-    };
-    let n = s.chars().count();
-    if n == 0 || n > max {
-        return Err(format!("{at}.text has {n} chars, want 1..={max}"));
-    }
-    Ok(())
-}
-
-fn check_slack_blocks(v: &Value) -> Result<(), String> {
-    let Some(blocks) = v.get("blocks") else {
-        return Ok(());
-    };
-    let Some(blocks) = blocks.as_array() else {
-        return Err("`blocks` is not an array".into());
-    };
-    if blocks.len() > SLACK_MAX_BLOCKS {
-        return Err(format!("{} blocks > {SLACK_MAX_BLOCKS}", blocks.len()));
-    }
-    for (i, b) in blocks.iter().enumerate() {
-        let at = format!("blocks[{i}]");
-        match b["type"].as_str() {
-            None => return Err(format!("{at} has no string `type`")),
-            Some("header") => {
-                if b["text"]["type"].as_str() != Some("plain_text") {
-                    return Err(format!("{at}.text.type must be plain_text"));
-                }
-                check_slack_text(&b["text"], &format!("{at}.text"), 150)?;
-            }
-            Some("section") => {
-                let (text, fields) = (b.get("text"), b.get("fields"));
-                if text.is_none() && fields.is_none() {
-                    return Err(format!("{at}: section needs `text` or `fields`"));
-                }
-                if let Some(t) = text {
-                    check_slack_text(t, &format!("{at}.text"), 3000)?;
-                }
-                if let Some(f) = fields {
-                    let Some(f) = f.as_array() else {
-                        return Err(format!("{at}.fields is not an array"));
-                    };
-                    if f.len() > 10 {
-                        return Err(format!("{at}.fields has {} entries > 10", f.len()));
-                    }
-                    for (j, t) in f.iter().enumerate() {
-                        check_slack_text(t, &format!("{at}.fields[{j}]"), 2000)?;
-                    }
-                }
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// `text` plus every block text, field text and (context) element text.
-fn slack_text(v: &Value) -> String {
-    let mut parts: Vec<String> = v["text"].as_str().map(str::to_string).into_iter().collect();
-    for b in v["blocks"].as_array().into_iter().flatten() {
-        let texts = std::iter::once(&b["text"])
-            .chain(b["fields"].as_array().into_iter().flatten())
-            .chain(b["elements"].as_array().into_iter().flatten());
-        parts.extend(texts.filter_map(|t| t["text"].as_str()).map(str::to_string));
-    }
-    parts.join("\n")
 }
 
 /// The human text a recorded request carried (see [`Receiver::accepted_texts`]).
@@ -1310,12 +759,12 @@ fn message_text(flavour: Flavour, r: &Recorded) -> String {
     };
     match flavour {
         Flavour::Webhook => String::from_utf8_lossy(&r.body).into_owned(),
-        Flavour::Feishu | Flavour::Lark => feishu_text(v),
-        Flavour::DingTalk => dingtalk_text(v),
+        Flavour::Feishu | Flavour::Lark => feishu::feishu_text(v),
+        Flavour::DingTalk => dingtalk::dingtalk_text(v),
         Flavour::WeCom => v[v["msgtype"].as_str().unwrap_or("text")]["content"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
-        Flavour::Slack => slack_text(v),
+        Flavour::Slack => slack::slack_text(v),
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use super::{free_port, tempdir, wait_for, Proc};
+use crate::{free_port, tempdir, wait_for, Proc};
 
 /// Path of the HAProxy binary (override with `HAWATCH_IT_HAPROXY`).
 pub fn haproxy_bin() -> PathBuf {
@@ -295,7 +295,7 @@ impl Haproxy {
 
     /// HAProxy's stderr so far (all starts).
     pub fn stderr(&self) -> String {
-        super::read_lossy(&self.dir().join("haproxy.stderr"))
+        crate::read_lossy(&self.dir().join("haproxy.stderr"))
     }
 
     fn render_cfg(&self) -> String {

@@ -1,30 +1,31 @@
-//! Test helpers for the `it` integration binary.
+//! Test support for hawatch's integration tests and lab: real processes and
+//! servers, owned by guards.
 //!
 //! Everything here is real: a real `haproxy` (master-worker, foreground, owned by the
 //! test), real TCP servers on 127.0.0.1, a real axum receiver, a real SMTP server and
 //! a real Alertmanager (Debian packages, see `scripts/deps.sh`). Tests run in parallel in
 //! one process, so every helper lives in its own tempdir and takes ports by binding
 //! `127.0.0.1:0`. Every spawned process and server is stopped by its guard's `Drop`,
-//! also when a test panics.
+//! also when a test panics. Nothing here knows hawatch itself: the path of its binary
+//! and the watcher guard stay in `tests/it`.
 //!
 //! - [`haproxy`]: `Haproxy` (start / reload / stop / runtime API) and config snippets.
 //! - [`backend`]: `Backend`, a tiny HTTP server HAProxy health-checks.
-//! - [`receiver`]: `Receiver`, a stand-in for Feishu / Lark / DingTalk / WeCom / Slack
-//!   and generic webhooks.
+//! - [`receivers`]: `Receiver`, a stand-in for Feishu / Lark / DingTalk / WeCom / Slack
+//!   and generic webhooks, one file per service.
 //! - [`smtp`]: `SmtpServer`, a real SMTP server (Python aiosmtpd: plaintext, STARTTLS
 //!   or implicit TLS, optional AUTH) recording every message it accepts.
 //! - [`alertmanager`]: `Alertmanager`, a real Prometheus Alertmanager with its v2 API.
-//! - here: [`wait_for`], [`free_port`], [`hawatch_bin`], [`Proc`] and [`rt`], the one
-//!   background tokio runtime that `Backend` and `Receiver` run on (so they work from
-//!   sync tests and from `#[tokio::test]` alike, and keep answering while a test blocks
-//!   its own thread in [`wait_for`]).
-#![allow(dead_code)]
-
+//! - [`exposition`]: a reader of the Prometheus text format, to compare `/metrics`.
+//! - here: [`wait_for`], [`free_port`], [`dead_port`], [`PortHold`], [`Proc`] and [`rt`],
+//!   the one background tokio runtime that `Backend` and `Receiver` run on (so they work
+//!   from sync tests and from `#[tokio::test]` alike, and keep answering while a test
+//!   blocks its own thread in [`wait_for`]).
 pub mod alertmanager;
 pub mod backend;
 pub mod exposition;
 pub mod haproxy;
-pub mod receiver;
+pub mod receivers;
 pub mod smtp;
 
 use std::collections::HashSet;
@@ -86,7 +87,7 @@ fn used_ports() -> &'static Mutex<HashSet<u16>> {
 }
 
 /// Remember `port` as taken (for ports bound by helpers themselves).
-pub(crate) fn claim_port(port: u16) {
+pub fn claim_port(port: u16) {
     used_ports().lock().unwrap().insert(port);
 }
 
@@ -118,6 +119,23 @@ pub fn dead_port() -> u16 {
     let (s, port) = bound_unlistened(false);
     HELD.get_or_init(Default::default).lock().unwrap().push(s);
     used_ports().lock().unwrap().insert(port);
+    port
+}
+
+/// A loopback port reserved for the rest of this process: bound (SO_REUSEADDR) and
+/// never listened on, for as long as the process lives. Nobody else gets it (neither
+/// `bind(0)` nor an outgoing connection is handed a bound port, and a bind without
+/// SO_REUSEADDR is refused), so it cannot be taken between here and the bind of the
+/// process we hand it to; that process binds it anyway, because HAProxy, hawatch,
+/// the Go exporter, xinetd and std's `TcpListener::bind` all set SO_REUSEADDR, and
+/// Linux lets a SO_REUSEADDR socket listen next to bound ones that do not listen.
+/// Until someone listens, connects are refused (a port for "nobody listens here").
+/// The lab's way to hand a port to a process; a [`PortHold`] that is never dropped.
+pub fn reserved_port() -> u16 {
+    static HELD: OnceLock<Mutex<Vec<socket2::Socket>>> = OnceLock::new();
+    let (s, port) = bound_unlistened(true);
+    HELD.get_or_init(Default::default).lock().unwrap().push(s);
+    claim_port(port);
     port
 }
 
@@ -187,11 +205,6 @@ pub fn pid_listens_on(pid: u32, port: u16) -> bool {
     };
     fds.flatten()
         .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| inodes.contains(&*l.to_string_lossy())))
-}
-
-/// The `hawatch` binary built by cargo for this test run.
-pub fn hawatch_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hawatch"))
 }
 
 /// A fresh tempdir for one test (removed on drop).
@@ -362,7 +375,8 @@ impl Drop for Proc {
     }
 }
 
-pub(crate) fn read_lossy(p: &Path) -> String {
+/// The file's bytes as text (lossy); empty if it does not exist, a panic on any other error.
+pub fn read_lossy(p: &Path) -> String {
     match std::fs::read(p) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),

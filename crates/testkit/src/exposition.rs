@@ -1,8 +1,6 @@
 //! A small reader of the Prometheus text format (0.0.4 and OpenMetrics
 //! text), for comparing two `/metrics` outputs sample by sample. Shared by
-//! the unit tests of `src/metrics` (through `#[path]`) and the integration
-//! tests.
-#![allow(dead_code)]
+//! the unit tests of `src/metrics` and the integration tests.
 
 use std::collections::BTreeMap;
 

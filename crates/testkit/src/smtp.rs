@@ -1,6 +1,6 @@
 //! `SmtpServer`: a real SMTP server (aiosmtpd) owned by one test.
 //!
-//! Runs `tests/fixtures/smtpd.py` with Debian's `/usr/bin/python3` (the `python3` on
+//! Runs `fixtures/smtpd.py` (of this crate) with Debian's `/usr/bin/python3` (the `python3` on
 //! PATH may be a pyenv build that does not see `python3-aiosmtpd`; override with
 //! `HAWATCH_IT_PYTHON`) on a free 127.0.0.1 port, in one of three [`SmtpTls`] modes,
 //! optionally requiring AUTH PLAIN / LOGIN. A fresh self-signed certificate for
@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::{free_port, read_lossy, tempdir, wait_for, Proc};
+use crate::{free_port, read_lossy, tempdir, wait_for, Proc};
 
 /// How long [`SmtpServer::start`] waits for `READY`.
 pub const SMTP_START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -29,9 +29,9 @@ pub fn python_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"))
 }
 
-/// `tests/fixtures/smtpd.py`.
+/// `crates/testkit/fixtures/smtpd.py`.
 pub fn smtpd_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtpd.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtpd.py")
 }
 
 /// Transport security of the server.
