@@ -200,5 +200,9 @@ fn only_the_command_line_loads_a_config() {
             }
         }
     }
-    assert!(found.is_empty(), "a configuration loaded below the command line:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "a configuration loaded below the command line:\n{}",
+        found.join("\n")
+    );
 }
