@@ -206,3 +206,42 @@ fn only_the_command_line_loads_a_config() {
         found.join("\n")
     );
 }
+
+/// README's Layout table matches the tree: every path it names exists, and
+/// every top-level module of `src/` is in it.
+#[test]
+fn the_readme_layout_matches_the_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .split("## Layout")
+        .nth(1)
+        .expect("README has a Layout section")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let mut named = Vec::new();
+    for row in &table {
+        let first = row.split('|').nth(1).unwrap_or("");
+        named.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+    }
+    let missing: Vec<&String> = named.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "README's Layout names paths that do not exist: {missing:?}"
+    );
+    let mut unlisted = Vec::new();
+    for entry in std::fs::read_dir(root.join("src")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let path = if name.ends_with(".rs") {
+            format!("src/{name}")
+        } else {
+            format!("src/{name}/")
+        };
+        if name != "lib.rs" && !named.contains(&path) {
+            unlisted.push(path);
+        }
+    }
+    assert!(unlisted.is_empty(), "README's Layout does not list: {unlisted:?}");
+}
