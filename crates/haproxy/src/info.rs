@@ -1,7 +1,7 @@
 //! `show info` (`Key: value` lines) and the equivalent header of the HTML stats
 //! page, which is all the HTTP source has to tell a restart from a reload.
 
-/// What hawatch needs from `show info`; every other key is kept in `fields`.
+/// The `show info` keys a watcher needs, typed; every other key is kept in `fields`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Info {
     pub version: Option<String>,
@@ -42,8 +42,9 @@ impl Info {
 
     /// Reads pid, uptime and version from the HTML stats page header:
     /// `HAProxy version 2.6.12-1, released 2026/10/17`, `pid = 2204 (process #1, ...`,
-    /// `uptime = 0d 0h00m03s`. hawatch asks for the page with a `;scope=` that
-    /// matches no proxy, so it is a few kilobytes whatever the config.
+    /// `uptime = 0d 0h00m03s`. Ask for the page with a `;scope=` that matches
+    /// no proxy (`~` is not allowed in names): it is then a few kilobytes
+    /// whatever the config.
     pub fn parse_html(html: &str) -> Info {
         let mut info = Info::default();
         let plain = strip_tags(html);
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn parses_capture() {
-        let info = Info::parse(include_str!("../../../tests/fixtures/haproxy-2.6/show-info.txt"));
+        let info = Info::parse(include_str!("../tests/fixtures/haproxy-2.6/show-info.txt"));
         assert_eq!(info.pid, Some(28345));
         assert_eq!(info.uptime_sec, Some(5));
         assert_eq!(info.version.as_deref(), Some("2.6.12-1+deb12u4"));

@@ -1,8 +1,9 @@
 //! The lines HAProxy logs when a server or backend changes state.
 //!
-//! hawatch's fast path reads them from a `ring` (`show events RING -w -n`) and
-//! polls at once when one arrives; the poll, not the line, is the source of
-//! truth, so this only has to recognise the lines and name the proxy/server.
+//! A watcher can follow them in a `ring` ([`Client::follow_ring`](crate::Client::follow_ring),
+//! `show events RING -w -n`) and poll at once when one arrives; the poll, not
+//! the line, is the source of truth, so this only has to recognise the lines
+//! and name the proxy/server.
 
 /// A recognised state-change log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +77,7 @@ mod tests {
 
     #[test]
     fn recognises_every_state_line_in_the_captures() {
-        let ring = include_str!("../../../tests/fixtures/haproxy-2.6/show-events-evring.txt");
+        let ring = include_str!("../tests/fixtures/haproxy-2.6/show-events-evring.txt");
         let hits: Vec<_> = ring.lines().filter_map(parse_state_line).collect();
         assert!(hits.contains(&StateLine {
             backend: "be_app".into(),
@@ -101,7 +102,7 @@ mod tests {
         {
             assert_eq!(parse_state_line(l), None, "{l}");
         }
-        let rfc5424 = include_str!("../../../tests/fixtures/haproxy-2.6/syslog-udp-local1-rfc5424.log");
+        let rfc5424 = include_str!("../tests/fixtures/haproxy-2.6/syslog-udp-local1-rfc5424.log");
         assert!(rfc5424.lines().filter_map(parse_state_line).count() > 3);
     }
 

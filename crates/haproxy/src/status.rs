@@ -18,7 +18,7 @@ pub enum State {
 }
 
 impl State {
-    /// The word hawatch uses in events (`from`/`to`). `no check` counts as UP:
+    /// The one word for the state (`UP`, `DOWN`, ...), as in events' `from`/`to`. `no check` counts as UP:
     /// the server is running and takes traffic.
     pub fn word(self) -> &'static str {
         match self {
