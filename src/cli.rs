@@ -6,12 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// clap's value parser for `ctl weight`: 0-256, or a percentage (`50%`).
-pub fn weight_arg(s: &str) -> Result<String, String> {
-    let pct = s.strip_suffix('%');
-    match pct.unwrap_or(s).parse::<u32>() {
-        Ok(v) if pct.is_some() || v <= 256 => Ok(s.to_string()),
-        _ => Err(format!("{s:?}: a number 0-256, or a percentage like 50%")),
-    }
+pub fn weight_arg(s: &str) -> Result<haproxy::Weight, haproxy::WeightError> {
+    s.parse()
 }
 
 #[derive(Debug, Parser)]
@@ -160,7 +156,7 @@ pub enum CtlAction {
     Weight {
         target: String,
         #[arg(value_parser = weight_arg)]
-        weight: String,
+        weight: haproxy::Weight,
     },
     /// Enable or disable health checks.
     Health { target: String, action: OnOff },

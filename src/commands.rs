@@ -103,11 +103,11 @@ async fn ctl(a: crate::cli::CtlArgs, config: Config) -> anyhow::Result<u8> {
     match a.action {
         CtlAction::Server { target, state } => {
             let s = match state {
-                ServerState::Ready => "ready",
-                ServerState::Drain => "drain",
-                ServerState::Maint => "maint",
+                ServerState::Ready => haproxy::Admin::Ready,
+                ServerState::Drain => haproxy::Admin::Drain,
+                ServerState::Maint => haproxy::Admin::Maint,
             };
-            c.act(&target, Action::State(s.into())).await
+            c.act(&target, Action::State(s)).await
         }
         // Checked by clap (crate::cli::weight_arg).
         CtlAction::Weight { target, weight } => c.act(&target, Action::Weight(weight)).await,

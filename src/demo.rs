@@ -164,9 +164,18 @@ async fn expect(store: &Store, kind: Kind, subject: &str) -> anyhow::Result<()> 
     bail!("expected a {kind} event for {subject} within 15 s, but none came (see haproxy.log)")
 }
 
-async fn runtime_cmd(sock: &Path, cmd: &str) -> anyhow::Result<String> {
-    let ep = haproxy::Endpoint::Unix(sock.to_path_buf());
-    Ok(haproxy::client::command(&ep, cmd, Duration::from_secs(2), 1 << 20, 0).await?)
+/// The demo HAProxy's Runtime API.
+fn runtime_api(sock: &Path) -> haproxy::Client {
+    haproxy::Client::new(haproxy::Endpoint::Unix(sock.to_path_buf()))
+        .timeout(Duration::from_secs(2))
+        .max_reply(1 << 20)
+}
+
+/// `set server web/SERVER state ...` on the demo HAProxy.
+async fn set_state(sock: &Path, server: &str, state: haproxy::Admin) -> anyhow::Result<()> {
+    let id = haproxy::ServerId::new("web", server)?;
+    runtime_api(sock).set_server_state(&id, state).await?;
+    Ok(())
 }
 
 pub async fn run(bin: PathBuf) -> anyhow::Result<()> {
@@ -198,7 +207,7 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
     let _haproxy = Haproxy::start(bin, &cfg_path, dir)?;
     let mut up = false;
     for _ in 0..50 {
-        if runtime_cmd(&sock, "show info").await.is_ok() {
+        if runtime_api(&sock).show_info().await.is_ok() {
             up = true;
             break;
         }
@@ -253,10 +262,10 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
     pause().await;
 
     say("an operator puts web1 into maintenance through the Runtime API");
-    runtime_cmd(&sock, "set server web/web1 state maint").await?;
+    set_state(&sock, "web1", haproxy::Admin::Maint).await?;
     expect(&store, Kind::ServerMaint, "web/web1").await?;
     pause().await;
-    runtime_cmd(&sock, "set server web/web1 state ready").await?;
+    set_state(&sock, "web1", haproxy::Admin::Ready).await?;
     expect(&store, Kind::ServerReady, "web/web1").await?;
     pause().await;
 

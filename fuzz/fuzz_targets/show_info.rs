@@ -1,12 +1,12 @@
 //! `show info` (`Info::parse`), the HTML stats page header
 //! (`Info::parse_html`) and the reply to `show info;show stat` as the
-//! watcher, `/metrics` and `doctor` split it (`split_socket_reply`,
-//! `parse_socket_reply`). Invariant: a reply that splits has a `show stat`
+//! Runtime API client splits it for the watcher, `/metrics` and `doctor`
+//! (`haproxy::parse_info_stat`, `parse_socket_reply`). Invariant: a reply that splits has a `show stat`
 //! part whose rows number `len()`.
 #![no_main]
 
-use haproxy::Info;
-use hawatch::source::{parse_socket_reply, split_socket_reply};
+use haproxy::{parse_info_stat, Info};
+use hawatch::source::parse_socket_reply;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(info.fields.len() <= text.lines().count());
     let _ = Info::parse_html(&text);
 
-    if let Ok((_, stat)) = split_socket_reply(text.to_string()) {
+    if let Ok((_, stat)) = parse_info_stat(text.to_string()) {
         assert_eq!(stat.rows().count(), stat.len());
     }
     if let Ok(snap) = parse_socket_reply(text.into_owned()) {

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use haproxy::{RowType, ServerStatus, Stat, State};
 
 use crate::config::Health;
+use crate::model::snapshot::SourceError;
 
 /// Usable servers per backend in a `show stat` reply: UP (also while a
 /// failing check counts down, `UP 1/3`) or running without checks.
@@ -68,13 +69,14 @@ pub async fn check(h: &Health) -> Result<(), String> {
     // Every failing probe is named: the pid file's too, with the others.
     let pid = h.pid_file.as_deref().map_or(Ok(()), process_alive);
     let api = async {
-        let reply = haproxy::client::command(&h.socket, "show stat", h.timeout, crate::source::MAX_REPLY, 0)
-            .await
+        // Any valid reply will do for liveness; `Permission denied` or garbage will not.
+        let stat = match crate::source::socket_client(&h.socket, h.timeout).show_stat().await {
+            Ok(stat) => stat,
+            Err(haproxy::Error::Reply(e)) => return Err(format!("HAProxy answered, but: {e}")),
             // The client says what was wrong: no such file, not a socket,
             // permission denied, refused (stale), or no answer in time.
-            .map_err(|e| format!("HAProxy's Runtime API: {e}"))?;
-        // Any valid reply will do for liveness; `Permission denied` or garbage will not.
-        let stat = Stat::parse(reply).map_err(|e| format!("HAProxy answered, but: {e}"))?;
+            Err(e) => return Err(format!("HAProxy's Runtime API: {}", SourceError::from(e))),
+        };
         judge(&usable(&stat), &h.min_up)
     };
     let binds = futures_util::future::join_all(h.binds.iter().map(|a| async move {

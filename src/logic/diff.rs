@@ -515,6 +515,9 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
     let mut st = prev.unwrap_or_default();
     let snap = match obs {
         Err(error) => {
+            // The state and the event keep the message; the error's type
+            // stays with the poller's log.
+            let error = error.to_string();
             let mut changed = !had_prev;
             if was_reachable {
                 st.unreachable_since = Some(now);
@@ -529,8 +532,8 @@ pub fn diff(instance: &str, prev: Option<InstanceState>, obs: &Observation, now:
                 );
                 changed = true;
             }
-            if st.error.as_deref() != Some(error) {
-                st.error = Some(error.clone());
+            if st.error.as_deref() != Some(error.as_str()) {
+                st.error = Some(error);
                 changed = true;
             }
             st.reachable = false;

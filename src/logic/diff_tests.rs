@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::event::Kind::*;
-use crate::model::snapshot::Snapshot;
+use crate::model::snapshot::{Snapshot, SourceError};
 
 const START: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat.csv");
 const END: &str = include_str!("../../tests/fixtures/haproxy-2.6/show-stat-end.csv");
@@ -342,9 +342,20 @@ fn unreachable_then_recovered_then_compared_with_before() {
         START,
         &[("be_app", "app1", &[("status", "DOWN"), ("check_status", "L4CON")])],
     );
-    let err: Observation = Err("connection refused".into());
-    let r = run(&[snap(START, 1), err.clone(), err.clone(), snap(&down, 1)]);
+    let err = || -> Observation {
+        Err(SourceError::Socket(haproxy::Error::Refused {
+            endpoint: "/run/haproxy/admin.sock".into(),
+        }))
+    };
+    let r = run(&[snap(START, 1), err(), err(), snap(&down, 1)]);
     assert_eq!(kinds(&r[1]), vec![(InstanceUnreachable, "lb1".into())]);
+    assert!(
+        r[1][0]
+            .message
+            .contains("unreachable: connection refused by /run/haproxy/admin.sock"),
+        "{}",
+        r[1][0].message
+    );
     assert_eq!(r[1][0].severity, Severity::Critical);
     assert!(r[2].is_empty());
     assert_eq!(
@@ -355,7 +366,10 @@ fn unreachable_then_recovered_then_compared_with_before() {
 
 #[test]
 fn an_instance_unreachable_from_the_start_is_reported_then_baselined() {
-    let r = run(&[Err("no socket".into()), snap(START, 1), snap(START, 1)]);
+    let no_socket = SourceError::Socket(haproxy::Error::NotFound {
+        endpoint: "/run/haproxy/admin.sock".into(),
+    });
+    let r = run(&[Err(no_socket), snap(START, 1), snap(START, 1)]);
     assert_eq!(kinds(&r[0]), vec![(InstanceUnreachable, "lb1".into())]);
     assert_eq!(kinds(&r[1]), vec![(InstanceRecovered, "lb1".into())]);
     assert!(r[2].is_empty());

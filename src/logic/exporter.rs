@@ -282,7 +282,7 @@ pub fn parse_server_fields(s: &str) -> Result<Vec<usize>, String> {
 pub struct InstanceScrape {
     /// The value of the instance label (the `[[haproxy]]` name).
     pub name: String,
-    pub stats: Result<Stats, String>,
+    pub stats: Result<Stats, crate::model::snapshot::SourceError>,
     /// Process counters that outlive a scrape.
     pub counters: std::sync::Arc<ScrapeCounters>,
 }

@@ -160,7 +160,9 @@ fn bad_cells_count_as_parse_failures_and_a_failed_read_is_up_0() {
     let down = Scrape {
         instances: vec![InstanceScrape {
             name: "lb1".into(),
-            stats: Err("connection refused".into()),
+            stats: Err(crate::model::snapshot::SourceError::Socket(haproxy::Error::Refused {
+                endpoint: "/run/haproxy/admin.sock".into(),
+            })),
             counters,
         }],
         opts: Options::default(),

@@ -25,6 +25,7 @@ use crate::config::{Instance, Source};
 use crate::logic::exporter::{InstanceScrape, Options, Scrape, ScrapeCounters, Stats};
 use crate::logic::exposition::{Format, Text004};
 use crate::model::event::Event;
+use crate::model::snapshot::{HttpError, SourceError};
 use crate::source;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -352,18 +353,15 @@ impl Scraper {
 
 /// One read of one instance: `show info;show stat` on the socket, or the
 /// CSV page (the exporter reads nothing else over HTTP either).
-async fn read(inst: &Instance, http: &reqwest::Client) -> Result<Stats, String> {
+async fn read(inst: &Instance, http: &reqwest::Client) -> Result<Stats, SourceError> {
     match &inst.source {
         Source::Socket(ep) => {
-            let reply = haproxy::client::command(ep, "show info;show stat", inst.timeout, source::MAX_REPLY, 0)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (info, stat) = source::split_socket_reply(reply)?;
+            let (info, stat) = source::socket_client(ep, inst.timeout).show_info_stat().await?;
             Ok(Stats::new(stat, Some(info)))
         }
         Source::Http { url, .. } => {
             let csv = source::get(http, url.expose(), inst.timeout).await?;
-            let stat = haproxy::Stat::parse(csv).map_err(|e| format!("stats page: {e}"))?;
+            let stat = haproxy::Stat::parse(csv).map_err(HttpError::from)?;
             Ok(Stats::new(stat, None))
         }
     }

@@ -51,7 +51,96 @@ pub struct Snapshot {
 }
 
 /// The result of one poll: a snapshot, or why there is none.
-pub type Observation = Result<Snapshot, String>;
+pub type Observation = Result<Snapshot, SourceError>;
+
+/// Why a read of an instance failed, as the source's client said it: the
+/// Runtime API client's error or the stats page's, never flattened to text,
+/// so a permission error and a timeout stay apart. Shown, it is the message
+/// the state and the `instance_unreachable` event keep.
+#[derive(Debug)]
+pub enum SourceError {
+    /// The Runtime API (`socket`): connecting, the answer, or its framing.
+    Socket(haproxy::Error),
+    /// The HTTP stats page (`stats_url`).
+    Http(HttpError),
+}
+
+impl SourceError {
+    /// A timeout of either source.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Socket(haproxy::Error::Timeout { .. }) | SourceError::Http(HttpError::Timeout { .. })
+        )
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The client speaks of "a user"; here the user is hawatch's.
+            SourceError::Socket(haproxy::Error::PermissionDenied { endpoint }) => write!(
+                f,
+                "permission denied on stats socket {endpoint}: run hawatch as a user that can write it (e.g. add it to the haproxy group and set `mode 660` on the `stats socket` line)"
+            ),
+            SourceError::Socket(e) => e.fmt(f),
+            SourceError::Http(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The message is the inner error's (reworded at most): its causes are the
+/// inner error's causes, so a cause chain does not repeat it.
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SourceError::Socket(e) => e.source(),
+            SourceError::Http(e) => e.source(),
+        }
+    }
+}
+
+impl From<haproxy::Error> for SourceError {
+    fn from(e: haproxy::Error) -> SourceError {
+        SourceError::Socket(e)
+    }
+}
+
+impl From<haproxy::ReplyError> for SourceError {
+    fn from(e: haproxy::ReplyError) -> SourceError {
+        SourceError::Socket(haproxy::Error::Reply(e))
+    }
+}
+
+impl From<HttpError> for SourceError {
+    fn from(e: HttpError) -> SourceError {
+        SourceError::Http(e)
+    }
+}
+
+/// Why the HTTP stats page could not be read. `url` is shown with its
+/// credentials redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No HTTP answer: connecting, TLS, or the connection dropped.
+    #[error("stats page {url}: {}", crate::error::error_chain(.source))]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("stats page {url} refused the credentials (HTTP 401): check user:pass in `stats_url` against `stats auth` in haproxy.cfg")]
+    Unauthorized { url: String },
+    #[error("stats page {url} answered HTTP {status}: check the URL (`stats uri`)")]
+    Status { url: String, status: u16 },
+    #[error("stats page {url}: reply exceeds {max} bytes")]
+    TooLarge { url: String, max: usize },
+    #[error("stats page {url} did not answer within {after:?}")]
+    Timeout { url: String, after: std::time::Duration },
+    /// The page answered, but not with `show stat` CSV.
+    #[error("stats page: {0}")]
+    Csv(#[from] haproxy::ParseError),
+}
 
 /// What hawatch remembers about one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -145,5 +234,41 @@ mod tests {
             ..Info::default()
         };
         assert_eq!(ProcInfo::from_info(&up, now).start_time, Some(now.timestamp() - 5));
+    }
+
+    /// A poll's error keeps the client's type: a permission error and a
+    /// timeout are told apart without reading the text, and the text is
+    /// the one the state and events always had.
+    #[test]
+    fn source_errors_stay_typed_and_keep_their_text() {
+        let ep = "/run/haproxy/admin.sock".to_string();
+        let perm = SourceError::from(haproxy::Error::PermissionDenied { endpoint: ep.clone() });
+        let slow = SourceError::from(haproxy::Error::Timeout {
+            endpoint: ep.clone(),
+            after: std::time::Duration::from_millis(500),
+        });
+        assert!(matches!(
+            perm,
+            SourceError::Socket(haproxy::Error::PermissionDenied { .. })
+        ));
+        assert!(!perm.is_timeout() && slow.is_timeout());
+        assert_eq!(
+            perm.to_string(),
+            "permission denied on stats socket /run/haproxy/admin.sock: run hawatch as a user that can write it (e.g. add it to the haproxy group and set `mode 660` on the `stats socket` line)"
+        );
+        assert_eq!(slow.to_string(), "/run/haproxy/admin.sock did not answer within 500ms");
+        let http = SourceError::from(HttpError::Timeout {
+            url: "http://127.0.0.1:8404/stats;csv".into(),
+            after: std::time::Duration::from_secs(2),
+        });
+        assert!(http.is_timeout());
+        assert_eq!(
+            http.to_string(),
+            "stats page http://127.0.0.1:8404/stats;csv did not answer within 2s"
+        );
+        assert_eq!(
+            SourceError::from(haproxy::ReplyError::Truncated).to_string(),
+            "truncated reply to `show stat` (no terminating empty line)"
+        );
     }
 }

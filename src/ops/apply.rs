@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use haproxy::{Endpoint, RowType, ServerStatus, Stat, State};
+use haproxy::{Client, Endpoint, RowType, ServerStatus, Stat, State};
 
 use crate::config::{ApplyConfig, Config, Reload};
 use crate::model::event::{Event, Kind, Severity};
+use crate::model::snapshot::SourceError;
 use crate::runtime::recorder::Recorder;
 use crate::text::{visible, visible_lines};
 
@@ -81,15 +82,14 @@ pub fn proxies(cfg: &str) -> BTreeSet<String> {
 /// master-worker mode with `-S PATH` (`haproxy -W -S /run/haproxy/master.sock`,
 /// or `master-worker` in `global` and `-S` in the systemd unit's command line;
 /// Debian's unit sets `EXTRAOPTS=-S /run/haproxy-master.sock`).
-fn master_cli_error(sock: &Endpoint, e: haproxy::client::ClientError) -> String {
-    use haproxy::client::ClientError;
+fn master_cli_error(sock: &Endpoint, e: haproxy::Error) -> String {
     let how = "HAProxy makes it when started in master-worker mode with `-S`: `haproxy -W -S /run/haproxy/master.sock ...` (or `master-worker` in `global` and `-S PATH` on the systemd unit's command line); set [apply] master_socket to that path, or use reload = \"systemd\"";
     match e {
-        ClientError::NoSocket(_) => format!("master CLI {sock} does not exist: {how}"),
-        ClientError::Refused(_) => {
+        haproxy::Error::NotFound { .. } => format!("master CLI {sock} does not exist: {how}"),
+        haproxy::Error::Refused { .. } => {
             format!("master CLI {sock}: connection refused, no process listens there (a stale socket?): {how}")
         }
-        ClientError::SocketPermission(_) => format!(
+        haproxy::Error::PermissionDenied { .. } => format!(
             "master CLI {sock}: permission denied; run hawatch apply as the user HAProxy's master runs as (root), or give the socket a group with `-S {sock},mode,660,gid,GID`"
         ),
         e => format!("master CLI {sock}: {e}"),
@@ -103,27 +103,27 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    async fn stat(&self) -> Result<Stat, String> {
-        let reply = haproxy::client::command(&self.socket, "show stat", self.timeout, crate::source::MAX_REPLY, 0)
-            .await
-            .map_err(|e| e.to_string())?;
-        Stat::parse(reply).map_err(|e| e.to_string())
+    async fn stat(&self) -> Result<Stat, SourceError> {
+        Ok(crate::source::socket_client(&self.socket, self.timeout)
+            .show_stat()
+            .await?)
     }
 
     async fn pid(&self) -> Option<u64> {
-        let reply = haproxy::client::command(&self.socket, "show info", self.timeout, 1 << 20, 0)
-            .await
-            .ok()?;
-        haproxy::Info::parse(&reply).pid
+        let client = Client::new(self.socket.clone())
+            .timeout(self.timeout)
+            .max_reply(1 << 20);
+        client.show_info().await.ok()?.pid
     }
 
     async fn reload(&self) -> Result<(), String> {
         match &self.cfg.reload {
             Reload::MasterCli(sock) => {
                 // HAProxy 2.6 closes the master CLI on `reload` without a reply.
-                let _ = haproxy::client::command(sock, "reload", Duration::from_secs(10), 1 << 20, 0)
-                    .await
-                    .map_err(|e| master_cli_error(sock, e))?;
+                let master = Client::new(sock.clone())
+                    .timeout(Duration::from_secs(10))
+                    .max_reply(1 << 20);
+                master.reload().await.map_err(|e| master_cli_error(sock, e))?;
                 Ok(())
             }
             Reload::Systemd(unit) => run(&["systemctl".into(), "reload".into(), unit.clone()]),

@@ -6,11 +6,12 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use globset::Glob;
-use haproxy::{Endpoint, RowType, Stat};
+use haproxy::{Admin, Client, Command, Endpoint, NameError, RowType, ServerId, Stat, Weight};
 
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::model::event::{Event, Kind, Severity};
+use crate::model::snapshot::SourceError;
 use crate::runtime::recorder::Recorder;
 use crate::text::visible;
 
@@ -58,26 +59,28 @@ pub fn recoverable(stat: &Stat, backend: Option<&str>) -> Vec<Target> {
         .collect()
 }
 
-/// What `ctl` does to each server: the Runtime API command.
+/// What `ctl` does to each server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    State(String),
-    Weight(String),
+    State(Admin),
+    Weight(Weight),
     Health(bool),
     Agent(bool),
     Maxconn(u32),
 }
 
 impl Action {
-    pub fn command(&self, t: &Target) -> String {
-        let id = format!("{}/{}", t.backend, t.server);
-        match self {
-            Action::State(s) => format!("set server {id} state {s}"),
-            Action::Weight(w) => format!("set server {id} weight {w}"),
-            Action::Health(on) => format!("{} health {id}", if *on { "enable" } else { "disable" }),
-            Action::Agent(on) => format!("{} agent {id}", if *on { "enable" } else { "disable" }),
-            Action::Maxconn(n) => format!("set maxconn server {id} {n}"),
-        }
+    /// The Runtime API command for one server; the haproxy crate checks the
+    /// names (HAProxy's own never fail).
+    pub fn command(&self, t: &Target) -> Result<Command, NameError> {
+        let id = ServerId::new(t.backend.as_str(), t.server.as_str())?;
+        Ok(match self {
+            Action::State(s) => Command::SetServerState(id, *s),
+            Action::Weight(w) => Command::SetServerWeight(id, *w),
+            Action::Health(on) => Command::SetHealthCheck(id, *on),
+            Action::Agent(on) => Command::SetAgentCheck(id, *on),
+            Action::Maxconn(n) => Command::SetServerMaxconn(id, *n),
+        })
     }
 }
 
@@ -135,8 +138,11 @@ impl Ctl {
     }
 
     async fn stat(ep: &Endpoint, timeout: Duration) -> anyhow::Result<Stat> {
-        let reply = haproxy::client::command(ep, "show stat", timeout, crate::source::MAX_REPLY, 0).await?;
-        Stat::parse(reply).map_err(|e| anyhow::anyhow!("HAProxy's reply to `show stat`: {e}"))
+        match crate::source::socket_client(ep, timeout).show_stat().await {
+            Ok(stat) => Ok(stat),
+            Err(haproxy::Error::Reply(e)) => Err(anyhow::anyhow!("HAProxy's reply to `show stat`: {e}")),
+            Err(e) => Err(SourceError::from(e).into()),
+        }
     }
 
     fn confirm(&self, what: &str) -> anyhow::Result<bool> {
@@ -172,21 +178,14 @@ impl Ctl {
                 // Names and states are HAProxy's text: shown, never obeyed (crate::text).
                 println!(
                     "would run: {}   (now {})",
-                    visible(&Action::State("ready".into()).command(t)),
+                    visible(&Action::State(Admin::Ready).command(t)?.to_string()),
                     visible(&t.status)
                 );
             }
             return Ok(0);
         }
-        self.run(
-            &config,
-            &instance,
-            &ep,
-            timeout,
-            targets,
-            &Action::State("ready".into()),
-        )
-        .await
+        self.run(&config, &instance, &ep, timeout, targets, &Action::State(Admin::Ready))
+            .await
     }
 
     async fn run(
@@ -198,9 +197,14 @@ impl Ctl {
         targets: Vec<Target>,
         action: &Action,
     ) -> anyhow::Result<u8> {
+        let commands = targets
+            .iter()
+            .map(|t| action.command(t))
+            .collect::<Result<Vec<Command>, NameError>>()?;
         let plan: Vec<String> = targets
             .iter()
-            .map(|t| format!("  {}   (now {})", visible(&action.command(t)), visible(&t.status)))
+            .zip(&commands)
+            .map(|(t, c)| format!("  {}   (now {})", visible(&c.to_string()), visible(&t.status)))
             .collect();
         if !self.confirm(&format!("On {instance} ({ep}):\n{}", plan.join("\n")))? {
             println!("nothing done");
@@ -209,13 +213,14 @@ impl Ctl {
         let who = who(&config.notify.host);
         let mut events = Vec::new();
         let mut failed = 0;
-        for t in &targets {
-            let cmd = action.command(t);
-            let (ok, reply) = match haproxy::client::command(ep, &cmd, timeout, 64 * 1024, 0).await {
-                Ok(r) if r.trim().is_empty() || r.trim().starts_with("Done") => (true, r.trim().to_string()),
+        let client = Client::new(ep.clone()).timeout(timeout).max_reply(64 * 1024);
+        for (t, command) in targets.iter().zip(&commands) {
+            let cmd = command.to_string();
+            let (ok, reply) = match client.run(command).await {
+                Ok(r) => (true, r),
                 // HAProxy answers errors in words (`No such server.`, `Invalid weight.`).
-                Ok(r) => (false, r.trim().to_string()),
-                Err(e) => (false, e.to_string()),
+                Err(haproxy::Error::Rejected { reply, .. }) => (false, reply),
+                Err(e) => (false, SourceError::from(e).to_string()),
             };
             failed += usize::from(!ok);
             let shown = if reply.is_empty() {
@@ -326,15 +331,22 @@ mod tests {
         assert!(recoverable(&stat, None).iter().any(|t| t.server == "t2"));
         assert!(recoverable(&stat, Some("be_app")).iter().all(|t| t.backend == "be_app"));
         let t = &one[0];
+        let command = |a: Action| a.command(t).unwrap().to_string();
         assert_eq!(
-            Action::State("drain".into()).command(t),
+            command(Action::State(Admin::Drain)),
             "set server be_app/app2 state drain"
         );
         assert_eq!(
-            Action::Weight("50%".into()).command(t),
+            command(Action::Weight("50%".parse().unwrap())),
             "set server be_app/app2 weight 50%"
         );
-        assert_eq!(Action::Agent(false).command(t), "disable agent be_app/app2");
-        assert_eq!(Action::Maxconn(10).command(t), "set maxconn server be_app/app2 10");
+        assert_eq!(command(Action::Agent(false)), "disable agent be_app/app2");
+        assert_eq!(command(Action::Maxconn(10)), "set maxconn server be_app/app2 10");
+        // A name that would change the command line is refused, not sent.
+        let hostile = Target {
+            server: "app2;shutdown sessions".into(),
+            ..t.clone()
+        };
+        assert!(Action::State(Admin::Drain).command(&hostile).is_err());
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use haproxy::{RowType, ServerStatus, State};
 
 use crate::config::Config;
+use crate::model::snapshot::SourceError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,50 +196,49 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
     let mut stat = None;
     match &sock {
         Some((name, ep, t)) => {
-            match haproxy::client::command(ep, "show info;show stat", *t, crate::source::MAX_REPLY, 0).await {
-                Ok(reply) => match crate::source::split_socket_reply(reply) {
-                    Ok((info, s)) => {
-                        out.push(f(
-                            Level::Ok,
-                            format!(
-                                "{name}: HAProxy {} running, pid {}",
-                                info.version.unwrap_or_default(),
-                                info.pid.unwrap_or(0)
-                            ),
+            let client = crate::source::socket_client(ep, *t);
+            match client.show_info_stat().await {
+                Ok((info, s)) => {
+                    out.push(f(
+                        Level::Ok,
+                        format!(
+                            "{name}: HAProxy {} running, pid {}",
+                            info.version.unwrap_or_default(),
+                            info.pid.unwrap_or(0)
+                        ),
+                    ));
+                    pid = info.pid;
+                    stat = Some(s);
+                    let level = client.clone().max_reply(4096).show_cli_level().await.ok();
+                    if level == Some(haproxy::CliLevel::Admin) {
+                        out.push(f(Level::Ok, format!("{name}: the stats socket {ep} is at level admin")));
+                    } else {
+                        let level = level.map_or("unknown", |l| l.as_str());
+                        out.push(fix(
+                            Level::Warn,
+                            format!("{name}: the stats socket {ep} is at level {level}"),
+                            "`hawatch ctl` needs `level admin` on the `stats socket` line (the watcher needs only `operator`)",
                         ));
-                        pid = info.pid;
-                        stat = Some(s);
-                        let level = haproxy::client::command(ep, "show cli level", *t, 4096, 0)
-                            .await
-                            .map(|l| l.trim().to_string())
-                            .unwrap_or_default();
-                        if level == "admin" {
-                            out.push(f(Level::Ok, format!("{name}: the stats socket {ep} is at level admin")));
-                        } else {
+                    }
+                    if let haproxy::Endpoint::Unix(p) = ep {
+                        if mode(p).is_some_and(|m| m & 0o006 != 0) {
                             out.push(fix(
                                 Level::Warn,
-                                format!("{name}: the stats socket {ep} is at level {}", if level.is_empty() { "unknown" } else { &level }),
-                                "`hawatch ctl` needs `level admin` on the `stats socket` line (the watcher needs only `operator`)",
+                                format!(
+                                    "{name}: the stats socket {} can be used by every local user",
+                                    p.display()
+                                ),
+                                "set `mode 660` (and a `group`) on the `stats socket` line",
                             ));
                         }
-                        if let haproxy::Endpoint::Unix(p) = ep {
-                            if mode(p).is_some_and(|m| m & 0o006 != 0) {
-                                out.push(fix(
-                                    Level::Warn,
-                                    format!(
-                                        "{name}: the stats socket {} can be used by every local user",
-                                        p.display()
-                                    ),
-                                    "set `mode 660` (and a `group`) on the `stats socket` line",
-                                ));
-                            }
-                        }
                     }
-                    Err(e) => out.push(f(Level::Crit, format!("{name}: bad reply from the Runtime API: {e}"))),
-                },
+                }
+                Err(haproxy::Error::Reply(e)) => {
+                    out.push(f(Level::Crit, format!("{name}: bad reply from the Runtime API: {e}")))
+                }
                 Err(e) => out.push(fix(
                     Level::Crit,
-                    format!("{name}: HAProxy is not answering: {e}"),
+                    format!("{name}: HAProxy is not answering: {}", SourceError::from(e)),
                     "start or reload HAProxy (`systemctl status haproxy`), and check the socket path",
                 )),
             }

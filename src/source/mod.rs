@@ -1,18 +1,18 @@
 //! Sources: reading one instance through the Runtime API (`show info;show
 //! stat` on one connection) or the HTTP stats page (`;csv`, plus the HTML page
 //! scoped to no proxy for pid/uptime/version). Every request has a timeout and
-//! a size cap; every failure becomes an `Err(String)` observation that says
-//! what to fix.
+//! a size cap; every failure becomes an `Err(SourceError)` observation that
+//! keeps the client's error (and says what to fix).
 
 pub mod vip;
 
 use std::time::Duration;
 
 use chrono::Utc;
-use haproxy::{client, Info, Stat};
+use haproxy::{Client, Info, Stat};
 
 use crate::config::{Instance, Source};
-use crate::model::snapshot::{Observation, ProcInfo, Snapshot};
+use crate::model::snapshot::{HttpError, Observation, ProcInfo, Snapshot};
 
 /// Replies larger than this are refused (10k servers ≈ 6 MB).
 pub const MAX_REPLY: usize = 256 * 1024 * 1024;
@@ -40,39 +40,29 @@ pub async fn poll(inst: &Instance, http: &reqwest::Client, size_hint: usize) -> 
     }
 }
 
+/// The Runtime API client for an instance's socket: its timeout, and
+/// replies up to [`MAX_REPLY`].
+pub fn socket_client(ep: &haproxy::Endpoint, timeout: Duration) -> Client {
+    Client::new(ep.clone()).timeout(timeout).max_reply(MAX_REPLY)
+}
+
 async fn poll_socket(ep: &haproxy::Endpoint, timeout: Duration, size_hint: usize) -> Observation {
-    let reply = client::command(ep, "show info;show stat", timeout, MAX_REPLY, size_hint)
-        .await
-        .map_err(|e| e.to_string())?;
-    parse_socket_reply(reply)
+    let (info, stat) = socket_client(ep, timeout).size_hint(size_hint).show_info_stat().await?;
+    Ok(snapshot(info, stat))
 }
 
-/// Splits and parses the reply to `show info;show stat`.
-pub fn parse_socket_reply(reply: String) -> Observation {
-    let now = Utc::now();
-    let (info, stat) = split_socket_reply(reply)?;
-    Ok(Snapshot {
-        proc: Some(ProcInfo::from_info(&info, now)),
+fn snapshot(info: Info, stat: Stat) -> Snapshot {
+    Snapshot {
+        proc: Some(ProcInfo::from_info(&info, Utc::now())),
         stat,
-    })
+    }
 }
 
-/// The two parts of a `show info;show stat` reply, parsed.
-pub fn split_socket_reply(mut reply: String) -> Result<(Info, Stat), String> {
-    let Some(i) = reply.find("\n\n") else {
-        return Err(format!(
-            "bad reply to `show info`: {:?}",
-            reply.chars().take(80).collect::<String>()
-        ));
-    };
-    let info = Info::parse(&reply[..i]);
-    // Each command's output ends with an empty line; without it the reply was cut.
-    if !reply[i + 2..].ends_with("\n\n") {
-        return Err("truncated reply to `show stat` (no terminating empty line)".into());
-    }
-    reply.drain(..i + 2); // keep the buffer: the stat part is most of it
-    let stat = Stat::parse(reply).map_err(|e| e.to_string())?;
-    Ok((info, stat))
+/// Splits and parses the reply to `show info;show stat`
+/// ([`haproxy::parse_info_stat`]): what [`poll`] does once the bytes arrived.
+pub fn parse_socket_reply(reply: String) -> Observation {
+    let (info, stat) = haproxy::parse_info_stat(reply)?;
+    Ok(snapshot(info, stat))
 }
 
 async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Observation {
@@ -81,14 +71,18 @@ async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Obse
     let html_url = url.replace(";csv", ";scope=~");
     let (csv, html) = tokio::join!(get(http, url, timeout), get(http, &html_url, timeout));
     let now = Utc::now();
-    let stat = Stat::parse(csv?).map_err(|e| format!("stats page: {e}"))?;
+    let stat = Stat::parse(csv?).map_err(HttpError::from)?;
     // The header is a nicety for restart detection; a failure here is not fatal.
     let proc = html.ok().map(|h| ProcInfo::from_info(&Info::parse_html(&h), now));
     Ok(Snapshot { proc, stat })
 }
 
-pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, String> {
+pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, HttpError> {
     let shown = crate::config::redact_url(url);
+    let transport = |e: reqwest::Error| HttpError::Transport {
+        url: shown.clone(),
+        source: e.without_url(),
+    };
     let work = async {
         // One retry on a transport error: HAProxy closes the connection after
         // some replies (a 401) without saying so, and the pooled connection's
@@ -97,29 +91,35 @@ pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result
             Err(e) if e.is_request() || e.is_connect() => http.get(url).send().await,
             r => r,
         };
-        let mut resp =
-            sent.map_err(|e| format!("stats page {shown}: {}", crate::error::error_chain(&e.without_url())))?;
+        let mut resp = sent.map_err(transport)?;
         match resp.status().as_u16() {
             200 => {}
-            401 => return Err(format!("stats page {shown} refused the credentials (HTTP 401): check user:pass in `stats_url` against `stats auth` in haproxy.cfg")),
-            s => return Err(format!("stats page {shown} answered HTTP {s}: check the URL (`stats uri`)")),
+            401 => return Err(HttpError::Unauthorized { url: shown.clone() }),
+            status => {
+                return Err(HttpError::Status {
+                    url: shown.clone(),
+                    status,
+                })
+            }
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("stats page {shown}: {}", crate::error::error_chain(&e.without_url())))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > MAX_REPLY {
-                return Err(format!("stats page {shown}: reply exceeds {MAX_REPLY} bytes"));
+                return Err(HttpError::TooLarge {
+                    url: shown.clone(),
+                    max: MAX_REPLY,
+                });
             }
             body.extend_from_slice(&chunk);
         }
         Ok(String::from_utf8_lossy(&body).into_owned())
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or_else(|_| Err(format!("stats page {shown} did not answer within {timeout:?}")))
+    tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
+        Err(HttpError::Timeout {
+            url: shown.clone(),
+            after: timeout,
+        })
+    })
 }
 
 #[cfg(test)]
@@ -135,10 +135,14 @@ mod tests {
         assert_eq!(snap.proc.as_ref().unwrap().pid, Some(28345));
         assert!(snap.stat.len() > 20);
         let cut = &reply[..reply.len() - 300];
-        assert!(parse_socket_reply(cut.to_string()).unwrap_err().contains("truncated"));
+        assert!(parse_socket_reply(cut.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
         assert!(parse_socket_reply("Unknown command\n".into()).is_err());
         assert!(parse_socket_reply("Name: HAProxy\n\nPermission denied\n\n".into())
             .unwrap_err()
+            .to_string()
             .contains("not `show stat`"));
     }
 

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -169,32 +168,31 @@ async fn follow_ring(
     trigger: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let cmd = format!("show events {ring} -w -n");
+    let name = match haproxy::Name::new(ring.as_str()) {
+        Ok(n) => n,
+        Err(e) => {
+            // HAProxy could not have a ring by that name: nothing to follow.
+            tracing::warn!(%instance, %ring, "ring fast path unavailable, polling only: {e}");
+            shutdown.cancelled().await;
+            return;
+        }
+    };
+    let client = haproxy::Client::new(ep).timeout(timeout);
     let mut backoff = Duration::from_millis(200);
     let mut warned = false;
     loop {
         let attempt = async {
-            let mut reader = haproxy::client::subscribe(&ep, &cmd, timeout)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut lines = client.follow_ring(&name).await.map_err(|e| ring_error(&ring, e))?;
             // Anything missed while (re)connecting: resync by polling.
             trigger.notify_one();
-            let mut line = String::new();
-            let mut lines = 0u64;
-            loop {
-                line.clear();
-                let n = reader.read_line(&mut line).await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Ok(lines);
-                }
-                lines += 1;
-                if lines == 1 && !line.starts_with('<') && !line.trim().is_empty() {
-                    return Err(format!("HAProxy answered {:?}: does the config have `ring {ring}` and `log ring@{ring}` (see docs/ring.md), and is the socket at level operator or admin?", line.trim()));
-                }
-                if haproxy::log::parse_state_line(&line).is_some() {
+            let mut count = 0u64;
+            while let Some(line) = lines.next_line().await.map_err(|e| ring_error(&ring, e))? {
+                count += 1;
+                if haproxy::log::parse_state_line(line).is_some() {
                     trigger.notify_one();
                 }
             }
+            Ok::<u64, String>(count)
         };
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -216,4 +214,15 @@ async fn follow_ring(
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
+}
+
+/// What to do when the ring cannot be followed: HAProxy's answer says the
+/// ring or the socket's level is wrong, and where that is explained.
+fn ring_error(ring: &str, e: haproxy::Error) -> String {
+    let answered = match &e {
+        haproxy::Error::Ring { reply, .. } => reply.as_str(),
+        haproxy::Error::Level { .. } => "Permission denied",
+        _ => return crate::model::snapshot::SourceError::from(e).to_string(),
+    };
+    format!("HAProxy answered {answered:?}: does the config have `ring {ring}` and `log ring@{ring}` (see docs/ring.md), and is the socket at level operator or admin?")
 }

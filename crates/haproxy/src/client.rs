@@ -2,85 +2,397 @@
 //!
 //! HAProxy's non-interactive mode: send one line (commands joined by `;`), read
 //! until HAProxy closes. Every call is bounded in time and in size, and every
-//! error says what to fix.
+//! error is typed and says what to fix.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), haproxy::Error> {
+//! use std::time::Duration;
+//! use haproxy::{Admin, Client, ServerId};
+//!
+//! let client = haproxy::Client::new("/run/haproxy/admin.sock".parse().unwrap())
+//!     .timeout(Duration::from_secs(2))
+//!     .max_reply(64 << 20);
+//! let (info, stat) = client.show_info_stat().await?;
+//! let web1 = ServerId::new("web", "web1").unwrap();
+//! client.set_server_state(&web1, Admin::Drain).await?;
+//! # Ok(()) }
+//! ```
 
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-/// Where the Runtime API listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    Unix(PathBuf),
-    Tcp(String),
-}
+use crate::command::{self, Admin, CliLevel, Command, Name, ServerId, Weight};
+use crate::endpoint::Endpoint;
+use crate::info::Info;
+use crate::reply::{self, ReplyError};
+use crate::stat::Stat;
 
-impl Endpoint {
-    /// `/run/haproxy/admin.sock`, `unix:/path`, or `tcp://127.0.0.1:9999`.
-    pub fn parse(s: &str) -> Result<Endpoint, String> {
-        if let Some(addr) = s.strip_prefix("tcp://") {
-            if addr
-                .rsplit_once(':')
-                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
-            {
-                return Err(format!("`{s}`: expected tcp://HOST:PORT"));
-            }
-            return Ok(Endpoint::Tcp(addr.to_string()));
-        }
-        let path = s.strip_prefix("unix:").unwrap_or(s);
-        if path.is_empty() {
-            return Err("empty socket path".into());
-        }
-        if path.contains("://") {
-            return Err(format!("`{s}`: use a socket path or tcp://HOST:PORT"));
-        }
-        Ok(Endpoint::Unix(PathBuf::from(path)))
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Endpoint::Unix(p) => write!(f, "{}", p.display()),
-            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
-        }
-    }
-}
-
-/// A Runtime API failure, with what to do about it.
+/// A Runtime API failure, with what to do about it. Each way of failing is
+/// its own variant: a socket the process may not open is not a socket that
+/// does not answer.
 #[derive(Debug, Error)]
-pub enum ClientError {
+#[non_exhaustive]
+pub enum Error {
+    /// Nothing at the socket path.
     #[error(
-        "stats socket {0} does not exist: is HAProxy running, and does its config have `stats socket {0} level admin`?"
+        "stats socket {endpoint} does not exist: is HAProxy running, and does its config have `stats socket {endpoint} level admin`?"
     )]
-    NoSocket(String),
-    #[error("permission denied on stats socket {0}: run hawatch as a user that can write it (e.g. add it to the haproxy group and set `mode 660` on the `stats socket` line)")]
-    SocketPermission(String),
-    #[error("connection refused by {0}: no process listens there (HAProxy stopped, or the socket is stale, left by an HAProxy that is gone)")]
-    Refused(String),
+    NotFound { endpoint: String },
+    /// The socket file may not be written by this process.
+    #[error("permission denied on stats socket {endpoint}: run as a user that can write it (e.g. a member of the haproxy group, with `mode 660` on the `stats socket` line)")]
+    PermissionDenied { endpoint: String },
+    /// Nothing listens (HAProxy stopped, or a stale socket file).
+    #[error("connection refused by {endpoint}: no process listens there (HAProxy stopped, or the socket is stale, left by an HAProxy that is gone)")]
+    Refused { endpoint: String },
     /// The path exists but is a regular file, a directory, ...
-    #[error("{0} is {1}, not a socket: check the path (HAProxy's `stats socket`, or `-S` for the master CLI)")]
-    NotSocket(String, &'static str),
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, io::Error),
-    #[error("{0} did not answer within {1:?}")]
-    Timeout(String, Duration),
-    #[error("reply from {0} exceeds {1} bytes")]
-    TooLarge(String, usize),
-    #[error("HAProxy refused the command on {0}: `Permission denied`; the socket's level is too low (set `level operator` or `level admin` on the `stats socket` line)")]
-    Level(String),
-    #[error("reading from {0}: {1}")]
-    Io(String, io::Error),
+    #[error(
+        "{endpoint} is {what}, not a socket: check the path (HAProxy's `stats socket`, or `-S` for the master CLI)"
+    )]
+    NotSocket { endpoint: String, what: &'static str },
+    /// Any other failure to connect.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: io::Error,
+    },
+    /// No complete answer within the client's timeout.
+    #[error("{endpoint} did not answer within {after:?}")]
+    Timeout { endpoint: String, after: Duration },
+    /// The reply grew past the client's `max_reply`.
+    #[error("reply from {endpoint} exceeds {max} bytes")]
+    TooLarge { endpoint: String, max: usize },
+    /// HAProxy answered `Permission denied`: the socket's level is too low
+    /// for the command.
+    #[error("HAProxy refused the command on {endpoint}: `Permission denied`; the socket's level is too low (set `level operator` or `level admin` on the `stats socket` line)")]
+    Level { endpoint: String },
+    /// Writing or reading failed after the connection was made.
+    #[error("reading from {endpoint}: {source}")]
+    Io {
+        endpoint: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The reply is not what the command returns.
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+    /// HAProxy did not do what an action asked, and said why (`No such
+    /// server.`, `Invalid weight.`, ...).
+    #[error("HAProxy refused `{command}` on {endpoint}: {reply}")]
+    Rejected {
+        endpoint: String,
+        command: String,
+        reply: String,
+    },
+    /// `show events RING` answered something other than log lines: no such
+    /// ring, or it is not in a syslog format (`<PRI>` first).
+    #[error("HAProxy answered {reply:?} to `show events {ring}` on {endpoint}: is there a `ring {ring}` that HAProxy logs to (`log ring@{ring}`), and is the socket at level operator or admin?")]
+    Ring {
+        endpoint: String,
+        ring: String,
+        reply: String,
+    },
+}
+
+impl Error {
+    /// The endpoint the error happened on, when it is about one.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { endpoint }
+            | Error::PermissionDenied { endpoint }
+            | Error::Refused { endpoint }
+            | Error::NotSocket { endpoint, .. }
+            | Error::Connect { endpoint, .. }
+            | Error::Timeout { endpoint, .. }
+            | Error::TooLarge { endpoint, .. }
+            | Error::Level { endpoint }
+            | Error::Io { endpoint, .. }
+            | Error::Rejected { endpoint, .. }
+            | Error::Ring { endpoint, .. } => Some(endpoint),
+            Error::Reply(_) => None,
+        }
+    }
+
+    /// No connection was made (no socket, no permission, refused, not a socket, ...).
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            Error::NotFound { .. }
+                | Error::PermissionDenied { .. }
+                | Error::Refused { .. }
+                | Error::NotSocket { .. }
+                | Error::Connect { .. }
+        )
+    }
+}
+
+/// The default [`Client::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default [`Client::max_reply`]: 64 MiB (`show stat` of 10,000 servers is about 6 MB).
+pub const DEFAULT_MAX_REPLY: usize = 64 * 1024 * 1024;
+
+/// A Runtime API client: an endpoint and the bounds of every call. Cheap to
+/// build and to clone; each call opens its own connection, as HAProxy's
+/// non-interactive mode wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    endpoint: Endpoint,
+    timeout: Duration,
+    max_reply: usize,
+    size_hint: usize,
+}
+
+impl Client {
+    /// A client with [`DEFAULT_TIMEOUT`] and [`DEFAULT_MAX_REPLY`].
+    pub fn new(endpoint: Endpoint) -> Client {
+        Client {
+            endpoint,
+            timeout: DEFAULT_TIMEOUT,
+            max_reply: DEFAULT_MAX_REPLY,
+            size_hint: 0,
+        }
+    }
+
+    /// How long a call may take, connecting included.
+    pub fn timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest reply accepted, in bytes.
+    pub fn max_reply(mut self, bytes: usize) -> Client {
+        self.max_reply = bytes;
+        self
+    }
+
+    /// The size the reply is expected to have (e.g. the previous one's): the
+    /// read buffer is allocated once instead of grown by doubling.
+    pub fn size_hint(mut self, bytes: usize) -> Client {
+        self.size_hint = bytes;
+        self
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Sends `commands` on one line (`a;b`) and returns the whole reply, as
+    /// HAProxy wrote it. A reply starting with `Permission denied` is
+    /// [`Error::Level`].
+    pub async fn send(&self, commands: &[Command]) -> Result<String, Error> {
+        self.request(&command::line(commands), self.max_reply).await
+    }
+
+    /// `show info`.
+    pub async fn show_info(&self) -> Result<Info, Error> {
+        let reply = self.send(&[Command::ShowInfo]).await?;
+        Ok(Info::parse(&reply))
+    }
+
+    /// `show stat`, validated.
+    pub async fn show_stat(&self) -> Result<Stat, Error> {
+        let reply = self.send(&[Command::ShowStat]).await?;
+        Ok(Stat::parse(reply).map_err(ReplyError::from)?)
+    }
+
+    /// `show info;show stat` on one connection: the process and its
+    /// proxies as of the same moment. See [`reply::parse_info_stat`].
+    pub async fn show_info_stat(&self) -> Result<(Info, Stat), Error> {
+        let reply = self.send(&[Command::ShowInfo, Command::ShowStat]).await?;
+        Ok(reply::parse_info_stat(reply)?)
+    }
+
+    /// `show cli level`: what this connection may do.
+    pub async fn show_cli_level(&self) -> Result<CliLevel, Error> {
+        let reply = self.send(&[Command::ShowCliLevel]).await?;
+        CliLevel::from_word(reply.trim()).ok_or_else(|| {
+            Error::Reply(ReplyError::Unexpected {
+                command: Command::ShowCliLevel.to_string(),
+                reply: reply::head(&reply),
+            })
+        })
+    }
+
+    /// Runs an action (a `set`, `enable` or `disable` command). HAProxy
+    /// answers nothing, or `Done`, when it did it: that answer is returned,
+    /// trimmed. Anything else is its reason for not doing it:
+    /// [`Error::Rejected`]. Other commands return their reply as [`send`](Client::send).
+    pub async fn run(&self, command: &Command) -> Result<String, Error> {
+        let reply = self.send(std::slice::from_ref(command)).await?;
+        let text = reply.trim();
+        if !command.is_action() || text.is_empty() || text.starts_with("Done") {
+            return Ok(text.to_string());
+        }
+        Err(Error::Rejected {
+            endpoint: self.endpoint.to_string(),
+            command: command.to_string(),
+            reply: text.to_string(),
+        })
+    }
+
+    /// `set server B/S state ready|drain|maint`.
+    pub async fn set_server_state(&self, server: &ServerId, state: Admin) -> Result<String, Error> {
+        self.run(&Command::SetServerState(server.clone(), state)).await
+    }
+
+    /// `set server B/S weight W`.
+    pub async fn set_server_weight(&self, server: &ServerId, weight: Weight) -> Result<String, Error> {
+        self.run(&Command::SetServerWeight(server.clone(), weight)).await
+    }
+
+    /// `enable health B/S` or `disable health B/S`.
+    pub async fn set_health_check(&self, server: &ServerId, enabled: bool) -> Result<String, Error> {
+        self.run(&Command::SetHealthCheck(server.clone(), enabled)).await
+    }
+
+    /// `enable agent B/S` or `disable agent B/S`.
+    pub async fn set_agent_check(&self, server: &ServerId, enabled: bool) -> Result<String, Error> {
+        self.run(&Command::SetAgentCheck(server.clone(), enabled)).await
+    }
+
+    /// `set maxconn server B/S N` (0: no limit).
+    pub async fn set_server_maxconn(&self, server: &ServerId, maxconn: u32) -> Result<String, Error> {
+        self.run(&Command::SetServerMaxconn(server.clone(), maxconn)).await
+    }
+
+    /// `reload` on the master CLI (the client's endpoint must be the master
+    /// socket, `haproxy -W -S PATH`). Returns the master's answer: nothing
+    /// in 2.6, which closes the connection; a report in later versions.
+    pub async fn reload(&self) -> Result<String, Error> {
+        self.send(&[Command::Reload]).await
+    }
+
+    /// Follows a ring: `show events RING -w -n`, the messages logged from now
+    /// on, one line each, until HAProxy closes the connection (a reload). The
+    /// timeout bounds connecting and sending only; reading waits for as long
+    /// as the caller does.
+    pub async fn follow_ring(&self, ring: &Name) -> Result<RingLines, Error> {
+        let endpoint = self.endpoint.to_string();
+        let cmd = Command::FollowRing(ring.clone()).to_string();
+        let work = async {
+            let mut s = connect(&self.endpoint).await?;
+            s.write_all(format!("{cmd}\n").as_bytes())
+                .await
+                .map_err(|source| Error::Io {
+                    endpoint: endpoint.clone(),
+                    source,
+                })?;
+            Ok(BufReader::new(s))
+        };
+        let reader = tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                endpoint: endpoint.clone(),
+                after: self.timeout,
+            })
+        })?;
+        Ok(RingLines {
+            reader,
+            endpoint,
+            ring: ring.to_string(),
+            line: String::new(),
+            first: true,
+        })
+    }
+
+    /// Sends one line and reads the reply, bounded in time and in size.
+    async fn request(&self, line: &str, max_bytes: usize) -> Result<String, Error> {
+        let name = || self.endpoint.to_string();
+        let work = async {
+            let mut s = connect(&self.endpoint).await?;
+            let mut line = line.trim_end_matches('\n').to_string();
+            line.push('\n');
+            s.write_all(line.as_bytes()).await.map_err(|source| Error::Io {
+                endpoint: name(),
+                source,
+            })?;
+            // `max` then `min`, not `clamp`: a cap below 16 KiB must not panic.
+            let mut buf: Vec<u8> = Vec::with_capacity(self.size_hint.max(16 * 1024).min(max_bytes) + 16 * 1024);
+            loop {
+                if buf.capacity() - buf.len() < 16 * 1024 {
+                    buf.reserve(buf.len().max(64 * 1024));
+                }
+                let n = s.read_buf(&mut buf).await.map_err(|source| Error::Io {
+                    endpoint: name(),
+                    source,
+                })?;
+                if n == 0 {
+                    break;
+                }
+                if buf.len() > max_bytes {
+                    return Err(Error::TooLarge {
+                        endpoint: name(),
+                        max: max_bytes,
+                    });
+                }
+            }
+            let text = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            if text.starts_with("Permission denied") {
+                return Err(Error::Level { endpoint: name() });
+            }
+            Ok(text)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                endpoint: name(),
+                after: self.timeout,
+            }),
+        }
+    }
+}
+
+/// The lines of a followed ring ([`Client::follow_ring`]).
+pub struct RingLines {
+    reader: BufReader<Stream>,
+    endpoint: String,
+    ring: String,
+    line: String,
+    first: bool,
+}
+
+impl RingLines {
+    /// The next line (with its new line), or `None` when HAProxy closed the
+    /// connection. The first line must be a log line (`<PRI>...`) or empty:
+    /// `Permission denied` is [`Error::Level`], any other text [`Error::Ring`].
+    pub async fn next_line(&mut self) -> Result<Option<&str>, Error> {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_line(&mut self.line)
+            .await
+            .map_err(|source| Error::Io {
+                endpoint: self.endpoint.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if std::mem::take(&mut self.first) && !self.line.starts_with('<') && !self.line.trim().is_empty() {
+            let reply = self.line.trim();
+            return Err(if reply.starts_with("Permission denied") {
+                Error::Level {
+                    endpoint: self.endpoint.clone(),
+                }
+            } else {
+                Error::Ring {
+                    endpoint: self.endpoint.clone(),
+                    ring: self.ring.clone(),
+                    reply: reply::head(reply),
+                }
+            });
+        }
+        Ok(Some(&self.line))
+    }
 }
 
 /// A connected stream of either kind.
-pub enum Stream {
+enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
 }
@@ -103,8 +415,7 @@ impl Stream {
     }
 }
 
-async fn connect(ep: &Endpoint) -> Result<Stream, ClientError> {
-    let name = ep.to_string();
+async fn connect(ep: &Endpoint) -> Result<Stream, Error> {
     let res = match ep {
         Endpoint::Unix(p) => UnixStream::connect(p).await.map(Stream::Unix),
         Endpoint::Tcp(a) => TcpStream::connect(a.as_str()).await.map(|s| {
@@ -112,21 +423,24 @@ async fn connect(ep: &Endpoint) -> Result<Stream, ClientError> {
             Stream::Tcp(s)
         }),
     };
-    match res {
-        Ok(s) => Ok(s),
-        Err(e) => Err(match e.kind() {
-            io::ErrorKind::NotFound => ClientError::NoSocket(name),
-            io::ErrorKind::PermissionDenied => ClientError::SocketPermission(name),
-            // connect(2) on a path that is not a socket is refused too: say which it is.
-            io::ErrorKind::ConnectionRefused => match ep {
-                Endpoint::Unix(p) => match not_a_socket(p) {
-                    Some(what) => ClientError::NotSocket(name, what),
-                    None => ClientError::Refused(name),
-                },
-                Endpoint::Tcp(_) => ClientError::Refused(name),
+    res.map_err(|e| connect_error(ep, e))
+}
+
+/// What a failed connect(2) means for the operator.
+fn connect_error(ep: &Endpoint, e: io::Error) -> Error {
+    let endpoint = ep.to_string();
+    match e.kind() {
+        io::ErrorKind::NotFound => Error::NotFound { endpoint },
+        io::ErrorKind::PermissionDenied => Error::PermissionDenied { endpoint },
+        // connect(2) on a path that is not a socket is refused too: say which it is.
+        io::ErrorKind::ConnectionRefused => match ep {
+            Endpoint::Unix(p) => match not_a_socket(p) {
+                Some(what) => Error::NotSocket { endpoint, what },
+                None => Error::Refused { endpoint },
             },
-            _ => ClientError::Connect(name, e),
-        }),
+            Endpoint::Tcp(_) => Error::Refused { endpoint },
+        },
+        _ => Error::Connect { endpoint, source: e },
     }
 }
 
@@ -148,120 +462,49 @@ fn not_a_socket(p: &std::path::Path) -> Option<&'static str> {
     }
 }
 
-/// Sends `cmd` (one line, `;`-separated commands allowed) and returns the whole
-/// reply. Fails if it takes longer than `timeout` or grows past `max_bytes`.
-/// `size_hint` (e.g. the previous reply's size) sizes the buffer up front.
-pub async fn command(
-    ep: &Endpoint,
-    cmd: &str,
-    timeout: Duration,
-    max_bytes: usize,
-    size_hint: usize,
-) -> Result<String, ClientError> {
-    let name = ep.to_string();
-    let work = async {
-        let mut s = connect(ep).await?;
-        let mut line = cmd.trim_end_matches('\n').to_string();
-        line.push('\n');
-        s.write_all(line.as_bytes())
-            .await
-            .map_err(|e| ClientError::Io(name.clone(), e))?;
-        // `max` then `min`, not `clamp`: a cap below 16 KiB must not panic.
-        let mut buf: Vec<u8> = Vec::with_capacity(size_hint.max(16 * 1024).min(max_bytes) + 16 * 1024);
-        loop {
-            if buf.capacity() - buf.len() < 16 * 1024 {
-                buf.reserve(buf.len().max(64 * 1024));
-            }
-            let n = s
-                .read_buf(&mut buf)
-                .await
-                .map_err(|e| ClientError::Io(name.clone(), e))?;
-            if n == 0 {
-                break;
-            }
-            if buf.len() > max_bytes {
-                return Err(ClientError::TooLarge(name.clone(), max_bytes));
-            }
-        }
-        let text = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        if text.starts_with("Permission denied") {
-            return Err(ClientError::Level(name.clone()));
-        }
-        Ok(text)
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(ClientError::Timeout(name, timeout)),
-    }
-}
-
-/// Opens a long-lived command (`show events RING -w -n`) and returns a line
-/// reader on it. The caller reads until EOF and reconnects.
-pub async fn subscribe(ep: &Endpoint, cmd: &str, timeout: Duration) -> Result<BufReader<Stream>, ClientError> {
-    let name = ep.to_string();
-    let work = async {
-        let mut s = connect(ep).await?;
-        s.write_all(format!("{}\n", cmd.trim_end()).as_bytes())
-            .await
-            .map_err(|e| ClientError::Io(name.clone(), e))?;
-        Ok(BufReader::new(s))
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or_else(|_| Err(ClientError::Timeout(name.clone(), timeout)))
-}
-
-/// Splits a `cmd1;cmd2` reply into its parts: each command's output ends with
-/// one empty line, and HAProxy never prints an empty line inside an output.
-pub fn split_replies(reply: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = reply;
-    while let Some(i) = rest.find("\n\n") {
-        out.push(&rest[..=i]);
-        rest = &rest[i + 2..];
-    }
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            Endpoint::parse("/run/x.sock").unwrap(),
-            Endpoint::Unix("/run/x.sock".into())
-        );
-        assert_eq!(Endpoint::parse("unix:/a").unwrap(), Endpoint::Unix("/a".into()));
-        assert_eq!(
-            Endpoint::parse("tcp://127.0.0.1:9999").unwrap(),
-            Endpoint::Tcp("127.0.0.1:9999".into())
-        );
-        assert!(Endpoint::parse("tcp://127.0.0.1").is_err());
-        assert!(Endpoint::parse("http://x").is_err());
-        assert!(Endpoint::parse("").is_err());
-    }
-
-    #[test]
-    fn splits_pipelined_replies() {
-        assert_eq!(
-            split_replies("admin\n\n1 (initial 1)\n\n\n"),
-            vec!["admin\n", "1 (initial 1)\n", "\n"]
-        );
-        assert_eq!(split_replies("a\nb\n\nc\n"), vec!["a\nb\n", "c\n"]);
-    }
-
     #[tokio::test]
     async fn missing_socket_says_what_to_do() {
-        let ep = Endpoint::parse("/nonexistent/hawatch-test.sock").unwrap();
-        let e = command(&ep, "show info", Duration::from_secs(1), 1024, 0)
+        let ep = Endpoint::parse("/nonexistent/runtime-api-test.sock").unwrap();
+        let e = Client::new(ep)
+            .timeout(Duration::from_secs(1))
+            .max_reply(1024)
+            .show_info()
             .await
             .unwrap_err();
-        assert!(matches!(e, ClientError::NoSocket(_)));
+        assert!(matches!(e, Error::NotFound { .. }));
         assert!(e.to_string().contains("stats socket"));
+        assert!(e.is_connect());
+        assert_eq!(e.endpoint(), Some("/nonexistent/runtime-api-test.sock"));
+    }
+
+    /// What connect(2) said decides the variant: a permission error, a
+    /// refusal and other failures stay apart (a root test process cannot
+    /// meet EACCES on a real socket, so the mapping is tested directly).
+    #[test]
+    fn connect_errors_are_typed() {
+        let ep = Endpoint::parse("/nonexistent/dir/admin.sock").unwrap();
+        let e = connect_error(&ep, io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(&e, Error::PermissionDenied { endpoint } if endpoint == "/nonexistent/dir/admin.sock"));
+        assert!(
+            e.to_string()
+                .starts_with("permission denied on stats socket /nonexistent/dir/admin.sock"),
+            "{e}"
+        );
+        assert!(matches!(
+            connect_error(&ep, io::Error::from(io::ErrorKind::ConnectionRefused)),
+            Error::Refused { .. }
+        ));
+        let tcp = Endpoint::parse("tcp://127.0.0.1:1").unwrap();
+        assert!(matches!(
+            connect_error(&tcp, io::Error::from(io::ErrorKind::ConnectionRefused)),
+            Error::Refused { .. }
+        ));
+        let other = connect_error(&tcp, io::Error::from(io::ErrorKind::AddrNotAvailable));
+        assert!(matches!(other, Error::Connect { .. }) && other.is_connect());
+        assert!(std::error::Error::source(&other).is_some());
     }
 }

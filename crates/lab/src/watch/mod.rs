@@ -25,7 +25,7 @@
 //!   buffer) and hawatch's no-change poll cycle (`source::poll` + `diff` against the
 //!   state of the previous cycle, as a task on a 2-worker tokio runtime like the
 //!   binary's). Also the raw `show info;show stat` dump (what hawatch asks for) and a
-//!   breakdown of a separate cycle: fetch (`haproxy::client::command`),
+//!   breakdown of a separate cycle: fetch (`haproxy::Client::send`),
 //!   `parse_socket_reply`, `diff`, the poller's state comparison, dropping the old state.
 //! - `rss`: the real `hawatch watch` binary (interval 1s, console sink) watching that
 //!   instance, then a one-server instance for reference; VmRSS/VmHWM/RssAnon/RssFile

@@ -123,13 +123,11 @@ pub(super) fn part_poll(big: &Big, dir: &Path, iters: usize, table: &mut Vec<Row
         // Breakdown of one cycle, step by step (a separate cycle).
         let t0 = Instant::now();
         let reply = rt
-            .block_on(haproxy::client::command(
-                &ep,
-                "show info;show stat",
-                inst.timeout,
-                source::MAX_REPLY,
-                hint.get(),
-            ))
+            .block_on(
+                source::socket_client(&ep, inst.timeout)
+                    .size_hint(hint.get())
+                    .send(&[haproxy::Command::ShowInfo, haproxy::Command::ShowStat]),
+            )
             .expect("fetch");
         let t1 = Instant::now();
         let obs = source::parse_socket_reply(reply);
@@ -177,7 +175,7 @@ pub(super) fn part_poll(big: &Big, dir: &Path, iters: usize, table: &mut Vec<Row
     line("raw `show stat` dump (std socket)", rs);
     line("raw `show info;show stat` dump", rb);
     line("hawatch cycle: source::poll + diff", h);
-    line("  breakdown: fetch (client::command)", summary(&fetch));
+    line("  breakdown: fetch (Client::send)", summary(&fetch));
     line("  breakdown: parse_socket_reply", summary(&parse));
     line("  breakdown: diff (no change)", summary(&dif));
     line("  breakdown: state compare (poller)", summary(&cmp));
