@@ -186,7 +186,7 @@ impl Client {
     /// HAProxy wrote it. A reply starting with `Permission denied` is
     /// [`Error::Level`].
     pub async fn send(&self, commands: &[Command]) -> Result<String, Error> {
-        self.request(&command::line(commands), self.max_reply).await
+        self.request(&command::line(commands)).await
     }
 
     /// `show info`.
@@ -301,7 +301,8 @@ impl Client {
     }
 
     /// Sends one line and reads the reply, bounded in time and in size.
-    async fn request(&self, line: &str, max_bytes: usize) -> Result<String, Error> {
+    async fn request(&self, line: &str) -> Result<String, Error> {
+        let max_bytes = self.max_reply;
         let name = || self.endpoint.to_string();
         let work = async {
             let mut s = connect(&self.endpoint).await?;
