@@ -24,7 +24,7 @@ pub struct Email {
 }
 
 fn transport(cfg: &config::Sink) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let config::SinkKind::Email {
+    let config::SinkKind::Email(config::sink::Email {
         host,
         port,
         tls,
@@ -32,7 +32,7 @@ fn transport(cfg: &config::Sink) -> Result<AsyncSmtpTransport<Tokio1Executor>, S
         username,
         password,
         ..
-    } = &cfg.kind
+    }) = &cfg.kind
     else {
         return Err("not an email sink".into());
     };
@@ -66,7 +66,7 @@ fn transport(cfg: &config::Sink) -> Result<AsyncSmtpTransport<Tokio1Executor>, S
 impl Email {
     pub fn new(cfg: &config::Sink, renderer: Renderer) -> Email {
         let (from, to) = match &cfg.kind {
-            config::SinkKind::Email { from, to, .. } => (from.clone(), to.clone()),
+            config::SinkKind::Email(e) => (e.from.clone(), e.to.clone()),
             _ => (String::new(), Vec::new()),
         };
         Email {

@@ -109,57 +109,48 @@ impl Sink {
     pub fn new(cfg: &config::Sink, notify: &config::Notify, http: reqwest::Client) -> Sink {
         let r = cfg.renderer.clone();
         match &cfg.kind {
-            config::SinkKind::Console => Sink::Console(console::Console::new()),
-            config::SinkKind::Webhook { url, secret, headers } => Sink::Webhook(webhook::Webhook {
-                url: url.clone(),
-                secret: secret.clone(),
-                headers: headers.clone(),
+            config::SinkKind::Console(_) => Sink::Console(console::Console::new()),
+            config::SinkKind::Webhook(c) => Sink::Webhook(webhook::Webhook {
+                url: c.url.clone(),
+                secret: c.secret.clone(),
+                headers: c.headers.clone().into_iter().collect(),
                 http,
             }),
-            config::SinkKind::Feishu { url, secret, text } => Sink::Feishu(feishu::Feishu {
-                url: url.clone(),
-                secret: secret.clone(),
-                text: *text,
+            config::SinkKind::Feishu(c) => Sink::Feishu(feishu::Feishu {
+                url: c.url.clone(),
+                secret: c.secret.clone(),
+                text: c.format == config::sink::FeishuFormat::Text,
                 renderer: r,
                 http,
             }),
-            config::SinkKind::Dingtalk {
-                url,
-                secret,
-                at_mobiles,
-                at_all,
-            } => Sink::Dingtalk(dingtalk::Dingtalk {
-                url: url.clone(),
-                secret: secret.clone(),
-                at_mobiles: at_mobiles.clone(),
-                at_all: *at_all,
+            config::SinkKind::Dingtalk(c) => Sink::Dingtalk(dingtalk::Dingtalk {
+                url: c.url.clone(),
+                secret: c.secret.clone(),
+                at_mobiles: c.at_mobiles.clone(),
+                at_all: c.at_all,
                 renderer: r,
                 http,
             }),
-            config::SinkKind::Wecom { url } => Sink::Wecom(wecom::Wecom {
-                url: url.clone(),
+            config::SinkKind::Wecom(c) => Sink::Wecom(wecom::Wecom {
+                url: c.url.clone(),
                 renderer: r,
                 http,
             }),
-            config::SinkKind::Slack { url } => Sink::Slack(slack::Slack {
-                url: url.clone(),
+            config::SinkKind::Slack(c) => Sink::Slack(slack::Slack {
+                url: c.url.clone(),
                 renderer: r,
                 http,
             }),
-            config::SinkKind::Email { .. } => Sink::Email(email::Email::new(cfg, r)),
-            config::SinkKind::Exec { command } => Sink::Exec(exec::Exec {
-                command: command.clone(),
+            config::SinkKind::Email(_) => Sink::Email(email::Email::new(cfg, r)),
+            config::SinkKind::Exec(c) => Sink::Exec(exec::Exec {
+                command: c.command.clone(),
                 renderer: r,
                 timeout: cfg.timeout,
             }),
-            config::SinkKind::Alertmanager {
-                url,
-                labels,
-                resend_every,
-            } => Sink::Alertmanager(alertmanager::Alertmanager {
-                url: url.clone(),
-                labels: labels.clone(),
-                resend_every: *resend_every,
+            config::SinkKind::Alertmanager(c) => Sink::Alertmanager(alertmanager::Alertmanager {
+                url: c.url.clone(),
+                labels: c.labels.clone().into_iter().collect(),
+                resend_every: c.resend_every,
                 host: notify.host.clone(),
                 http,
             }),
