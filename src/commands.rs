@@ -291,10 +291,7 @@ async fn notify_test(config: Option<PathBuf>, only: Option<String>) -> anyhow::R
         };
         let res = match tokio::time::timeout(s.timeout, sink.send(&d)).await {
             Ok(r) => r,
-            Err(_) => Err(crate::notify::DeliveryError::retryable(format!(
-                "no answer within {:?}",
-                s.timeout
-            ))),
+            Err(_) => Err(crate::notify::DeliveryError::timed_out(s.timeout)),
         };
         match res {
             Ok(()) => println!("{} ({}): ok", s.name, s.kind.type_name()),

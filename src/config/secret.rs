@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
@@ -37,6 +37,19 @@ impl<'de> Deserialize<'de> for Secret {
         let raw = String::deserialize(d)?;
         expand_env(&raw).map(Secret).map_err(serde::de::Error::custom)
     }
+}
+
+/// `config show` prints a secret as `***`: deriving `Serialize` on a
+/// section can never print one.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// `config show`: a secret URL as its scheme and host ([`redact_url`]).
+pub(super) fn shown_url<S: Serializer>(url: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url.expose()))
 }
 
 /// Expands `${NAME}` from the environment; `$$` is a literal `$`. A variable

@@ -1,3 +1,8 @@
+use std::path::Path;
+use std::time::Duration;
+
+use haproxy::Endpoint;
+
 use super::*;
 
 const CONTRACT: &str = r#"
@@ -23,7 +28,7 @@ fn the_contract_example_parses() {
     assert!(
         matches!(&c.instances[0].source, Source::Socket(Endpoint::Unix(p)) if p == Path::new("/run/haproxy/admin.sock"))
     );
-    assert!(matches!(c.sinks[0].kind, SinkKind::Webhook { .. }));
+    assert!(matches!(c.sinks[0].kind, SinkKind::Webhook(_)));
 }
 
 #[test]
@@ -34,31 +39,8 @@ fn the_shipped_example_parses() {
     Config::parse(text, "examples/hawatch.toml").unwrap();
 }
 
-fn errors(text: &str) -> String {
+pub(super) fn errors(text: &str) -> String {
     Config::parse(text, "f.toml").unwrap_err().to_string()
-}
-
-#[test]
-fn unknown_keys_name_file_line_and_key() {
-    let e = errors("[watch]\ninterval = \"1s\"\nintervall = \"2s\"\n");
-    assert!(e.starts_with("f.toml:3:"), "{e}");
-    assert!(e.contains("watch.intervall") && e.contains("unknown field"), "{e}");
-    let e = errors("[[haproxy]]\nname = \"a\"\nsocket = \"/x\"\n[[haproxy]]\nname = \"b\"\nsoket = \"/y\"\n");
-    assert!(e.starts_with("f.toml:6:") && e.contains("haproxy[1].soket"), "{e}");
-}
-
-#[test]
-fn bad_values_name_their_key() {
-    let e = errors("[watch]\ninterval = \"fast\"\n[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n");
-    assert!(
-        e.starts_with("f.toml:2:") && e.contains("watch.interval") && e.contains("500ms"),
-        "{e}"
-    );
-    let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"s\"\ntype=\"telegram\"\n");
-    assert!(
-        e.starts_with("f.toml:6:") && e.contains("sink[0].type") && e.contains("webhook"),
-        "{e}"
-    );
 }
 
 #[test]
@@ -103,29 +85,7 @@ fn defaults_and_console_fallback() {
     assert_eq!(c.watch.timeout, Duration::from_secs(2));
     assert_eq!(c.watch.store, Path::new(DEFAULT_STORE));
     assert_eq!(c.sinks.len(), 1);
-    assert!(matches!(c.sinks[0].kind, SinkKind::Console));
-}
-
-#[test]
-fn stats_url_gets_csv_and_secrets_stay_hidden() {
-    std::env::set_var("HAWATCH_CFG_TEST_PW", "s3cret");
-    let text = "[[haproxy]]\nname=\"a\"\nstats_url=\"http://admin:${HAWATCH_CFG_TEST_PW}@127.0.0.1:8404/stats\"\n\
-        [[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl=\"https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN123\"\nsecret=\"SIGNKEY\"\n\
-        [[sink]]\nname=\"w\"\ntype=\"webhook\"\nurl=\"http://127.0.0.1:1/h?token=QTOKEN\"\nheaders={Authorization=\"Bearer HDR\"}\n";
-    let c = Config::parse(text, "f").unwrap();
-    let Source::Http { url, .. } = &c.instances[0].source else {
-        panic!()
-    };
-    assert_eq!(url.expose(), "http://admin:s3cret@127.0.0.1:8404/stats;csv");
-    let shown = c.to_redacted_toml();
-    let debug = format!("{c:?}");
-    for secret in ["s3cret", "TOKEN123", "SIGNKEY", "QTOKEN", "HDR", "admin:"] {
-        assert!(!shown.contains(secret), "{secret} in config show:\n{shown}");
-        assert!(!debug.contains(secret), "{secret} in Debug");
-    }
-    assert!(shown.contains("https://open.feishu.cn/***"), "{shown}");
-    // The redacted form is itself valid TOML.
-    toml::from_str::<toml::Table>(&shown).unwrap();
+    assert!(matches!(c.sinks[0].kind, SinkKind::Console(_)));
 }
 
 #[test]
@@ -138,24 +98,15 @@ fn secret_files() {
         f.display().to_string()
     );
     let c = Config::parse(&text, "f").unwrap();
-    let SinkKind::Feishu { url, .. } = &c.sinks[0].kind else {
+    let SinkKind::Feishu(f) = &c.sinks[0].kind else {
         panic!()
     };
-    assert_eq!(url.expose(), "https://open.feishu.cn/open-apis/bot/v2/hook/abc");
+    assert_eq!(f.url.expose(), "https://open.feishu.cn/open-apis/bot/v2/hook/abc");
     let e = errors(
         "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl_file=\"/nonexistent/x\"\n",
     );
     assert!(
         e.contains("sink[0].url_file") && e.contains("cannot read /nonexistent/x"),
-        "{e}"
-    );
-}
-
-#[test]
-fn missing_env_var_is_an_error_at_its_line() {
-    let e = errors("[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n[[sink]]\nname=\"f\"\ntype=\"feishu\"\nurl=\"${HAWATCH_SURELY_UNSET}\"\n");
-    assert!(
-        e.starts_with("f.toml:7:") && e.contains("HAWATCH_SURELY_UNSET is not set"),
         "{e}"
     );
 }
@@ -215,21 +166,6 @@ fn one_mistake_is_one_message() {
         assert_eq!(e.lines().count(), 1, "{text}\n->\n{e}");
         assert!(e.contains(key), "{e}");
     }
-}
-
-/// Locations come from the parser: a `[[sink]]` in a comment (as in
-/// examples/hawatch.toml) is not the sink, and the key's own line is named.
-#[test]
-fn locations_ignore_comments() {
-    let text = "[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n\
-        # [[sink]]\n# name = \"example\"\n\n\
-        [[sink]]\nname = \"f\"\ntype = \"feishu\"\nurl = \"https://open.feishu.cn/x\"\nformat = \"fancy\"\n";
-    let e = errors(text);
-    assert!(e.starts_with("f.toml:11:") && e.contains("sink[0].format"), "{e}");
-    let e = errors(
-        "# [[haproxy]]\n[[haproxy]]\nname=\"a\"\nsocket=\"/x\"\n# [http] listen = \"x\"\n[http]\n\nlisten = \"nope\"\n",
-    );
-    assert!(e.starts_with("f.toml:8:") && e.contains("http.listen"), "{e}");
 }
 
 /// Off loopback, the endpoints that act (POST /alertmanager posts to every

@@ -18,8 +18,9 @@ pub const READY_HOLD: Duration = Duration::from_secs(120);
 
 use haproxy::agent::{Admin, Health, Reply};
 
-/// What a maintenance file's presence reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a maintenance file's presence reports (`state = "maint"` in a check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FlagState {
     Maint,
     Drain,

@@ -18,22 +18,18 @@ use crate::model::notice::{Notice, NoticeKind, ServerBrief};
 pub const ZH: &str = include_str!("templates/zh.jinja");
 pub const EN: &str = include_str!("templates/en.jinja");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `lang = "zh" | "en"` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]
+    #[serde(alias = "zh-CN", alias = "zh_CN")]
     Zh,
+    #[serde(alias = "en-US", alias = "en_US")]
     En,
 }
 
 impl Lang {
-    pub fn parse(s: &str) -> Result<Lang, String> {
-        match s {
-            "zh" | "zh-CN" | "zh_CN" => Ok(Lang::Zh),
-            "en" | "en-US" | "en_US" => Ok(Lang::En),
-            _ => Err(format!("unknown language {s:?}: use \"zh\" or \"en\"")),
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Lang::Zh => "zh",

@@ -44,6 +44,14 @@ pub struct SinkLabel {
     pub sink: String,
 }
 
+/// A failed delivery: the sink and the class of failure (`service`,
+/// `config`, `transport`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabel {
+    pub sink: String,
+    pub class: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
@@ -96,7 +104,7 @@ pub struct Telemetry {
     pub instance_up: Family<InstanceLabel, Gauge>,
     pub last_poll: Family<InstanceLabel, Gauge<f64, AtomicU64>>,
     pub sent: Family<SinkLabel, Counter>,
-    pub failed: Family<SinkLabel, Counter>,
+    pub failed: Family<FailureLabel, Counter>,
     pub am_received: Family<StatusLabel, Counter>,
     pub agent_replies: Family<StateLabel, Counter>,
     pub agent_rejected: Family<ReasonLabel, Counter>,
@@ -143,6 +151,13 @@ fn inst(name: &str) -> InstanceLabel {
 
 pub fn sink(name: &str) -> SinkLabel {
     SinkLabel { sink: name.to_string() }
+}
+
+pub fn failure(sink: &str, class: &str) -> FailureLabel {
+    FailureLabel {
+        sink: sink.to_string(),
+        class: class.to_string(),
+    }
 }
 
 impl Telemetry {
@@ -263,7 +278,7 @@ impl Telemetry {
         );
         r.register(
             "hawatch_notifications_failed",
-            "Delivery attempts that failed (each is retried)",
+            "Delivery attempts that failed (each is retried), by class: service, config, transport",
             self.failed.clone(),
         );
         r.register(

@@ -1,25 +1,22 @@
 //! Notifications: the durable outbox and the sinks it delivers to.
 //!
-//! Every sink has the same shape: built from its config, it turns a
-//! [`Delivery`] (the events of one or more polls, in order) into one request,
-//! and classifies a failure as retryable or not ([`DeliveryError`]). The
-//! [`outbox`] worker owns retries, backoff and ordering; sinks never see the
-//! store.
+//! Every sink has the same shape, the [`Service`] trait: built from its
+//! config, it says its limits, whether a batch of notices fits one message,
+//! and turns a [`Delivery`] (the events of one or more polls, in order) into
+//! one request, classifying a failure ([`DeliveryError`]). Each sink type is
+//! one folder, `sinks/<type>/`; [`Sink`] is the list of them. The [`outbox`]
+//! worker owns retries, backoff and ordering; sinks never see the store.
 
-pub mod alertmanager;
-pub mod console;
-pub mod dingtalk;
-pub mod email;
-pub mod exec;
-pub mod feishu;
+mod error;
 pub mod outbox;
-pub mod slack;
-pub mod webhook;
-pub mod wecom;
+pub mod sinks;
 
+use std::future::Future;
 use std::time::Duration;
 
-use crate::config;
+pub use error::{DeliveryError, FailureClass};
+pub use sinks::{alertmanager, console, Sink};
+
 use crate::logic::template::{Rendered, Renderer};
 use crate::model::event::Event;
 use crate::model::notice::Notice;
@@ -43,195 +40,72 @@ impl Delivery {
     pub fn events(&self) -> Vec<Event> {
         self.notices.iter().flat_map(|n| n.events().cloned()).collect()
     }
-}
 
-/// Why a send failed, and whether trying again can help.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct DeliveryError {
-    pub message: String,
-    /// False for errors only a config change fixes (bad token, bad signature).
-    /// hawatch keeps those messages and retries slowly: nothing is dropped.
-    pub retryable: bool,
-    /// The service asked to wait this long (HTTP `Retry-After`, a rate-limit code).
-    pub retry_after: Option<Duration>,
-}
-
-impl DeliveryError {
-    pub fn retryable(message: impl Into<String>) -> DeliveryError {
-        DeliveryError {
-            message: message.into(),
-            retryable: true,
-            retry_after: None,
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            id: &self.id,
+            sink: &self.sink,
+            notices: &self.notices,
+            test: self.test,
         }
-    }
-
-    pub fn permanent(message: impl Into<String>) -> DeliveryError {
-        DeliveryError {
-            message: message.into(),
-            retryable: false,
-            retry_after: None,
-        }
-    }
-
-    pub fn after(mut self, wait: Option<Duration>) -> DeliveryError {
-        self.retry_after = wait.or(self.retry_after);
-        self
-    }
-
-    /// A transport failure; the URL (which may hold a token) is stripped.
-    pub fn transport(e: reqwest::Error) -> DeliveryError {
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "unreachable (connection failed)"
-        } else {
-            "request failed"
-        };
-        DeliveryError::retryable(format!("{what}: {}", crate::error::error_chain(&e.without_url())))
     }
 }
 
-/// A configured sink, ready to send.
-pub enum Sink {
-    Console(console::Console),
-    Webhook(webhook::Webhook),
-    Feishu(feishu::Feishu),
-    Dingtalk(dingtalk::Dingtalk),
-    Wecom(wecom::Wecom),
-    Slack(slack::Slack),
-    Email(email::Email),
-    Exec(exec::Exec),
-    Alertmanager(alertmanager::Alertmanager),
+/// A delivery not made yet, borrowed: the outbox sizes a message from a
+/// prefix of its backlog without copying the notices.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub id: &'a str,
+    pub sink: &'a str,
+    pub notices: &'a [Notice],
+    pub test: bool,
 }
 
-impl Sink {
-    pub fn new(cfg: &config::Sink, notify: &config::Notify, http: reqwest::Client) -> Sink {
-        let r = cfg.renderer.clone();
-        match &cfg.kind {
-            config::SinkKind::Console => Sink::Console(console::Console::new()),
-            config::SinkKind::Webhook { url, secret, headers } => Sink::Webhook(webhook::Webhook {
-                url: url.clone(),
-                secret: secret.clone(),
-                headers: headers.clone(),
-                http,
-            }),
-            config::SinkKind::Feishu { url, secret, text } => Sink::Feishu(feishu::Feishu {
-                url: url.clone(),
-                secret: secret.clone(),
-                text: *text,
-                renderer: r,
-                http,
-            }),
-            config::SinkKind::Dingtalk {
-                url,
-                secret,
-                at_mobiles,
-                at_all,
-            } => Sink::Dingtalk(dingtalk::Dingtalk {
-                url: url.clone(),
-                secret: secret.clone(),
-                at_mobiles: at_mobiles.clone(),
-                at_all: *at_all,
-                renderer: r,
-                http,
-            }),
-            config::SinkKind::Wecom { url } => Sink::Wecom(wecom::Wecom {
-                url: url.clone(),
-                renderer: r,
-                http,
-            }),
-            config::SinkKind::Slack { url } => Sink::Slack(slack::Slack {
-                url: url.clone(),
-                renderer: r,
-                http,
-            }),
-            config::SinkKind::Email { .. } => Sink::Email(email::Email::new(cfg, r)),
-            config::SinkKind::Exec { command } => Sink::Exec(exec::Exec {
-                command: command.clone(),
-                renderer: r,
-                timeout: cfg.timeout,
-            }),
-            config::SinkKind::Alertmanager {
-                url,
-                labels,
-                resend_every,
-            } => Sink::Alertmanager(alertmanager::Alertmanager {
-                url: url.clone(),
-                labels: labels.clone(),
-                resend_every: *resend_every,
-                host: notify.host.clone(),
-                http,
-            }),
-        }
+/// A service's limits, from its documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most notices one message carries (the outbox packs no more).
+    pub max_notices: usize,
+    /// At most N messages per window.
+    pub rates: &'static [(usize, Duration)],
+}
+
+/// What every sink is built with besides its own settings.
+#[derive(Clone)]
+pub struct Common {
+    /// Its template, language and markup (`[[sink]]`'s `lang`,
+    /// `template_file`; `[notify]`'s time zone and host).
+    pub renderer: Renderer,
+    /// How long one delivery may take.
+    pub timeout: Duration,
+    /// The host name messages carry (`[notify] host`).
+    pub host: String,
+    /// The HTTP client sinks share.
+    pub http: reqwest::Client,
+}
+
+/// One sink type: what [`Sink`] delegates to.
+pub trait Service: Sized {
+    /// Its settings in the config (`config::sink::<Type>`).
+    type Config;
+
+    fn new(cfg: &Self::Config, common: Common) -> Self;
+
+    fn limits(&self) -> Limits;
+
+    /// Whether these notices fit in one message of this service (a single
+    /// notice that does not is truncated by `send`). Only the sinks that
+    /// render measure; the default is yes.
+    fn fits(&self, _batch: Batch<'_>) -> bool {
+        true
     }
 
-    /// The most notices one message may carry.
-    pub fn max_notices(&self) -> usize {
-        match self {
-            Sink::Console(_) => 1000,
-            Sink::Webhook(_) | Sink::Exec(_) | Sink::Email(_) => 500,
-            Sink::Alertmanager(_) => 1000,
-            Sink::Feishu(_) | Sink::Dingtalk(_) | Sink::Wecom(_) | Sink::Slack(_) => 100,
-        }
-    }
+    fn send(&self, d: &Delivery) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
 
-    /// The service's documented rate limits: at most N messages per window.
-    pub fn rates(&self) -> &'static [(usize, Duration)] {
-        const FEISHU: &[(usize, Duration)] = &[(5, Duration::from_secs(1)), (100, Duration::from_secs(60))];
-        const PER_MIN_20: &[(usize, Duration)] = &[(20, Duration::from_secs(60))];
-        const SLACK: &[(usize, Duration)] = &[(1, Duration::from_secs(1))];
-        match self {
-            Sink::Feishu(_) => FEISHU,
-            Sink::Dingtalk(_) | Sink::Wecom(_) => PER_MIN_20,
-            Sink::Slack(_) => SLACK,
-            _ => &[],
-        }
-    }
-
-    /// Whether these notices fit in one message of this service.
-    pub fn fits(&self, d: &Delivery) -> bool {
-        fn rendered_fits(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bool) -> bool {
-            r.render(&d.notices, &d.sink, d.test).is_ok_and(|x| fits(&x))
-        }
-        match self {
-            Sink::Feishu(s) => rendered_fits(&s.renderer, d, |r| s.fits_rendered(d, r)),
-            Sink::Dingtalk(s) => rendered_fits(&s.renderer, d, |r| s.fits_rendered(d, r)),
-            Sink::Wecom(s) => rendered_fits(&s.renderer, d, wecom::fits_rendered),
-            Sink::Slack(s) => rendered_fits(&s.renderer, d, slack::fits_rendered),
-            _ => true,
-        }
-    }
-
-    /// Like [`Sink::fits`] for a prefix of a backlog (the outbox packing a
-    /// message): a webhook measures its body without building it; only the
-    /// sinks that render (at most [`Sink::max_notices`], 100) copy notices.
-    pub fn fits_notices(&self, id: &str, sink: &str, notices: &[Notice], test: bool) -> bool {
-        match self {
-            Sink::Webhook(_) => notices.len() <= 1 || webhook::body_len(id, sink, notices, test) <= webhook::MAX_BODY,
-            Sink::Feishu(_) | Sink::Dingtalk(_) | Sink::Wecom(_) | Sink::Slack(_) => self.fits(&Delivery {
-                id: id.to_string(),
-                sink: sink.to_string(),
-                notices: notices.to_vec(),
-                test,
-            }),
-            _ => true,
-        }
-    }
-
-    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
-        match self {
-            Sink::Console(s) => s.send(d),
-            Sink::Webhook(s) => s.send(d).await,
-            Sink::Feishu(s) => s.send(d).await,
-            Sink::Dingtalk(s) => s.send(d).await,
-            Sink::Wecom(s) => s.send(d).await,
-            Sink::Slack(s) => s.send(d).await,
-            Sink::Email(s) => s.send(d).await,
-            Sink::Exec(s) => s.send(d).await,
-            Sink::Alertmanager(s) => s.send(d).await,
-        }
-    }
+/// Whether the rendering of a batch passes `fits` (a template error does not).
+pub(crate) fn rendered_fits(r: &Renderer, b: Batch<'_>, fits: impl Fn(&Rendered) -> bool) -> bool {
+    r.render(b.notices, b.sink, b.test).is_ok_and(|x| fits(&x))
 }
 
 /// Renders for a sink, truncating the body (on a line boundary when it can,
@@ -240,7 +114,7 @@ impl Sink {
 pub fn render_fitting(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bool) -> Result<Rendered, DeliveryError> {
     let mut out = r
         .render(&d.notices, &d.sink, d.test)
-        .map_err(|e| DeliveryError::permanent(format!("template: {e}")))?;
+        .map_err(|e| DeliveryError::config(format!("template: {e}")))?;
     let marker = if r.lang == crate::logic::template::Lang::Zh {
         "\n…（内容过长，已截断）"
     } else {
@@ -263,7 +137,7 @@ pub fn render_fitting(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bo
             out.title = out.title.chars().take(100).collect();
         }
     }
-    Err(DeliveryError::permanent(
+    Err(DeliveryError::config(
         "message does not fit the service's size limit even when truncated",
     ))
 }

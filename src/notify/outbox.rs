@@ -17,7 +17,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Sink};
+use super::{Batch, Delivery, DeliveryError, Sink};
 use crate::model::notice::Notice;
 use crate::store::{now_ms, Store};
 
@@ -121,8 +121,15 @@ impl Worker {
     /// The largest prefix of `notices` that fits one message (at least one:
     /// a single notice too large is truncated by the sink).
     fn pack(&self, notices: &[Notice], id: &str, test: bool) -> usize {
-        let fits = |k: usize| self.sink.fits_notices(id, &self.name, &notices[..k], test);
-        let max = notices.len().min(self.sink.max_notices());
+        let fits = |k: usize| {
+            self.sink.fits(Batch {
+                id,
+                sink: &self.name,
+                notices: &notices[..k],
+                test,
+            })
+        };
+        let max = notices.len().min(self.sink.limits().max_notices);
         if fits(max) {
             return max;
         }
@@ -161,7 +168,7 @@ impl Worker {
     pub async fn step(&self, ignore_schedule: bool) -> Step {
         self.expire_old().await;
         let name = self.name.clone();
-        let max = self.sink.max_notices();
+        let max = self.sink.limits().max_notices;
         let now = now_ms();
         // One message's worth of rows, not the whole backlog.
         let Some((ready, held)) = self.blocking(move |s| s.ready(&name, max, now)).await else {
@@ -180,7 +187,7 @@ impl Worker {
         if due_in > 0 && !ignore_schedule {
             return Step::Wait(Duration::from_millis(due_in as u64));
         }
-        let rate = rate_wait(&self.sent.lock().unwrap(), self.sink.rates(), Instant::now());
+        let rate = rate_wait(&self.sent.lock().unwrap(), self.sink.limits().rates, Instant::now());
         if !rate.is_zero() {
             if ignore_schedule {
                 tokio::time::sleep(rate).await;
@@ -238,10 +245,7 @@ impl Worker {
         let involved: Vec<i64> = full.iter().copied().chain(partial.map(|p| p.0)).collect();
         let result = match tokio::time::timeout(self.timeout, self.sink.send(&d)).await {
             Ok(r) => r,
-            Err(_) => Err(super::DeliveryError::retryable(format!(
-                "no answer within {:?}",
-                self.timeout
-            ))),
+            Err(_) => Err(DeliveryError::timed_out(self.timeout)),
         };
         {
             let mut sent = self.sent.lock().unwrap();
@@ -276,7 +280,7 @@ impl Worker {
                 self.blocking(move |s| s.mark_failed(&involved, &msg, next)).await;
                 crate::metrics::telemetry()
                     .failed
-                    .get_or_create(&crate::metrics::sink(&self.name))
+                    .get_or_create(&crate::metrics::failure(&self.name, e.class.as_str()))
                     .inc();
                 Step::Failed
             }

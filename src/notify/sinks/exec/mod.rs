@@ -15,9 +15,11 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{webhook, Delivery, DeliveryError};
+use super::webhook;
+use crate::config::sink::Exec as Config;
 use crate::logic::template::Renderer;
 use crate::model::event::Severity;
+use crate::notify::{Common, Delivery, DeliveryError, Limits, Service};
 
 pub struct Exec {
     pub command: Vec<String>,
@@ -25,8 +27,28 @@ pub struct Exec {
     pub timeout: Duration,
 }
 
-impl Exec {
-    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+/// What the program gets is the webhook's body: the same 500 notices.
+pub const LIMITS: Limits = Limits {
+    max_notices: 500,
+    rates: &[],
+};
+
+impl Service for Exec {
+    type Config = Config;
+
+    fn new(c: &Config, common: Common) -> Exec {
+        Exec {
+            command: c.command.clone(),
+            renderer: common.renderer,
+            timeout: common.timeout,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let body = webhook::body(d);
         let title = self
             .renderer
@@ -63,9 +85,9 @@ impl Exec {
                 let msg = format!("cannot run {prog}: {e}");
                 match e.kind() {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                        DeliveryError::permanent(format!("{msg} (check the sink's `command`)"))
+                        DeliveryError::config(format!("{msg} (check the sink's `command`)")).because(e)
                     }
-                    _ => DeliveryError::retryable(msg),
+                    _ => DeliveryError::unreachable(msg).because(e),
                 }
             })?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
@@ -76,11 +98,11 @@ impl Exec {
             child.wait_with_output().await
         };
         match tokio::time::timeout(self.timeout, run).await {
-            Err(_) => Err(DeliveryError::retryable(format!(
+            Err(_) => Err(DeliveryError::unreachable(format!(
                 "{prog} did not finish within {:?}; killed",
                 self.timeout
             ))),
-            Ok(Err(e)) => Err(DeliveryError::retryable(format!("{prog}: {e}"))),
+            Ok(Err(e)) => Err(DeliveryError::unreachable(format!("{prog}: {e}")).because(e)),
             Ok(Ok(out)) if out.status.success() => Ok(()),
             Ok(Ok(out)) => {
                 let err = String::from_utf8_lossy(&out.stderr);
@@ -93,7 +115,7 @@ impl Exec {
                     .into_iter()
                     .rev()
                     .collect();
-                Err(DeliveryError::retryable(format!(
+                Err(DeliveryError::service(format!(
                     "{prog} failed ({}): {tail}",
                     out.status
                 )))
@@ -101,3 +123,6 @@ impl Exec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,11 +18,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{read_body, Delivery, DeliveryError};
+use crate::config::sink::Alertmanager as Config;
 use crate::config::Secret;
 use crate::logic::policy::Subject;
 use crate::model::event::{rfc3339, Event, Kind};
 use crate::model::notice::{Notice, NoticeKind};
+use crate::notify::{read_body, Common, Delivery, DeliveryError, Limits, Service};
+
+/// Alertmanager takes large batches; no rate limit.
+pub const LIMITS: Limits = Limits {
+    max_notices: 1000,
+    rates: &[],
+};
 
 pub struct Alertmanager {
     pub url: Secret,
@@ -210,66 +217,38 @@ impl Alertmanager {
         if status.is_success() {
             Ok(())
         } else if status.is_server_error() || status.as_u16() == 429 {
-            Err(DeliveryError::retryable(format!(
+            Err(DeliveryError::service(format!(
                 "Alertmanager: HTTP {status}: {snippet}"
             )))
         } else {
-            Err(DeliveryError::permanent(format!(
+            Err(DeliveryError::config(format!(
                 "Alertmanager refused the alerts: HTTP {status}: {snippet} (check the sink's `url` and `labels`)"
             )))
         }
     }
+}
 
-    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+impl Service for Alertmanager {
+    type Config = Config;
+
+    fn new(c: &Config, common: Common) -> Alertmanager {
+        Alertmanager {
+            url: c.url.clone(),
+            labels: c.labels.clone().into_iter().collect(),
+            resend_every: c.resend_every,
+            host: common.host,
+            http: common.http,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         self.post(&self.alerts(d, Utc::now())).await
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::logic::template::samples;
-
-    fn am() -> Alertmanager {
-        Alertmanager {
-            url: Secret::new("http://127.0.0.1:9"),
-            labels: vec![("cluster".into(), "lb-prod".into())],
-            resend_every: Duration::from_secs(60),
-            host: "lb-01".into(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    #[test]
-    fn problems_fire_and_recoveries_end_with_the_same_labels() {
-        let s = samples();
-        let now = Utc::now();
-        let d = |n: &Notice| Delivery {
-            id: "x".into(),
-            sink: "am".into(),
-            notices: vec![n.clone()],
-            test: false,
-        };
-        let fire = am().alerts(&d(&s[0]), now);
-        let end = am().alerts(&d(&s[1]), now);
-        assert_eq!(fire.len(), 1);
-        assert_eq!(end.len(), 1);
-        assert_eq!(fire[0]["labels"], end[0]["labels"]);
-        assert_eq!(fire[0]["labels"]["alertname"], "HAProxyServerDown");
-        assert_eq!(fire[0]["labels"]["cluster"], "lb-prod");
-        assert!(
-            fire[0]["labels"].get("host").is_none(),
-            "per-node data stays out of labels"
-        );
-        assert_eq!(fire[0]["annotations"]["host"], "lb-01");
-        let ends: DateTime<Utc> = end[0]["endsAt"].as_str().unwrap().parse().unwrap();
-        assert!(ends <= now);
-        let fire_end: DateTime<Utc> = fire[0]["endsAt"].as_str().unwrap().parse().unwrap();
-        assert!(fire_end > now + chrono::Duration::minutes(3));
-        // An info event that is not a problem maps to nothing.
-        let mut info = s[0].clone();
-        info.event.kind = Kind::ServerAdded;
-        info.severity = crate::model::event::Severity::Info;
-        assert!(am().alerts(&d(&info), now).is_empty());
-    }
-}
+mod tests;

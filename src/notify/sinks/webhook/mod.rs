@@ -1,17 +1,18 @@
 //! The generic webhook sink: POSTs `{"version":1,"delivery_id",...,"events":[...],"notices":[...]}`
 //! (schema in `docs/events.md`), optionally signed with HMAC-SHA256.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use std::collections::BTreeMap;
 
-use super::{read_body, retry_after, Delivery, DeliveryError};
+use super::hmac_sha256;
+use crate::config::sink::Webhook as Config;
 use crate::config::Secret;
 use crate::model::notice::Notice;
+use crate::notify::{read_body, retry_after, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
 pub struct Webhook {
     pub url: Secret,
     pub secret: Option<Secret>,
-    pub headers: Vec<(String, Secret)>,
+    pub headers: BTreeMap<String, Secret>,
     pub http: reqwest::Client,
 }
 
@@ -22,6 +23,12 @@ pub struct Webhook {
 /// their folded server events (several MB). Larger backlogs go out in more
 /// deliveries; a single notice is never split.
 pub const MAX_BODY: usize = 1_000_000;
+
+/// No rate limit; at most 500 notices, and [`MAX_BODY`].
+pub const LIMITS: Limits = Limits {
+    max_notices: 500,
+    rates: &[],
+};
 
 /// What a webhook receives, serialized straight from the notices (no JSON
 /// tree, no copies of the events).
@@ -82,14 +89,36 @@ pub fn body_len(id: &str, sink: &str, notices: &[Notice], test: bool) -> usize {
 
 /// `sha256=<hex>` of the body keyed with the sink's secret.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hmac_sha256(secret.as_bytes(), body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256={hex}")
 }
 
-impl Webhook {
-    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+impl Service for Webhook {
+    type Config = Config;
+
+    fn new(c: &Config, common: Common) -> Webhook {
+        Webhook {
+            url: c.url.clone(),
+            secret: c.secret.clone(),
+            headers: c.headers.clone(),
+            http: common.http,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    /// Measured without building the body: the outbox asks this for many
+    /// prefixes of a backlog of up to 500 notices.
+    fn fits(&self, b: Batch<'_>) -> bool {
+        b.notices.len() <= 1 || body_len(b.id, b.sink, b.notices, b.test) <= MAX_BODY
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let body = body(d);
         let mut req = self
             .http
@@ -106,10 +135,7 @@ impl Webhook {
         let status = resp.status();
         let wait = retry_after(&resp);
         let text = read_body(resp).await;
-        verdict(status, &text).map_err(|mut err| {
-            err.retry_after = wait;
-            err
-        })
+        verdict(status, &text).map_err(|e| e.after(wait))
     }
 }
 
@@ -121,22 +147,13 @@ pub fn verdict(status: reqwest::StatusCode, text: &str) -> Result<(), DeliveryEr
     }
     let snippet: String = text.chars().take(200).collect();
     Err(if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
-        DeliveryError::retryable(format!("HTTP {status}: {snippet}"))
+        DeliveryError::service(format!("HTTP {status}: {snippet}"))
     } else {
-        DeliveryError::permanent(format!(
+        DeliveryError::config(format!(
             "HTTP {status}: {snippet} (the receiver refused the request; check url, headers and secret)"
         ))
     })
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn signature_matches_a_known_value() {
-        // echo -n '{}' | openssl dgst -sha256 -hmac key
-        assert_eq!(
-            super::signature("key", b"{}"),
-            "sha256=a777724d943eb48dc69bca8a4a6d57a04db3f9ec7e1de4e581e860265bdf3032"
-        );
-    }
-}
+mod tests;

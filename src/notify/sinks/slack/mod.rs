@@ -4,16 +4,25 @@
 //! Slack answers `200 ok` as plain text; errors are plain-text codes
 //! (`invalid_payload`, `no_service`, ...) and 429 with `Retry-After`.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use super::{exchange, render_fitting, Delivery, DeliveryError};
+use crate::config::sink::Slack as Config;
 use crate::config::Secret;
 use crate::logic::template::{Rendered, Renderer};
+use crate::notify::{exchange, render_fitting, rendered_fits, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
 /// A section's text limit (characters).
 pub const SECTION_CHARS: usize = 3000;
 /// Slack refuses messages whose blocks carry much more text than this.
 pub const MAX_CHARS: usize = 12_000;
+
+/// Slack's incoming-webhook limit: about one message a second.
+pub const LIMITS: Limits = Limits {
+    max_notices: 100,
+    rates: &[(1, Duration::from_secs(1))],
+};
 
 pub struct Slack {
     pub url: Secret,
@@ -68,8 +77,26 @@ pub fn fits_rendered(r: &Rendered) -> bool {
     r.body.chars().count() <= MAX_CHARS
 }
 
-impl Slack {
-    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+impl Service for Slack {
+    type Config = Config;
+
+    fn new(c: &Config, common: Common) -> Slack {
+        Slack {
+            url: c.url.clone(),
+            renderer: common.renderer,
+            http: common.http,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    fn fits(&self, b: Batch<'_>) -> bool {
+        rendered_fits(&self.renderer, b, fits_rendered)
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let r = render_fitting(&self.renderer, d, fits_rendered)?;
         let req = self.http.post(self.url.expose()).json(&body(&r, self.renderer.host()));
         let (status, wait, text) = exchange(req).await?;
@@ -82,41 +109,14 @@ pub fn verdict(status: u16, text: &str) -> Result<(), DeliveryError> {
     let code: String = text.trim().chars().take(100).collect();
     match status {
         200..=299 => Ok(()),
-        429 => Err(DeliveryError::retryable(format!("Slack: rate limited ({code})"))),
-        500..=599 => Err(DeliveryError::retryable(format!("Slack: HTTP {status} ({code})"))),
-        403 | 404 | 410 => Err(DeliveryError::permanent(format!(
+        429 => Err(DeliveryError::service(format!("Slack: rate limited ({code})"))),
+        500..=599 => Err(DeliveryError::service(format!("Slack: HTTP {status} ({code})"))),
+        403 | 404 | 410 => Err(DeliveryError::config(format!(
             "Slack: HTTP {status} {code}: the webhook URL is revoked or wrong, or its channel is gone; check the sink's `url`"
         ))),
-        _ => Err(DeliveryError::permanent(format!("Slack refused the message: HTTP {status} {code}"))),
+        _ => Err(DeliveryError::config(format!("Slack refused the message: HTTP {status} {code}"))),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_text_is_split_into_sections() {
-        let text = "x".repeat(100) + "\n";
-        let r = Rendered {
-            title: "t".repeat(200),
-            body: text.repeat(70),
-        };
-        let b = body(&r, "h");
-        let blocks = b["blocks"].as_array().unwrap();
-        assert_eq!(blocks[0]["text"]["text"].as_str().unwrap().chars().count(), 150);
-        assert!(blocks.len() >= 5 && blocks.len() <= 50);
-        for s in &blocks[1..blocks.len() - 1] {
-            assert!(s["text"]["text"].as_str().unwrap().chars().count() <= SECTION_CHARS);
-        }
-        assert_eq!(chunks("ab\ncd\n", 3), vec!["ab\n", "cd\n"]);
-        assert_eq!(chunks("abcdefg", 3).len(), 3);
-    }
-
-    #[test]
-    fn verdicts() {
-        assert!(verdict(200, "ok").is_ok());
-        assert!(verdict(429, "rate_limited").unwrap_err().retryable);
-        assert!(verdict(404, "no_service").unwrap_err().message.contains("revoked"));
-    }
-}
+mod tests;

@@ -12,9 +12,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{render_fitting, Delivery, DeliveryError};
-use crate::config::{self, SmtpTls};
+use crate::config::sink::{Email as Config, SmtpTls};
 use crate::logic::template::Renderer;
+use crate::notify::{render_fitting, Common, Delivery, DeliveryError, Limits, Service};
 
 pub struct Email {
     transport: Result<AsyncSmtpTransport<Tokio1Executor>, String>,
@@ -23,39 +23,33 @@ pub struct Email {
     renderer: Renderer,
 }
 
-fn transport(cfg: &config::Sink) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let config::SinkKind::Email {
-        host,
-        port,
-        tls,
-        ca_file,
-        username,
-        password,
-        ..
-    } = &cfg.kind
-    else {
-        return Err("not an email sink".into());
-    };
+/// One mail to every recipient; no rate limit of its own.
+pub const LIMITS: Limits = Limits {
+    max_notices: 500,
+    rates: &[],
+};
+
+fn transport(c: &Config, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let params = || -> Result<TlsParameters, String> {
-        let mut b = TlsParameters::builder(host.clone());
-        if let Some(ca) = ca_file {
+        let mut b = TlsParameters::builder(c.host.clone());
+        if let Some(ca) = &c.ca_file {
             let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
             let cert = Certificate::from_pem(&pem).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
             b = b.add_root_certificate(cert);
         }
         b.build().map_err(|e| format!("TLS setup: {e}"))
     };
-    let tls = match tls {
+    let tls = match c.tls {
         SmtpTls::None => Tls::None,
         // Required: if the server cannot upgrade, no credentials are sent.
         SmtpTls::StartTls => Tls::Required(params()?),
         SmtpTls::Tls => Tls::Wrapper(params()?),
     };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-        .port(*port)
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.as_str())
+        .port(c.port)
         .tls(tls)
-        .timeout(Some(cfg.timeout));
-    if let (Some(u), Some(p)) = (username, password) {
+        .timeout(Some(timeout));
+    if let (Some(u), Some(p)) = (&c.username, &c.password) {
         b = b
             .credentials(Credentials::new(u.clone(), p.expose().to_string()))
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);
@@ -64,22 +58,9 @@ fn transport(cfg: &config::Sink) -> Result<AsyncSmtpTransport<Tokio1Executor>, S
 }
 
 impl Email {
-    pub fn new(cfg: &config::Sink, renderer: Renderer) -> Email {
-        let (from, to) = match &cfg.kind {
-            config::SinkKind::Email { from, to, .. } => (from.clone(), to.clone()),
-            _ => (String::new(), Vec::new()),
-        };
-        Email {
-            transport: transport(cfg),
-            from,
-            to,
-            renderer,
-        }
-    }
-
     pub fn message(&self, d: &Delivery) -> Result<Message, DeliveryError> {
         let r = render_fitting(&self.renderer, d, |_| true)?;
-        let bad = |e: String| DeliveryError::permanent(format!("email: {e}"));
+        let bad = |e: String| DeliveryError::config(format!("email: {e}"));
         let mut b = Message::builder()
             .from(self.from.parse::<Mailbox>().map_err(|e| bad(e.to_string()))?)
             .subject(r.title)
@@ -91,41 +72,58 @@ impl Email {
         b.body(format!("{}\n\n-- \nhawatch · {}\n", r.body, self.renderer.host()))
             .map_err(|e| bad(e.to_string()))
     }
+}
 
-    pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+impl Service for Email {
+    type Config = Config;
+
+    fn new(c: &Config, common: Common) -> Email {
+        Email {
+            transport: transport(c, common.timeout),
+            from: c.from.clone(),
+            to: c.to.clone(),
+            renderer: common.renderer,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let t = self
             .transport
             .as_ref()
-            .map_err(|e| DeliveryError::permanent(format!("email: {e}")))?;
+            .map_err(|e| DeliveryError::config(format!("email: {e}")))?;
         let msg = self.message(d)?;
         match t.send(msg).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(classify(&e)),
+            Err(e) => Err(classify(e)),
         }
     }
 }
 
-fn classify(e: &lettre::transport::smtp::Error) -> DeliveryError {
-    let text = crate::error::error_chain(e);
-    if e.is_permanent() {
+fn classify(e: lettre::transport::smtp::Error) -> DeliveryError {
+    let text = crate::error::error_chain(&e);
+    let err = if e.is_permanent() {
         let hint = match e.status().map(|c| c.to_string()) {
             Some(c) if c.starts_with("535") || c.starts_with("534") || c.starts_with("530") => {
                 " (authentication failed: check `username` and `password`; Chinese providers want an app authorization code, 授权码)"
             }
             _ => "",
         };
-        DeliveryError::permanent(format!("SMTP server refused the message: {text}{hint}"))
+        DeliveryError::config(format!("SMTP server refused the message: {text}{hint}"))
     } else if e.is_transient() {
-        DeliveryError::retryable(format!("SMTP server deferred the message: {text}"))
+        DeliveryError::service(format!("SMTP server deferred the message: {text}"))
     } else if e.is_timeout() {
-        DeliveryError::retryable(format!("SMTP: timed out: {text}"))
+        DeliveryError::unreachable(format!("SMTP: timed out: {text}"))
     } else if e.is_tls() {
-        DeliveryError {
-            message: format!("SMTP: TLS failed: {text} (check `tls`, the port, and `ca_file` for a private CA)"),
-            retryable: false,
-            retry_after: Some(Duration::from_secs(300)),
-        }
+        DeliveryError::config(format!(
+            "SMTP: TLS failed: {text} (check `tls`, the port, and `ca_file` for a private CA)"
+        ))
+        .after(Some(Duration::from_secs(300)))
     } else {
-        DeliveryError::retryable(format!("SMTP: unreachable or connection failed: {text}"))
-    }
+        DeliveryError::unreachable(format!("SMTP: unreachable or connection failed: {text}"))
+    };
+    err.because(e)
 }

@@ -5,9 +5,16 @@ use std::io::Write;
 
 use chrono::Local;
 
-use super::{Delivery, DeliveryError};
+use crate::config::sink::Console as Config;
 use crate::logic::template::{human_duration, Lang};
 use crate::model::notice::NoticeKind;
+use crate::notify::{Common, Delivery, DeliveryError, Limits, Service};
+
+/// A terminal takes anything: no rate limit, 1000 notices a message.
+pub const LIMITS: Limits = Limits {
+    max_notices: 1000,
+    rates: &[],
+};
 
 pub struct Console {
     color: bool,
@@ -21,7 +28,8 @@ impl Console {
         }
     }
 
-    pub fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+    /// One line per notice, written at once.
+    pub fn write(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let mut out = String::new();
         for n in &d.notices {
             out.push_str(&line(&n.event, self.color));
@@ -53,7 +61,23 @@ impl Console {
         stdout
             .write_all(out.as_bytes())
             .and_then(|_| stdout.flush())
-            .map_err(|e| DeliveryError::retryable(format!("stdout: {e}")))
+            .map_err(|e| DeliveryError::unreachable(format!("stdout: {e}")).because(e))
+    }
+}
+
+impl Service for Console {
+    type Config = Config;
+
+    fn new(_c: &Config, _common: Common) -> Console {
+        Console::new()
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+        self.write(d)
     }
 }
 
@@ -89,28 +113,4 @@ pub fn line(e: &crate::model::event::Event, color: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 12: an agent reply that clears the screen, sets the title and
-    /// reverses the text was printed raw by `hawatch events` and this sink.
-    #[test]
-    fn a_line_shows_control_and_bidi_characters_escaped() {
-        let mut e = crate::logic::template::samples().remove(0).event;
-        e.message = "server be/s1 UP → DOWN (agent: down #\u{1b}[2J\u{1b}]0;title\u{7} \u{202e}gnp.exe)".into();
-        e.instance = "lb\u{1b}[31m1".into();
-        for color in [false, true] {
-            let l = line(&e, color);
-            let shown = if color {
-                l.replace("\u{1b}[31m", "")
-                    .replace("\u{1b}[33m", "")
-                    .replace("\u{1b}[0m", "")
-            } else {
-                l.clone()
-            };
-            assert!(!shown.chars().any(crate::text::is_hidden), "{l:?}");
-            assert!(l.contains("down #\\x1b[2J\\x1b]0;title\\x07 \\u{202e}gnp.exe"), "{l}");
-            assert!(l.contains("[lb\\x1b[31m1]"), "{l}");
-        }
-    }
-}
+mod tests;

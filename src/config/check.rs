@@ -1,0 +1,82 @@
+//! `[check]`: what `hawatch check` (keepalived's `vrrp_script`) requires of
+//! the local HAProxy (docs/keepalived.md).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use haproxy::Endpoint;
+use serde::{Deserialize, Serialize};
+
+use super::instance::DEFAULT_SOCKET;
+use super::problems::Problems;
+use super::value::{self, Dur};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHealth {
+    /// Runtime API (unix socket path or tcp://HOST:PORT) that must answer.
+    pub socket: Option<String>,
+    /// How long HAProxy may take to answer (default 500ms).
+    pub timeout: Option<Dur>,
+    /// Present: unhealthy (hand the VIP over).
+    pub maint_file: Option<String>,
+    /// Backend → minimum number of usable servers.
+    pub min_up: Option<BTreeMap<String, u32>>,
+    /// HAProxy's pid file: that process must exist.
+    pub pid_file: Option<String>,
+    /// `IP:PORT`s that must accept a TCP connection (HAProxy's binds, the VIP's included).
+    pub binds: Option<Vec<String>>,
+    /// An address that must answer ICMP echo (the gateway): a node cut off from
+    /// its network must not hold the VIP.
+    pub gateway: Option<String>,
+}
+
+/// `[check]`, validated: what `hawatch check` requires of the local HAProxy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    #[serde(serialize_with = "value::text")]
+    pub socket: Endpoint,
+    #[serde(serialize_with = "value::dur")]
+    pub timeout: Duration,
+    pub maint_file: Option<PathBuf>,
+    pub min_up: BTreeMap<String, u32>,
+    pub pid_file: Option<PathBuf>,
+    pub binds: Vec<std::net::SocketAddr>,
+    pub gateway: Option<std::net::IpAddr>,
+}
+
+pub(super) fn validate(f: FileHealth, p: &mut Problems) -> Health {
+    let raw = f.socket.unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+    let socket = Endpoint::parse(&raw).unwrap_or_else(|e| {
+        p.at("check.socket", e);
+        Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET))
+    });
+    let timeout = value::or(f.timeout, Duration::from_millis(500));
+    if timeout.is_zero() {
+        p.at("check.timeout", "must be more than 0");
+    }
+    let mut binds = Vec::new();
+    for b in f.binds.unwrap_or_default() {
+        match b.trim().parse() {
+            Ok(a) => binds.push(a),
+            Err(_) => p.at("check.binds", format!("{b:?} is not IP:PORT")),
+        }
+    }
+    let gateway = f.gateway.as_deref().and_then(|g| match g.trim().parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            p.at("check.gateway", format!("{g:?} is not an IP address"));
+            None
+        }
+    });
+    Health {
+        socket,
+        timeout,
+        maint_file: f.maint_file.map(PathBuf::from),
+        min_up: f.min_up.unwrap_or_default(),
+        pid_file: f.pid_file.map(PathBuf::from),
+        binds,
+        gateway,
+    }
+}
