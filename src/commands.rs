@@ -1,5 +1,5 @@
 //! The small subcommands: `events`, `outbox [retry]`, `notify test`, `config check|show`. `watch`
-//! lives in [`crate::runtime`], `demo` in [`crate::demo`].
+//! lives in [`crate::watch`], `demo` in [`crate::demo`].
 
 use std::path::PathBuf;
 
