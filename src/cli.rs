@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// clap's value parser for `ctl weight`: 0-256, or a percentage (`50%`).
-pub fn weight_arg(s: &str) -> Result<haproxy::Weight, haproxy::WeightError> {
+pub(crate) fn weight_arg(s: &str) -> Result<haproxy::Weight, haproxy::WeightError> {
     s.parse()
 }
 
@@ -23,10 +23,10 @@ pub struct Cli {
     /// exists, else the environment variables HAPROXY_SOCKET / HAPROXY_STATS_URL /
     /// FEISHU_WEBHOOK_URL / STATE_FILE).
     #[arg(short, long, value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Store path for `events` and `outbox` (default: `watch.store` of the config).
     #[arg(long, value_name = "PATH", global = true)]
-    pub store: Option<PathBuf>,
+    pub(crate) store: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,29 +127,29 @@ pub enum Command {
 pub struct CtlArgs {
     /// Which [[haproxy]] (needed with several); it must have a `socket`.
     #[arg(long, global = true)]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
     /// Do not ask.
     #[arg(long, short = 'y', global = true)]
-    pub yes: bool,
+    pub(crate) yes: bool,
     #[command(subcommand)]
-    pub action: CtlAction,
+    pub(crate) action: CtlAction,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ServerState {
+pub(crate) enum ServerState {
     Ready,
     Drain,
     Maint,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum OnOff {
+pub(crate) enum OnOff {
     Enable,
     Disable,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CtlAction {
+pub(crate) enum CtlAction {
     /// Set the admin state: `ctl server app/web1 drain` (wildcards: app/*, */web1).
     Server { target: String, state: ServerState },
     /// Set the weight, absolute (0-256) or relative to the configured one (`50%`).
@@ -181,44 +181,44 @@ pub enum CtlAction {
 pub struct KeepalivedConfigArgs {
     /// A node as NAME=IP:PRIORITY (twice; the higher priority is the preferred MASTER).
     #[arg(long = "node", required = true, num_args = 1, value_name = "NAME=IP:PRIO")]
-    pub nodes: Vec<String>,
+    pub(crate) nodes: Vec<String>,
     /// The interface VRRP runs on and the VIP lives on.
     #[arg(long)]
-    pub interface: String,
+    pub(crate) interface: String,
     /// The VIP, IP or IP/PREFIX.
     #[arg(long)]
-    pub vip: String,
+    pub(crate) vip: String,
     /// virtual_router_id (unique per network segment).
     #[arg(long, default_value_t = 51)]
-    pub router_id: u8,
+    pub(crate) router_id: u8,
     /// Backends `hawatch check` requires at least one usable server in.
     #[arg(long = "backend", value_name = "NAME")]
-    pub backends: Vec<String>,
+    pub(crate) backends: Vec<String>,
     /// Where hawatch is installed.
     #[arg(long, default_value = "/usr/local/bin/hawatch")]
-    pub hawatch: String,
+    pub(crate) hawatch: String,
     /// hawatch's config file on the nodes.
     #[arg(long = "hawatch-config", default_value = "/etc/hawatch/hawatch.toml")]
-    pub hawatch_config: String,
+    pub(crate) hawatch_config: String,
     /// keepalived's notify_fifo.
     #[arg(long, default_value = "/run/hawatch/keepalived.fifo")]
-    pub fifo: String,
+    pub(crate) fifo: String,
     /// HAProxy's Runtime API socket (the default of `[check] socket`).
     #[arg(long, default_value = crate::config::DEFAULT_SOCKET)]
-    pub socket: String,
+    pub(crate) socket: String,
     /// Write `keepalived-NAME.conf` for each node into this directory instead of printing.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct OutboxArgs {
     #[command(subcommand)]
-    pub action: Option<OutboxAction>,
+    pub(crate) action: Option<OutboxAction>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum OutboxAction {
+pub(crate) enum OutboxAction {
     /// Put dead letters back at the end of their sink's queue (all, one sink's,
     /// or the given ids); a running watcher picks them up within seconds.
     Retry {
@@ -254,23 +254,23 @@ pub enum ConfigCommand {
 pub struct EventsArgs {
     /// Only events newer than this: a duration (`90s`, `1h`, `2d`) or an RFC 3339 time.
     #[arg(long, value_name = "DURATION|TIME")]
-    pub since: Option<crate::model::since::Since>,
+    pub(crate) since: Option<crate::model::since::Since>,
     /// Only this instance (its `[[haproxy]]` name).
     #[arg(long)]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
     /// Only this backend.
     #[arg(long)]
-    pub backend: Option<String>,
+    pub(crate) backend: Option<String>,
     /// Only this server.
     #[arg(long)]
-    pub server: Option<String>,
+    pub(crate) server: Option<String>,
     /// Only this kind (e.g. server_down; see docs/events.md).
     #[arg(long)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// At most this many (the newest).
     #[arg(long)]
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// Print a JSON array of events (the webhook's event objects).
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }

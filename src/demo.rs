@@ -178,7 +178,7 @@ async fn set_state(sock: &Path, server: &str, state: haproxy::Admin) -> anyhow::
     Ok(())
 }
 
-pub async fn run(bin: PathBuf) -> anyhow::Result<()> {
+pub(crate) async fn run(bin: PathBuf) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("hawatch-demo-").tempdir()?;
     let stop = CancellationToken::new();
     let script = script(&bin, dir.path(), stop.clone());

@@ -4,7 +4,7 @@
 /// An error and its causes, `a: b: c`, skipping causes already in the text.
 /// reqwest's own message is only "error sending request"; the cause says
 /// what is wrong (a refused connection, an untrusted certificate).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

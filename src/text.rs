@@ -21,7 +21,7 @@ use std::fmt::Write;
 /// controls, the line/paragraph separators, and the invisible format
 /// characters (Unicode category Cf: bidi embeddings, overrides and isolates,
 /// marks, zero-width characters, the BOM, interlinear annotation, tags).
-pub fn is_hidden(c: char) -> bool {
+pub(crate) fn is_hidden(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
@@ -73,12 +73,6 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// [`visible`] for bytes that may not be UTF-8 (an agent's or HAProxy's
-/// raw reply): invalid sequences become U+FFFD first.
-pub fn visible_bytes(b: &[u8]) -> String {
-    visible(&String::from_utf8_lossy(b)).into_owned()
-}
-
 /// [`visible`] for each line of a multi-line reply (HAProxy's answers to
 /// `show` commands): the line breaks stay, everything else is escaped.
 pub fn visible_lines(s: &str) -> String {
@@ -92,7 +86,7 @@ pub fn visible_lines(s: &str) -> String {
 /// serde_json escapes C0 controls but writes DEL, C1 and bidi characters
 /// raw, which a terminal obeys. Here they become `\uXXXX` escapes, so the
 /// JSON means exactly the same and `jq` gets the same strings back.
-pub fn json_pretty<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Result<String> {
+pub(crate) fn json_pretty<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Result<String> {
     let mut out = Vec::new();
     let mut ser =
         serde_json::Serializer::with_formatter(&mut out, VisibleJson(serde_json::ser::PrettyFormatter::new()));
@@ -214,7 +208,6 @@ mod tests {
     #[test]
     fn lines_keep_their_breaks_only() {
         assert_eq!(visible_lines("a\u{1b}\r\nb\u{7}\n"), "a\\x1b\nb\\x07\n");
-        assert_eq!(visible_bytes(b"up\xff\x1b"), "up\u{fffd}\\x1b");
     }
 
     /// Random strings drawn from hostile and plain characters: the output

@@ -5,7 +5,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hawatch::notify::{dingtalk, feishu, slack, webhook, wecom};
+use hawatch::notify::sinks::{dingtalk, feishu, slack, webhook, wecom};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

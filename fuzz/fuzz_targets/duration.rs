@@ -1,12 +1,12 @@
 //! Durations and times that users and the network write: `--since` and the
 //! API's `since` (`model::since::parse_since`), and the config's durations
-//! (`config::file::Dur`, `"500ms"`, `"1h 30m"`). Invariant: a duration
+//! (`config::value::Dur`, `"500ms"`, `"1h 30m"`). Invariant: a duration
 //! `since` lies at or before now.
 #![no_main]
 
 use chrono::{DateTime, Utc};
 use hawatch::model::since::parse_since;
-use hawatch::config::file::Dur;
+use hawatch::config::value::Dur;
 use libfuzzer_sys::fuzz_target;
 use serde::de::value::{Error, StrDeserializer};
 use serde::Deserialize;

@@ -16,7 +16,7 @@ const MAX_READ: usize = 1 << 20;
 
 /// State a check keeps between runs (the CPU counters of the last run).
 #[derive(Debug, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     cpu: Option<(u64, u64)>,
 }
 
@@ -32,7 +32,7 @@ fn outcome(ok: bool, detail: String, started: Instant) -> Outcome {
     }
 }
 
-pub async fn run(c: &AgentCheck, http: &reqwest::Client, mem: &mut Memory) -> Outcome {
+pub(crate) async fn run(c: &AgentCheck, http: &reqwest::Client, mem: &mut Memory) -> Outcome {
     let started = Instant::now();
     let work = async {
         match &c.kind {

@@ -23,7 +23,7 @@ use crate::runtime::{open_store, workers, OpenStore};
 
 /// The agent between two reloads.
 #[derive(Default)]
-pub struct AgentDaemon {
+pub(crate) struct AgentDaemon {
     /// The store and its lock, kept across reloads unless `[agent] store` changes.
     opened: Option<(PathBuf, OpenStore)>,
     server: Option<Arc<server::Server>>,
@@ -33,7 +33,7 @@ pub struct AgentDaemon {
 
 /// `hawatch agent`: serve until SIGTERM/SIGINT; `load` gives the
 /// configuration at the start and on each SIGHUP.
-pub async fn run(load: impl Fn() -> anyhow::Result<Config>) -> anyhow::Result<()> {
+pub(crate) async fn run(load: impl Fn() -> anyhow::Result<Config>) -> anyhow::Result<()> {
     supervisor::run(
         AgentDaemon::default(),
         || load().and_then(agent_of),

@@ -6,8 +6,8 @@
 //! sources (checks) → rules → reply table → server; a change of the state
 //! told to HAProxy is an event, stored and delivered like the watcher's.
 
-pub mod checks;
-pub mod daemon;
+pub(crate) mod checks;
+pub(crate) mod daemon;
 mod server;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,25 +25,25 @@ use crate::model::event::{Event, Kind, Severity};
 
 /// A reply ready to be written: the bytes, and the counter it increments.
 #[derive(Debug)]
-pub struct Prepared {
-    pub line: Arc<[u8]>,
-    pub state: &'static str,
-    pub counter: Counter,
+pub(crate) struct Prepared {
+    pub(crate) line: Arc<[u8]>,
+    pub(crate) state: &'static str,
+    pub(crate) counter: Counter,
 }
 
 /// Every reply the agent may give now.
 #[derive(Debug)]
-pub struct Table {
+pub(crate) struct Table {
     /// For clients that send nothing, or a string no check names.
-    pub default: Prepared,
+    pub(crate) default: Prepared,
     /// By `agent-send` string (trimmed).
-    pub services: HashMap<String, Prepared>,
+    pub(crate) services: HashMap<String, Prepared>,
     /// Some check is scoped to a service: read HAProxy's `agent-send` first.
-    pub needs_read: bool,
+    pub(crate) needs_read: bool,
 }
 
 impl Table {
-    pub fn pick(&self, sent: &str) -> &Prepared {
+    pub(crate) fn pick(&self, sent: &str) -> &Prepared {
         self.services.get(sent.trim()).unwrap_or(&self.default)
     }
 }
@@ -67,7 +67,7 @@ fn services(agent: &Agent) -> Vec<String> {
 
 /// Computes every reply from the latest outcomes; `ready(svc)` says which
 /// replies (`""`: the default) carry `ready` (see [`crate::logic::agent_rules::READY_HOLD`]).
-pub fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) -> Table {
+pub(crate) fn table(agent: &Agent, outcomes: &[Outcome], ready: &dyn Fn(&str) -> bool) -> Table {
     let statuses: Vec<Status> = agent
         .checks
         .iter()
@@ -227,7 +227,7 @@ fn agent_of(config: Config) -> anyhow::Result<(Config, Agent)> {
 }
 
 /// `hawatch agent --once`: the reply now, and why.
-pub async fn once(config: Config) -> anyhow::Result<()> {
+pub(crate) async fn once(config: Config) -> anyhow::Result<()> {
     let (_, agent) = agent_of(config)?;
     let http = clients(&agent);
     let mut mems: Vec<checks::Memory> = agent.checks.iter().map(|_| Default::default()).collect();

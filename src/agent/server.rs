@@ -25,9 +25,9 @@ use super::Table;
 use crate::config::Agent;
 
 /// The longest `agent-send` string read (HAProxy's are a few bytes).
-pub const MAX_SEND: usize = 256;
+pub(crate) const MAX_SEND: usize = 256;
 
-pub struct Server {
+pub(crate) struct Server {
     replies: Arc<ArcSwap<Table>>,
     allow: Vec<IpNet>,
     timeout: Duration,
@@ -37,7 +37,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(agent: &Agent, replies: Arc<ArcSwap<Table>>) -> Server {
+    pub(crate) fn new(agent: &Agent, replies: Arc<ArcSwap<Table>>) -> Server {
         Server {
             replies,
             allow: agent.allow.clone(),
@@ -49,7 +49,7 @@ impl Server {
     }
 
     /// Loopback always; then the configured networks.
-    pub fn allowed(&self, ip: IpAddr) -> bool {
+    pub(crate) fn allowed(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
@@ -58,14 +58,14 @@ impl Server {
     }
 }
 
-pub fn spawn(l: TcpListener, srv: Arc<Server>, rt: tokio::runtime::Handle) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(l: TcpListener, srv: Arc<Server>, rt: tokio::runtime::Handle) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("hawatch-agent".into())
         .spawn(move || accept_loop(l, srv, rt))
 }
 
 /// Stops a listener thread: raise the flag, then wake its `accept`.
-pub fn stop(srv: &Server, addr: SocketAddr, th: JoinHandle<()>) {
+pub(crate) fn stop(srv: &Server, addr: SocketAddr, th: JoinHandle<()>) {
     srv.stop.store(true, Ordering::SeqCst);
     let wake = match addr.ip() {
         IpAddr::V4(v) if v.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),

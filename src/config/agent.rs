@@ -10,49 +10,49 @@ use super::agent_check::{self, AgentCheck, FileCheck};
 use super::problems::Problems;
 use super::value::{self, Dur, OneOrMany};
 
-pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:3333";
-pub const DEFAULT_AGENT_STORE: &str = "/var/lib/hawatch/agent.db";
+pub(crate) const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:3333";
+pub(crate) const DEFAULT_AGENT_STORE: &str = "/var/lib/hawatch/agent.db";
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileAgent {
+pub(crate) struct FileAgent {
     /// The name events carry as their instance (default: the host name).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// `IP:PORT`, one or a list (default 127.0.0.1:3333).
-    pub listen: Option<OneOrMany>,
+    pub(crate) listen: Option<OneOrMany>,
     /// Client networks allowed besides loopback (CIDR or single addresses).
-    pub allow: Option<OneOrMany>,
+    pub(crate) allow: Option<OneOrMany>,
     /// Connections served at once; more are closed unanswered (default 1024).
-    pub max_connections: Option<usize>,
+    pub(crate) max_connections: Option<usize>,
     /// Per-connection read/write timeout (default 2s).
-    pub timeout: Option<Dur>,
+    pub(crate) timeout: Option<Dur>,
     /// How long to wait for HAProxy's `agent-send` string when a check has a `service` (default 200ms).
-    pub send_wait: Option<Dur>,
+    pub(crate) send_wait: Option<Dur>,
     /// SQLite store for the agent's events (default /var/lib/hawatch/agent.db).
-    pub store: Option<String>,
+    pub(crate) store: Option<String>,
     /// `IP:PORT` for /metrics and /healthz of the agent (default: none).
-    pub metrics_listen: Option<String>,
+    pub(crate) metrics_listen: Option<String>,
     #[serde(default)]
-    pub check: Vec<FileCheck>,
+    pub(crate) check: Vec<FileCheck>,
 }
 
 /// `[agent]`, validated.
 #[derive(Debug, Clone, Serialize)]
-pub struct Agent {
-    pub name: String,
-    pub listen: Vec<std::net::SocketAddr>,
+pub(crate) struct Agent {
+    pub(crate) name: String,
+    pub(crate) listen: Vec<std::net::SocketAddr>,
     /// Loopback is always allowed; these are added.
     #[serde(serialize_with = "value::texts")]
-    pub allow: Vec<ipnet::IpNet>,
-    pub max_connections: usize,
+    pub(crate) allow: Vec<ipnet::IpNet>,
+    pub(crate) max_connections: usize,
     #[serde(serialize_with = "value::dur")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     #[serde(serialize_with = "value::dur")]
-    pub send_wait: Duration,
-    pub store: PathBuf,
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub(crate) send_wait: Duration,
+    pub(crate) store: PathBuf,
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     #[serde(rename = "check")]
-    pub checks: Vec<AgentCheck>,
+    pub(crate) checks: Vec<AgentCheck>,
 }
 
 pub(super) fn validate(f: FileAgent, p: &mut Problems) -> Agent {

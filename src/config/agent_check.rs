@@ -13,36 +13,36 @@ use crate::logic::agent_rules::FlagState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileCheck {
-    pub name: String,
+pub(crate) struct FileCheck {
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    pub ty: CheckType,
-    pub interval: Option<Dur>,
-    pub timeout: Option<Dur>,
+    pub(crate) ty: CheckType,
+    pub(crate) interval: Option<Dur>,
+    pub(crate) timeout: Option<Dur>,
     /// Only for these `agent-send` strings (default: every reply).
-    pub service: Option<OneOrMany>,
-    pub url: Option<String>,
-    pub expect_status: Option<u16>,
-    pub expect_body: Option<String>,
-    pub expect_regex: Option<String>,
-    pub tls_verify: Option<bool>,
-    pub address: Option<String>,
-    pub command: Option<Vec<String>>,
-    pub parse_stdout: Option<bool>,
-    pub path: Option<String>,
-    pub state: Option<FlagState>,
-    pub metric: Option<LoadMetric>,
-    pub low: Option<f64>,
-    pub high: Option<f64>,
-    pub floor: Option<u32>,
-    pub ceiling: Option<u32>,
-    pub proc: Option<String>,
+    pub(crate) service: Option<OneOrMany>,
+    pub(crate) url: Option<String>,
+    pub(crate) expect_status: Option<u16>,
+    pub(crate) expect_body: Option<String>,
+    pub(crate) expect_regex: Option<String>,
+    pub(crate) tls_verify: Option<bool>,
+    pub(crate) address: Option<String>,
+    pub(crate) command: Option<Vec<String>>,
+    pub(crate) parse_stdout: Option<bool>,
+    pub(crate) path: Option<String>,
+    pub(crate) state: Option<FlagState>,
+    pub(crate) metric: Option<LoadMetric>,
+    pub(crate) low: Option<f64>,
+    pub(crate) high: Option<f64>,
+    pub(crate) floor: Option<u32>,
+    pub(crate) ceiling: Option<u32>,
+    pub(crate) proc: Option<String>,
 }
 
 /// `type = "http" | "tcp" | "exec" | "file" | "load"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CheckType {
+pub(crate) enum CheckType {
     Http,
     Tcp,
     Exec,
@@ -51,7 +51,7 @@ pub enum CheckType {
 }
 
 impl CheckType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CheckType::Http => "http",
             CheckType::Tcp => "tcp",
@@ -75,23 +75,23 @@ impl CheckType {
 
 /// One `[[agent.check]]`, validated.
 #[derive(Debug, Clone, Serialize)]
-pub struct AgentCheck {
-    pub name: String,
+pub(crate) struct AgentCheck {
+    pub(crate) name: String,
     #[serde(flatten)]
-    pub kind: CheckKind,
+    pub(crate) kind: CheckKind,
     #[serde(serialize_with = "value::dur")]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     #[serde(serialize_with = "value::dur")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// `agent-send` strings this check applies to; empty: all.
     #[serde(rename = "service", skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<String>,
+    pub(crate) services: Vec<String>,
 }
 
 /// `metric = "load1" | "load5" | "cpu" | "memory"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LoadMetric {
+pub(crate) enum LoadMetric {
     /// 1-minute load average per CPU.
     Load1,
     /// 5-minute load average per CPU.
@@ -104,7 +104,7 @@ pub enum LoadMetric {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     Http {
         #[serde(serialize_with = "shown_url")]
         url: String,
@@ -151,7 +151,7 @@ fn regex<S: Serializer>(r: &Option<regex::Regex>, s: S) -> Result<S::Ok, S::Erro
 }
 
 impl CheckKind {
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             CheckKind::Http { .. } => "http",
             CheckKind::Tcp { .. } => "tcp",

@@ -13,25 +13,25 @@ use super::value::{self, Dur};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileApply {
-    pub target: Option<String>,
-    pub backup_dir: Option<String>,
-    pub keep: Option<usize>,
-    pub reload: Option<ReloadBy>,
-    pub master_socket: Option<String>,
+pub(crate) struct FileApply {
+    pub(crate) target: Option<String>,
+    pub(crate) backup_dir: Option<String>,
+    pub(crate) keep: Option<usize>,
+    pub(crate) reload: Option<ReloadBy>,
+    pub(crate) master_socket: Option<String>,
     /// systemd unit for `reload = "systemd"` (default haproxy).
-    pub unit: Option<String>,
+    pub(crate) unit: Option<String>,
     /// argv for `reload = "command"`.
-    pub command: Option<Vec<String>>,
-    pub settle: Option<Dur>,
+    pub(crate) command: Option<Vec<String>>,
+    pub(crate) settle: Option<Dur>,
     /// The haproxy binary for `haproxy -c` (default /usr/sbin/haproxy).
-    pub haproxy: Option<String>,
+    pub(crate) haproxy: Option<String>,
 }
 
 /// `reload = "master-cli" | "systemd" | "command"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ReloadBy {
+pub(crate) enum ReloadBy {
     #[default]
     MasterCli,
     Systemd,
@@ -40,7 +40,7 @@ pub enum ReloadBy {
 
 /// How `hawatch apply` reloads HAProxy.
 #[derive(Debug, Clone)]
-pub enum Reload {
+pub(crate) enum Reload {
     MasterCli(Endpoint),
     Systemd(String),
     Command(Vec<String>),
@@ -70,15 +70,15 @@ impl Serialize for Reload {
 
 /// `[apply]`, validated.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApplyConfig {
-    pub target: PathBuf,
-    pub backup_dir: PathBuf,
-    pub keep: usize,
+pub(crate) struct ApplyConfig {
+    pub(crate) target: PathBuf,
+    pub(crate) backup_dir: PathBuf,
+    pub(crate) keep: usize,
     #[serde(flatten)]
-    pub reload: Reload,
+    pub(crate) reload: Reload,
     #[serde(serialize_with = "value::dur")]
-    pub settle: Duration,
-    pub haproxy: PathBuf,
+    pub(crate) settle: Duration,
+    pub(crate) haproxy: PathBuf,
 }
 
 pub(super) fn validate(a: FileApply, p: &mut Problems) -> ApplyConfig {

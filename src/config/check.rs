@@ -14,36 +14,36 @@ use super::value::{self, Dur};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileHealth {
+pub(crate) struct FileHealth {
     /// Runtime API (unix socket path or tcp://HOST:PORT) that must answer.
-    pub socket: Option<String>,
+    pub(crate) socket: Option<String>,
     /// How long HAProxy may take to answer (default 500ms).
-    pub timeout: Option<Dur>,
+    pub(crate) timeout: Option<Dur>,
     /// Present: unhealthy (hand the VIP over).
-    pub maint_file: Option<String>,
+    pub(crate) maint_file: Option<String>,
     /// Backend → minimum number of usable servers.
-    pub min_up: Option<BTreeMap<String, u32>>,
+    pub(crate) min_up: Option<BTreeMap<String, u32>>,
     /// HAProxy's pid file: that process must exist.
-    pub pid_file: Option<String>,
+    pub(crate) pid_file: Option<String>,
     /// `IP:PORT`s that must accept a TCP connection (HAProxy's binds, the VIP's included).
-    pub binds: Option<Vec<String>>,
+    pub(crate) binds: Option<Vec<String>>,
     /// An address that must answer ICMP echo (the gateway): a node cut off from
     /// its network must not hold the VIP.
-    pub gateway: Option<String>,
+    pub(crate) gateway: Option<String>,
 }
 
 /// `[check]`, validated: what `hawatch check` requires of the local HAProxy.
 #[derive(Debug, Clone, Serialize)]
-pub struct Health {
+pub(crate) struct Health {
     #[serde(serialize_with = "value::text")]
-    pub socket: Endpoint,
+    pub(crate) socket: Endpoint,
     #[serde(serialize_with = "value::dur")]
-    pub timeout: Duration,
-    pub maint_file: Option<PathBuf>,
-    pub min_up: BTreeMap<String, u32>,
-    pub pid_file: Option<PathBuf>,
-    pub binds: Vec<std::net::SocketAddr>,
-    pub gateway: Option<std::net::IpAddr>,
+    pub(crate) timeout: Duration,
+    pub(crate) maint_file: Option<PathBuf>,
+    pub(crate) min_up: BTreeMap<String, u32>,
+    pub(crate) pid_file: Option<PathBuf>,
+    pub(crate) binds: Vec<std::net::SocketAddr>,
+    pub(crate) gateway: Option<std::net::IpAddr>,
 }
 
 pub(super) fn validate(f: FileHealth, p: &mut Problems) -> Health {

@@ -10,40 +10,40 @@ use super::problems::{parse_net, secret_or_file, Problems};
 use super::secret::Secret;
 use super::value::{self, OneOrMany};
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileHttp {
+pub(crate) struct FileHttp {
     /// `HOST:PORT` (default 127.0.0.1:9101); `""` turns the listener off.
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Basic auth user; with `password`/`password_file` every path but /healthz needs it.
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub password_file: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Secret>,
+    pub(crate) password_file: Option<String>,
     /// Client networks (CIDR or single addresses) that may use the endpoints
     /// that act (`POST /alertmanager`); others get 403. Loopback is not implied.
-    pub allow: Option<OneOrMany>,
+    pub(crate) allow: Option<OneOrMany>,
     /// PEM certificate chain and key: serve HTTPS.
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
+    pub(crate) tls_cert: Option<String>,
+    pub(crate) tls_key: Option<String>,
 }
 
 /// `[http]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Http {
+pub(crate) struct Http {
     /// `None`: no listener.
     #[serde(serialize_with = "listen")]
-    pub listen: Option<std::net::SocketAddr>,
+    pub(crate) listen: Option<std::net::SocketAddr>,
     #[serde(flatten, serialize_with = "auth")]
-    pub auth: Option<(String, Secret)>,
+    pub(crate) auth: Option<(String, Secret)>,
     /// Clients that may use the endpoints that act (`POST /alertmanager`);
     /// empty: any client that passes `auth`.
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "value::texts")]
-    pub allow: Vec<ipnet::IpNet>,
+    pub(crate) allow: Vec<ipnet::IpNet>,
     /// (certificate chain, key) PEM files.
     #[serde(flatten, serialize_with = "tls")]
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn listen<S: Serializer>(l: &Option<std::net::SocketAddr>, s: S) -> Result<S::Ok, S::Error> {

@@ -16,19 +16,19 @@ pub const DEFAULT_SOCKET: &str = "/var/run/haproxy.sock";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileInstance {
-    pub name: String,
+pub(crate) struct FileInstance {
+    pub(crate) name: String,
     /// Runtime API: a unix socket path or `tcp://HOST:PORT`.
-    pub socket: Option<String>,
+    pub(crate) socket: Option<String>,
     /// HTTP stats page, e.g. `http://user:pass@127.0.0.1:8404/stats;csv`.
-    pub stats_url: Option<Secret>,
-    pub stats_url_file: Option<String>,
+    pub(crate) stats_url: Option<Secret>,
+    pub(crate) stats_url_file: Option<String>,
     /// Verify the certificate of an https stats page (default true).
-    pub tls_verify: Option<bool>,
-    pub interval: Option<Dur>,
-    pub timeout: Option<Dur>,
+    pub(crate) tls_verify: Option<bool>,
+    pub(crate) interval: Option<Dur>,
+    pub(crate) timeout: Option<Dur>,
     /// Name of a `ring` HAProxy logs to: hawatch follows it for instant detection.
-    pub ring: Option<String>,
+    pub(crate) ring: Option<String>,
 }
 
 /// One `[[haproxy]]`, validated.
@@ -38,10 +38,10 @@ pub struct Instance {
     #[serde(flatten)]
     pub source: Source,
     #[serde(serialize_with = "value::dur")]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     #[serde(serialize_with = "value::dur")]
     pub timeout: Duration,
-    pub ring: Option<String>,
+    pub(crate) ring: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub enum Source {
 
 impl Source {
     /// Where it reads from, safe to print.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Source::Socket(ep) => ep.to_string(),
             Source::Http { url, .. } => redact_url(url.expose()),

@@ -13,26 +13,26 @@ use super::value::{self, Dur};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileKeepalived {
+pub(crate) struct FileKeepalived {
     /// keepalived's `notify_fifo`; the watcher reads it (and creates it if needed).
-    pub notify_fifo: Option<String>,
+    pub(crate) notify_fifo: Option<String>,
     /// The VIPs of the pair.
-    pub vips: Option<Vec<String>>,
+    pub(crate) vips: Option<Vec<String>>,
     /// A FAULT followed by another state within this long is not told (keepalived's start).
-    pub fault_grace: Option<Dur>,
+    pub(crate) fault_grace: Option<Dur>,
     /// Who tells HAProxy's events (default: always this node).
-    pub backend_alerts: Option<BackendAlerts>,
+    pub(crate) backend_alerts: Option<BackendAlerts>,
     /// The peer's hawatch, `http://IP:PORT` of its [http] listener: asked which VIPs it holds.
-    pub peer: Option<String>,
-    pub peer_username: Option<String>,
-    pub peer_password: Option<Secret>,
-    pub peer_password_file: Option<String>,
+    pub(crate) peer: Option<String>,
+    pub(crate) peer_username: Option<String>,
+    pub(crate) peer_password: Option<Secret>,
+    pub(crate) peer_password_file: Option<String>,
 }
 
 /// `backend_alerts = "always" | "vip-holder"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum BackendAlerts {
+pub(crate) enum BackendAlerts {
     /// Every node tells HAProxy's events.
     #[default]
     Always,
@@ -42,17 +42,17 @@ pub enum BackendAlerts {
 
 /// `[keepalived]`, validated.
 #[derive(Debug, Clone, Serialize)]
-pub struct Keepalived {
-    pub notify_fifo: Option<PathBuf>,
-    pub vips: Vec<std::net::IpAddr>,
+pub(crate) struct Keepalived {
+    pub(crate) notify_fifo: Option<PathBuf>,
+    pub(crate) vips: Vec<std::net::IpAddr>,
     #[serde(serialize_with = "value::dur")]
-    pub fault_grace: Duration,
+    pub(crate) fault_grace: Duration,
     /// `backend_alerts = "vip-holder"`.
     #[serde(rename = "backend_alerts", serialize_with = "backend_alerts")]
-    pub vip_holder_alerts_only: bool,
+    pub(crate) vip_holder_alerts_only: bool,
     /// The peer's hawatch base URL and its basic auth.
     #[serde(flatten, serialize_with = "peer")]
-    pub peer: Option<(String, Option<(String, Secret)>)>,
+    pub(crate) peer: Option<(String, Option<(String, Secret)>)>,
 }
 
 fn backend_alerts<S: Serializer>(only: &bool, s: S) -> Result<S::Ok, S::Error> {

@@ -19,7 +19,7 @@ use super::sink::{FileSink, Sink};
 use super::watch::FileWatch;
 use super::{agent, apply, check, http, instance, keepalived, metrics, notify, sink, watch, Config};
 
-pub const DEFAULT_CONFIG: &str = "/etc/hawatch/hawatch.toml";
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/hawatch/hawatch.toml";
 
 /// The file as written: one key per section.
 #[derive(Debug, Deserialize, Default)]
@@ -67,7 +67,7 @@ fn read_file<'a>(text: &'a str, file: &'a str, loc: &'a Locator) -> Result<(File
 impl Config {
     /// Which file to read: `--config`, else `$HAWATCH_CONFIG`, else
     /// /etc/hawatch/hawatch.toml if it exists; `None` means environment only.
-    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+    pub(crate) fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         if let Some(p) = explicit {
             return Some(p.to_path_buf());
         }
@@ -80,7 +80,7 @@ impl Config {
     }
 
     /// Loads the file, or the environment when there is none.
-    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         match Config::locate(explicit) {
             Some(path) => {
                 let text = read(&path)?;
@@ -95,7 +95,7 @@ impl Config {
     /// The seed's environment variables, with no file at all:
     /// `HAPROXY_SOCKET` or `HAPROXY_STATS_URL`, `FEISHU_WEBHOOK_URL`
     /// (+ optional `FEISHU_SECRET`), `STATE_FILE` (the store path).
-    pub fn from_env() -> Result<Config, ConfigError> {
+    pub(crate) fn from_env() -> Result<Config, ConfigError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let mut text = String::from("[watch]\n");
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
@@ -124,7 +124,7 @@ impl Config {
     /// two, and it needs neither sinks nor templates (`config check` still
     /// validates the whole file). The whole file must still be valid TOML
     /// with known keys.
-    pub fn load_check(explicit: Option<&Path>) -> Result<Option<Health>, ConfigError> {
+    pub(crate) fn load_check(explicit: Option<&Path>) -> Result<Option<Health>, ConfigError> {
         let Some(path) = Config::locate(explicit) else {
             return Ok(None);
         };

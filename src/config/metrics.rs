@@ -9,24 +9,24 @@ use crate::logic::exporter;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileMetrics {
+pub(crate) struct FileMetrics {
     /// The label that tells instances apart (default `haproxy_instance`).
-    pub instance_label: Option<String>,
+    pub(crate) instance_label: Option<String>,
     /// Put the label on series even with one instance (default false).
-    pub label_single_instance: Option<bool>,
+    pub(crate) label_single_instance: Option<bool>,
     /// Like the exporter's `--haproxy.server-metric-fields`: `"2,3,4"` or column names.
-    pub server_metric_fields: Option<String>,
+    pub(crate) server_metric_fields: Option<String>,
     /// Like `--haproxy.server-exclude-states`: servers in these states are left out.
-    pub server_exclude_states: Option<OneOrMany>,
+    pub(crate) server_exclude_states: Option<OneOrMany>,
 }
 
 /// `[metrics]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Metrics {
-    pub instance_label: String,
-    pub label_single_instance: bool,
+pub(crate) struct Metrics {
+    pub(crate) instance_label: String,
+    pub(crate) label_single_instance: bool,
     #[serde(flatten, serialize_with = "options")]
-    pub exporter: exporter::Options,
+    pub(crate) exporter: exporter::Options,
 }
 
 /// `config show`: the exporter's options as the keys that set them.

@@ -24,9 +24,9 @@ mod locate;
 mod metrics;
 mod notify;
 mod problems;
-pub mod secret;
+pub(crate) mod secret;
 mod show;
-pub mod sink;
+pub(crate) mod sink;
 pub mod value;
 mod watch;
 
@@ -34,43 +34,43 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use agent::{Agent, DEFAULT_AGENT_LISTEN, DEFAULT_AGENT_STORE};
-pub use agent_check::{AgentCheck, CheckKind, LoadMetric};
-pub use apply::{ApplyConfig, Reload};
-pub use check::Health;
-pub use http::{Http, DEFAULT_LISTEN};
+pub(crate) use agent::Agent;
+pub(crate) use agent_check::{AgentCheck, CheckKind, LoadMetric};
+pub(crate) use apply::{ApplyConfig, Reload};
+pub(crate) use check::Health;
+pub(crate) use http::Http;
 pub use instance::{Instance, Source, DEFAULT_SOCKET};
-pub use keepalived::{BackendAlerts, Keepalived};
-pub use load::DEFAULT_CONFIG;
-pub use metrics::Metrics;
-pub use notify::{Notify, DEFAULT_MAX_AGE};
+pub(crate) use keepalived::Keepalived;
+pub(crate) use metrics::Metrics;
+pub(crate) use notify::Notify;
 pub use problems::ConfigError;
-pub use secret::{redact_url, Secret};
-pub use sink::{Sink, SinkKind, SmtpTls};
-pub use watch::{Watch, DEFAULT_STORE};
+pub(crate) use secret::redact_url;
+pub use secret::Secret;
+pub(crate) use sink::{Sink, SinkKind};
+pub(crate) use watch::Watch;
 
 /// A whole config, validated.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// The file it came from; `None` when built from environment variables.
     #[serde(skip)]
-    pub path: Option<PathBuf>,
-    pub watch: Watch,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) watch: Watch,
     #[serde(rename = "haproxy")]
     pub instances: Vec<Instance>,
-    pub notify: Notify,
+    pub(crate) notify: Notify,
     #[serde(rename = "sink")]
-    pub sinks: Vec<Sink>,
-    pub http: Http,
-    pub metrics: Metrics,
+    pub(crate) sinks: Vec<Sink>,
+    pub(crate) http: Http,
+    pub(crate) metrics: Metrics,
     /// `[agent]`, if the file has one.
-    pub agent: Option<Agent>,
+    pub(crate) agent: Option<Agent>,
     /// `[check]`, if the file has one.
-    pub check: Option<Health>,
+    pub(crate) check: Option<Health>,
     /// `[keepalived]`, if the file has one.
-    pub keepalived: Option<Keepalived>,
+    pub(crate) keepalived: Option<Keepalived>,
     /// `[apply]`, if the file has one.
-    pub apply: Option<ApplyConfig>,
+    pub(crate) apply: Option<ApplyConfig>,
 }
 
 #[cfg(test)]

@@ -16,49 +16,49 @@ use crate::logic::route::{Globs, QuietHours, Route, Zone};
 use crate::logic::template::Lang;
 use crate::model::event::{Kind, Severity};
 
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileNotify {
+pub(crate) struct FileNotify {
     /// Time zone for message times and quiet hours (IANA name; default: the system's).
-    pub timezone: Option<String>,
+    pub(crate) timezone: Option<String>,
     /// The host name messages and Alertmanager annotations carry (default: this host's).
-    pub host: Option<String>,
-    pub notify_after: Option<Dur>,
-    pub resolve_after: Option<Dur>,
-    pub flap_threshold: Option<u32>,
-    pub flap_window: Option<Dur>,
-    pub flap_settle: Option<Dur>,
-    pub remind_every: Option<Dur>,
-    pub remind_max: Option<u32>,
-    pub quiet_hours: Option<String>,
-    pub max_age: Option<Dur>,
-    pub lang: Option<Lang>,
+    pub(crate) host: Option<String>,
+    pub(crate) notify_after: Option<Dur>,
+    pub(crate) resolve_after: Option<Dur>,
+    pub(crate) flap_threshold: Option<u32>,
+    pub(crate) flap_window: Option<Dur>,
+    pub(crate) flap_settle: Option<Dur>,
+    pub(crate) remind_every: Option<Dur>,
+    pub(crate) remind_max: Option<u32>,
+    pub(crate) quiet_hours: Option<String>,
+    pub(crate) max_age: Option<Dur>,
+    pub(crate) lang: Option<Lang>,
 }
 
 /// The policy keys, in `[notify]` (defaults for every sink) and in each
 /// `[[sink]]`. (Written out in both structs: serde's `flatten` would lose
 /// `deny_unknown_fields` and the key list in errors.)
 #[derive(Debug, Default, Clone)]
-pub struct FilePolicy {
-    pub notify_after: Option<Dur>,
-    pub resolve_after: Option<Dur>,
-    pub flap_threshold: Option<u32>,
-    pub flap_window: Option<Dur>,
-    pub flap_settle: Option<Dur>,
-    pub remind_every: Option<Dur>,
-    pub remind_max: Option<u32>,
-    pub quiet_hours: Option<String>,
-    pub max_age: Option<Dur>,
-    pub lang: Option<Lang>,
+pub(crate) struct FilePolicy {
+    pub(crate) notify_after: Option<Dur>,
+    pub(crate) resolve_after: Option<Dur>,
+    pub(crate) flap_threshold: Option<u32>,
+    pub(crate) flap_window: Option<Dur>,
+    pub(crate) flap_settle: Option<Dur>,
+    pub(crate) remind_every: Option<Dur>,
+    pub(crate) remind_max: Option<u32>,
+    pub(crate) quiet_hours: Option<String>,
+    pub(crate) max_age: Option<Dur>,
+    pub(crate) lang: Option<Lang>,
 }
 
 /// `policy()`: the policy keys of a struct that has them all.
 macro_rules! policy_of {
     ($t:ty) => {
         impl $t {
-            pub fn policy(&self) -> $crate::config::notify::FilePolicy {
+            pub(crate) fn policy(&self) -> $crate::config::notify::FilePolicy {
                 $crate::config::notify::FilePolicy {
                     notify_after: self.notify_after,
                     resolve_after: self.resolve_after,
@@ -82,18 +82,18 @@ policy_of!(FileNotify);
 /// `match = { instance = "prod-*", backend = ["web*", "api"], server = "*" }`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileMatch {
-    pub instance: Option<OneOrMany>,
-    pub backend: Option<OneOrMany>,
-    pub server: Option<OneOrMany>,
+pub(crate) struct FileMatch {
+    pub(crate) instance: Option<OneOrMany>,
+    pub(crate) backend: Option<OneOrMany>,
+    pub(crate) server: Option<OneOrMany>,
 }
 
 /// `[notify]`: what all messages share.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Notify {
+pub(crate) struct Notify {
     #[serde(rename = "timezone", serialize_with = "zone")]
-    pub zone: Zone,
-    pub host: String,
+    pub(crate) zone: Zone,
+    pub(crate) host: String,
 }
 
 fn zone<S: Serializer>(z: &Zone, s: S) -> Result<S::Ok, S::Error> {

@@ -10,12 +10,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
+    pub(crate) fn new(s: impl Into<String>) -> Secret {
         Secret(s.into())
     }
 
     /// The real value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -54,7 +54,7 @@ pub(super) fn shown_url<S: Serializer>(url: &Secret, s: S) -> Result<S::Ok, S::E
 
 /// Expands `${NAME}` from the environment; `$$` is a literal `$`. A variable
 /// that is not set is an error (a silently empty token fails at 3 a.m.).
-pub fn expand_env(raw: &str) -> Result<String, String> {
+pub(crate) fn expand_env(raw: &str) -> Result<String, String> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(i) = rest.find('$') {
@@ -90,7 +90,7 @@ fn redact_hint(raw: &str) -> String {
 
 /// `https://open.feishu.cn/***`: scheme, host and port of a secret URL, for
 /// logs and `config show`. Tokens hide in paths, queries and user info.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => {
             let host = u.host_str().unwrap_or("");

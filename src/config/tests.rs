@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use haproxy::Endpoint;
 
+use super::watch::DEFAULT_STORE;
 use super::*;
 
 const CONTRACT: &str = r#"

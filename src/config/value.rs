@@ -15,7 +15,7 @@ pub struct Dur(pub Duration);
 /// hours, `remind_every`, `retention` and the like are added to clock
 /// times and instants, multiplied and turned into milliseconds; past this
 /// they could overflow (`9999999999d`), so the file is refused instead.
-pub const MAX_DUR: Duration = Duration::from_secs(100 * 366 * 86400);
+pub(crate) const MAX_DUR: Duration = Duration::from_secs(100 * 366 * 86400);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
@@ -42,13 +42,13 @@ pub(super) fn or(d: Option<Dur>, default: Duration) -> Duration {
 /// One string or a list of strings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::One(s) => vec![s],
             OneOrMany::Many(v) => v,

@@ -9,31 +9,31 @@ use serde::{Deserialize, Serialize};
 use super::problems::Problems;
 use super::value::{self, Dur};
 
-pub const DEFAULT_STORE: &str = "/var/lib/hawatch/hawatch.db";
+pub(crate) const DEFAULT_STORE: &str = "/var/lib/hawatch/hawatch.db";
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileWatch {
+pub(crate) struct FileWatch {
     /// How often every instance is polled (default 2s).
-    pub interval: Option<Dur>,
+    pub(crate) interval: Option<Dur>,
     /// SQLite store path (default /var/lib/hawatch/hawatch.db).
-    pub store: Option<String>,
+    pub(crate) store: Option<String>,
     /// Per-request timeout (default: the interval, at most 5s).
-    pub timeout: Option<Dur>,
+    pub(crate) timeout: Option<Dur>,
     /// How long events and delivered notifications are kept (default 90d).
-    pub retention: Option<Dur>,
+    pub(crate) retention: Option<Dur>,
 }
 
 /// `[watch]`, validated.
 #[derive(Debug, Clone, Serialize)]
-pub struct Watch {
+pub(crate) struct Watch {
     #[serde(serialize_with = "value::dur")]
-    pub interval: Duration,
-    pub store: PathBuf,
+    pub(crate) interval: Duration,
+    pub(crate) store: PathBuf,
     #[serde(serialize_with = "value::dur")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     #[serde(serialize_with = "value::dur")]
-    pub retention: Duration,
+    pub(crate) retention: Duration,
 }
 
 pub(super) fn validate(f: FileWatch, p: &mut Problems) -> Watch {

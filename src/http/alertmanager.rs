@@ -23,32 +23,32 @@ use crate::model::event::{AlertInfo, Event, Kind, Severity};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payload {
-    pub version: String,
+    pub(crate) version: String,
     #[serde(default)]
-    pub group_key: String,
+    pub(crate) group_key: String,
     #[serde(default)]
-    pub receiver: String,
+    pub(crate) receiver: String,
     #[serde(default)]
-    pub truncated_alerts: u64,
+    pub(crate) truncated_alerts: u64,
     pub alerts: Vec<Alert>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
-    pub status: String,
+    pub(crate) status: String,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     #[serde(default)]
-    pub starts_at: String,
+    pub(crate) starts_at: String,
     #[serde(default)]
-    pub ends_at: String,
+    pub(crate) ends_at: String,
     #[serde(rename = "generatorURL", default)]
-    pub generator_url: String,
+    pub(crate) generator_url: String,
     #[serde(default)]
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
 }
 
 /// A webhook call retried by Alertmanager (same alerts, same states) within
@@ -140,7 +140,10 @@ pub fn events(p: &Payload, now: chrono::DateTime<Utc>) -> (Vec<Event>, Vec<Strin
     (events, previous)
 }
 
-pub async fn receive(State(state): State<Arc<AppState>>, body: Result<Json<Payload>, JsonRejection>) -> Response {
+pub(crate) async fn receive(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<Payload>, JsonRejection>,
+) -> Response {
     let bad = |msg: String| (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response();
     let Json(p) = match body {
         Ok(p) => p,

@@ -15,8 +15,8 @@ use crate::model::event::Kind;
 use crate::store::EventFilter;
 
 /// Events returned when the request names no `limit`.
-pub const DEFAULT_LIMIT: usize = 1000;
-pub const MAX_LIMIT: usize = 100_000;
+pub(crate) const DEFAULT_LIMIT: usize = 1000;
+pub(crate) const MAX_LIMIT: usize = 100_000;
 
 fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
@@ -28,7 +28,7 @@ fn unavailable(msg: String) -> Response {
 
 /// 200 while every poller has polled within three times its
 /// interval + timeout (the systemd watchdog's rule), else 503.
-pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let now = Utc::now().timestamp_millis();
     let mut healthy = true;
     let mut instances = serde_json::Map::new();
@@ -57,7 +57,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     since: Option<String>,
     instance: Option<String>,
     backend: Option<String>,
@@ -67,7 +67,7 @@ pub struct EventsQuery {
 }
 
 /// The event history, oldest first, filtered like `hawatch events`.
-pub async fn events(
+pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -157,7 +157,7 @@ struct InstanceView {
 }
 
 /// What hawatch knows now about every configured instance.
-pub async fn state(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn state(State(state): State<Arc<AppState>>) -> Response {
     let st = state.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         st.config
@@ -212,7 +212,7 @@ pub async fn state(State(state): State<Arc<AppState>>) -> Response {
 
 /// This node's side of the pair: its VIPs, the ones it holds, the VRRP
 /// states told. The peer's hawatch asks it (split-brain watch).
-pub async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
     let Some(k) = &state.config.keepalived else {
         return (
             StatusCode::NOT_FOUND,

@@ -80,7 +80,7 @@ fn store_stats(state: &AppState) -> StoreStats {
     }
 }
 
-pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let gzip = accepts_gzip(&headers);
     let guard = state.scrape_lock.clone().lock_owned().await;

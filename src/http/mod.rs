@@ -33,25 +33,25 @@ use crate::runtime::recorder::Recorder;
 use crate::runtime::supervisor::Heartbeat;
 
 /// What the handlers share.
-pub struct AppState {
-    pub config: Config,
-    pub recorder: Recorder,
-    pub heartbeats: Vec<(String, Arc<Heartbeat>, Duration)>,
-    pub scraper: Scraper,
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    pub(crate) recorder: Recorder,
+    pub(crate) heartbeats: Vec<(String, Arc<Heartbeat>, Duration)>,
+    pub(crate) scraper: Scraper,
     /// One scrape at a time: a second scraper waits instead of doubling the
     /// load on HAProxy and the memory of a render.
-    pub scrape_lock: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) scrape_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A bound listener, ready to serve.
-pub struct Listener {
+pub(crate) struct Listener {
     tcp: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 /// Binds `[http] listen`; an address in use says which key to change.
-pub async fn bind(config: &Config) -> anyhow::Result<Option<Listener>> {
+pub(crate) async fn bind(config: &Config) -> anyhow::Result<Option<Listener>> {
     let Some(addr) = config.http.listen else {
         return Ok(None);
     };
@@ -93,7 +93,7 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     // Endpoints that act: the client must also be in `[http] allow`.
     let acting = Router::new()
         .route("/alertmanager", post(alertmanager::receive))
@@ -178,7 +178,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Serves until `shutdown`; connections in flight get 5 s to finish.
-pub async fn serve(listener: Listener, state: Arc<AppState>, shutdown: CancellationToken) {
+pub(crate) async fn serve(listener: Listener, state: Arc<AppState>, shutdown: CancellationToken) {
     let app = router(state);
     let Listener { tcp, tls, addr } = listener;
     tracing::info!(%addr, tls = tls.is_some(), "HTTP listener: /metrics /healthz /api/events /api/state /alertmanager");

@@ -15,7 +15,7 @@ use crate::config::Keepalived;
 use crate::runtime::recorder::Recorder;
 
 /// keepalived runs: a process whose name is `keepalived`.
-pub fn keepalived_running() -> bool {
+pub(crate) fn keepalived_running() -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -27,7 +27,7 @@ pub fn keepalived_running() -> bool {
     })
 }
 
-pub async fn watch(k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
+pub(crate) async fn watch(k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
     let tel = crate::metrics::telemetry();
     let mut held_before: Option<bool> = None;
     loop {

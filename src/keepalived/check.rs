@@ -23,7 +23,7 @@ use crate::model::snapshot::SourceError;
 
 /// Usable servers per backend in a `show stat` reply: UP (also while a
 /// failing check counts down, `UP 1/3`) or running without checks.
-pub fn usable(stat: &Stat) -> BTreeMap<String, u32> {
+pub(crate) fn usable(stat: &Stat) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
     for r in stat.rows() {
         match r.kind() {
@@ -43,7 +43,7 @@ pub fn usable(stat: &Stat) -> BTreeMap<String, u32> {
 }
 
 /// Why the node is unfit, if it is. Pure.
-pub fn judge(usable: &BTreeMap<String, u32>, min_up: &BTreeMap<String, u32>) -> Result<(), String> {
+pub(crate) fn judge(usable: &BTreeMap<String, u32>, min_up: &BTreeMap<String, u32>) -> Result<(), String> {
     let mut why = Vec::new();
     for (backend, min) in min_up {
         match usable.get(backend) {
@@ -60,7 +60,7 @@ pub fn judge(usable: &BTreeMap<String, u32>, min_up: &BTreeMap<String, u32>) -> 
 }
 
 /// One check; `Err` carries the reason for stderr.
-pub async fn check(h: &Health) -> Result<(), String> {
+pub(crate) async fn check(h: &Health) -> Result<(), String> {
     if let Some(f) = &h.maint_file {
         if std::fs::symlink_metadata(f).is_ok() {
             return Err(format!("maintenance file {} is present", f.display()));
@@ -195,7 +195,7 @@ fn checksum(data: &[u8]) -> u16 {
 
 /// `hawatch check --config FILE`: 0 healthy, 1 not (reason on stderr), 2
 /// config. `health` is the `[check]` section the command line loaded.
-pub async fn run(health: Option<Health>) -> anyhow::Result<u8> {
+pub(crate) async fn run(health: Option<Health>) -> anyhow::Result<u8> {
     let Some(h) = health else {
         anyhow::bail!("no [check] section in the configuration: `hawatch check` needs one (docs/keepalived.md)");
     };

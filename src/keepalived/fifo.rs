@@ -41,7 +41,13 @@ fn open(path: &std::path::Path) -> std::io::Result<tokio::net::unix::pipe::Recei
 }
 
 /// `host`: the name events carry (`[notify] host`).
-pub async fn follow(path: PathBuf, k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
+pub(crate) async fn follow(
+    path: PathBuf,
+    k: Keepalived,
+    host: String,
+    recorder: Recorder,
+    shutdown: CancellationToken,
+) {
     let rx = match open(&path) {
         Ok(r) => r,
         Err(e) => {

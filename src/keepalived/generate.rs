@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 /// One node: name, address on the VRRP interface, priority.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub name: String,
-    pub addr: IpAddr,
-    pub priority: u8,
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) addr: IpAddr,
+    pub(crate) priority: u8,
 }
 
 impl std::str::FromStr for Node {
@@ -44,21 +44,21 @@ impl std::str::FromStr for Node {
 
 /// What the pair looks like.
 #[derive(Debug, Clone)]
-pub struct Pair {
-    pub nodes: [Node; 2],
-    pub interface: String,
+pub(crate) struct Pair {
+    pub(crate) nodes: [Node; 2],
+    pub(crate) interface: String,
     /// The VIP with its prefix length.
-    pub vip: (IpAddr, u8),
-    pub router_id: u8,
-    pub hawatch: String,
-    pub config: String,
-    pub fifo: String,
-    pub socket: String,
-    pub backends: Vec<String>,
+    pub(crate) vip: (IpAddr, u8),
+    pub(crate) router_id: u8,
+    pub(crate) hawatch: String,
+    pub(crate) config: String,
+    pub(crate) fifo: String,
+    pub(crate) socket: String,
+    pub(crate) backends: Vec<String>,
 }
 
 impl Pair {
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.nodes[0].addr == self.nodes[1].addr || self.nodes[0].name == self.nodes[1].name {
             return Err("the two nodes need different names and addresses".into());
         }
@@ -89,7 +89,7 @@ impl Pair {
     }
 
     /// `keepalived.conf` for node `i` (0 or 1).
-    pub fn keepalived_conf(&self, i: usize) -> String {
+    pub(crate) fn keepalived_conf(&self, i: usize) -> String {
         let (me, peer) = (&self.nodes[i], &self.nodes[1 - i]);
         let mut s = String::new();
         let _ = write!(
@@ -146,7 +146,7 @@ impl Pair {
     }
 
     /// hawatch's sections for the pair (the same on both nodes).
-    pub fn hawatch_toml(&self) -> String {
+    pub(crate) fn hawatch_toml(&self) -> String {
         let min_up: Vec<String> = self.backends.iter().map(|b| format!("{b} = 1")).collect();
         format!(
             "# {cfg} (add your [[haproxy]] and [[sink]] sections)\n\
@@ -167,7 +167,7 @@ impl Pair {
     }
 
     /// The haproxy.cfg lines and the sysctl the pair needs.
-    pub fn haproxy_notes(&self) -> String {
+    pub(crate) fn haproxy_notes(&self) -> String {
         let sysctl = if self.vip.0.is_ipv4() {
             "net.ipv4.ip_nonlocal_bind = 1"
         } else {
@@ -198,7 +198,7 @@ impl std::fmt::Display for Node {
 }
 
 /// Parses `IP/PREFIX` (the prefix defaults to 32 or 128).
-pub fn parse_vip(s: &str) -> Result<(IpAddr, u8), String> {
+pub(crate) fn parse_vip(s: &str) -> Result<(IpAddr, u8), String> {
     let (ip, len) = match s.split_once('/') {
         Some((ip, len)) => (ip, Some(len)),
         None => (s, None),

@@ -1,9 +1,9 @@
 //! keepalived hooks. `hawatch check` is the `vrrp_script` that decides
 //! whether this node may hold the VIP (docs/keepalived.md).
 
-pub mod awareness;
-pub mod check;
-pub mod fifo;
-pub mod generate;
-pub mod peer;
-pub mod vrrp;
+pub(crate) mod awareness;
+pub(crate) mod check;
+pub(crate) mod fifo;
+pub(crate) mod generate;
+pub(crate) mod peer;
+pub(crate) mod vrrp;

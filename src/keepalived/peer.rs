@@ -14,10 +14,10 @@ use crate::model::event::{Event, Kind, Severity};
 use crate::runtime::recorder::Recorder;
 
 /// How long a condition must last before it is told.
-pub const GRACE: Duration = Duration::from_secs(3);
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
 
 /// What the pair looks like from here. Pure.
-pub fn condition(mine: &BTreeSet<String>, peer: &Result<BTreeSet<String>, String>) -> &'static str {
+pub(crate) fn condition(mine: &BTreeSet<String>, peer: &Result<BTreeSet<String>, String>) -> &'static str {
     match peer {
         Ok(theirs) if !mine.is_disjoint(theirs) => "split",
         Err(_) if mine.is_empty() => "peer_unreachable",
@@ -44,7 +44,7 @@ async fn ask(http: &reqwest::Client, url: &str, auth: &Option<(String, Secret)>)
         .unwrap_or_default())
 }
 
-pub async fn watch(k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
+pub(crate) async fn watch(k: Keepalived, host: String, recorder: Recorder, shutdown: CancellationToken) {
     let Some((url, auth)) = k.peer.clone() else { return };
     let http = crate::notify::http_client();
     let mut seen: Option<(&'static str, Instant)> = None;

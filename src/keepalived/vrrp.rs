@@ -15,18 +15,18 @@ use crate::store::Store;
 
 /// One line of keepalived's notify: `INSTANCE "VI_1" MASTER 100`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
+pub(crate) struct Transition {
     /// `INSTANCE` or `GROUP`.
-    pub kind: String,
-    pub name: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
     /// `MASTER`, `BACKUP`, `FAULT` or `STOP`.
-    pub state: String,
-    pub priority: Option<u32>,
+    pub(crate) state: String,
+    pub(crate) priority: Option<u32>,
 }
 
 impl Transition {
     /// From keepalived's notify arguments (`TYPE NAME STATE [PRIORITY]`).
-    pub fn from_args(args: &[String]) -> Result<Transition, String> {
+    pub(crate) fn from_args(args: &[String]) -> Result<Transition, String> {
         let usage =
             "expected keepalived's notify arguments: TYPE NAME STATE [PRIORITY] (e.g. INSTANCE VI_1 MASTER 100)";
         let [kind, name, state, rest @ ..] = args else {
@@ -58,7 +58,7 @@ impl Transition {
 
     /// A `notify_fifo` line. keepalived quotes the name; other lines
     /// (`MASTER_RX_LOWER_PRI`, priority notes) give `None`.
-    pub fn parse_line(line: &str) -> Option<Transition> {
+    pub(crate) fn parse_line(line: &str) -> Option<Transition> {
         let mut words = Vec::new();
         let mut rest = line.trim();
         while !rest.is_empty() {
@@ -87,7 +87,7 @@ fn kind_of(state: &str) -> Option<Kind> {
 }
 
 /// The event for a transition, given what was recorded before. Pure.
-pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
+pub(crate) fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
     let kind = kind_of(&t.state).unwrap_or(Kind::VrrpFault);
     let severity = match (kind, before) {
         (Kind::VrrpFault, _) => Severity::Critical,
@@ -117,7 +117,7 @@ pub fn event(t: &Transition, before: Option<&str>, info: VrrpInfo) -> Event {
 }
 
 /// The info every VRRP event carries.
-pub fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> VrrpInfo {
+pub(crate) fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> VrrpInfo {
     let addrs = crate::source::vip::local_addresses();
     VrrpInfo {
         host: host.to_string(),
@@ -141,15 +141,15 @@ const STATE_KEY: &str = "vrrp";
 /// when a transition of it was last seen (told or not), which lets a
 /// deferred FAULT know whether anything came after it.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct Kept {
+pub(crate) struct Kept {
     #[serde(default)]
-    pub states: BTreeMap<String, String>,
+    pub(crate) states: BTreeMap<String, String>,
     #[serde(default)]
-    pub seen_ms: BTreeMap<String, i64>,
+    pub(crate) seen_ms: BTreeMap<String, i64>,
 }
 
 impl Kept {
-    pub fn load(store: &Store) -> crate::store::Result<Kept> {
+    pub(crate) fn load(store: &Store) -> crate::store::Result<Kept> {
         Ok(store
             .load_raw_state(STATE_KEY)?
             .and_then(|j| serde_json::from_str(&j).ok())
@@ -195,7 +195,7 @@ fn fault_wait_ms(at_ms: i64, grace: std::time::Duration, now_ms: i64) -> u64 {
 
 /// [`record`] from the watcher: through its recorder, which logs the event
 /// and rings the sinks' bells. Failures are logged (the next change retries).
-pub async fn record_in_watcher(recorder: &Recorder, t: Transition, info: VrrpInfo) {
+pub(crate) async fn record_in_watcher(recorder: &Recorder, t: Transition, info: VrrpInfo) {
     if let Err(e) = recorder
         .record_if(&t.name.clone(), STATE_KEY, move |current| {
             decide(current, &t, info, None)
@@ -210,7 +210,7 @@ pub async fn record_in_watcher(recorder: &Recorder, t: Transition, info: VrrpInf
 /// the change and returns at once (it must never delay a failover). A
 /// running watcher is woken to deliver it; without one, a background
 /// `hawatch deliver` does.
-pub async fn notify(
+pub(crate) async fn notify(
     load: impl FnOnce() -> anyhow::Result<crate::config::Config>,
     args: Vec<String>,
     arrived_ms: Option<i64>,

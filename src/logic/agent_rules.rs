@@ -14,52 +14,42 @@ use std::time::{Duration, Instant};
 
 /// How long replies carry `ready` after the agent stopped saying `maint` or
 /// `drain`: many agent-check intervals, so every HAProxy asking hears it.
-pub const READY_HOLD: Duration = Duration::from_secs(120);
+pub(crate) const READY_HOLD: Duration = Duration::from_secs(120);
 
 use haproxy::agent::{Admin, Health, Reply};
 
 /// What a maintenance file's presence reports (`state = "maint"` in a check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FlagState {
+pub(crate) enum FlagState {
     Maint,
     Drain,
     Down,
-}
-
-impl FlagState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlagState::Maint => "maint",
-            FlagState::Drain => "drain",
-            FlagState::Down => "down",
-        }
-    }
 }
 
 /// The last result of one check.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// For hard checks: passed. For file and load checks: always true.
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// What was seen, in a few words (`HTTP 200`, `connection refused`, `load1 0.42/CPU → 100%`).
-    pub detail: String,
+    pub(crate) detail: String,
     /// Load checks: the weight in percent.
-    pub weight: Option<u32>,
+    pub(crate) weight: Option<u32>,
     /// File checks: the flag file is there.
-    pub flag: Option<FlagState>,
+    pub(crate) flag: Option<FlagState>,
     /// Exec checks with `parse_stdout`: the reply the program printed.
-    pub reply: Option<Reply>,
-    pub at: Instant,
-    pub took: std::time::Duration,
+    pub(crate) reply: Option<Reply>,
+    pub(crate) at: Instant,
+    pub(crate) took: std::time::Duration,
 }
 
 /// One check as the rules see it.
 #[derive(Debug, Clone)]
-pub struct Status<'a> {
-    pub name: &'a str,
-    pub services: &'a [String],
-    pub outcome: &'a Outcome,
+pub(crate) struct Status<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) services: &'a [String],
+    pub(crate) outcome: &'a Outcome,
 }
 
 impl Status<'_> {
@@ -69,7 +59,7 @@ impl Status<'_> {
 }
 
 /// The state a reply puts the server in, one word: `up`, `down`, `maint` or `drain`.
-pub fn state_word(r: &Reply) -> &'static str {
+pub(crate) fn state_word(r: &Reply) -> &'static str {
     match (r.admin, r.health) {
         (Some(Admin::Maint), _) => "maint",
         (_, Some(h)) if !h.is_up() => "down",
@@ -79,7 +69,7 @@ pub fn state_word(r: &Reply) -> &'static str {
 }
 
 /// The reply for `service` (`None`: no `agent-send` string, or one no check names).
-pub fn reply_for(service: Option<&str>, checks: &[Status]) -> Reply {
+pub(crate) fn reply_for(service: Option<&str>, checks: &[Status]) -> Reply {
     let applicable: Vec<&Status> = checks.iter().filter(|c| c.applies(service)).collect();
     let mut r = Reply {
         health: Some(Health::Up),
@@ -141,7 +131,7 @@ pub fn reply_for(service: Option<&str>, checks: &[Status]) -> Reply {
 
 /// The weight a load reading gives: `ceiling` at or below `low`, `floor` at
 /// or above `high`, linear in between.
-pub fn load_weight(value: f64, low: f64, high: f64, floor: u32, ceiling: u32) -> u32 {
+pub(crate) fn load_weight(value: f64, low: f64, high: f64, floor: u32, ceiling: u32) -> u32 {
     if !value.is_finite() || value <= low {
         return ceiling;
     }

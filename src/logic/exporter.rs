@@ -29,14 +29,14 @@ enum Conv {
 
 /// One metric read from one CSV column.
 #[derive(Debug, Clone, Copy)]
-pub struct Field {
+pub(crate) struct Field {
     /// The exporter's field number (0-based position in HAProxy 2.x's CSV).
-    pub pos: usize,
+    pub(crate) pos: usize,
     /// The CSV column name.
-    pub column: &'static str,
+    pub(crate) column: &'static str,
     /// The full metric name, `_total` included for counters.
-    pub name: &'static str,
-    pub help: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
     counter: bool,
     conv: Conv,
     /// The `code` label of `http_responses_total`.
@@ -131,7 +131,7 @@ const fn cat<const A: usize, const B: usize, const N: usize>(a: [Field; A], b: [
 
 /// Frontend rows (label `frontend`).
 #[rustfmt::skip]
-pub const FRONTEND: [Field; 23] = cat::<17, 6, 23>(
+pub(crate) const FRONTEND: [Field; 23] = cat::<17, 6, 23>(
     [
         f(4, "scur", "haproxy_frontend_current_sessions", H_SCUR, G, Int, None),
         f(5, "smax", "haproxy_frontend_max_sessions", H_SMAX, G, Int, None),
@@ -156,7 +156,7 @@ pub const FRONTEND: [Field; 23] = cat::<17, 6, 23>(
 
 /// Backend rows (label `backend`).
 #[rustfmt::skip]
-pub const BACKEND: [Field; 34] = cat::<28, 6, 34>(
+pub(crate) const BACKEND: [Field; 34] = cat::<28, 6, 34>(
     [
         f(2, "qcur", "haproxy_backend_current_queue", "Current number of queued requests not assigned to any server.", G, Int, None),
         f(3, "qmax", "haproxy_backend_max_queue", "Maximum observed number of queued requests not assigned to any server.", G, Int, None),
@@ -193,7 +193,7 @@ pub const BACKEND: [Field; 34] = cat::<28, 6, 34>(
 /// Server rows (labels `backend`, `server`); which of these are exposed is
 /// [`Options::server_fields`], like the exporter's `--haproxy.server-metric-fields`.
 #[rustfmt::skip]
-pub const SERVER: [Field; 32] = cat::<26, 6, 32>(
+pub(crate) const SERVER: [Field; 32] = cat::<26, 6, 32>(
     [
         f(2, "qcur", "haproxy_server_current_queue", "Current number of queued requests assigned to this server.", G, Int, None),
         f(3, "qmax", "haproxy_server_max_queue", "Maximum observed number of queued requests assigned to this server.", G, Int, None),
@@ -226,18 +226,18 @@ pub const SERVER: [Field; 32] = cat::<26, 6, 32>(
 );
 
 /// The exporter's default `--haproxy.server-metric-fields`.
-pub const DEFAULT_SERVER_FIELDS: &str =
+pub(crate) const DEFAULT_SERVER_FIELDS: &str =
     "2,3,4,5,6,7,8,9,13,14,15,16,17,18,21,24,30,33,35,38,39,40,41,42,43,44,49,50,58,59,60,61";
 
 /// What the operator chose (`[metrics]` in the config).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
+pub(crate) struct Options {
     /// Exporter field numbers of the server metrics to expose.
-    pub server_fields: Vec<usize>,
+    pub(crate) server_fields: Vec<usize>,
     /// Servers whose status string is one of these are left out.
-    pub server_exclude_states: Vec<String>,
+    pub(crate) server_exclude_states: Vec<String>,
     /// The label that tells instances apart (`None`: no such label).
-    pub instance_label: Option<String>,
+    pub(crate) instance_label: Option<String>,
 }
 
 impl Default for Options {
@@ -251,7 +251,7 @@ impl Default for Options {
 }
 
 /// Parses `2,3,4,...` (the exporter's flag) or column names (`qcur,scur`).
-pub fn parse_server_fields(s: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn parse_server_fields(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let pos = match part.parse::<usize>() {
@@ -279,22 +279,22 @@ pub fn parse_server_fields(s: &str) -> Result<Vec<usize>, String> {
 
 /// What one instance said, or why it said nothing.
 #[derive(Debug)]
-pub struct InstanceScrape {
+pub(crate) struct InstanceScrape {
     /// The value of the instance label (the `[[haproxy]]` name).
-    pub name: String,
-    pub stats: Result<Stats, crate::model::snapshot::SourceError>,
+    pub(crate) name: String,
+    pub(crate) stats: Result<Stats, crate::model::snapshot::SourceError>,
     /// Process counters that outlive a scrape.
-    pub counters: std::sync::Arc<ScrapeCounters>,
+    pub(crate) counters: std::sync::Arc<ScrapeCounters>,
 }
 
 /// One validated reply, with the cells the metrics read located once.
 #[derive(Debug)]
-pub struct Stats {
-    pub stat: Stat,
+pub(crate) struct Stats {
+    pub(crate) stat: Stat,
     sel: Selection,
     /// `show info`, when the source was the Runtime API (the exporter, too,
     /// has version and idle time only for `unix:` and `tcp://` URIs).
-    pub info: Option<Info>,
+    pub(crate) info: Option<Info>,
 }
 
 /// The columns a scrape reads, in [`Selection`] order: pxname, svname,
@@ -318,7 +318,7 @@ fn slot(column: &str) -> usize {
 }
 
 impl Stats {
-    pub fn new(stat: Stat, info: Option<Info>) -> Stats {
+    pub(crate) fn new(stat: Stat, info: Option<Info>) -> Stats {
         let sel = COLUMNS.with(|c| stat.select(c));
         Stats { stat, sel, info }
     }
@@ -326,16 +326,16 @@ impl Stats {
 
 /// `haproxy_exporter_scrapes_total` and `..._csv_parse_failures_total` of one instance.
 #[derive(Debug, Default)]
-pub struct ScrapeCounters {
-    pub scrapes: AtomicU64,
-    pub parse_failures: AtomicU64,
+pub(crate) struct ScrapeCounters {
+    pub(crate) scrapes: AtomicU64,
+    pub(crate) parse_failures: AtomicU64,
 }
 
 /// One scrape of every instance: a prometheus-client [`Collector`].
 #[derive(Debug)]
-pub struct Scrape {
-    pub instances: Vec<InstanceScrape>,
-    pub opts: Options,
+pub(crate) struct Scrape {
+    pub(crate) instances: Vec<InstanceScrape>,
+    pub(crate) opts: Options,
 }
 
 /// The label set of one sample: the instance label (if any), the proxy,
@@ -364,7 +364,7 @@ impl EncodeLabelSet for Labels<'_> {
 }
 
 /// The exporter's status mapping: 1 only for these exact strings.
-pub fn status_up(s: &str) -> bool {
+pub(crate) fn status_up(s: &str) -> bool {
     matches!(s, "UP" | "UP 1/3" | "UP 2/3" | "OPEN" | "no check" | "DRAIN")
 }
 

@@ -14,21 +14,21 @@ use std::fmt::{self, Write};
 
 /// The format a scraper gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     OpenMetrics,
     Text004,
 }
 
 impl Format {
     /// OpenMetrics when the `Accept` header asks for it, else 0.0.4.
-    pub fn negotiate(accept: Option<&str>) -> Format {
+    pub(crate) fn negotiate(accept: Option<&str>) -> Format {
         match accept {
             Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
             _ => Format::Text004,
         }
     }
 
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
             Format::Text004 => "text/plain; version=0.0.4; charset=utf-8",
@@ -37,7 +37,7 @@ impl Format {
 }
 
 /// A `fmt::Write` that turns OpenMetrics text into 0.0.4 text on the way to `out`.
-pub struct Text004<W: Write> {
+pub(crate) struct Text004<W: Write> {
     out: W,
     /// The comment line being collected (comment lines are a few per family).
     line: String,
@@ -48,7 +48,7 @@ pub struct Text004<W: Write> {
 }
 
 impl<W: Write> Text004<W> {
-    pub fn new(out: W) -> Text004<W> {
+    pub(crate) fn new(out: W) -> Text004<W> {
         Text004 {
             out,
             line: String::new(),
@@ -58,7 +58,7 @@ impl<W: Write> Text004<W> {
         }
     }
 
-    pub fn into_inner(self) -> W {
+    pub(crate) fn into_inner(self) -> W {
         self.out
     }
 

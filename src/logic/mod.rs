@@ -7,11 +7,11 @@
 //! - [`agent_rules`]: check outcomes → what `hawatch agent` tells HAProxy.
 //! - [`exporter`], [`exposition`]: `show stat` → the haproxy_exporter's metrics.
 
-pub mod agent_rules;
+pub(crate) mod agent_rules;
 pub mod diff;
-pub mod exporter;
-pub mod exposition;
-pub mod plan;
-pub mod policy;
-pub mod route;
-pub mod template;
+pub(crate) mod exporter;
+pub(crate) mod exposition;
+pub(crate) mod plan;
+pub(crate) mod policy;
+pub(crate) mod route;
+pub(crate) mod template;

@@ -15,16 +15,16 @@ use crate::model::snapshot::InstanceState;
 
 /// One sink's notification rules.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SinkPlan {
-    pub name: String,
-    pub route: Route,
-    pub policy: Policy,
-    pub quiet: Option<QuietHours>,
+pub(crate) struct SinkPlan {
+    pub(crate) name: String,
+    pub(crate) route: Route,
+    pub(crate) policy: Policy,
+    pub(crate) quiet: Option<QuietHours>,
 }
 
 impl SinkPlan {
     /// A plan that passes everything at once (tests, the default console).
-    pub fn plain(name: &str) -> SinkPlan {
+    pub(crate) fn plain(name: &str) -> SinkPlan {
         SinkPlan {
             name: name.to_string(),
             route: Route::default(),
@@ -56,7 +56,7 @@ fn servers_of(e: &Event, state: Option<&InstanceState>) -> Vec<ServerBrief> {
 /// Applies one poll's events (all of one instance) to the sink's subjects of
 /// that instance. With the new `state` of a reachable instance, alerts whose
 /// subject disappeared are closed.
-pub fn on_events(
+pub(crate) fn on_events(
     sp: &SinkPlan,
     subjects: &mut HashMap<String, Subject>,
     events: &[Event],
@@ -111,7 +111,7 @@ fn gone_message(key: &str) -> String {
 }
 
 /// Time passes for the due subjects. `subjects` holds them and their parents.
-pub fn on_tick(
+pub(crate) fn on_tick(
     sp: &SinkPlan,
     subjects: &mut HashMap<String, Subject>,
     due: &[String],
@@ -130,7 +130,7 @@ pub fn on_tick(
 }
 
 /// Closes every alert of an instance that is no longer configured.
-pub fn on_unwatched(subjects: &mut HashMap<String, Subject>, now: DateTime<Utc>) -> Vec<Notice> {
+pub(crate) fn on_unwatched(subjects: &mut HashMap<String, Subject>, now: DateTime<Utc>) -> Vec<Notice> {
     let mut keys: Vec<String> = subjects.keys().cloned().collect();
     keys.sort();
     keys.into_iter()
@@ -147,7 +147,7 @@ pub fn on_unwatched(subjects: &mut HashMap<String, Subject>, now: DateTime<Utc>)
 }
 
 /// Splits notices by quiet hours: `(now, held until the quiet hours end)`.
-pub fn split_quiet(
+pub(crate) fn split_quiet(
     sp: &SinkPlan,
     notices: Vec<Notice>,
     now: DateTime<Utc>,

@@ -37,16 +37,16 @@ use crate::model::notice::{Notice, NoticeKind};
 
 /// The timing rules of one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub notify_after: Duration,
-    pub resolve_after: Duration,
+pub(crate) struct Policy {
+    pub(crate) notify_after: Duration,
+    pub(crate) resolve_after: Duration,
     /// More changes than this within `flap_window` is flapping; 0 disables.
-    pub flap_threshold: u32,
-    pub flap_window: Duration,
-    pub flap_settle: Duration,
+    pub(crate) flap_threshold: u32,
+    pub(crate) flap_window: Duration,
+    pub(crate) flap_settle: Duration,
     /// Zero disables reminders.
-    pub remind_every: Duration,
-    pub remind_max: u32,
+    pub(crate) remind_every: Duration,
+    pub(crate) remind_max: u32,
 }
 
 impl Default for Policy {
@@ -65,64 +65,64 @@ impl Default for Policy {
 
 /// An alert the sink knows about (or is about to, when `notified` is false).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Open {
+pub(crate) struct Open {
     /// The problem event that opened it.
-    pub event: Event,
-    pub since: DateTime<Utc>,
+    pub(crate) event: Event,
+    pub(crate) since: DateTime<Utc>,
     /// The sink was told (false while held by `notify_after`).
-    pub notified: bool,
+    pub(crate) notified: bool,
     #[serde(default)]
-    pub reminders: u32,
+    pub(crate) reminders: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_remind_ms: Option<i64>,
+    pub(crate) next_remind_ms: Option<i64>,
 }
 
 /// A notice waiting for `notify_after` / `resolve_after`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Held {
-    pub notice: Notice,
-    pub due_ms: i64,
+pub(crate) struct Held {
+    pub(crate) notice: Notice,
+    pub(crate) due_ms: i64,
 }
 
 /// A subject that is flapping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Flapping {
-    pub since: DateTime<Utc>,
+pub(crate) struct Flapping {
+    pub(crate) since: DateTime<Utc>,
     /// Changes since flapping began (including those that triggered it).
-    pub count: u32,
-    pub last: Event,
-    pub last_change_ms: i64,
+    pub(crate) count: u32,
+    pub(crate) last: Event,
+    pub(crate) last_change_ms: i64,
     /// The sink was told it is flapping.
-    pub notified: bool,
+    pub(crate) notified: bool,
     /// It started while its backend or instance was flapping: that
     /// subject's notices spoke for it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub absorbed: bool,
+    pub(crate) absorbed: bool,
 }
 
 /// Everything the policy remembers about one subject for one sink.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Subject {
+pub(crate) struct Subject {
     // The parts are boxed: a subject is mostly empty, and a mass outage keeps
     // ~11,000 of them in a map for one commit (inline, each would take the
     // room of three events and a notice, ~2.7 KB, open or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open: Option<Box<Open>>,
+    pub(crate) open: Option<Box<Open>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held: Option<Box<Held>>,
+    pub(crate) held: Option<Box<Held>>,
     /// Times (ms) of recent state changes, for flap detection.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub changes: VecDeque<i64>,
+    pub(crate) changes: VecDeque<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flapping: Option<Box<Flapping>>,
+    pub(crate) flapping: Option<Box<Flapping>>,
     /// When a server left UP (for "was in MAINT for 3m" on its return).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub left_up_ms: Option<i64>,
+    pub(crate) left_up_ms: Option<i64>,
 }
 
 impl Subject {
     /// Nothing worth keeping: the row can be deleted.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.open.is_none()
             && self.held.is_none()
             && self.flapping.is_none()
@@ -131,12 +131,12 @@ impl Subject {
     }
 
     /// An alert the sink was told about and that is still open.
-    pub fn alerting(&self) -> bool {
+    pub(crate) fn alerting(&self) -> bool {
         self.open.as_ref().is_some_and(|o| o.notified) || self.flapping.as_ref().is_some_and(|f| f.notified)
     }
 
     /// When [`tick`] has something to do for this subject.
-    pub fn due_ms(&self, p: &Policy) -> Option<i64> {
+    pub(crate) fn due_ms(&self, p: &Policy) -> Option<i64> {
         let held = self.held.as_ref().map(|h| h.due_ms);
         let settle = self
             .flapping
@@ -153,7 +153,7 @@ impl Subject {
 }
 
 /// The subject key of an event: `inst`, `inst/backend` or `inst/backend/server`.
-pub fn key(e: &Event) -> String {
+pub(crate) fn key(e: &Event) -> String {
     match (&e.backend, &e.server) {
         (Some(b), Some(s)) => format!("{}/{b}/{s}", e.instance),
         (Some(b), None) => format!("{}/{b}", e.instance),
@@ -162,7 +162,7 @@ pub fn key(e: &Event) -> String {
 }
 
 /// The keys whose open alerts make this one's reminders redundant.
-pub fn parents(key: &str) -> Vec<String> {
+pub(crate) fn parents(key: &str) -> Vec<String> {
     let parts: Vec<&str> = key.splitn(3, '/').collect();
     (1..parts.len()).map(|n| parts[..n].join("/")).collect()
 }
@@ -196,14 +196,21 @@ fn is_flap_change(k: Kind) -> bool {
 /// Applies one event to its subject. `routed` says whether the sink's route
 /// matches the event; recoveries of alerts the sink knows pass regardless.
 /// `notice` is the event's notice (with the backend's servers when relevant).
-pub fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Vec<Notice> {
+#[cfg(test)]
+pub(crate) fn on_event(p: &Policy, s: &mut Subject, notice: Notice, routed: bool) -> Vec<Notice> {
     on_event_under(p, s, notice, routed, false)
 }
 
 /// [`on_event`] for a subject whose backend or instance may be flapping
 /// (`parent_flapping`): then the parent's notices speak for this one, which
 /// only counts its changes until it settles.
-pub fn on_event_under(p: &Policy, s: &mut Subject, notice: Notice, routed: bool, parent_flapping: bool) -> Vec<Notice> {
+pub(crate) fn on_event_under(
+    p: &Policy,
+    s: &mut Subject,
+    notice: Notice,
+    routed: bool,
+    parent_flapping: bool,
+) -> Vec<Notice> {
     let e = notice.event.clone();
     let now = ms(e.time);
     let change = is_flap_change(e.kind);
@@ -386,7 +393,7 @@ fn prune_changes(p: &Policy, s: &mut Subject, now: i64) {
 /// Time passes: held notices come due, flapping settles, reminders fire.
 /// `parent_alerting` says whether the subject's backend or instance has an
 /// open alert (its reminders then speak for this one).
-pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bool) -> Vec<Notice> {
+pub(crate) fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bool) -> Vec<Notice> {
     let now_ms = ms(now);
     let mut out = Vec::new();
     prune_changes(p, s, now_ms);
@@ -469,7 +476,7 @@ pub fn tick(p: &Policy, s: &mut Subject, now: DateTime<Utc>, parent_alerting: bo
 }
 
 /// Closes an alert whose subject is gone; `why` becomes the notice's note.
-pub fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Notice> {
+pub(crate) fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Notice> {
     s.held = None;
     s.changes.clear();
     s.left_up_ms = None;
@@ -497,7 +504,7 @@ pub fn close_gone(s: &mut Subject, now: DateTime<Utc>, why: &str) -> Option<Noti
 /// Groups the notices of one poll: a backend notice tells the server notices
 /// of the same direction in its backend (one message naming its servers, not
 /// one per server).
-pub fn fold(notices: Vec<Notice>) -> Vec<Notice> {
+pub(crate) fn fold(notices: Vec<Notice>) -> Vec<Notice> {
     // (instance, backend, down, settled): a `settled` backend notice takes
     // the `settled` notices of its servers that settled the same way.
     type Head = (String, String, bool, bool);

@@ -10,14 +10,14 @@ use crate::model::event::{Event, Kind, Severity};
 
 /// A time zone: the system's, or a named IANA zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Zone {
+pub(crate) enum Zone {
     #[default]
     Local,
     Named(chrono_tz::Tz),
 }
 
 impl Zone {
-    pub fn parse(s: &str) -> Result<Zone, String> {
+    pub(crate) fn parse(s: &str) -> Result<Zone, String> {
         if s.eq_ignore_ascii_case("local") {
             return Ok(Zone::Local);
         }
@@ -27,14 +27,14 @@ impl Zone {
     }
 
     /// `2026-11-20 22:11:15 CST`.
-    pub fn format(&self, t: DateTime<Utc>, fmt: &str) -> String {
+    pub(crate) fn format(&self, t: DateTime<Utc>, fmt: &str) -> String {
         match self {
             Zone::Local => t.with_timezone(&chrono::Local).format(fmt).to_string(),
             Zone::Named(z) => t.with_timezone(z).format(fmt).to_string(),
         }
     }
 
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Zone::Local => "local".into(),
             Zone::Named(z) => z.name().into(),
@@ -70,14 +70,14 @@ impl Zone {
 /// `"22:00-08:00"`: a daily window in the configured time zone; it may cross
 /// midnight. Non-critical notices created inside it wait until it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuietHours {
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-    pub zone: Zone,
+pub(crate) struct QuietHours {
+    pub(crate) start: NaiveTime,
+    pub(crate) end: NaiveTime,
+    pub(crate) zone: Zone,
 }
 
 impl QuietHours {
-    pub fn parse(s: &str, zone: Zone) -> Result<QuietHours, String> {
+    pub(crate) fn parse(s: &str, zone: Zone) -> Result<QuietHours, String> {
         let bad = || format!("{s:?} is not a time range: write \"HH:MM-HH:MM\", e.g. \"22:00-08:00\"");
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let t = |x: &str| NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| bad());
@@ -89,7 +89,7 @@ impl QuietHours {
     }
 
     /// When the quiet period containing `now` ends, or `None` if `now` is not in one.
-    pub fn ends_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn ends_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let tod = self.zone.time_of_day(now);
         if self.start < self.end {
             (tod >= self.start && tod < self.end).then(|| self.zone.at_time(now, 0, self.end))?
@@ -111,13 +111,13 @@ impl std::fmt::Display for QuietHours {
 
 /// A list of globs (`web*`, `be_{a,b}`), kept with their source for display.
 #[derive(Debug, Clone)]
-pub struct Globs {
-    pub patterns: Vec<String>,
+pub(crate) struct Globs {
+    pub(crate) patterns: Vec<String>,
     set: GlobSet,
 }
 
 impl Globs {
-    pub fn new(patterns: Vec<String>) -> Result<Globs, String> {
+    pub(crate) fn new(patterns: Vec<String>) -> Result<Globs, String> {
         let mut b = GlobSetBuilder::new();
         for p in &patterns {
             b.add(Glob::new(p).map_err(|e| format!("bad glob {p:?}: {}", e.kind()))?);
@@ -126,7 +126,7 @@ impl Globs {
         Ok(Globs { patterns, set })
     }
 
-    pub fn is_match(&self, s: &str) -> bool {
+    pub(crate) fn is_match(&self, s: &str) -> bool {
         self.set.is_match(s)
     }
 }
@@ -139,19 +139,19 @@ impl PartialEq for Globs {
 
 /// What a sink follows. Empty filters match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Route {
+pub(crate) struct Route {
     /// Only these kinds (`events = [...]`).
-    pub kinds: Option<BTreeSet<Kind>>,
-    pub min_severity: Option<Severity>,
-    pub instance: Option<Globs>,
+    pub(crate) kinds: Option<BTreeSet<Kind>>,
+    pub(crate) min_severity: Option<Severity>,
+    pub(crate) instance: Option<Globs>,
     /// Instance-level events pass a backend filter (they concern every backend).
-    pub backend: Option<Globs>,
+    pub(crate) backend: Option<Globs>,
     /// Instance- and backend-level events pass a server filter.
-    pub server: Option<Globs>,
+    pub(crate) server: Option<Globs>,
 }
 
 impl Route {
-    pub fn matches(&self, e: &Event) -> bool {
+    pub(crate) fn matches(&self, e: &Event) -> bool {
         if self.kinds.as_ref().is_some_and(|k| !k.contains(&e.kind)) {
             return false;
         }

@@ -15,13 +15,13 @@ use super::route::Zone;
 use crate::model::event::{Check, Event, Kind, Severity};
 use crate::model::notice::{Notice, NoticeKind, ServerBrief};
 
-pub const ZH: &str = include_str!("templates/zh.jinja");
-pub const EN: &str = include_str!("templates/en.jinja");
+pub(crate) const ZH: &str = include_str!("templates/zh.jinja");
+pub(crate) const EN: &str = include_str!("templates/en.jinja");
 
 /// `lang = "zh" | "en"` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Lang {
+pub(crate) enum Lang {
     #[default]
     #[serde(alias = "zh-CN", alias = "zh_CN")]
     Zh,
@@ -30,7 +30,7 @@ pub enum Lang {
 }
 
 impl Lang {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Lang::Zh => "zh",
             Lang::En => "en",
@@ -41,7 +41,7 @@ impl Lang {
 /// The markup a sink speaks; the `b` (bold) filter and the escaping of
 /// every value a template prints ([`escape`]) follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// Plain text (email, exec).
     Text,
     /// Feishu's `text` messages: plain, but an `<at user_id=…>` tag mentions.
@@ -53,7 +53,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Format::Text | Format::FeishuText => "text",
             Format::Markdown => "markdown",
@@ -64,17 +64,17 @@ impl Format {
 
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    pub title: String,
-    pub body: String,
+pub(crate) struct Rendered {
+    pub(crate) title: String,
+    pub(crate) body: String,
 }
 
 /// A compiled template for one sink.
 #[derive(Clone)]
-pub struct Renderer {
+pub(crate) struct Renderer {
     env: Arc<Environment<'static>>,
-    pub lang: Lang,
-    pub format: Format,
+    pub(crate) lang: Lang,
+    pub(crate) format: Format,
     zone: Zone,
     host: Arc<str>,
 }
@@ -86,7 +86,7 @@ impl std::fmt::Debug for Renderer {
 }
 
 /// The short name and icon of an event kind.
-pub fn label(kind: Kind, lang: Lang) -> &'static str {
+pub(crate) fn label(kind: Kind, lang: Lang) -> &'static str {
     match lang {
         Lang::Zh => kind.info().zh,
         Lang::En => kind.info().en,
@@ -120,7 +120,7 @@ fn notice_icon(n: &Notice) -> &'static str {
 }
 
 /// `3分12秒` / `3m12s`; days and hours when long.
-pub fn human_duration(ms: i64, lang: Lang) -> String {
+pub(crate) fn human_duration(ms: i64, lang: Lang) -> String {
     let s = (ms.max(0) + 500) / 1000;
     let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
     let units: [(i64, &str, &str); 4] = [(d, "天", "d"), (h, "小时", "h"), (m, "分", "m"), (sec, "秒", "s")];
@@ -229,7 +229,7 @@ const TIME_FMT: &str = "%Y-%m-%d %H:%M:%S";
 impl Renderer {
     /// Compiles a template (the built-in one for `lang` when `custom` is
     /// `None`; else `(file name, source)`) and checks it against samples.
-    pub fn new(
+    pub(crate) fn new(
         lang: Lang,
         format: Format,
         zone: Zone,
@@ -296,7 +296,7 @@ impl Renderer {
     }
 
     /// The host name messages carry.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
@@ -317,7 +317,7 @@ impl Renderer {
     }
 
     /// Renders a message for these notices.
-    pub fn render(&self, notices: &[Notice], sink: &str, test: bool) -> Result<Rendered, String> {
+    pub(crate) fn render(&self, notices: &[Notice], sink: &str, test: bool) -> Result<Rendered, String> {
         let ctx = self.context(notices, sink, test);
         let tmpl = self.env.get_template(self.name()).map_err(|e| describe(&e))?;
         let mut captured = tmpl.render_captured(&ctx).map_err(|e| describe(&e))?;
@@ -460,7 +460,7 @@ fn printable(v: &Value, format: Format) -> String {
 /// (no `<at>`, `<font>`, `<@user>` tag), `*` → `∗`, `` ` `` → `ˋ`, `#` at
 /// the start → `＃`, and `_` → `＿` where it could open or close emphasis
 /// (not inside a word: `be_app` stays).
-pub fn escape(s: &str, format: Format) -> String {
+pub(crate) fn escape(s: &str, format: Format) -> String {
     let s = crate::text::visible(s);
     match format {
         Format::Text => s.into_owned(),
@@ -505,7 +505,7 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 /// The notice `hawatch notify test` sends.
-pub fn test_notice() -> Notice {
+pub(crate) fn test_notice() -> Notice {
     samples()
         .into_iter()
         .find(|n| n.kind == NoticeKind::Test)
@@ -513,7 +513,7 @@ pub fn test_notice() -> Notice {
 }
 
 /// A notice of every kind, for checking templates and for `notify test`.
-pub fn samples() -> Vec<Notice> {
+pub(crate) fn samples() -> Vec<Notice> {
     let now = chrono::Utc::now();
     let ev = |kind: Kind, sev: Severity, from: &str, to: &str| Event {
         id: "00000000-0000-7000-8000-000000000000".into(),
@@ -655,14 +655,14 @@ pub fn samples() -> Vec<Notice> {
 /// line that fakes a line of the message, a heading, emphasis, code,
 /// mentions for every service, and terminal control and bidi characters.
 #[cfg(test)]
-pub const HOSTILE: &str = "[click](http://evil.example) **bold** _it_ `code` <at id=all></at> <@all> \
+pub(crate) const HOSTILE: &str = "[click](http://evil.example) **bold** _it_ `code` <at id=all></at> <@all> \
                            <font color=\"red\">x</font>\nFAKE LINE\r\n# FAKE HEADING \u{1b}[2J\u{202e}";
 
 /// [`samples`] with [`HOSTILE`] in every field that comes from outside: the
 /// message, the check and agent text, the status, names, and the alert's
 /// labels, annotations and times.
 #[cfg(test)]
-pub fn hostile_samples() -> Vec<Notice> {
+pub(crate) fn hostile_samples() -> Vec<Notice> {
     let h = || HOSTILE.to_string();
     let check = || Check {
         status: h(),
@@ -702,7 +702,7 @@ pub fn hostile_samples() -> Vec<Notice> {
 /// The markup a chat would render from `text` that came from [`HOSTILE`]:
 /// none may be there. `what` names the payload in the failure message.
 #[cfg(test)]
-pub fn assert_no_hostile_markup(what: &str, text: &str) {
+pub(crate) fn assert_no_hostile_markup(what: &str, text: &str) {
     for bad in [
         "](", "[click]", "<at", "<@", "<font", "**bold**", "_it_", "`code`", "\u{1b}", "\u{202e}",
     ] {

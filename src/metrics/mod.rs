@@ -29,58 +29,58 @@ use crate::model::snapshot::{HttpError, SourceError};
 use crate::source;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct InstanceLabel {
-    pub haproxy_instance: String,
+pub(crate) struct InstanceLabel {
+    pub(crate) haproxy_instance: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    pub haproxy_instance: String,
-    pub kind: String,
+pub(crate) struct KindLabel {
+    pub(crate) haproxy_instance: String,
+    pub(crate) kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SinkLabel {
-    pub sink: String,
+pub(crate) struct SinkLabel {
+    pub(crate) sink: String,
 }
 
 /// A failed delivery: the sink and the class of failure (`service`,
 /// `config`, `transport`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FailureLabel {
-    pub sink: String,
-    pub class: String,
+pub(crate) struct FailureLabel {
+    pub(crate) sink: String,
+    pub(crate) class: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    pub status: String,
+pub(crate) struct StatusLabel {
+    pub(crate) status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabel {
-    pub state: String,
+pub(crate) struct StateLabel {
+    pub(crate) state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: String,
+pub(crate) struct ReasonLabel {
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CheckLabel {
-    pub check: String,
+pub(crate) struct CheckLabel {
+    pub(crate) check: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct VipLabel {
-    pub vip: String,
+pub(crate) struct VipLabel {
+    pub(crate) vip: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct VrrpLabel {
-    pub instance: String,
-    pub state: String,
+pub(crate) struct VrrpLabel {
+    pub(crate) instance: String,
+    pub(crate) state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -96,20 +96,20 @@ fn poll_histogram() -> Histogram {
 /// outbox workers and the receiver count into [`telemetry()`]; they survive
 /// a config reload.
 #[derive(Debug)]
-pub struct Telemetry {
-    pub events: Family<KindLabel, Counter>,
-    pub polls: Family<InstanceLabel, Counter>,
-    pub poll_errors: Family<InstanceLabel, Counter>,
-    pub poll_duration: Family<InstanceLabel, Histogram, fn() -> Histogram>,
-    pub instance_up: Family<InstanceLabel, Gauge>,
-    pub last_poll: Family<InstanceLabel, Gauge<f64, AtomicU64>>,
-    pub sent: Family<SinkLabel, Counter>,
-    pub failed: Family<FailureLabel, Counter>,
-    pub am_received: Family<StatusLabel, Counter>,
-    pub agent_replies: Family<StateLabel, Counter>,
-    pub agent_rejected: Family<ReasonLabel, Counter>,
-    pub agent_check_duration: Family<CheckLabel, Histogram, fn() -> Histogram>,
-    pub agent_check_ok: Family<CheckLabel, Gauge>,
+pub(crate) struct Telemetry {
+    pub(crate) events: Family<KindLabel, Counter>,
+    pub(crate) polls: Family<InstanceLabel, Counter>,
+    pub(crate) poll_errors: Family<InstanceLabel, Counter>,
+    pub(crate) poll_duration: Family<InstanceLabel, Histogram, fn() -> Histogram>,
+    pub(crate) instance_up: Family<InstanceLabel, Gauge>,
+    pub(crate) last_poll: Family<InstanceLabel, Gauge<f64, AtomicU64>>,
+    pub(crate) sent: Family<SinkLabel, Counter>,
+    pub(crate) failed: Family<FailureLabel, Counter>,
+    pub(crate) am_received: Family<StatusLabel, Counter>,
+    pub(crate) agent_replies: Family<StateLabel, Counter>,
+    pub(crate) agent_rejected: Family<ReasonLabel, Counter>,
+    pub(crate) agent_check_duration: Family<CheckLabel, Histogram, fn() -> Histogram>,
+    pub(crate) agent_check_ok: Family<CheckLabel, Gauge>,
     /// Set (and shown) only by a watcher with `[keepalived]`.
     keepalived_up: Mutex<Option<Gauge>>,
     keepalived_vip: Family<VipLabel, Gauge>,
@@ -139,7 +139,7 @@ static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
 });
 
 /// The process's telemetry.
-pub fn telemetry() -> &'static Telemetry {
+pub(crate) fn telemetry() -> &'static Telemetry {
     &TELEMETRY
 }
 
@@ -149,11 +149,11 @@ fn inst(name: &str) -> InstanceLabel {
     }
 }
 
-pub fn sink(name: &str) -> SinkLabel {
+pub(crate) fn sink(name: &str) -> SinkLabel {
     SinkLabel { sink: name.to_string() }
 }
 
-pub fn failure(sink: &str, class: &str) -> FailureLabel {
+pub(crate) fn failure(sink: &str, class: &str) -> FailureLabel {
     FailureLabel {
         sink: sink.to_string(),
         class: class.to_string(),
@@ -162,7 +162,7 @@ pub fn failure(sink: &str, class: &str) -> FailureLabel {
 
 impl Telemetry {
     /// Records one poll of the watcher.
-    pub fn poll(&self, instance: &str, took: Duration, reachable: bool, events: &[Event]) {
+    pub(crate) fn poll(&self, instance: &str, took: Duration, reachable: bool, events: &[Event]) {
         let l = inst(instance);
         self.polls.get_or_create(&l).inc();
         if !reachable {
@@ -185,7 +185,7 @@ impl Telemetry {
 
     /// The counter of agent replies in `state` (kept by the reply table, so
     /// a reply costs one atomic add).
-    pub fn agent_reply(&self, state: &str) -> Counter {
+    pub(crate) fn agent_reply(&self, state: &str) -> Counter {
         self.agent_replies
             .get_or_create(&StateLabel {
                 state: state.to_string(),
@@ -193,7 +193,7 @@ impl Telemetry {
             .clone()
     }
 
-    pub fn agent_rejected(&self, reason: &str) -> Counter {
+    pub(crate) fn agent_rejected(&self, reason: &str) -> Counter {
         self.agent_rejected
             .get_or_create(&ReasonLabel {
                 reason: reason.to_string(),
@@ -201,7 +201,7 @@ impl Telemetry {
             .clone()
     }
 
-    pub fn agent_check(&self, check: &str, o: &crate::logic::agent_rules::Outcome) {
+    pub(crate) fn agent_check(&self, check: &str, o: &crate::logic::agent_rules::Outcome) {
         let l = CheckLabel {
             check: check.to_string(),
         };
@@ -211,19 +211,19 @@ impl Telemetry {
         self.agent_check_ok.get_or_create(&l).set(i64::from(o.ok));
     }
 
-    pub fn keepalived_up(&self, up: bool) {
+    pub(crate) fn keepalived_up(&self, up: bool) {
         let mut g = self.keepalived_up.lock().unwrap_or_else(|e| e.into_inner());
         g.get_or_insert_with(Gauge::default).set(i64::from(up));
     }
 
-    pub fn keepalived_vip_held(&self, vip: &str, held: bool) {
+    pub(crate) fn keepalived_vip_held(&self, vip: &str, held: bool) {
         self.keepalived_vip
             .get_or_create(&VipLabel { vip: vip.to_string() })
             .set(i64::from(held));
     }
 
     /// One series per (instance, state), 1 for the current state.
-    pub fn keepalived_vrrp_state(&self, instance: &str, current: &str) {
+    pub(crate) fn keepalived_vrrp_state(&self, instance: &str, current: &str) {
         for st in ["MASTER", "BACKUP", "FAULT", "STOP"] {
             self.keepalived_vrrp
                 .get_or_create(&VrrpLabel {
@@ -329,20 +329,20 @@ impl Telemetry {
 
 /// What the store says at scrape time.
 #[derive(Debug, Default)]
-pub struct StoreStats {
+pub(crate) struct StoreStats {
     /// (sink, pending now, held by quiet hours, dead letters)
-    pub sinks: Vec<(String, i64, i64, i64)>,
-    pub bytes: u64,
+    pub(crate) sinks: Vec<(String, i64, i64, i64)>,
+    pub(crate) bytes: u64,
 }
 
 /// The scrape-time view of the configuration.
-pub struct Scraper {
+pub(crate) struct Scraper {
     instances: Vec<(Instance, reqwest::Client)>,
     opts: Options,
 }
 
 impl Scraper {
-    pub fn new(instances: &[Instance], mut opts: Options, label: &str, label_single: bool) -> Scraper {
+    pub(crate) fn new(instances: &[Instance], mut opts: Options, label: &str, label_single: bool) -> Scraper {
         opts.instance_label = (instances.len() > 1 || label_single).then(|| label.to_string());
         Scraper {
             instances: instances.iter().map(|i| (i.clone(), source::http_client(i))).collect(),
@@ -351,7 +351,7 @@ impl Scraper {
     }
 
     /// Reads every instance, concurrently.
-    pub async fn scrape(&self) -> Scrape {
+    pub(crate) async fn scrape(&self) -> Scrape {
         let reads = self.instances.iter().map(|(i, http)| async move {
             InstanceScrape {
                 name: i.name.clone(),
@@ -383,7 +383,7 @@ async fn read(inst: &Instance, http: &reqwest::Client) -> Result<Stats, SourceEr
 }
 
 /// Writes the whole exposition: HAProxy's families, hawatch's and the process's.
-pub fn render<W: Write>(
+pub(crate) fn render<W: Write>(
     scrape: Option<Scrape>,
     store: StoreStats,
     format: Format,

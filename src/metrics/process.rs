@@ -9,7 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 #[derive(Debug)]
-pub struct Process;
+pub(crate) struct Process;
 
 /// Clock ticks per second for /proc/self/stat times; 100 on every Linux
 /// architecture hawatch targets (USER_HZ is fixed in the kernel ABI).

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     ServerDown,
     ServerUp,
     ServerNolb,
@@ -71,12 +71,12 @@ pub enum Kind {
 /// its usual severity (the diff may lower it, e.g. a server DOWN for an
 /// unknown reason is a warning) and its title in each language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KindInfo {
-    pub kind: Kind,
-    pub icon: &'static str,
-    pub severity: Severity,
-    pub zh: &'static str,
-    pub en: &'static str,
+pub(crate) struct KindInfo {
+    pub(crate) kind: Kind,
+    pub(crate) icon: &'static str,
+    pub(crate) severity: Severity,
+    pub(crate) zh: &'static str,
+    pub(crate) en: &'static str,
 }
 
 const fn k(kind: Kind, icon: &'static str, severity: Severity, zh: &'static str, en: &'static str) -> KindInfo {
@@ -95,7 +95,7 @@ use Severity::{Critical as C, Info as I, Warning as W};
 /// and labels are written. docs/events.md and docs/templates.md list them
 /// (a test checks every kind is there).
 #[rustfmt::skip]
-pub const KINDS: [KindInfo; 27] = [
+pub(crate) const KINDS: [KindInfo; 27] = [
     k(Kind::ServerDown, "❌", C, "服务器故障", "Server DOWN"),
     k(Kind::ServerUp, "✅", I, "服务器恢复", "Server UP"),
     k(Kind::ServerNolb, "⚠️", W, "服务器软下线 (NOLB)", "Server soft-stopped (NOLB)"),
@@ -127,7 +127,7 @@ pub const KINDS: [KindInfo; 27] = [
 
 impl Kind {
     /// Every kind, in declaration order (the table's first column).
-    pub const ALL: [Kind; KINDS.len()] = {
+    pub(crate) const ALL: [Kind; KINDS.len()] = {
         let mut out = [Kind::ServerDown; KINDS.len()];
         let mut i = 0;
         while i < KINDS.len() {
@@ -138,34 +138,34 @@ impl Kind {
     };
 
     /// The stable `snake_case` name (store, payloads, `--kind`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.into()
     }
 
     /// The kind named `s`, if any (see also `FromStr`).
-    pub fn parse(s: &str) -> Option<Kind> {
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
         s.parse().ok()
     }
 
     /// This kind's row of [`KINDS`].
-    pub fn info(self) -> &'static KindInfo {
+    pub(crate) fn info(self) -> &'static KindInfo {
         &KINDS[self as usize]
     }
 
     /// An icon per kind, as in the seed's Feishu cards: ✅ UP, ❌ DOWN, ⚠️ NOLB,
     /// 🔧 MAINT, 🆕 new.
-    pub fn icon(self) -> &'static str {
+    pub(crate) fn icon(self) -> &'static str {
         self.info().icon
     }
 
     /// A problem opens an alert that stays open until its subject recovers:
     /// a server DOWN, a backend without usable server, an unreachable instance.
-    pub fn is_problem(self) -> bool {
+    pub(crate) fn is_problem(self) -> bool {
         matches!(self, Kind::ServerDown | Kind::BackendDown | Kind::InstanceUnreachable)
     }
 
     /// A change of a server's state (what flap detection counts).
-    pub fn is_server_state(self) -> bool {
+    pub(crate) fn is_server_state(self) -> bool {
         matches!(
             self,
             Kind::ServerDown
@@ -178,7 +178,7 @@ impl Kind {
     }
 
     /// Whether this event ends an open alert of kind `problem` on the same subject.
-    pub fn resolves(self, problem: Kind) -> bool {
+    pub(crate) fn resolves(self, problem: Kind) -> bool {
         match problem {
             Kind::ServerDown => self.is_server_state() && self != Kind::ServerDown || self == Kind::ServerRemoved,
             Kind::BackendDown => self == Kind::BackendUp,
@@ -197,14 +197,14 @@ impl std::fmt::Display for Kind {
 /// How much it matters. Ordered: `info < warning < critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Severity {
+pub(crate) enum Severity {
     Info,
     Warning,
     Critical,
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
             Severity::Warning => "warning",
@@ -215,25 +215,25 @@ impl Severity {
 
 /// A health-check or agent-check result as HAProxy reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Check {
+pub(crate) struct Check {
     /// `L7OK`, `L4CON`, `L7STS`, ...
-    pub status: String,
+    pub(crate) status: String,
     /// L5-L7 code (HTTP status for `httpchk`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// HAProxy's words for `status` (`Layer4 connection problem`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desc: Option<String>,
+    pub(crate) desc: Option<String>,
     /// The detail text of the last check (`Connection refused`, `via agent : down (x)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub info: Option<String>,
+    pub(crate) info: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
+    pub(crate) duration_ms: Option<u64>,
 }
 
 impl Check {
     /// `L4CON Connection refused` / `L7STS 500 Internal Server Error`.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         let mut s = self.status.clone();
         for part in [&self.code, &self.info] {
             if let Some(p) = part.as_deref().filter(|p| !p.is_empty() && *p != "0") {
@@ -255,77 +255,82 @@ pub struct Event {
     /// Unique and stable: a UUIDv7 (time-ordered). A redelivered event keeps it.
     pub id: String,
     #[serde(with = "rfc3339")]
-    pub time: DateTime<Utc>,
+    pub(crate) time: DateTime<Utc>,
     /// The `[[haproxy]]` name.
-    pub instance: String,
-    pub kind: Kind,
-    pub severity: Severity,
-    pub backend: Option<String>,
-    pub server: Option<String>,
+    pub(crate) instance: String,
+    pub(crate) kind: Kind,
+    pub(crate) severity: Severity,
+    pub(crate) backend: Option<String>,
+    pub(crate) server: Option<String>,
     /// Previous state (`UP`, `DOWN`, `NOLB`, `DRAIN`, `MAINT`; a check code for
     /// `check_changed`/`agent_changed`; a pid for `instance_restarted`).
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
     /// The server's full HAProxy status string now (`MAINT (via be/srv)`, `DOWN (agent)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<Box<Check>>,
+    pub(crate) check: Option<Box<Check>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<Box<Check>>,
+    pub(crate) agent: Option<Box<Check>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub addr: Option<String>,
+    pub(crate) addr: Option<String>,
     /// The Prometheus alert, for `alert_firing` / `alert_resolved`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert: Option<Box<AlertInfo>>,
+    pub(crate) alert: Option<Box<AlertInfo>>,
     /// The node and its VRRP instance, for `vrrp_*` events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vrrp: Option<Box<VrrpInfo>>,
+    pub(crate) vrrp: Option<Box<VrrpInfo>>,
     /// One line in English saying what happened.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Where a VRRP role change happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct VrrpInfo {
+pub(crate) struct VrrpInfo {
     /// This node's host name.
-    pub host: String,
+    pub(crate) host: String,
     /// `INSTANCE` or `GROUP`, as keepalived says.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<u32>,
+    pub(crate) priority: Option<u32>,
     /// The configured VIPs (`[keepalived] vips`).
-    pub vips: Vec<String>,
+    pub(crate) vips: Vec<String>,
     /// Of those, the ones this node holds now.
-    pub vips_held: Vec<String>,
+    pub(crate) vips_held: Vec<String>,
     /// This node's addresses (loopback left out).
-    pub addresses: Vec<String>,
+    pub(crate) addresses: Vec<String>,
     /// Which source told: `notify_fifo` or `vrrp-notify`.
-    pub source: String,
+    pub(crate) source: String,
 }
 
 /// A Prometheus alert as Alertmanager's webhook told it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct AlertInfo {
+pub(crate) struct AlertInfo {
     /// `alertname`.
-    pub name: String,
-    pub labels: std::collections::BTreeMap<String, String>,
-    pub annotations: std::collections::BTreeMap<String, String>,
+    pub(crate) name: String,
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
     /// RFC 3339, as Alertmanager sent it.
-    pub starts_at: String,
+    pub(crate) starts_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_at: Option<String>,
+    pub(crate) ends_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generator_url: Option<String>,
+    pub(crate) generator_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
+    pub(crate) fingerprint: Option<String>,
 }
 
 impl Event {
     /// An event that happens now: a new id, the time, and nothing else set;
     /// a producer adds what differs (`Event { backend, ..Event::new(..) }`).
-    pub fn new(instance: impl Into<String>, kind: Kind, severity: Severity, message: impl Into<String>) -> Event {
+    pub(crate) fn new(
+        instance: impl Into<String>,
+        kind: Kind,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Event {
         Event {
             id: uuid::Uuid::now_v7().to_string(),
             time: Utc::now(),
@@ -347,7 +352,7 @@ impl Event {
     }
 
     /// `backend/server`, `backend`, or the instance name: what the event is about.
-    pub fn subject(&self) -> String {
+    pub(crate) fn subject(&self) -> String {
         match (&self.backend, &self.server) {
             (Some(b), Some(s)) => format!("{b}/{s}"),
             (Some(b), None) => b.clone(),
@@ -357,19 +362,19 @@ impl Event {
 }
 
 /// RFC 3339 with milliseconds and `Z`, the form every event time takes.
-pub mod rfc3339 {
+pub(crate) mod rfc3339 {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn format(t: &DateTime<Utc>) -> String {
+    pub(crate) fn format(t: &DateTime<Utc>) -> String {
         t.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(t))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.with_timezone(&Utc))

@@ -2,7 +2,7 @@
 //! kinds, the notices sinks receive, the snapshot of an instance, and
 //! `since` times. Plain data and pure functions; nothing here does I/O.
 
-pub mod event;
-pub mod notice;
+pub(crate) mod event;
+pub(crate) mod notice;
 pub mod since;
 pub mod snapshot;

@@ -15,7 +15,7 @@ use crate::model::event::{rfc3339, Event, Kind, Severity};
 /// What kind of item this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
+pub(crate) enum NoticeKind {
     /// An event as it happened: a problem, a change, or a recovery.
     Event,
     /// The subject changed state more than `flap_threshold` times within
@@ -33,7 +33,7 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NoticeKind::Event => "event",
             NoticeKind::Flapping => "flapping",
@@ -47,49 +47,49 @@ impl NoticeKind {
 
 /// A server of a backend, named in backend notices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerBrief {
-    pub name: String,
+pub(crate) struct ServerBrief {
+    pub(crate) name: String,
     /// Its settled status (`UP`, `DOWN`, `MAINT`), if it has one.
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
 }
 
 /// One item of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notice {
-    pub kind: NoticeKind,
+pub(crate) struct Notice {
+    pub(crate) kind: NoticeKind,
     /// How much it matters. For a recovery this is the severity of the alert
     /// it ends (so quiet hours let it through when the alert went through).
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// The event this is about: the event itself, or for policy notices the
     /// latest event of the subject (for reminders and `gone`: the problem).
-    pub event: Event,
+    pub(crate) event: Event,
     /// This notice ends an alert (a recovery, a settle in a good state, gone).
     #[serde(default)]
-    pub resolves: bool,
+    pub(crate) resolves: bool,
     /// When the problem this is about began.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_time")]
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     /// How long it lasted (recovery) or has lasted so far (reminder), in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
+    pub(crate) duration_ms: Option<i64>,
     /// Flapping: state changes within the window; settled: changes while
     /// flapping; reminder: which reminder this is (1, 2, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u32>,
+    pub(crate) count: Option<u32>,
     /// Backend notices: the backend's servers and their status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub servers: Vec<ServerBrief>,
+    pub(crate) servers: Vec<ServerBrief>,
     /// Server events of the same poll told by this (backend) notice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub folded: Vec<Event>,
+    pub(crate) folded: Vec<Event>,
     /// Why the policy made this notice (`gone`: what disappeared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl Notice {
     /// A notice for an event as it happened.
-    pub fn of(event: Event) -> Notice {
+    pub(crate) fn of(event: Event) -> Notice {
         Notice {
             kind: NoticeKind::Event,
             severity: event.severity,
@@ -106,18 +106,18 @@ impl Notice {
 
     /// Every event this notice carries, in the order they happened (the
     /// folded server events came before their backend's).
-    pub fn events(&self) -> impl Iterator<Item = &Event> {
+    pub(crate) fn events(&self) -> impl Iterator<Item = &Event> {
         self.folded.iter().chain(std::iter::once(&self.event))
     }
 
     /// Whether quiet hours let it through.
-    pub fn urgent(&self) -> bool {
+    pub(crate) fn urgent(&self) -> bool {
         self.severity == Severity::Critical
     }
 
     /// A problem that is open after this notice (for Alertmanager): the
     /// event kind that fires, if any.
-    pub fn fires(&self) -> Option<Kind> {
+    pub(crate) fn fires(&self) -> Option<Kind> {
         if self.resolves {
             return None;
         }
@@ -134,14 +134,14 @@ mod opt_time {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => rfc3339::serialize(t, s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         #[derive(Deserialize)]
         struct W(#[serde(with = "rfc3339")] DateTime<Utc>);
         Ok(Option::<W>::deserialize(d)?.map(|w| w.0))

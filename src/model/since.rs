@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 /// (`9999999999d`) is an error that says so, not a panic. The message names
 /// no flag; clap (`--since`, exit 2) and the API (`since`, HTTP 400) add it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Since(pub DateTime<Utc>);
+pub(crate) struct Since(pub DateTime<Utc>);
 
 /// Why a `since` is not a time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum SinceError {
 
 impl Since {
     /// `s` read at `now` (a duration counts back from it).
-    pub fn at(s: &str, now: DateTime<Utc>) -> Result<Since, SinceError> {
+    pub(crate) fn at(s: &str, now: DateTime<Utc>) -> Result<Since, SinceError> {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Ok(Since(t.with_timezone(&Utc)));
         }

@@ -11,18 +11,18 @@ use serde::{Deserialize, Serialize};
 /// Process identity of an HAProxy instance, for telling restarts and reloads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ProcInfo {
-    pub pid: Option<u64>,
+    pub(crate) pid: Option<u64>,
     /// Unix time the worker started: `Start_time_sec`, or now − uptime.
-    pub start_time: Option<i64>,
+    pub(crate) start_time: Option<i64>,
     /// True when `start_time` was derived from the uptime (±1 s of jitter).
     #[serde(default)]
-    pub start_time_derived: bool,
-    pub version: Option<String>,
-    pub node: Option<String>,
+    pub(crate) start_time_derived: bool,
+    pub(crate) version: Option<String>,
+    pub(crate) node: Option<String>,
 }
 
 impl ProcInfo {
-    pub fn from_info(info: &Info, now: DateTime<Utc>) -> ProcInfo {
+    pub(crate) fn from_info(info: &Info, now: DateTime<Utc>) -> ProcInfo {
         let (start_time, derived) = match (info.start_time_sec, info.uptime_sec) {
             // HAProxy's text: a value past i64 is no time at all, not a wrap.
             (Some(s), _) => (i64::try_from(s).ok(), false),
@@ -67,7 +67,8 @@ pub enum SourceError {
 
 impl SourceError {
     /// A timeout of either source.
-    pub fn is_timeout(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_timeout(&self) -> bool {
         matches!(
             self,
             SourceError::Socket(haproxy::Error::Timeout { .. }) | SourceError::Http(HttpError::Timeout { .. })
@@ -144,21 +145,21 @@ pub enum HttpError {
 
 /// What hawatch remembers about one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ServerState {
+pub(crate) struct ServerState {
     /// The last settled status string (no `x/y` suffix). `None` until the
     /// server has settled once (a server added while its first check runs).
-    pub settled: Option<String>,
+    pub(crate) settled: Option<String>,
     /// The last meaningful health-check code (never `INI`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<String>,
+    pub(crate) check: Option<String>,
     /// The last meaningful agent-check code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
+    pub(crate) agent: Option<String>,
     /// First seen after the baseline (a server the config added) before it
     /// settled: `server_added` is told when it settles, with the state it
     /// settled in, and nothing is told if it goes away before that.
     #[serde(default, skip_serializing_if = "is_false")]
-    pub unannounced: bool,
+    pub(crate) unannounced: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -169,28 +170,28 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct BackendState {
     /// Whether the backend had a usable server (its BACKEND row read `UP`).
-    pub up: bool,
+    pub(crate) up: bool,
     /// `up` has not settled since the backend was first seen: some of its
     /// servers waited for their first check then. No `backend_up`/`backend_down`
     /// is told until it has.
     #[serde(default, skip_serializing_if = "is_false")]
-    pub unsettled: bool,
-    pub servers: BTreeMap<String, ServerState>,
+    pub(crate) unsettled: bool,
+    pub(crate) servers: BTreeMap<String, ServerState>,
 }
 
 /// What hawatch remembers about one instance; persisted in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct InstanceState {
     /// At least one poll succeeded, so `backends` is a real baseline.
-    pub seen: bool,
-    pub reachable: bool,
+    pub(crate) seen: bool,
+    pub(crate) reachable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// When the instance became unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unreachable_since: Option<DateTime<Utc>>,
+    pub(crate) unreachable_since: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proc: Option<ProcInfo>,
+    pub(crate) proc: Option<ProcInfo>,
     pub backends: BTreeMap<String, BackendState>,
 }
 

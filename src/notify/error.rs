@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Who has to act, in one of three words: the label `class` of
 /// `hawatch_notifications_failed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureClass {
+pub(crate) enum FailureClass {
     /// The service answered and deferred the message (a rate limit, busy,
     /// HTTP 429 or 5xx, an SMTP 4xx, a program's non-zero exit) or ran out
     /// of quota: waiting helps.
@@ -23,7 +23,7 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FailureClass::Service => "service",
             FailureClass::Config => "config",
@@ -37,15 +37,15 @@ impl FailureClass {
 pub struct DeliveryError {
     /// What happened, in plain words, the cause's text included: what the
     /// outbox stores and logs, and what `notify test` prints.
-    pub message: String,
-    pub class: FailureClass,
+    pub(crate) message: String,
+    pub(crate) class: FailureClass,
     /// False for errors only a config change fixes (bad token, bad signature).
     /// hawatch keeps those messages and retries slowly: nothing is dropped.
     pub retryable: bool,
     /// The service asked to wait this long (HTTP `Retry-After`, a rate-limit code).
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
     /// The error of the HTTP client, SMTP client or process underneath.
-    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    pub(crate) source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl std::fmt::Display for DeliveryError {
@@ -72,34 +72,34 @@ impl DeliveryError {
     }
 
     /// The service deferred the message (rate limit, busy, 5xx): retried.
-    pub fn service(message: impl Into<String>) -> DeliveryError {
+    pub(crate) fn service(message: impl Into<String>) -> DeliveryError {
         DeliveryError::new(message, FailureClass::Service, true)
     }
 
     /// The service will not take messages for a long while (a quota): kept,
     /// retried slowly, though no config change is needed.
-    pub fn refused(message: impl Into<String>) -> DeliveryError {
+    pub(crate) fn refused(message: impl Into<String>) -> DeliveryError {
         DeliveryError::new(message, FailureClass::Service, false)
     }
 
     /// Only a config change fixes it: kept, retried slowly.
-    pub fn config(message: impl Into<String>) -> DeliveryError {
+    pub(crate) fn config(message: impl Into<String>) -> DeliveryError {
         DeliveryError::new(message, FailureClass::Config, false)
     }
 
     /// Not reached, or no answer: retried.
-    pub fn unreachable(message: impl Into<String>) -> DeliveryError {
+    pub(crate) fn unreachable(message: impl Into<String>) -> DeliveryError {
         DeliveryError::new(message, FailureClass::Transport, true)
     }
 
     /// No answer within the sink's `timeout`.
-    pub fn timed_out(timeout: Duration) -> DeliveryError {
+    pub(crate) fn timed_out(timeout: Duration) -> DeliveryError {
         DeliveryError::unreachable(format!("no answer within {timeout:?}"))
     }
 
     /// A transport failure of the HTTP client; the URL (which may hold a
     /// token) is stripped from the message and from the kept cause.
-    pub fn transport(e: reqwest::Error) -> DeliveryError {
+    pub(crate) fn transport(e: reqwest::Error) -> DeliveryError {
         let what = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -112,13 +112,13 @@ impl DeliveryError {
     }
 
     /// Keeps `cause` as the error's source.
-    pub fn because(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> DeliveryError {
+    pub(crate) fn because(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> DeliveryError {
         self.source = Some(Arc::new(cause));
         self
     }
 
     /// The service asked to wait this long (kept when `wait` is `None`).
-    pub fn after(mut self, wait: Option<Duration>) -> DeliveryError {
+    pub(crate) fn after(mut self, wait: Option<Duration>) -> DeliveryError {
         self.retry_after = wait.or(self.retry_after);
         self
     }

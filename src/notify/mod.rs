@@ -7,15 +7,15 @@
 //! one folder, `sinks/<type>/`; [`Sink`] is the list of them. The [`outbox`]
 //! worker owns retries, backoff and ordering; sinks never see the store.
 
-mod error;
-pub mod outbox;
+pub(crate) mod error;
+pub(crate) mod outbox;
 pub mod sinks;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use error::{DeliveryError, FailureClass};
-pub use sinks::{alertmanager, console, Sink};
+pub(crate) use error::DeliveryError;
+pub(crate) use sinks::{alertmanager, console, Sink};
 
 use crate::logic::template::{Rendered, Renderer};
 use crate::model::event::Event;
@@ -23,25 +23,25 @@ use crate::model::notice::Notice;
 
 /// What one send carries.
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// `SINK-FIRSTROW-LASTROW` (with `.N` offsets when a row is split over
     /// several messages): the outbox rows it delivers. A retry may merge more
     /// rows, so receivers should de-duplicate on event ids.
-    pub id: String,
-    pub sink: String,
-    pub notices: Vec<Notice>,
+    pub(crate) id: String,
+    pub(crate) sink: String,
+    pub(crate) notices: Vec<Notice>,
     /// `hawatch notify test`: the message is marked as a test.
-    pub test: bool,
+    pub(crate) test: bool,
 }
 
 impl Delivery {
     /// Every event the notices carry, in order (folded server events before
     /// their backend's, as they happened).
-    pub fn events(&self) -> Vec<Event> {
+    pub(crate) fn events(&self) -> Vec<Event> {
         self.notices.iter().flat_map(|n| n.events().cloned()).collect()
     }
 
-    pub fn batch(&self) -> Batch<'_> {
+    pub(crate) fn batch(&self) -> Batch<'_> {
         Batch {
             id: &self.id,
             sink: &self.sink,
@@ -54,38 +54,38 @@ impl Delivery {
 /// A delivery not made yet, borrowed: the outbox sizes a message from a
 /// prefix of its backlog without copying the notices.
 #[derive(Debug, Clone, Copy)]
-pub struct Batch<'a> {
-    pub id: &'a str,
-    pub sink: &'a str,
-    pub notices: &'a [Notice],
-    pub test: bool,
+pub(crate) struct Batch<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) sink: &'a str,
+    pub(crate) notices: &'a [Notice],
+    pub(crate) test: bool,
 }
 
 /// A service's limits, from its documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// The most notices one message carries (the outbox packs no more).
-    pub max_notices: usize,
+    pub(crate) max_notices: usize,
     /// At most N messages per window.
-    pub rates: &'static [(usize, Duration)],
+    pub(crate) rates: &'static [(usize, Duration)],
 }
 
 /// What every sink is built with besides its own settings.
 #[derive(Clone)]
-pub struct Common {
+pub(crate) struct Common {
     /// Its template, language and markup (`[[sink]]`'s `lang`,
     /// `template_file`; `[notify]`'s time zone and host).
-    pub renderer: Renderer,
+    pub(crate) renderer: Renderer,
     /// How long one delivery may take.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The host name messages carry (`[notify] host`).
-    pub host: String,
+    pub(crate) host: String,
     /// The HTTP client sinks share.
-    pub http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 /// One sink type: what [`Sink`] delegates to.
-pub trait Service: Sized {
+pub(crate) trait Service: Sized {
     /// Its settings in the config (`config::sink::<Type>`).
     type Config;
 
@@ -111,7 +111,11 @@ pub(crate) fn rendered_fits(r: &Renderer, b: Batch<'_>, fits: impl Fn(&Rendered)
 /// Renders for a sink, truncating the body (on a line boundary when it can,
 /// never inside a UTF-8 character) until `fits` accepts the result: one
 /// notice too large for the service is shortened, not refused.
-pub fn render_fitting(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bool) -> Result<Rendered, DeliveryError> {
+pub(crate) fn render_fitting(
+    r: &Renderer,
+    d: &Delivery,
+    fits: impl Fn(&Rendered) -> bool,
+) -> Result<Rendered, DeliveryError> {
     let mut out = r
         .render(&d.notices, &d.sink, d.test)
         .map_err(|e| DeliveryError::config(format!("template: {e}")))?;
@@ -143,7 +147,7 @@ pub fn render_fitting(r: &Renderer, d: &Delivery, fits: impl Fn(&Rendered) -> bo
 }
 
 /// The HTTP client sinks share (rustls, a user agent naming hawatch).
-pub fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("hawatch/", env!("CARGO_PKG_VERSION")))
         .build()

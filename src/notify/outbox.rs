@@ -21,33 +21,33 @@ use super::{Batch, Delivery, DeliveryError, Sink};
 use crate::model::notice::Notice;
 use crate::store::{now_ms, Store};
 
-pub const PERMANENT_BACKOFF: Duration = Duration::from_secs(300);
+pub(crate) const PERMANENT_BACKOFF: Duration = Duration::from_secs(300);
 /// An idle worker looks at the store this often anyway (rows put back by
 /// `hawatch outbox retry` from another process, quiet hours ending).
-pub const IDLE_CHECK: Duration = Duration::from_secs(5);
+pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-pub struct Worker {
-    pub name: String,
-    pub sink: Sink,
-    pub timeout: Duration,
-    pub store: Store,
-    pub wake: Arc<Notify>,
-    pub max_age: Duration,
-    pub retry_min: Duration,
-    pub retry_max: Duration,
+pub(crate) struct Worker {
+    pub(crate) name: String,
+    pub(crate) sink: Sink,
+    pub(crate) timeout: Duration,
+    pub(crate) store: Store,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) max_age: Duration,
+    pub(crate) retry_min: Duration,
+    pub(crate) retry_max: Duration,
     /// When recent sends finished, for the rate limits.
-    pub sent: Mutex<VecDeque<Instant>>,
+    pub(crate) sent: Mutex<VecDeque<Instant>>,
     /// When expired rows were last moved to the dead letters (a write
     /// transaction: not on every send).
-    pub expired_at: Mutex<Option<Instant>>,
+    pub(crate) expired_at: Mutex<Option<Instant>>,
 }
 
 /// How often a worker looks for messages older than `max_age`.
-pub const EXPIRE_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const EXPIRE_EVERY: Duration = Duration::from_secs(30);
 
 /// The delay before attempt `attempts + 1`: `min × 2^attempts` capped at
 /// `max`, plus up to 20 % jitter; at least what the service asked for.
-pub fn backoff(
+pub(crate) fn backoff(
     attempts: i64,
     retryable: bool,
     retry_after: Option<Duration>,
@@ -67,7 +67,7 @@ pub fn backoff(
 /// How long to wait before another send is allowed: at most `n` sends may
 /// finish within any `window` (measured from the finish of earlier sends to
 /// the start of the next, so the service sees the same spacing or more).
-pub fn rate_wait(sent: &VecDeque<Instant>, rates: &[(usize, Duration)], now: Instant) -> Duration {
+pub(crate) fn rate_wait(sent: &VecDeque<Instant>, rates: &[(usize, Duration)], now: Instant) -> Duration {
     let mut wait = Duration::ZERO;
     for (n, window) in rates {
         if sent.len() >= *n {
@@ -79,17 +79,17 @@ pub fn rate_wait(sent: &VecDeque<Instant>, rates: &[(usize, Duration)], now: Ins
 }
 
 /// Outcome of one attempt.
-pub enum Step {
+pub(crate) enum Step {
     /// Nothing pending.
     Idle,
     /// Nothing can go now; try again after this long.
     Wait(Duration),
-    Delivered(usize),
+    Delivered,
     Failed,
 }
 
 impl Worker {
-    pub fn new(name: &str, sink: Sink, cfg: &crate::config::Sink, store: Store, wake: Arc<Notify>) -> Worker {
+    pub(crate) fn new(name: &str, sink: Sink, cfg: &crate::config::Sink, store: Store, wake: Arc<Notify>) -> Worker {
         Worker {
             name: name.to_string(),
             sink,
@@ -165,7 +165,7 @@ impl Worker {
 
     /// Tries to deliver the head of the queue once. With `ignore_schedule`
     /// (`watch --once`) a row waiting for its backoff is tried at once.
-    pub async fn step(&self, ignore_schedule: bool) -> Step {
+    pub(crate) async fn step(&self, ignore_schedule: bool) -> Step {
         self.expire_old().await;
         let name = self.name.clone();
         let max = self.sink.limits().max_notices;
@@ -267,7 +267,7 @@ impl Worker {
                 } else {
                     tracing::debug!(sink = %self.name, delivery = %d.id, notices = k, "delivered");
                 }
-                Step::Delivered(k)
+                Step::Delivered
             }
             Err(e) => {
                 let wait = backoff(attempts, e.retryable, e.retry_after, self.retry_min, self.retry_max);
@@ -288,12 +288,12 @@ impl Worker {
     }
 
     /// Delivers until shut down.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         loop {
             // A send in flight is allowed to finish (bounded by the sink's
             // timeout) so a shutdown does not cause a duplicate.
             let wait = match self.step(false).await {
-                Step::Delivered(_) => continue,
+                Step::Delivered => continue,
                 Step::Idle => None,
                 Step::Wait(d) => Some(d),
                 Step::Failed => Some(Duration::ZERO),
@@ -309,11 +309,11 @@ impl Worker {
 
     /// For `watch --once`: delivers everything pending, in order, stopping at
     /// the first failure. Returns true when nothing is left.
-    pub async fn drain(&self) -> bool {
+    pub(crate) async fn drain(&self) -> bool {
         for _ in 0..10_000 {
             match self.step(true).await {
                 Step::Idle => return true,
-                Step::Delivered(_) => {}
+                Step::Delivered => {}
                 Step::Failed | Step::Wait(_) => return false,
             }
         }

@@ -25,13 +25,13 @@ use crate::text::{visible, visible_lines};
 
 /// What serves: usable servers and frontends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Serving {
-    pub servers: BTreeSet<String>,
-    pub frontends: BTreeSet<String>,
+pub(crate) struct Serving {
+    pub(crate) servers: BTreeSet<String>,
+    pub(crate) frontends: BTreeSet<String>,
 }
 
 /// From a `show stat` reply. Pure.
-pub fn serving(stat: &Stat) -> Serving {
+pub(crate) fn serving(stat: &Stat) -> Serving {
     let mut s = Serving::default();
     for r in stat.rows() {
         match r.kind() {
@@ -50,7 +50,7 @@ pub fn serving(stat: &Stat) -> Serving {
 /// What is missing after the reload. Pure. Servers and frontends that the
 /// new config removed on purpose count only if the new config still names
 /// them, which is why `wanted` (the new config's proxy names) is given.
-pub fn missing(before: &Serving, after: &Serving, still_configured: &dyn Fn(&str) -> bool) -> Vec<String> {
+pub(crate) fn missing(before: &Serving, after: &Serving, still_configured: &dyn Fn(&str) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     for s in &before.servers {
         if !after.servers.contains(s) && still_configured(s.split('/').next().unwrap_or("")) {
@@ -66,7 +66,7 @@ pub fn missing(before: &Serving, after: &Serving, still_configured: &dyn Fn(&str
 }
 
 /// Proxy names a config declares (`frontend`, `backend`, `listen`).
-pub fn proxies(cfg: &str) -> BTreeSet<String> {
+pub(crate) fn proxies(cfg: &str) -> BTreeSet<String> {
     cfg.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
@@ -240,11 +240,11 @@ fn unified_diff(old: &str, new: &str, a: &Path, b: &Path) -> String {
         .to_string()
 }
 
-pub struct Apply {
+pub(crate) struct Apply {
     /// The configuration, loaded by the command line.
-    pub config: Config,
-    pub instance: Option<String>,
-    pub yes: bool,
+    pub(crate) config: Config,
+    pub(crate) instance: Option<String>,
+    pub(crate) yes: bool,
 }
 
 impl Apply {
@@ -262,7 +262,7 @@ impl Apply {
     }
 
     /// `hawatch apply NEW.cfg [--dry-run]`; `new = None` is `--rollback`.
-    pub async fn run(&self, new: Option<&Path>, dry_run: bool) -> anyhow::Result<u8> {
+    pub(crate) async fn run(&self, new: Option<&Path>, dry_run: bool) -> anyhow::Result<u8> {
         let (config, ac, instance, socket, timeout) = self.load()?;
         let current =
             std::fs::read_to_string(&ac.target).with_context(|| format!("cannot read {}", ac.target.display()))?;

@@ -17,14 +17,14 @@ use crate::text::visible;
 
 /// One server the command acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub backend: String,
-    pub server: String,
-    pub status: String,
+pub(crate) struct Target {
+    pub(crate) backend: String,
+    pub(crate) server: String,
+    pub(crate) status: String,
 }
 
 /// The servers matching `BACKEND/SERVER` (globs) in a `show stat` reply. Pure.
-pub fn select(stat: &Stat, pattern: &str) -> Result<Vec<Target>, String> {
+pub(crate) fn select(stat: &Stat, pattern: &str) -> Result<Vec<Target>, String> {
     let (b, s) = pattern
         .split_once('/')
         .ok_or_else(|| format!("{pattern:?}: write BACKEND/SERVER (wildcards: app/*, */web1)"))?;
@@ -47,7 +47,7 @@ pub fn select(stat: &Stat, pattern: &str) -> Result<Vec<Target>, String> {
 
 /// Servers an operator put in MAINT or DRAIN (not inherited, not the agent's,
 /// not DNS resolution): what `ctl recover` brings back. Pure.
-pub fn recoverable(stat: &Stat, backend: Option<&str>) -> Vec<Target> {
+pub(crate) fn recoverable(stat: &Stat, backend: Option<&str>) -> Vec<Target> {
     stat.rows()
         .filter(|r| r.kind() == RowType::Server && backend.is_none_or(|b| r.pxname == b))
         .filter(|r| matches!(&*r.status, "MAINT" | "DRAIN"))
@@ -61,7 +61,7 @@ pub fn recoverable(stat: &Stat, backend: Option<&str>) -> Vec<Target> {
 
 /// What `ctl` does to each server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     State(Admin),
     Weight(Weight),
     Health(bool),
@@ -72,7 +72,7 @@ pub enum Action {
 impl Action {
     /// The Runtime API command for one server; the haproxy crate checks the
     /// names (HAProxy's own never fail).
-    pub fn command(&self, t: &Target) -> Result<Command, NameError> {
+    pub(crate) fn command(&self, t: &Target) -> Result<Command, NameError> {
         let id = ServerId::new(t.backend.as_str(), t.server.as_str())?;
         Ok(match self {
             Action::State(s) => Command::SetServerState(id, *s),
@@ -96,11 +96,11 @@ fn who(host: &str) -> String {
     format!("{user}@{host}")
 }
 
-pub struct Ctl {
+pub(crate) struct Ctl {
     /// The configuration, loaded by the command line.
-    pub config: Config,
-    pub instance: Option<String>,
-    pub yes: bool,
+    pub(crate) config: Config,
+    pub(crate) instance: Option<String>,
+    pub(crate) yes: bool,
 }
 
 impl Ctl {
@@ -158,7 +158,7 @@ impl Ctl {
 
     /// Runs `action` on every server matching `pattern`. Exit status: 0 all
     /// done, 1 some HAProxy refused, 3 not confirmed.
-    pub async fn act(&self, pattern: &str, action: Action) -> anyhow::Result<u8> {
+    pub(crate) async fn act(&self, pattern: &str, action: Action) -> anyhow::Result<u8> {
         let (config, instance, ep, timeout) = self.load()?;
         // A pattern that matches nothing is the operator's mistake: exit 2.
         let targets = select(&Ctl::stat(&ep, timeout).await?, pattern).map_err(UsageError)?;
@@ -166,7 +166,7 @@ impl Ctl {
     }
 
     /// `ctl recover`: operator-set MAINT/DRAIN servers back to ready.
-    pub async fn recover(&self, backend: Option<&str>, dry_run: bool) -> anyhow::Result<u8> {
+    pub(crate) async fn recover(&self, backend: Option<&str>, dry_run: bool) -> anyhow::Result<u8> {
         let (config, instance, ep, timeout) = self.load()?;
         let targets = recoverable(&Ctl::stat(&ep, timeout).await?, backend);
         if targets.is_empty() {
@@ -258,7 +258,7 @@ impl Ctl {
     }
 
     /// `ctl show [BACKEND]`: the servers, one line each.
-    pub async fn show(&self, backend: Option<&str>) -> anyhow::Result<u8> {
+    pub(crate) async fn show(&self, backend: Option<&str>) -> anyhow::Result<u8> {
         let (_, instance, ep, timeout) = self.load()?;
         let stat = Ctl::stat(&ep, timeout).await?;
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -13,20 +13,20 @@ use crate::model::snapshot::SourceError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Level {
+pub(crate) enum Level {
     Ok,
     Warn,
     Crit,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Finding {
-    pub level: Level,
+pub(crate) struct Finding {
+    pub(crate) level: Level,
     /// What was seen.
-    pub text: String,
+    pub(crate) text: String,
     /// What to do about it (warnings and critical findings).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
+    pub(crate) fix: Option<String>,
 }
 
 fn f(level: Level, text: impl Into<String>) -> Finding {
@@ -54,17 +54,17 @@ fn mode(p: &Path) -> Option<u32> {
 /// What doctor reads from haproxy.cfg (a line-level reading, enough for
 /// these checks; `haproxy -c` judges the syntax).
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct CfgFacts {
+pub(crate) struct CfgFacts {
     /// `bind` addresses (`IP:PORT`; `*`/empty host as 0.0.0.0), with the proxy.
-    pub binds: Vec<(String, SocketAddr)>,
+    pub(crate) binds: Vec<(String, SocketAddr)>,
     /// `crt` paths (files or directories).
-    pub crts: Vec<PathBuf>,
+    pub(crate) crts: Vec<PathBuf>,
     /// `maxconn` of the global section.
-    pub maxconn: Option<u64>,
+    pub(crate) maxconn: Option<u64>,
 }
 
 /// Reads binds, certificates and the global maxconn. Pure.
-pub fn facts(cfg: &str, base: &Path) -> CfgFacts {
+pub(crate) fn facts(cfg: &str, base: &Path) -> CfgFacts {
     let mut out = CfgFacts::default();
     let mut section = String::new();
     let mut proxy = String::new();
@@ -121,7 +121,7 @@ fn parse_bind(a: &str) -> Option<SocketAddr> {
 }
 
 /// Days left on each certificate in a PEM file (a bundle may hold several).
-pub fn cert_days(pem: &[u8], now: i64) -> Vec<(String, i64)> {
+pub(crate) fn cert_days(pem: &[u8], now: i64) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for p in x509_parser::pem::Pem::iter_from_buffer(pem).flatten() {
         if p.label != "CERTIFICATE" {
@@ -151,7 +151,7 @@ fn local_ips() -> Vec<IpAddr> {
 }
 
 /// Every check; the findings in order.
-pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Finding> {
+pub(crate) async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
     // 1. The configuration file.
     let text = match std::fs::read_to_string(cfg_path) {
@@ -408,7 +408,7 @@ pub async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) -> Vec<Fi
 }
 
 /// `hawatch doctor`: prints the findings (or `--json`); 0 / 1 / 2.
-pub async fn run(config: Config, cfg_path: PathBuf, haproxy: PathBuf, json: bool) -> anyhow::Result<u8> {
+pub(crate) async fn run(config: Config, cfg_path: PathBuf, haproxy: PathBuf, json: bool) -> anyhow::Result<u8> {
     let findings = examine(&config, &cfg_path, &haproxy).await;
     let worst = findings.iter().map(|x| x.level).max().unwrap_or(Level::Ok);
     let code = match worst {

@@ -1,8 +1,8 @@
 //! Operator commands: `doctor`, `ctl`, `apply`.
 
-pub mod apply;
-pub mod ctl;
-pub mod doctor;
+pub(crate) mod apply;
+pub(crate) mod ctl;
+pub(crate) mod doctor;
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::config::{Config, Source};
 
 /// The `[[haproxy]]` instances reachable through the Runtime API: (name,
 /// socket, timeout of at least 2 s, as operator commands wait on HAProxy).
-pub fn socket_instances(config: &Config) -> Vec<(String, Endpoint, Duration)> {
+pub(crate) fn socket_instances(config: &Config) -> Vec<(String, Endpoint, Duration)> {
     config
         .instances
         .iter()
@@ -25,7 +25,7 @@ pub fn socket_instances(config: &Config) -> Vec<(String, Endpoint, Duration)> {
 }
 
 /// `haproxy -c -f CFG`: `Err` carries HAProxy's output, or why it could not run.
-pub fn haproxy_check(bin: &Path, cfg: &Path) -> Result<(), String> {
+pub(crate) fn haproxy_check(bin: &Path, cfg: &Path) -> Result<(), String> {
     let out = std::process::Command::new(bin)
         .arg("-c")
         .arg("-f")

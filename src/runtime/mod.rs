@@ -4,8 +4,8 @@
 //! one-shot command's notifications to the watcher or a background
 //! `hawatch deliver`.
 
-pub mod recorder;
-pub mod supervisor;
+pub(crate) mod recorder;
+pub(crate) mod supervisor;
 
 use std::fs::File;
 use std::path::Path;
@@ -22,14 +22,14 @@ use crate::store::{self, Store};
 use recorder::Recorder;
 
 /// The store plus the lock that makes this watcher its only writer.
-pub struct OpenStore {
-    pub store: Store,
+pub(crate) struct OpenStore {
+    pub(crate) store: Store,
     _lock: File,
 }
 
 /// Opens the store and takes its lock file; a second watcher on the same
 /// store would deliver every notification twice.
-pub fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
+pub(crate) fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
     let store = Store::open(path)?;
     let lock_path = store::lock_path(path);
     let lock = File::options()
@@ -51,7 +51,7 @@ pub fn open_store(path: &Path) -> anyhow::Result<OpenStore> {
 }
 
 /// The pid of the watcher holding `store`'s lock, if one does.
-pub fn watcher_pid(store: &Path) -> Option<i32> {
+pub(crate) fn watcher_pid(store: &Path) -> Option<i32> {
     let lock_path = store::lock_path(store);
     let f = File::options().read(true).write(true).open(&lock_path).ok()?;
     if f.try_lock().is_ok() {
@@ -63,7 +63,7 @@ pub fn watcher_pid(store: &Path) -> Option<i32> {
 /// After a command other than the watcher wrote to the outbox: wake the
 /// running watcher (SIGUSR1) or, without one, start `hawatch deliver` in the
 /// background. Never waits for a delivery.
-pub fn hand_over(config: Option<&Path>, store: &Path) {
+pub(crate) fn hand_over(config: Option<&Path>, store: &Path) {
     match watcher_pid(store) {
         Some(pid) => {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1);
@@ -74,7 +74,7 @@ pub fn hand_over(config: Option<&Path>, store: &Path) {
 
 /// Starts `hawatch SUBCOMMAND [--config F] ARGS` detached (own process
 /// group, no stdio), not waited for.
-pub fn spawn_self(sub: &str, config: Option<&Path>, args: &[String]) {
+pub(crate) fn spawn_self(sub: &str, config: Option<&Path>, args: &[String]) {
     use std::os::unix::process::CommandExt;
     let Ok(exe) = std::env::current_exe() else { return };
     let mut cmd = std::process::Command::new(exe);
@@ -93,7 +93,7 @@ pub fn spawn_self(sub: &str, config: Option<&Path>, args: &[String]) {
 }
 
 /// The outbox workers of `config`'s sinks, and the recorder that wakes them.
-pub fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Recorder) {
+pub(crate) fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Recorder) {
     let http = notify::http_client();
     let mut workers = Vec::new();
     let mut wake = Vec::new();
@@ -119,7 +119,7 @@ pub fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Recorder) {
 
 /// Delivers what the outbox holds, then exits (started in the background by
 /// `hawatch vrrp-notify` when no watcher runs). Quiet if a watcher holds the store.
-pub async fn deliver(config: Config) -> anyhow::Result<bool> {
+pub(crate) async fn deliver(config: Config) -> anyhow::Result<bool> {
     let Ok(opened) = open_store(&config.watch.store) else {
         return Ok(true); // a watcher runs: it delivers
     };

@@ -22,7 +22,7 @@ use crate::text::visible;
 /// Why a recording failed: the store refused it, or its blocking task died.
 /// Either way nothing was committed and the producer retries later.
 #[derive(Debug, thiserror::Error)]
-pub enum RecordError {
+pub(crate) enum RecordError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the store task stopped: {0}")]
@@ -40,7 +40,7 @@ enum After {
 
 /// The handle producers record through. Cheap to clone.
 #[derive(Clone)]
-pub struct Recorder(Arc<Inner>);
+pub(crate) struct Recorder(Arc<Inner>);
 
 struct Inner {
     store: Store,
@@ -55,7 +55,7 @@ struct Inner {
 
 impl Recorder {
     /// For a daemon whose outbox workers listen on `wake`.
-    pub fn daemon(
+    pub(crate) fn daemon(
         store: Store,
         sinks: Vec<SinkPlan>,
         vip_gate: Option<Vec<IpAddr>>,
@@ -72,7 +72,7 @@ impl Recorder {
     /// For a one-shot command: opens the store of `config`; what it records
     /// is handed over to the watcher or a background `hawatch deliver`
     /// (started with `config`'s own file).
-    pub fn one_shot(config: &crate::config::Config) -> Result<Recorder, StoreError> {
+    pub(crate) fn one_shot(config: &crate::config::Config) -> Result<Recorder, StoreError> {
         Ok(Recorder(Arc::new(Inner {
             store: Store::open(&config.watch.store)?,
             sinks: Arc::new(config.sinks.iter().map(|s| s.plan.clone()).collect()),
@@ -84,18 +84,13 @@ impl Recorder {
         })))
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.0.store
-    }
-
-    /// Every configured sink.
-    pub fn sinks(&self) -> &Arc<Vec<SinkPlan>> {
-        &self.0.sinks
     }
 
     /// The sinks HAProxy's events go to: none on the node without the VIP
     /// when the gate is on (the events are still stored).
-    pub fn sinks_now(&self) -> Arc<Vec<SinkPlan>> {
+    pub(crate) fn sinks_now(&self) -> Arc<Vec<SinkPlan>> {
         match &self.0.vip_gate {
             Some(vips) if !crate::source::vip::holds_any(vips) => Arc::new(Vec::new()),
             _ => self.0.sinks.clone(),
@@ -105,7 +100,7 @@ impl Recorder {
     /// A poll of `instance`: its new state (written if `changed`) and the
     /// events the diff found, for the sinks of [`Recorder::sinks_now`]. The
     /// state and events go to the store thread and come back: no copy.
-    pub async fn record_poll(
+    pub(crate) async fn record_poll(
         &self,
         instance: &str,
         state: InstanceState,
@@ -124,7 +119,7 @@ impl Recorder {
     }
 
     /// Events with nothing else to keep (an audit of `ctl` or `apply`).
-    pub async fn record(&self, instance: &str, events: Vec<Event>) -> Result<usize, RecordError> {
+    pub(crate) async fn record(&self, instance: &str, events: Vec<Event>) -> Result<usize, RecordError> {
         let (store, sinks, name) = (self.0.store.clone(), self.0.sinks.clone(), instance.to_string());
         let (events, rows) = tokio::task::spawn_blocking(move || {
             let rows = store.commit(&name, None, &events, &sinks);
@@ -138,7 +133,7 @@ impl Recorder {
 
     /// Events and the producer's own state, as JSON under `key` (read back
     /// with [`Store::load_raw_state`]).
-    pub async fn record_keyed(
+    pub(crate) async fn record_keyed(
         &self,
         instance: &str,
         key: &str,
@@ -161,7 +156,7 @@ impl Recorder {
     /// state, events) in one write transaction, so two processes telling the
     /// same change cannot both see the old state. `None` writes nothing.
     /// Returns the events written.
-    pub async fn record_if(
+    pub(crate) async fn record_if(
         &self,
         instance: &str,
         key: &str,
@@ -179,7 +174,7 @@ impl Recorder {
     /// Alerts received from Alertmanager. A notification whose first alert
     /// (`previous`) is already stored was received before: nothing is
     /// written again. Returns (events stored, outbox rows).
-    pub async fn record_received(
+    pub(crate) async fn record_received(
         &self,
         events: Vec<Event>,
         previous: Option<String>,
@@ -201,7 +196,7 @@ impl Recorder {
 
     /// Lets time pass for the noise policy (held notices, flapping that
     /// settles, reminders); wakes the sinks when it wrote rows.
-    pub async fn tick(&self) -> Result<usize, RecordError> {
+    pub(crate) async fn tick(&self) -> Result<usize, RecordError> {
         let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
         let (rows, _) = tokio::task::spawn_blocking(move || store.tick(&sinks, chrono::Utc::now())).await??;
         if rows > 0 {
@@ -212,7 +207,7 @@ impl Recorder {
 
     /// Alerts of instances that are no longer configured get their closing
     /// message (no alert stays open forever).
-    pub async fn close_unwatched(&self, instances: Vec<String>) -> Result<usize, RecordError> {
+    pub(crate) async fn close_unwatched(&self, instances: Vec<String>) -> Result<usize, RecordError> {
         let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
         let rows = tokio::task::spawn_blocking(move || store.close_unwatched(&instances, &sinks)).await??;
         if rows > 0 {
@@ -222,7 +217,7 @@ impl Recorder {
     }
 
     /// Wakes the sinks now (`SIGUSR1`: a one-shot command wrote to the outbox).
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         if let After::Wake(bells) = &self.0.after {
             for b in bells {
                 b.notify_one();

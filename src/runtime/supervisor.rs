@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 const DRAIN: Duration = Duration::from_secs(30);
 
 /// The tasks of one configuration, and the token that stops them.
-pub struct Tasks {
+pub(crate) struct Tasks {
     set: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -35,17 +35,17 @@ impl Default for Tasks {
 
 impl Tasks {
     /// The token a task watches to know it should stop.
-    pub fn shutdown(&self) -> CancellationToken {
+    pub(crate) fn shutdown(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         self.set.spawn(task);
     }
 
     /// Stops the tasks: cancels the token and waits for them, at most
     /// [`DRAIN`], then aborts the ones left.
-    pub async fn drain(mut self) {
+    pub(crate) async fn drain(mut self) {
         self.shutdown.cancel();
         let all = async { while self.set.join_next().await.is_some() {} };
         if tokio::time::timeout(DRAIN, all).await.is_err() {
@@ -53,29 +53,24 @@ impl Tasks {
             self.set.abort_all();
         }
     }
-
-    /// Waits for every task to end by itself (a one-shot run's drains).
-    pub async fn join(mut self) {
-        while self.set.join_next().await.is_some() {}
-    }
 }
 
 /// A part's liveness, read by the systemd watchdog and `/healthz`.
 #[derive(Default)]
-pub struct Heartbeat(AtomicI64);
+pub(crate) struct Heartbeat(AtomicI64);
 
 impl Heartbeat {
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         self.0.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
-    pub fn last_ms(&self) -> i64 {
+    pub(crate) fn last_ms(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// A long-running command the supervisor runs.
-pub trait Daemon: Send {
+pub(crate) trait Daemon: Send {
     type Config: Send;
 
     /// Starts everything for `config` in `tasks`. `first` is the process's
@@ -110,7 +105,7 @@ pub trait Daemon: Send {
 /// `load` reads and validates the configuration, at the start and on each
 /// SIGHUP; the command line gives it (no layer below turns a path into a
 /// configuration).
-pub async fn run<D: Daemon>(
+pub(crate) async fn run<D: Daemon>(
     mut daemon: D,
     load: impl Fn() -> anyhow::Result<D::Config>,
     stop_when: CancellationToken,

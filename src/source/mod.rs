@@ -15,7 +15,7 @@ use crate::config::{Instance, Source};
 use crate::model::snapshot::{HttpError, Observation, ProcInfo, Snapshot};
 
 /// Replies larger than this are refused (10k servers ≈ 6 MB).
-pub const MAX_REPLY: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_REPLY: usize = 256 * 1024 * 1024;
 
 /// Builds the HTTP client an instance with an HTTP source uses.
 pub fn http_client(inst: &Instance) -> reqwest::Client {
@@ -77,7 +77,7 @@ async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Obse
     Ok(Snapshot { proc, stat })
 }
 
-pub async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, HttpError> {
+pub(crate) async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, HttpError> {
     let shown = crate::config::redact_url(url);
     let transport = |e: reqwest::Error| HttpError::Transport {
         url: shown.clone(),

@@ -25,7 +25,7 @@ pub fn local_addresses() -> Vec<IpAddr> {
 }
 
 /// Whether this node holds one of `vips` now.
-pub fn holds_any(vips: &[IpAddr]) -> bool {
+pub(crate) fn holds_any(vips: &[IpAddr]) -> bool {
     let addrs = local_addresses();
     vips.iter().any(|v| addrs.contains(v))
 }

@@ -87,9 +87,9 @@ fn save_subjects(
 }
 
 /// The most notices one outbox row holds.
-pub const ROW_NOTICES: usize = 100;
+pub(crate) const ROW_NOTICES: usize = 100;
 /// A row is closed once its JSON reaches this size (a notice is never split).
-pub const ROW_BYTES: usize = 256 << 10;
+pub(crate) const ROW_BYTES: usize = 256 << 10;
 
 /// Writes a sink's notices as outbox rows: those for now, then those held by
 /// quiet hours. A poll with thousands of notices (a mass outage) becomes
@@ -204,7 +204,7 @@ impl Store {
     /// Commits a poll's outcome in one transaction: the new state (if it
     /// changed), the events, and for every sink what its policy makes of them
     /// (subject states and outbox rows). Returns the number of outbox rows.
-    pub fn commit(
+    pub(crate) fn commit(
         &self,
         instance: &str,
         state: Option<&InstanceState>,
@@ -217,7 +217,7 @@ impl Store {
 
     /// Like [`Store::commit`] for `hawatch agent`: its state is its own JSON,
     /// kept under `state_key` in the snapshots table (see [`Store::load_raw_state`]).
-    pub fn commit_agent(
+    pub(crate) fn commit_agent(
         &self,
         instance: &str,
         state_key: &str,
@@ -248,7 +248,7 @@ impl Store {
     /// (new state, events), all in one write transaction: two processes
     /// telling the same change (keepalived's FIFO read by the watcher, its
     /// notify script) cannot both see the old state. `None` writes nothing.
-    pub fn commit_if(
+    pub(crate) fn commit_if(
         &self,
         instance: &str,
         state_key: &str,
@@ -280,7 +280,7 @@ impl Store {
     /// noise policy (Alertmanager already grouped, delayed and deduplicated
     /// them). An event whose id is already stored is skipped, which makes a
     /// retried webhook call harmless. Returns (events stored, outbox rows).
-    pub fn commit_received(&self, events: &[Event], sinks: &[SinkPlan]) -> Result<(usize, usize)> {
+    pub(crate) fn commit_received(&self, events: &[Event], sinks: &[SinkPlan]) -> Result<(usize, usize)> {
         let now = Utc::now();
         self.with(|c| {
             let tx = c.transaction()?;
@@ -316,7 +316,7 @@ impl Store {
     /// Lets time pass for every sink's policy: held notices, flap settles and
     /// reminders that are due become outbox rows. Returns (rows written, the
     /// next time something is due).
-    pub fn tick(&self, sinks: &[SinkPlan], now: DateTime<Utc>) -> Result<(usize, Option<i64>)> {
+    pub(crate) fn tick(&self, sinks: &[SinkPlan], now: DateTime<Utc>) -> Result<(usize, Option<i64>)> {
         let now_ms = now.timestamp_millis();
         self.with(|c| {
             let tx = c.transaction()?;
@@ -361,7 +361,7 @@ impl Store {
 
     /// Closes the alerts of instances no longer configured (at start), and
     /// forgets the policy state of sinks no longer configured.
-    pub fn close_unwatched(&self, instances: &[String], sinks: &[SinkPlan]) -> Result<usize> {
+    pub(crate) fn close_unwatched(&self, instances: &[String], sinks: &[SinkPlan]) -> Result<usize> {
         let now = Utc::now();
         self.with(|c| {
             let tx = c.transaction()?;
@@ -396,7 +396,7 @@ impl Store {
 
     /// The subjects of a sink that have an alert the sink was told about
     /// (for re-sending firing alerts to Alertmanager).
-    pub fn alerting(&self, sink: &str) -> Result<Vec<(String, Subject)>> {
+    pub(crate) fn alerting(&self, sink: &str) -> Result<Vec<(String, Subject)>> {
         self.with(|c| {
             let mut q = c.prepare_cached("SELECT key, state FROM alerts WHERE sink = ?1 ORDER BY key")?;
             let rows = q.query_map([sink], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -416,7 +416,8 @@ impl Store {
     /// The oldest undelivered rows of a sink, in order, with the notices
     /// still to deliver. Rows written before notices existed carry events,
     /// each of which becomes a notice.
-    pub fn pending(&self, sink: &str, limit: usize) -> Result<Vec<Pending>> {
+    #[cfg(test)]
+    pub(crate) fn pending(&self, sink: &str, limit: usize) -> Result<Vec<Pending>> {
         self.pending_page(sink, limit, usize::MAX, None)
     }
 
@@ -425,7 +426,7 @@ impl Store {
     /// notices still to deliver (at least one row), so a backlog of
     /// thousands of notices is read a page at a time; and when the earliest
     /// held row is released, if any.
-    pub fn ready(&self, sink: &str, max_notices: usize, now_ms: i64) -> Result<(Vec<Pending>, Option<i64>)> {
+    pub(crate) fn ready(&self, sink: &str, max_notices: usize, now_ms: i64) -> Result<(Vec<Pending>, Option<i64>)> {
         let rows = self.pending_page(sink, 512, max_notices, Some(now_ms))?;
         let held = self.with(|c| {
             c.query_row(
@@ -497,7 +498,7 @@ impl Store {
         })?;
         rows.into_iter()
             .map(
-                |(id, attempts, next_attempt_ms, hold_until_ms, done, created_at, notices, bodies)| {
+                |(id, attempts, next_attempt_ms, _hold_until_ms, done, _created_at, notices, bodies)| {
                     let mut all: Vec<Notice> = match notices {
                         Some(n) => self.json(&n)?,
                         None => bodies
@@ -511,8 +512,6 @@ impl Store {
                         id,
                         attempts,
                         next_attempt_ms,
-                        hold_until_ms,
-                        created_at,
                         done,
                         notices: all,
                     })
@@ -523,7 +522,7 @@ impl Store {
 
     /// Records a delivery: `full` rows are done; `partial` (row, notices now
     /// delivered in total) advances a row split over several messages.
-    pub fn mark_delivered(&self, full: &[i64], partial: Option<(i64, usize)>) -> Result<()> {
+    pub(crate) fn mark_delivered(&self, full: &[i64], partial: Option<(i64, usize)>) -> Result<()> {
         let now = rfc3339::format(&Utc::now());
         self.with(|c| {
             let tx = c.transaction()?;
@@ -543,7 +542,7 @@ impl Store {
         })
     }
 
-    pub fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_ms: i64) -> Result<()> {
+    pub(crate) fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_ms: i64) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             for id in ids {
@@ -559,7 +558,7 @@ impl Store {
     /// Moves a sink's undelivered rows created before `before` to the
     /// dead-letter table (a row held by quiet hours ages from their end).
     /// Returns how many moved.
-    pub fn expire(&self, sink: &str, before: DateTime<Utc>) -> Result<usize> {
+    pub(crate) fn expire(&self, sink: &str, before: DateTime<Utc>) -> Result<usize> {
         let t = rfc3339::format(&before);
         let now = rfc3339::format(&Utc::now());
         self.with(|c| {
@@ -580,7 +579,7 @@ impl Store {
     }
 
     /// Dead letters, oldest first (optionally of one sink).
-    pub fn dead_letters(&self, sink: Option<&str>) -> Result<Vec<DeadLetter>> {
+    pub(crate) fn dead_letters(&self, sink: Option<&str>) -> Result<Vec<DeadLetter>> {
         self.with(|c| {
             let mut q = c.prepare(
                 "SELECT id, sink, instance, created_at, died_at, attempts, last_error, notices, last_seq - first_seq + 1
@@ -609,7 +608,7 @@ impl Store {
 
     /// Puts dead letters back in the outbox (all of them, those of one sink,
     /// or the given ids), as new rows at the end of their sink's queue.
-    pub fn retry_dead(&self, sink: Option<&str>, ids: &[i64]) -> Result<usize> {
+    pub(crate) fn retry_dead(&self, sink: Option<&str>, ids: &[i64]) -> Result<usize> {
         let now = rfc3339::format(&Utc::now());
         self.with(|c| {
             let tx = c.transaction()?;

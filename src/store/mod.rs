@@ -22,7 +22,7 @@ use crate::model::snapshot::InstanceState;
 
 /// Store failures, each saying what to do.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("{path} is not a hawatch store (not an SQLite database, or corrupt): move it aside (`mv {path} {path}.bad`) and hawatch will create a new one, or point `watch.store` elsewhere")]
     NotADatabase { path: String },
     #[error("{path} is an SQLite database of another application: point `watch.store` (or STATE_FILE) at a new path")]
@@ -42,63 +42,60 @@ pub enum StoreError {
     Json { path: String, source: serde_json::Error },
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 /// One outbox row with the notices still to deliver, in order.
 #[derive(Debug, Clone)]
-pub struct Pending {
-    pub id: i64,
-    pub attempts: i64,
-    pub next_attempt_ms: i64,
-    /// Quiet hours: not before this time (does not block the rows behind).
-    pub hold_until_ms: i64,
-    pub created_at: String,
+pub(crate) struct Pending {
+    pub(crate) id: i64,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_ms: i64,
     /// Notices of this row already delivered (a row split over messages).
-    pub done: usize,
+    pub(crate) done: usize,
     /// The notices not yet delivered.
-    pub notices: Vec<Notice>,
+    pub(crate) notices: Vec<Notice>,
 }
 
 /// A message that could not be delivered within `max_age`.
 #[derive(Debug, Clone)]
-pub struct DeadLetter {
-    pub id: i64,
-    pub sink: String,
-    pub instance: String,
-    pub created_at: String,
-    pub died_at: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub notices: usize,
+pub(crate) struct DeadLetter {
+    pub(crate) id: i64,
+    pub(crate) sink: String,
+    pub(crate) instance: String,
+    pub(crate) created_at: String,
+    pub(crate) died_at: String,
+    pub(crate) attempts: i64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) notices: usize,
 }
 
 /// Filters for `hawatch events` and the events API.
 #[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub since: Option<DateTime<Utc>>,
-    pub instance: Option<String>,
-    pub backend: Option<String>,
-    pub server: Option<String>,
-    pub kind: Option<String>,
+pub(crate) struct EventFilter {
+    pub(crate) since: Option<DateTime<Utc>>,
+    pub(crate) instance: Option<String>,
+    pub(crate) backend: Option<String>,
+    pub(crate) server: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Keep only the newest N (still returned oldest first).
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// Per-sink outbox counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxStats {
-    pub sink: String,
-    pub pending: i64,
-    pub delivered: i64,
-    pub oldest_pending: Option<String>,
-    pub last_error: Option<String>,
+pub(crate) struct OutboxStats {
+    pub(crate) sink: String,
+    pub(crate) pending: i64,
+    pub(crate) delivered: i64,
+    pub(crate) oldest_pending: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Pending rows held by quiet hours.
-    pub held: i64,
-    pub dead: i64,
+    pub(crate) held: i64,
+    pub(crate) dead: i64,
 }
 
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<str>,
 }
@@ -109,7 +106,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -148,7 +145,7 @@ fn why_unopenable(path: &Path) -> Option<String> {
 
 impl Store {
     /// Opens (creating if needed) the store for the watcher.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub(crate) fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
                 dir: dir.display().to_string(),
@@ -159,7 +156,7 @@ impl Store {
     }
 
     /// Opens an existing store (for `hawatch events`); never creates one.
-    pub fn open_existing(path: &Path) -> Result<Store> {
+    pub(crate) fn open_existing(path: &Path) -> Result<Store> {
         if !path.exists() {
             return Err(StoreError::Missing {
                 path: path.display().to_string(),
@@ -227,7 +224,7 @@ impl Store {
         })
     }
 
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         &self.path
     }
 
@@ -247,7 +244,7 @@ impl Store {
     }
 
     /// The state remembered for an instance, if any.
-    pub fn load_state(&self, instance: &str) -> Result<Option<InstanceState>> {
+    pub(crate) fn load_state(&self, instance: &str) -> Result<Option<InstanceState>> {
         let raw: Option<String> = self.with(|c| {
             c.query_row("SELECT state FROM snapshots WHERE instance = ?1", [instance], |r| {
                 r.get(0)
@@ -258,7 +255,7 @@ impl Store {
     }
 
     /// The JSON kept under `key` in the snapshots table (the agent's state).
-    pub fn load_raw_state(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn load_raw_state(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| {
             c.query_row("SELECT state FROM snapshots WHERE instance = ?1", [key], |r| r.get(0))
                 .optional()
@@ -266,7 +263,7 @@ impl Store {
     }
 
     /// Whether an event with this id is stored.
-    pub fn has_event(&self, id: &str) -> Result<bool> {
+    pub(crate) fn has_event(&self, id: &str) -> Result<bool> {
         self.with(|c| {
             c.query_row("SELECT 1 FROM events WHERE id = ?1", [id], |_| Ok(()))
                 .optional()
@@ -275,7 +272,7 @@ impl Store {
     }
 
     /// Event history, oldest first.
-    pub fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
+    pub(crate) fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
         let mut sql = String::from("SELECT body FROM events WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
         let mut add = |cond: &str, v: String| {
@@ -312,7 +309,7 @@ impl Store {
     }
 
     /// Outbox counts per sink.
-    pub fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
+    pub(crate) fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
         self.with(|c| {
             let mut q = c.prepare(
                 "WITH s AS (SELECT sink FROM outbox UNION SELECT sink FROM dead_letters)
@@ -332,7 +329,7 @@ impl Store {
 
     /// Deletes delivered notifications and events older than `before`, never
     /// an event an undelivered notification still needs.
-    pub fn prune(&self, before: DateTime<Utc>) -> Result<(usize, usize)> {
+    pub(crate) fn prune(&self, before: DateTime<Utc>) -> Result<(usize, usize)> {
         let t = rfc3339::format(&before);
         self.with(|c| {
             let tx = c.transaction()?;
@@ -349,7 +346,7 @@ impl Store {
 }
 
 /// The lock file next to a store, held by the one watcher using it.
-pub fn lock_path(store: &Path) -> PathBuf {
+pub(crate) fn lock_path(store: &Path) -> PathBuf {
     let mut p = store.as_os_str().to_owned();
     p.push(".lock");
     PathBuf::from(p)

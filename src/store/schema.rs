@@ -3,9 +3,9 @@
 //! `application_id` marks the file as hawatch's.
 
 /// "HWAT": tells a hawatch store from another application's SQLite file.
-pub const APPLICATION_ID: i32 = 0x4857_4154;
+pub(crate) const APPLICATION_ID: i32 = 0x4857_4154;
 
-pub const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: snapshots, event history, outbox.
     "CREATE TABLE snapshots (
         instance   TEXT PRIMARY KEY,

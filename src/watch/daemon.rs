@@ -20,7 +20,7 @@ use crate::store::Store;
 
 /// The watcher between two reloads.
 #[derive(Default)]
-pub struct Watch {
+pub(crate) struct Watch {
     /// The store and its lock, kept across reloads unless `watch.store` changes.
     opened: Option<(PathBuf, OpenStore)>,
     retention: Duration,
@@ -30,7 +30,7 @@ pub struct Watch {
 
 /// What `watch` needs beyond a valid file: instances (a config with only
 /// `[agent]` is for `hawatch agent`).
-pub fn fit_to_watch(config: Config) -> anyhow::Result<Config> {
+pub(crate) fn fit_to_watch(config: Config) -> anyhow::Result<Config> {
     if config.instances.is_empty() {
         anyhow::bail!("no [[haproxy]] instance configured: `hawatch watch` needs one (this config has only [agent], for `hawatch agent`)");
     }
@@ -167,7 +167,7 @@ impl Daemon for Watch {
 
 /// Runs the watcher until SIGTERM/SIGINT or until `stop_when` is cancelled;
 /// `load` gives the configuration at the start and on each SIGHUP.
-pub async fn watch_until(
+pub(crate) async fn watch_until(
     load: impl Fn() -> anyhow::Result<Config>,
     stop_when: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -236,7 +236,7 @@ async fn warn_orphans(config: &Config, store: &Store) {
 /// `watch --once`: one poll-diff-deliver pass (the seed's systemd-timer mode).
 /// Returns false when an instance could not be read or a notification is
 /// still pending (it stays in the outbox for the next run).
-pub async fn once(config: Config) -> anyhow::Result<bool> {
+pub(crate) async fn once(config: Config) -> anyhow::Result<bool> {
     let config = fit_to_watch(config)?;
     let opened = open_store(&config.watch.store)?;
     let (workers, recorder) = workers(&config, &opened.store);

@@ -1,4 +1,4 @@
 //! `hawatch watch`: one poller per HAProxy instance, and the daemon around them.
 
-pub mod daemon;
-pub mod poller;
+pub(crate) mod daemon;
+pub(crate) mod poller;

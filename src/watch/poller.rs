@@ -23,12 +23,12 @@ use crate::runtime::recorder::Recorder;
 use crate::runtime::supervisor::Heartbeat;
 use crate::source;
 
-pub struct Poller {
-    pub inst: Instance,
+pub(crate) struct Poller {
+    pub(crate) inst: Instance,
     recorder: Recorder,
-    pub state: Option<InstanceState>,
+    pub(crate) state: Option<InstanceState>,
     http: reqwest::Client,
-    pub heartbeat: Arc<Heartbeat>,
+    pub(crate) heartbeat: Arc<Heartbeat>,
     /// Size of the last reply, to size the next read buffer.
     last_reply: usize,
     /// Rung by the ring follower: poll now.
@@ -37,7 +37,7 @@ pub struct Poller {
 
 impl Poller {
     /// Loads the remembered state of the instance from the store.
-    pub async fn new(inst: Instance, recorder: Recorder) -> anyhow::Result<Poller> {
+    pub(crate) async fn new(inst: Instance, recorder: Recorder) -> anyhow::Result<Poller> {
         let store = recorder.store().clone();
         let name = inst.name.clone();
         let state = tokio::task::spawn_blocking(move || store.load_state(&name)).await??;
@@ -55,7 +55,7 @@ impl Poller {
 
     /// One poll → diff → commit. Returns the events committed. On a store
     /// error the in-memory state is dropped; [`Poller::run`] reloads it.
-    pub async fn poll_once(&mut self) -> anyhow::Result<Vec<Event>> {
+    pub(crate) async fn poll_once(&mut self) -> anyhow::Result<Vec<Event>> {
         let started = std::time::Instant::now();
         let mut obs = source::poll(&self.inst, &self.http, self.last_reply).await;
         // During a reload HAProxy hands its sockets over to the new worker,
@@ -103,7 +103,7 @@ impl Poller {
     /// With `ring` configured (and a socket source): the task that follows
     /// HAProxy's ring and wakes this poller. The caller spawns it in its
     /// task set, so it stops with the poller.
-    pub fn ring_follower(
+    pub(crate) fn ring_follower(
         &self,
         shutdown: CancellationToken,
     ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
@@ -121,7 +121,7 @@ impl Poller {
     }
 
     /// Polls until shut down.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let trigger = self.trigger.clone();
         let mut failures = 0u32;
         loop {

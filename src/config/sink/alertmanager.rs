@@ -13,15 +13,15 @@ use crate::logic::route::Route;
 use crate::model::event::Kind;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Alertmanager {
+pub(crate) struct Alertmanager {
     /// One Alertmanager; for a cluster, one sink per peer (peers do not
     /// share alerts, only silences and the notification log).
     #[serde(serialize_with = "shown_url")]
-    pub url: Secret,
+    pub(crate) url: Secret,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(serialize_with = "value::dur")]
-    pub resend_every: Duration,
+    pub(crate) resend_every: Duration,
 }
 
 /// Labels hawatch sets on every alert.

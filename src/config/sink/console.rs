@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Ctx, FileSink, SinkConfig};
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Console;
+pub(crate) struct Console;
 
 impl SinkConfig for Console {
     const KEYS: &'static [&'static str] = &["template_file"];

@@ -8,13 +8,13 @@ use crate::config::secret::{shown_url, Secret};
 use crate::logic::template::Format;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Dingtalk {
+pub(crate) struct Dingtalk {
     #[serde(serialize_with = "shown_url")]
-    pub url: Secret,
-    pub secret: Option<Secret>,
+    pub(crate) url: Secret,
+    pub(crate) secret: Option<Secret>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub at_mobiles: Vec<String>,
-    pub at_all: bool,
+    pub(crate) at_mobiles: Vec<String>,
+    pub(crate) at_all: bool,
 }
 
 impl SinkConfig for Dingtalk {

@@ -9,23 +9,23 @@ use super::{Ctx, FileSink, SinkConfig};
 use crate::config::secret::Secret;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Email {
+pub(crate) struct Email {
     #[serde(rename = "smtp_host")]
-    pub host: String,
+    pub(crate) host: String,
     #[serde(rename = "smtp_port")]
-    pub port: u16,
-    pub tls: SmtpTls,
-    pub ca_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub from: String,
-    pub to: Vec<String>,
+    pub(crate) port: u16,
+    pub(crate) tls: SmtpTls,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Secret>,
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
 }
 
 /// SMTP transport security: `tls = "starttls" | "tls" | "none"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SmtpTls {
+pub(crate) enum SmtpTls {
     /// Plaintext (port 25 relays on a trusted network).
     None,
     /// Plaintext, upgraded with STARTTLS before anything else (port 587).

@@ -5,8 +5,8 @@ use serde::Serialize;
 use super::{Ctx, FileSink, SinkConfig};
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Exec {
-    pub command: Vec<String>,
+pub(crate) struct Exec {
+    pub(crate) command: Vec<String>,
 }
 
 impl SinkConfig for Exec {

@@ -8,17 +8,17 @@ use crate::config::secret::{shown_url, Secret};
 use crate::logic::template::Format;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Feishu {
+pub(crate) struct Feishu {
     #[serde(serialize_with = "shown_url")]
-    pub url: Secret,
-    pub secret: Option<Secret>,
-    pub format: FeishuFormat,
+    pub(crate) url: Secret,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) format: FeishuFormat,
 }
 
 /// `format = "card" | "text"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FeishuFormat {
+pub(crate) enum FeishuFormat {
     /// An interactive card (`lark_md`).
     #[default]
     Card,

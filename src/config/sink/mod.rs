@@ -20,16 +20,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-pub use alertmanager::Alertmanager;
-pub use console::Console;
-pub use dingtalk::Dingtalk;
-pub use email::{Email, SmtpTls};
-pub use exec::Exec;
-pub use feishu::{Feishu, FeishuFormat};
-pub use file::FileSink;
-pub use slack::Slack;
-pub use webhook::Webhook;
-pub use wecom::Wecom;
+pub(crate) use alertmanager::Alertmanager;
+pub(crate) use console::Console;
+pub(crate) use dingtalk::Dingtalk;
+pub(crate) use email::{Email, SmtpTls};
+pub(crate) use exec::Exec;
+pub(crate) use feishu::{Feishu, FeishuFormat};
+pub(crate) use file::FileSink;
+pub(crate) use slack::Slack;
+pub(crate) use webhook::Webhook;
+pub(crate) use wecom::Wecom;
 
 use super::notify::{self, merge_policy, validate_policy, validate_route, FilePolicy, Notify, DEFAULT_MAX_AGE};
 use super::problems::{check_http_url, secret_or_file, valid_name, Problems};
@@ -66,12 +66,12 @@ macro_rules! sink_types {
     ($($v:ident($m:ident::$t:ident) = $name:literal,)*) => {
         /// `type = "..."` of a `[[sink]]`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-        pub enum SinkType {
+        pub(crate) enum SinkType {
             $(#[serde(rename = $name)] $v,)*
         }
 
         impl SinkType {
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(SinkType::$v => $name,)* }
             }
             fn keys(self) -> &'static [&'static str] {
@@ -94,12 +94,12 @@ macro_rules! sink_types {
         /// A sink's type and its own settings, validated.
         #[derive(Debug, Clone, Serialize)]
         #[serde(tag = "type")]
-        pub enum SinkKind {
+        pub(crate) enum SinkKind {
             $(#[serde(rename = $name)] $v($m::$t),)*
         }
 
         impl SinkKind {
-            pub fn type_name(&self) -> &'static str {
+            pub(crate) fn type_name(&self) -> &'static str {
                 match self { $(SinkKind::$v(_) => $name,)* }
             }
         }
@@ -120,26 +120,26 @@ sink_types! {
 
 /// One `[[sink]]`, validated.
 #[derive(Debug, Clone, Serialize)]
-pub struct Sink {
-    pub name: String,
+pub(crate) struct Sink {
+    pub(crate) name: String,
     #[serde(flatten)]
-    pub kind: SinkKind,
+    pub(crate) kind: SinkKind,
     #[serde(serialize_with = "value::dur")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Route, policy and quiet hours.
     #[serde(flatten, serialize_with = "notify::show_plan")]
-    pub plan: SinkPlan,
+    pub(crate) plan: SinkPlan,
     #[serde(rename = "lang", serialize_with = "lang")]
-    pub renderer: Renderer,
+    pub(crate) renderer: Renderer,
     /// The template file, when not the built-in one.
-    pub template_file: Option<PathBuf>,
+    pub(crate) template_file: Option<PathBuf>,
     /// Undelivered messages older than this go to the dead-letter table.
     #[serde(serialize_with = "value::dur")]
-    pub max_age: Duration,
+    pub(crate) max_age: Duration,
     #[serde(serialize_with = "value::dur")]
-    pub retry_min: Duration,
+    pub(crate) retry_min: Duration,
     #[serde(serialize_with = "value::dur")]
-    pub retry_max: Duration,
+    pub(crate) retry_max: Duration,
 }
 
 fn lang<S: Serializer>(r: &Renderer, s: S) -> Result<S::Ok, S::Error> {
@@ -170,27 +170,27 @@ impl Sink {
 /// What a type's check works with: its problems, its key names, and the
 /// secrets of the sink, read (inline or from their `_file`).
 pub(super) struct Ctx<'p, 'a> {
-    pub p: &'p mut Problems<'a>,
+    pub(crate) p: &'p mut Problems<'a>,
     i: usize,
     ty: SinkType,
-    pub url: Option<Secret>,
-    pub secret: Option<Secret>,
-    pub password: Option<Secret>,
+    pub(crate) url: Option<Secret>,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) password: Option<Secret>,
 }
 
 impl Ctx<'_, '_> {
     /// `sink[i].key`.
-    pub fn key(&self, k: &str) -> String {
+    pub(crate) fn key(&self, k: &str) -> String {
         format!("sink[{}].{k}", self.i)
     }
 
-    pub fn at(&mut self, k: &str, msg: impl std::fmt::Display) {
+    pub(crate) fn at(&mut self, k: &str, msg: impl std::fmt::Display) {
         let key = self.key(k);
         self.p.at(&key, msg);
     }
 
     /// The sink's `url` (or `url_file`), which its type requires.
-    pub fn need_url(&mut self) -> Option<Secret> {
+    pub(crate) fn need_url(&mut self) -> Option<Secret> {
         match self.url.clone() {
             Some(u) => match check_http_url(u.expose()) {
                 Ok(()) => Some(u),

@@ -7,9 +7,9 @@ use crate::config::secret::{shown_url, Secret};
 use crate::logic::template::Format;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Slack {
+pub(crate) struct Slack {
     #[serde(serialize_with = "shown_url")]
-    pub url: Secret,
+    pub(crate) url: Secret,
 }
 
 impl SinkConfig for Slack {

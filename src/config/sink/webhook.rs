@@ -9,12 +9,12 @@ use super::{Ctx, FileSink, SinkConfig};
 use crate::config::secret::{shown_url, Secret};
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     #[serde(serialize_with = "shown_url")]
-    pub url: Secret,
-    pub secret: Option<Secret>,
+    pub(crate) url: Secret,
+    pub(crate) secret: Option<Secret>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, Secret>,
+    pub(crate) headers: BTreeMap<String, Secret>,
 }
 
 impl SinkConfig for Webhook {

@@ -8,9 +8,9 @@ use crate::config::secret::{shown_url, Secret};
 use crate::logic::template::Format;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Wecom {
+pub(crate) struct Wecom {
     #[serde(serialize_with = "shown_url")]
-    pub url: Secret,
+    pub(crate) url: Secret,
 }
 
 impl SinkConfig for Wecom {

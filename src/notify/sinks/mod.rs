@@ -3,11 +3,11 @@
 //! `config::sink::<Type>` and has one line in [`sinks!`]; [`Sink`] delegates
 //! every call to it.
 
-pub mod alertmanager;
-pub mod console;
+pub(crate) mod alertmanager;
+pub(crate) mod console;
 pub mod dingtalk;
-pub mod email;
-pub mod exec;
+pub(crate) mod email;
+pub(crate) mod exec;
 pub mod feishu;
 pub mod slack;
 pub mod webhook;
@@ -24,12 +24,12 @@ use crate::config;
 macro_rules! sinks {
     ($($v:ident($t:ty),)*) => {
         /// A configured sink, ready to send.
-        pub enum Sink {
+        pub(crate) enum Sink {
             $($v($t),)*
         }
 
         impl Sink {
-            pub fn new(cfg: &config::Sink, notify: &config::Notify, http: reqwest::Client) -> Sink {
+            pub(crate) fn new(cfg: &config::Sink, notify: &config::Notify, http: reqwest::Client) -> Sink {
                 let common = Common {
                     renderer: cfg.renderer.clone(),
                     timeout: cfg.timeout,
@@ -42,16 +42,16 @@ macro_rules! sinks {
             }
 
             /// The service's limits: notices per message, messages per window.
-            pub fn limits(&self) -> Limits {
+            pub(crate) fn limits(&self) -> Limits {
                 match self { $(Sink::$v(s) => s.limits(),)* }
             }
 
             /// Whether these notices fit in one message of this service.
-            pub fn fits(&self, batch: Batch<'_>) -> bool {
+            pub(crate) fn fits(&self, batch: Batch<'_>) -> bool {
                 match self { $(Sink::$v(s) => s.fits(batch),)* }
             }
 
-            pub async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
+            pub(crate) async fn send(&self, d: &Delivery) -> Result<(), DeliveryError> {
                 match self { $(Sink::$v(s) => s.send(d).await,)* }
             }
         }

@@ -26,21 +26,21 @@ use crate::model::notice::{Notice, NoticeKind};
 use crate::notify::{read_body, Common, Delivery, DeliveryError, Limits, Service};
 
 /// Alertmanager takes large batches; no rate limit.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 1000,
     rates: &[],
 };
 
-pub struct Alertmanager {
-    pub url: Secret,
-    pub labels: Vec<(String, String)>,
-    pub resend_every: Duration,
-    pub host: String,
-    pub http: reqwest::Client,
+pub(crate) struct Alertmanager {
+    pub(crate) url: Secret,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) resend_every: Duration,
+    pub(crate) host: String,
+    pub(crate) http: reqwest::Client,
 }
 
 /// The alert name of a problem kind.
-pub fn alertname(kind: Kind) -> &'static str {
+pub(crate) fn alertname(kind: Kind) -> &'static str {
     match kind {
         Kind::ServerDown => "HAProxyServerDown",
         Kind::BackendDown => "HAProxyBackendDown",
@@ -104,7 +104,7 @@ impl Alertmanager {
     }
 
     /// The alerts a delivery becomes (possibly none).
-    pub fn alerts(&self, d: &Delivery, now: DateTime<Utc>) -> Vec<Value> {
+    pub(crate) fn alerts(&self, d: &Delivery, now: DateTime<Utc>) -> Vec<Value> {
         let until = self.firing_until(now);
         let mut out = Vec::new();
         for n in &d.notices {
@@ -171,7 +171,7 @@ impl Alertmanager {
     }
 
     /// The firing alerts of open subjects, for the periodic re-send.
-    pub fn refresh(&self, subjects: &[(String, Subject)], now: DateTime<Utc>) -> Vec<Value> {
+    pub(crate) fn refresh(&self, subjects: &[(String, Subject)], now: DateTime<Utc>) -> Vec<Value> {
         let until = self.firing_until(now);
         let mut out = Vec::new();
         for (_, s) in subjects {
@@ -200,7 +200,7 @@ impl Alertmanager {
         out
     }
 
-    pub async fn post(&self, alerts: &[Value]) -> Result<(), DeliveryError> {
+    pub(crate) async fn post(&self, alerts: &[Value]) -> Result<(), DeliveryError> {
         if alerts.is_empty() {
             return Ok(());
         }

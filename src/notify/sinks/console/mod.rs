@@ -11,17 +11,17 @@ use crate::model::notice::NoticeKind;
 use crate::notify::{Common, Delivery, DeliveryError, Limits, Service};
 
 /// A terminal takes anything: no rate limit, 1000 notices a message.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 1000,
     rates: &[],
 };
 
-pub struct Console {
+pub(crate) struct Console {
     color: bool,
 }
 
 impl Console {
-    pub fn new() -> Console {
+    pub(crate) fn new() -> Console {
         use std::io::IsTerminal;
         Console {
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
@@ -29,7 +29,7 @@ impl Console {
     }
 
     /// One line per notice, written at once.
-    pub fn write(&self, d: &Delivery) -> Result<(), DeliveryError> {
+    pub(crate) fn write(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let mut out = String::new();
         for n in &d.notices {
             out.push_str(&line(&n.event, self.color));
@@ -89,7 +89,7 @@ impl Default for Console {
 
 /// `2026-11-20 22:11:15 [lb1] ❌ server_down  server be_app/app2 UP → DOWN (L4CON Connection refused)`
 /// (`hawatch events` prints the same line).
-pub fn line(e: &crate::model::event::Event, color: bool) -> String {
+pub(crate) fn line(e: &crate::model::event::Event, color: bool) -> String {
     let time = e.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let kind = format!("{:<20}", e.kind.as_str());
     let kind = if color {

@@ -19,25 +19,25 @@ use crate::model::event::Severity;
 use crate::notify::{exchange, render_fitting, rendered_fits, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
 /// DingTalk's limit on the request body.
-pub const MAX_BODY: usize = 20_000;
+pub(crate) const MAX_BODY: usize = 20_000;
 
 /// DingTalk's custom-robot limit: 20 messages a minute.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 100,
     rates: &[(20, Duration::from_secs(60))],
 };
 
-pub struct Dingtalk {
-    pub url: Secret,
-    pub secret: Option<Secret>,
-    pub at_mobiles: Vec<String>,
-    pub at_all: bool,
-    pub renderer: Renderer,
-    pub http: reqwest::Client,
+pub(crate) struct Dingtalk {
+    pub(crate) url: Secret,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) at_mobiles: Vec<String>,
+    pub(crate) at_all: bool,
+    pub(crate) renderer: Renderer,
+    pub(crate) http: reqwest::Client,
 }
 
 /// DingTalk's signature (raw Base64; reqwest's `query` percent-encodes it once).
-pub fn sign(ts_ms: i64, secret: &str) -> String {
+pub(crate) fn sign(ts_ms: i64, secret: &str) -> String {
     STANDARD.encode(hmac_sha256(secret.as_bytes(), format!("{ts_ms}\n{secret}").as_bytes()))
 }
 
@@ -50,7 +50,7 @@ fn mentions(d: Batch<'_>) -> bool {
 }
 
 impl Dingtalk {
-    pub fn body(&self, d: Batch<'_>, r: &Rendered) -> Value {
+    pub(crate) fn body(&self, d: Batch<'_>, r: &Rendered) -> Value {
         let ping = mentions(d);
         let mut text = r.body.clone();
         let mobiles: Vec<&String> = if ping {
@@ -71,7 +71,7 @@ impl Dingtalk {
     }
 
     /// Whether a rendered message is within DingTalk's body limit.
-    pub fn fits_rendered(&self, d: Batch<'_>, r: &Rendered) -> bool {
+    pub(crate) fn fits_rendered(&self, d: Batch<'_>, r: &Rendered) -> bool {
         self.body(d, r).to_string().len() <= MAX_BODY
     }
 }

@@ -57,7 +57,7 @@ fn outside_text_is_no_link_or_line_in_the_markdown() {
 /// The failure metric's class; a quota is the service's, though not retried soon.
 #[test]
 fn verdict_classes() {
-    use crate::notify::FailureClass;
+    use crate::notify::error::FailureClass;
     let e = verdict(200, r#"{"errcode":310000,"errmsg":"sign not match"}"#).unwrap_err();
     assert_eq!(e.class, FailureClass::Config);
     let e = verdict(200, r#"{"errcode":130101,"errmsg":"send too fast"}"#).unwrap_err();

@@ -16,7 +16,7 @@ use crate::config::sink::{Email as Config, SmtpTls};
 use crate::logic::template::Renderer;
 use crate::notify::{render_fitting, Common, Delivery, DeliveryError, Limits, Service};
 
-pub struct Email {
+pub(crate) struct Email {
     transport: Result<AsyncSmtpTransport<Tokio1Executor>, String>,
     from: String,
     to: Vec<String>,
@@ -24,7 +24,7 @@ pub struct Email {
 }
 
 /// One mail to every recipient; no rate limit of its own.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 500,
     rates: &[],
 };
@@ -58,7 +58,7 @@ fn transport(c: &Config, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1E
 }
 
 impl Email {
-    pub fn message(&self, d: &Delivery) -> Result<Message, DeliveryError> {
+    pub(crate) fn message(&self, d: &Delivery) -> Result<Message, DeliveryError> {
         let r = render_fitting(&self.renderer, d, |_| true)?;
         let bad = |e: String| DeliveryError::config(format!("email: {e}"));
         let mut b = Message::builder()

@@ -21,14 +21,14 @@ use crate::logic::template::Renderer;
 use crate::model::event::Severity;
 use crate::notify::{Common, Delivery, DeliveryError, Limits, Service};
 
-pub struct Exec {
-    pub command: Vec<String>,
-    pub renderer: Renderer,
-    pub timeout: Duration,
+pub(crate) struct Exec {
+    pub(crate) command: Vec<String>,
+    pub(crate) renderer: Renderer,
+    pub(crate) timeout: Duration,
 }
 
 /// What the program gets is the webhook's body: the same 500 notices.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 500,
     rates: &[],
 };

@@ -1,7 +1,7 @@
 use super::*;
 use crate::logic::route::Zone;
 use crate::logic::template::{test_notice, Format, Lang};
-use crate::notify::FailureClass;
+use crate::notify::error::FailureClass;
 
 /// A program that cannot be found is a config problem (kept, its cause
 /// with it); one that exits non-zero is retried; exit 0 is a delivery.

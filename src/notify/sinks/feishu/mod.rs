@@ -20,31 +20,31 @@ use crate::model::event::Severity;
 use crate::notify::{exchange, render_fitting, rendered_fits, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
 /// Feishu's limit on the whole request body.
-pub const MAX_BODY: usize = 20_000;
+pub(crate) const MAX_BODY: usize = 20_000;
 
 /// Feishu's custom-bot limits: 5 messages a second, 100 a minute.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 100,
     rates: &[(5, Duration::from_secs(1)), (100, Duration::from_secs(60))],
 };
 
-pub struct Feishu {
-    pub url: Secret,
-    pub secret: Option<Secret>,
-    pub text: bool,
-    pub renderer: Renderer,
-    pub http: reqwest::Client,
+pub(crate) struct Feishu {
+    pub(crate) url: Secret,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) text: bool,
+    pub(crate) renderer: Renderer,
+    pub(crate) http: reqwest::Client,
 }
 
 /// Feishu's signature: HMAC-SHA256 keyed with `"{timestamp}\n{secret}"` over
 /// an empty message, standard Base64 (yes, key and message are that way round).
-pub fn sign(timestamp: i64, secret: &str) -> String {
+pub(crate) fn sign(timestamp: i64, secret: &str) -> String {
     STANDARD.encode(hmac_sha256(format!("{timestamp}\n{secret}").as_bytes(), b""))
 }
 
 /// The header colour: red for critical, orange for warning, green when
 /// everything in the message recovered, blue otherwise.
-pub fn colour(d: Batch<'_>) -> &'static str {
+pub(crate) fn colour(d: Batch<'_>) -> &'static str {
     let worst = d.notices.iter().map(|n| n.severity).max().unwrap_or(Severity::Info);
     if d.test {
         "blue"
@@ -60,7 +60,7 @@ pub fn colour(d: Batch<'_>) -> &'static str {
 }
 
 /// The card (JSON 1.0 schema, which every client renders).
-pub fn card(d: Batch<'_>, r: &Rendered, host: &str) -> Value {
+pub(crate) fn card(d: Batch<'_>, r: &Rendered, host: &str) -> Value {
     json!({
         "config": {"wide_screen_mode": true},
         "header": {"template": colour(d), "title": {"tag": "plain_text", "content": r.title}},
@@ -72,7 +72,14 @@ pub fn card(d: Batch<'_>, r: &Rendered, host: &str) -> Value {
 }
 
 /// The whole request body, signed when a secret is set.
-pub fn body(d: Batch<'_>, r: &Rendered, text: bool, host: &str, secret: Option<&Secret>, now_secs: i64) -> Value {
+pub(crate) fn body(
+    d: Batch<'_>,
+    r: &Rendered,
+    text: bool,
+    host: &str,
+    secret: Option<&Secret>,
+    now_secs: i64,
+) -> Value {
     let mut b = if text {
         json!({"msg_type": "text", "content": {"text": format!("{}\n{}", r.title, r.body)}})
     } else {
@@ -123,7 +130,7 @@ impl Feishu {
 
     /// Whether a rendered message is within Feishu's body limit (a signed
     /// body is at most ~80 bytes longer; that is always counted).
-    pub fn fits_rendered(&self, d: Batch<'_>, r: &Rendered) -> bool {
+    pub(crate) fn fits_rendered(&self, d: Batch<'_>, r: &Rendered) -> bool {
         body(d, r, self.text, self.host(), None, 0).to_string().len() + 96 <= MAX_BODY
     }
 }

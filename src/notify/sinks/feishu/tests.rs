@@ -114,7 +114,7 @@ fn outside_text_is_no_link_line_or_mention_in_the_card_or_the_text() {
 /// `config`, a deferral `service`.
 #[test]
 fn verdict_classes() {
-    use crate::notify::FailureClass;
+    use crate::notify::error::FailureClass;
     let class = |s, t| verdict(s, t).unwrap_err().class;
     assert_eq!(
         class(200, r#"{"code":19021,"msg":"sign match fail"}"#),

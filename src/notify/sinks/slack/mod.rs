@@ -14,20 +14,20 @@ use crate::logic::template::{Rendered, Renderer};
 use crate::notify::{exchange, render_fitting, rendered_fits, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
 /// A section's text limit (characters).
-pub const SECTION_CHARS: usize = 3000;
+pub(crate) const SECTION_CHARS: usize = 3000;
 /// Slack refuses messages whose blocks carry much more text than this.
-pub const MAX_CHARS: usize = 12_000;
+pub(crate) const MAX_CHARS: usize = 12_000;
 
 /// Slack's incoming-webhook limit: about one message a second.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 100,
     rates: &[(1, Duration::from_secs(1))],
 };
 
-pub struct Slack {
-    pub url: Secret,
-    pub renderer: Renderer,
-    pub http: reqwest::Client,
+pub(crate) struct Slack {
+    pub(crate) url: Secret,
+    pub(crate) renderer: Renderer,
+    pub(crate) http: reqwest::Client,
 }
 
 /// Splits text into pieces of at most `max` characters, at line ends when possible.
@@ -62,7 +62,7 @@ fn chunks(text: &str, max: usize) -> Vec<String> {
     out
 }
 
-pub fn body(r: &Rendered, host: &str) -> Value {
+pub(crate) fn body(r: &Rendered, host: &str) -> Value {
     let title: String = r.title.chars().take(150).collect();
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text", "text": title, "emoji": true}})];
     for part in chunks(&r.body, SECTION_CHARS) {
@@ -73,7 +73,7 @@ pub fn body(r: &Rendered, host: &str) -> Value {
 }
 
 /// Whether a rendered message stays under the text Slack accepts.
-pub fn fits_rendered(r: &Rendered) -> bool {
+pub(crate) fn fits_rendered(r: &Rendered) -> bool {
     r.body.chars().count() <= MAX_CHARS
 }
 

@@ -9,11 +9,11 @@ use crate::config::Secret;
 use crate::model::notice::Notice;
 use crate::notify::{read_body, retry_after, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
-pub struct Webhook {
-    pub url: Secret,
-    pub secret: Option<Secret>,
-    pub headers: BTreeMap<String, Secret>,
-    pub http: reqwest::Client,
+pub(crate) struct Webhook {
+    pub(crate) url: Secret,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) headers: BTreeMap<String, Secret>,
+    pub(crate) http: reqwest::Client,
 }
 
 /// The largest body hawatch sends to a webhook when a delivery carries more
@@ -22,10 +22,10 @@ pub struct Webhook {
 /// mass outage would otherwise make one body of 500 backends' notices and
 /// their folded server events (several MB). Larger backlogs go out in more
 /// deliveries; a single notice is never split.
-pub const MAX_BODY: usize = 1_000_000;
+pub(crate) const MAX_BODY: usize = 1_000_000;
 
 /// No rate limit; at most 500 notices, and [`MAX_BODY`].
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 500,
     rates: &[],
 };
@@ -64,14 +64,14 @@ fn write_body(w: impl std::io::Write, id: &str, sink: &str, notices: &[Notice], 
 }
 
 /// The body a webhook receives.
-pub fn body(d: &Delivery) -> Vec<u8> {
+pub(crate) fn body(d: &Delivery) -> Vec<u8> {
     let mut out = Vec::new();
     write_body(&mut out, &d.id, &d.sink, &d.notices, d.test);
     out
 }
 
 /// The size of the body these notices would make, without making it.
-pub fn body_len(id: &str, sink: &str, notices: &[Notice], test: bool) -> usize {
+pub(crate) fn body_len(id: &str, sink: &str, notices: &[Notice], test: bool) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -88,7 +88,7 @@ pub fn body_len(id: &str, sink: &str, notices: &[Notice], test: bool) -> usize {
 }
 
 /// `sha256=<hex>` of the body keyed with the sink's secret.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     let hex: String = hmac_sha256(secret.as_bytes(), body)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -11,7 +11,7 @@ fn signature_matches_a_known_value() {
 /// is a config problem (url, headers, secret).
 #[test]
 fn verdict_classes() {
-    use crate::notify::FailureClass;
+    use crate::notify::error::FailureClass;
     use reqwest::StatusCode;
     assert!(super::verdict(StatusCode::NO_CONTENT, "").is_ok());
     let e = super::verdict(StatusCode::SERVICE_UNAVAILABLE, "busy").unwrap_err();

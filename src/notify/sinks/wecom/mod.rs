@@ -16,26 +16,26 @@ use crate::logic::template::{Rendered, Renderer};
 use crate::notify::{exchange, render_fitting, rendered_fits, Batch, Common, Delivery, DeliveryError, Limits, Service};
 
 /// WeCom's limit on markdown `content`, in UTF-8 bytes.
-pub const MAX_CONTENT: usize = 4096;
+pub(crate) const MAX_CONTENT: usize = 4096;
 
 /// WeCom's group-robot limit: 20 messages a minute.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_notices: 100,
     rates: &[(20, Duration::from_secs(60))],
 };
 
-pub struct Wecom {
-    pub url: Secret,
-    pub renderer: Renderer,
-    pub http: reqwest::Client,
+pub(crate) struct Wecom {
+    pub(crate) url: Secret,
+    pub(crate) renderer: Renderer,
+    pub(crate) http: reqwest::Client,
 }
 
-pub fn content(r: &Rendered) -> String {
+pub(crate) fn content(r: &Rendered) -> String {
     format!("**{}**\n{}", r.title, r.body)
 }
 
 /// Whether a rendered message is within WeCom's content limit.
-pub fn fits_rendered(r: &Rendered) -> bool {
+pub(crate) fn fits_rendered(r: &Rendered) -> bool {
     content(r).len() <= MAX_CONTENT
 }
 
