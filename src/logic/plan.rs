@@ -167,27 +167,16 @@ mod tests {
     use crate::model::snapshot::{BackendState, ServerState};
 
     fn ev(kind: Kind, server: Option<&str>) -> Event {
+        let severity = if kind.is_problem() {
+            Severity::Critical
+        } else {
+            Severity::Info
+        };
         Event {
             id: "x".into(),
-            time: Utc::now(),
-            instance: "lb".into(),
-            kind,
-            severity: if kind.is_problem() {
-                Severity::Critical
-            } else {
-                Severity::Info
-            },
             backend: Some("be".into()),
             server: server.map(Into::into),
-            from: None,
-            to: None,
-            status: None,
-            check: None,
-            agent: None,
-            addr: None,
-            alert: None,
-            vrrp: None,
-            message: String::new(),
+            ..Event::new("lb", kind, severity, "")
         }
     }
 

@@ -20,20 +20,11 @@ fn ev(kind: Kind, at: i64) -> Event {
     Event {
         id: format!("{kind}-{at}"),
         time: t(at),
-        instance: "lb".into(),
-        kind,
-        severity: sev,
         backend: Some("be".into()),
         server,
         from: Some(from.into()),
         to: Some(to.into()),
-        status: None,
-        check: None,
-        agent: None,
-        addr: None,
-        alert: None,
-        vrrp: None,
-        message: format!("{kind}"),
+        ..Event::new("lb", kind, sev, format!("{kind}"))
     }
 }
 

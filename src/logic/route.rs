@@ -209,20 +209,9 @@ mod tests {
         let e = |kind, sev, b: Option<&str>, s: Option<&str>| Event {
             id: "x".into(),
             time: at(0, 0),
-            instance: "prod-lb1".into(),
-            kind,
-            severity: sev,
             backend: b.map(Into::into),
             server: s.map(Into::into),
-            from: None,
-            to: None,
-            status: None,
-            check: None,
-            agent: None,
-            addr: None,
-            alert: None,
-            vrrp: None,
-            message: String::new(),
+            ..Event::new("prod-lb1", kind, sev, "")
         };
         let r = Route {
             min_severity: Some(Severity::Warning),

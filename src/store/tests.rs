@@ -4,22 +4,16 @@ use crate::model::event::{Kind, Severity};
 
 fn ev(n: usize) -> Event {
     Event {
-        id: uuid::Uuid::now_v7().to_string(),
-        time: Utc::now(),
-        instance: "lb1".into(),
-        kind: Kind::ServerDown,
-        severity: Severity::Critical,
         backend: Some("be".into()),
         server: Some(format!("s{n}")),
         from: Some("UP".into()),
         to: Some("DOWN".into()),
-        status: None,
-        check: None,
-        agent: None,
-        addr: None,
-        alert: None,
-        vrrp: None,
-        message: format!("server be/s{n} UP → DOWN"),
+        ..Event::new(
+            "lb1",
+            Kind::ServerDown,
+            Severity::Critical,
+            format!("server be/s{n} UP → DOWN"),
+        )
     }
 }
 
