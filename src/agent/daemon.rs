@@ -78,6 +78,8 @@ impl Daemon for AgentDaemon {
         let first_reply =
             crate::text::visible(String::from_utf8_lossy(&replies.load().default.line).trim()).into_owned();
         tracing::info!(agent = %agent.name, checks = agent.checks.len(), "reply: {first_reply}");
+        // A reload's old listeners answered until now; the new ones bind at once.
+        self.stop_listeners();
         let srv = Arc::new(server::Server::new(&agent, replies.clone()));
         self.server = Some(srv.clone());
         for addr in &agent.listen {
@@ -165,11 +167,20 @@ impl Daemon for AgentDaemon {
         }
     }
 
-    fn stopping(&mut self) {
-        tracing::info!("agent stopping");
-        if let Some(srv) = &self.server {
+    /// At the stop the listeners close. At a reload they keep answering
+    /// with the last table until `start` has the new one ready.
+    fn stopping(&mut self, reload: bool) {
+        if !reload {
+            self.stop_listeners();
+        }
+    }
+}
+
+impl AgentDaemon {
+    fn stop_listeners(&mut self) {
+        if let Some(srv) = self.server.take() {
             for (addr, th) in self.threads.drain(..) {
-                server::stop(srv, addr, th);
+                server::stop(&srv, addr, th);
             }
         }
     }

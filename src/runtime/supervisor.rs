@@ -97,8 +97,10 @@ pub(crate) trait Daemon: Send {
         async {}
     }
 
-    /// Before the tasks are drained, at a reload or the stop.
-    fn stopping(&mut self) {}
+    /// Before the tasks are drained: at a reload (`reload`), where whatever
+    /// serves clients may keep serving until the next `start` replaces it,
+    /// or at the stop.
+    fn stopping(&mut self, _reload: bool) {}
 }
 
 /// Runs `daemon` until SIGTERM/SIGINT or until `stop_when` is cancelled.
@@ -110,13 +112,16 @@ pub(crate) async fn run<D: Daemon>(
     load: impl Fn() -> anyhow::Result<D::Config>,
     stop_when: CancellationToken,
 ) -> anyhow::Result<()> {
-    let config = load()?;
-    let mut tasks = Tasks::default();
-    daemon.start(config, &mut tasks, true).await?;
+    // The handlers first: once `start` has taken the store's lock (whose pid
+    // one-shot commands signal) or logged that it listens, a SIGUSR1 or
+    // SIGHUP must not kill the process.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
+    let config = load()?;
+    let mut tasks = Tasks::default();
+    daemon.start(config, &mut tasks, true).await?;
     let mut usec = 0u64;
     let watchdog = sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2));
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
@@ -132,7 +137,7 @@ pub(crate) async fn run<D: Daemon>(
                 Err(e) => tracing::error!("config reload refused, keeping the running config:\n{e:#}"),
                 Ok(new) => {
                     sd_notify(&[sd_notify::NotifyState::Reloading]);
-                    daemon.stopping();
+                    daemon.stopping(true);
                     std::mem::take(&mut tasks).drain().await;
                     daemon.start(new, &mut tasks, false).await?;
                     sd_notify(&[sd_notify::NotifyState::Ready]);
@@ -152,7 +157,7 @@ pub(crate) async fn run<D: Daemon>(
     }
     sd_notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("stopping");
-    daemon.stopping();
+    daemon.stopping(false);
     tasks.drain().await;
     Ok(())
 }
