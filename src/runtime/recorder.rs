@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::logic::plan::SinkPlan;
-use crate::model::event::{Event, Severity};
+use crate::model::event::Event;
 use crate::model::snapshot::InstanceState;
 use crate::store::{Store, StoreError};
 use crate::text::visible;
@@ -228,16 +228,15 @@ impl Recorder {
     /// After a commit: each event logged once, then the sinks woken.
     /// `always`: wake even if nothing was written (a poll's bells were
     /// always rung; the worker finds nothing and sleeps again). A daemon
-    /// logs a critical event as a warning and the others as info; a one-shot
-    /// command (`ctl`, `apply`, `vrrp-notify`) says what it did on stdout
-    /// and logs its events at debug only.
+    /// logs its events at info (an event is news, not a fault of hawatch's:
+    /// `demo`, which logs at warn, shows them through its console sink
+    /// only); a one-shot command (`ctl`, `apply`, `vrrp-notify`) says what it
+    /// did on stdout and logs its events at debug.
     fn done(&self, events: &[Event], always: bool) {
         for e in events {
             let (instance, message) = (visible(&e.instance), visible(&e.message));
             if matches!(self.0.after, After::HandOver { .. }) {
                 tracing::debug!(instance = %instance, kind = %e.kind, "{message}");
-            } else if e.severity == Severity::Critical {
-                tracing::warn!(instance = %instance, kind = %e.kind, "{message}");
             } else {
                 tracing::info!(instance = %instance, kind = %e.kind, "{message}");
             }

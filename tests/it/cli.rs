@@ -234,3 +234,35 @@ fn events_filters_and_every_subcommand_has_help() {
         assert!(out.status.success() && !out.stdout.is_empty(), "{sub:?} --help");
     }
 }
+
+/// The main job: `hawatch demo` runs a real HAProxy, breaks and mends it,
+/// ends by itself and shows every event once, through its console sink. Its
+/// log level is warn, so the recorder's per-event log lines (info) stay out
+/// of the way: an event on stderr next to the console line would be said twice.
+#[test]
+fn the_demo_shows_each_event_once_and_ends_by_itself() {
+    let dir = tempdir();
+    let mut cmd = Command::new(hawatch_bin());
+    cmd.args(["demo", "--haproxy"])
+        .arg(testkit::haproxy::haproxy_bin())
+        .env_remove("HAWATCH_CONFIG")
+        .env_remove("HAWATCH_LOG");
+    let mut p = Proc::spawn("hawatch-demo", cmd, dir.path());
+    let status = p.wait_exit(Duration::from_secs(180));
+    let (out, err) = (p.stdout(), p.stderr());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "demo failed or hung:\n{out}\n{err}"
+    );
+    assert!(
+        out.contains("server_down") && out.contains("instance_restarted"),
+        "{out}"
+    );
+    assert!(out.contains("every one delivered"), "{out}");
+    let logged: Vec<&str> = err.lines().filter(|l| l.contains("kind=")).collect();
+    assert!(
+        logged.is_empty(),
+        "events logged on stderr besides the console:\n{}",
+        logged.join("\n")
+    );
+}
