@@ -145,6 +145,30 @@ fn say(step: &str) {
     }
 }
 
+/// Waits (at most 30 s) until the watcher's baseline holds every server
+/// settled UP. A server that never settled cannot go down (docs/events.md),
+/// so breaking one before that would show nothing; a fixed pause was not
+/// enough on a loaded machine.
+async fn baseline(store: &Store) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        let s = store.clone();
+        let state = tokio::task::spawn_blocking(move || s.load_state("demo")).await??;
+        let settled = state.is_some_and(|st| {
+            st.seen
+                && st.server_count() == 4
+                && st
+                    .backends
+                    .values()
+                    .all(|b| !b.unsettled && b.servers.values().all(|v| v.settled.as_deref() == Some("UP")))
+        });
+        if settled {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the watcher did not see every server UP within 30 s (see haproxy.log)")
+}
+
 /// Waits (at most 15 s) until the store holds an event of `kind` about `subject`.
 async fn expect(store: &Store, kind: Kind, subject: &str) -> anyhow::Result<()> {
     for _ in 0..150 {
@@ -249,7 +273,7 @@ async fn script(bin: &Path, dir: &Path, stop: CancellationToken) -> anyhow::Resu
         opened.context("the watcher did not create its store")?
     };
     say("hawatch takes a silent baseline of every server (servers settle after their first check)");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    baseline(&store).await?;
 
     say("web2's process stops listening: HAProxy's checks fail, hawatch reports it DOWN");
     web2.stop();
