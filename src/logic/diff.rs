@@ -408,9 +408,15 @@ impl Differ<'_> {
         // While a check still waits for its first result, the other's result
         // is not remembered either: once the server settles it is compared
         // with the result before, whichever check answered first.
-        for (slot, now) in [(&mut srv.check, now_check), (&mut srv.agent, now_agent)] {
+        // A server with no such check any more (a reload made it `track`
+        // another, or dropped its agent) forgets the last result: a check the
+        // config adds later is not compared with one from before.
+        for (slot, cell, now) in [(&mut srv.check, check, now_check), (&mut srv.agent, agent, now_agent)] {
             if let Some(c) = now.filter(|c| !awaits && slot.as_deref() != Some(*c)) {
                 *slot = Some(c.to_string());
+                self.changed = true;
+            } else if cell.is_none() && slot.is_some() {
+                *slot = None;
                 self.changed = true;
             }
         }

@@ -602,3 +602,21 @@ fn a_check_result_seen_while_the_agent_waits_is_compared_once_settled() {
     let r = run(&[snap(before, 1), snap(AFTER_START, 2), snap(&settled, 2)]);
     assert_eq!(kinds(&r[2]), vec![(CheckChanged, "b1/check_agent".into())]);
 }
+
+#[test]
+fn a_check_the_config_removed_then_added_back_is_not_compared_with_the_old_result() {
+    // app3 is DOWN with a passing health check (its agent holds it); a reload makes it track another server
+    // (no check of its own: the column is empty); the next reload gives it a
+    // check of its own again, which fails. Its state never changed (the
+    // tracked server was DOWN too): nothing to tell, and certainly not
+    // "L4OK → L4CON" from two configurations ago (found by tests/it/nostorm.rs).
+    let down = |check: &'static str| -> String {
+        edit(
+            START,
+            &[("be_app", "app3", &[("status", "DOWN"), ("check_status", check)])],
+        )
+    };
+    let r = run(&[snap(&down("L4OK"), 1), snap(&down(""), 2), snap(&down("L4CON"), 3)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())]);
+    assert_eq!(kinds(&r[2]), vec![(InstanceRestarted, "lb1".into())]);
+}
