@@ -25,6 +25,12 @@ pub fn http_client(inst: &Instance) -> reqwest::Client {
     };
     reqwest::Client::builder()
         .user_agent(concat!("hawatch/", env!("CARGO_PKG_VERSION")))
+        // A fresh connection per request: after a reload the old process
+        // still answers on a kept connection, with a view of its own (2.2
+        // sends a CSV with no proxies at all, its proxies being stopped),
+        // which would read as every server removed. A new connection
+        // reaches the process that listens.
+        .pool_max_idle_per_host(0)
         .danger_accept_invalid_certs(!verify)
         .timeout(inst.timeout)
         .build()
@@ -69,12 +75,30 @@ async fn poll_http(url: &str, http: &reqwest::Client, timeout: Duration) -> Obse
     // The HTML page scoped to a proxy name that cannot exist (`~` is not
     // allowed in names) carries the process header and no proxy tables.
     let html_url = url.replace(";csv", ";scope=~");
-    let (csv, html) = tokio::join!(get(http, url, timeout), get(http, &html_url, timeout));
-    let now = Utc::now();
-    let stat = Stat::parse(csv?).map_err(HttpError::from)?;
-    // The header is a nicety for restart detection; a failure here is not fatal.
-    let proc = html.ok().map(|h| ProcInfo::from_info(&Info::parse_html(&h), now));
-    Ok(Snapshot { proc, stat })
+    // During a reload the old process may still answer a request on a kept
+    // connection while the new one answers another: a CSV of one process
+    // with the pid of the other makes a backend flap that never happened.
+    // The CSV counts only if the process header read before it and the one
+    // read after it name the same pid (at most 3 tries; the CSV carries no
+    // pid of its own).
+    let header = || async {
+        let html = get(http, &html_url, timeout).await.ok()?;
+        Some(ProcInfo::from_info(&Info::parse_html(&html), Utc::now()))
+    };
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let before = header().await;
+        let csv = get(http, url, timeout).await?;
+        let after = header().await;
+        let pid = |p: &Option<ProcInfo>| p.as_ref().and_then(|p| p.pid);
+        if pid(&before) == pid(&after) || tries == 3 {
+            let stat = Stat::parse(csv).map_err(HttpError::from)?;
+            // The header is a nicety for restart detection; a failure here is not fatal.
+            return Ok(Snapshot { proc: after, stat });
+        }
+        tracing::debug!(url = %crate::config::redact_url(url), "the process changed during the poll; reading again");
+    }
 }
 
 pub(crate) async fn get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, HttpError> {
