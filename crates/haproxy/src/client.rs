@@ -262,10 +262,14 @@ impl Client {
     }
 
     /// `reload` on the master CLI (the client's endpoint must be the master
-    /// socket, `haproxy -W -S PATH`). Returns the master's answer: nothing
-    /// in 2.6, which closes the connection; a report in later versions.
-    pub async fn reload(&self) -> Result<String, Error> {
-        self.send(&[Command::Reload]).await
+    /// socket, `haproxy -W -S PATH`). Returns the master's verdict
+    /// ([`master::parse_reload`](crate::master::parse_reload)): nothing up to
+    /// 2.6, which closes the connection; `Success=0|1` from 2.7; `Busy` from
+    /// 3.1 while another reload is still starting. The 2.7+ answer comes once
+    /// the new worker is ready: give the client a timeout that allows for it.
+    pub async fn reload(&self) -> Result<crate::master::Reload, Error> {
+        let reply = self.send(&[Command::Reload]).await?;
+        Ok(crate::master::parse_reload(&reply))
     }
 
     /// Follows a ring: `show events RING -w -n`, the messages logged from now
@@ -309,6 +313,14 @@ impl Client {
             let mut line = line.trim_end_matches('\n').to_string();
             line.push('\n');
             s.write_all(line.as_bytes()).await.map_err(|source| Error::Io {
+                endpoint: name(),
+                source,
+            })?;
+            // Half-close: the master CLI keeps a connection open after its
+            // answer until the client is done (a 3.1+ "Another reload is
+            // still in progress" would otherwise read as a timeout); a
+            // worker closes by itself either way.
+            s.shutdown().await.map_err(|source| Error::Io {
                 endpoint: name(),
                 source,
             })?;
@@ -412,6 +424,14 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.write_all(b).await,
             Stream::Tcp(s) => s.write_all(b).await,
+        }
+    }
+
+    /// Closes the writing half (the peer reads end of file).
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.shutdown().await,
+            Stream::Tcp(s) => s.shutdown().await,
         }
     }
 }

@@ -63,8 +63,9 @@ impl Info {
         }
         if let Some(rest) = plain.split("uptime = ").nth(1) {
             let mut it = rest.split_whitespace();
+            // 3.0+ go on with `; warnings = N` right after the time.
             if let (Some(d), Some(hms)) = (it.next(), it.next()) {
-                info.uptime_sec = parse_uptime(d, hms);
+                info.uptime_sec = parse_uptime(d, hms.trim_end_matches(';'));
             }
         }
         info

@@ -2,7 +2,8 @@
 //! the commands it sends ([`Command`], with checked names), and parsers for
 //! what HAProxy writes: `show stat` CSV ([`stat`]), `show info` ([`info`]),
 //! server status strings ([`status`]), the state-change lines it logs
-//! ([`log`]) and the agent-check reply line ([`agent`]).
+//! ([`log`]), the agent-check reply line ([`agent`]) and the master CLI's
+//! `show proc` and `reload` answers ([`master`]).
 //!
 //! No storage, no HTTP server, no notification code. Parsers take `&str` (or
 //! the `String` they keep) and are tested on real captures from HAProxy 2.6
@@ -15,6 +16,7 @@ pub mod command;
 pub mod endpoint;
 pub mod info;
 pub mod log;
+pub mod master;
 pub mod reply;
 pub mod stat;
 pub mod status;

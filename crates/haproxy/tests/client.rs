@@ -205,7 +205,7 @@ async fn cli_level() {
 async fn master_cli_reload() {
     let dir = Dir::new();
     let (ep, sent) = serve(&dir, Answer::Text(String::new()));
-    assert_eq!(client(ep).reload().await.unwrap(), "");
+    assert_eq!(client(ep).reload().await.unwrap(), haproxy::master::Reload::Unreported);
     assert_eq!(sent.await.unwrap(), "reload\n");
 }
 
