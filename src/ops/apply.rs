@@ -119,12 +119,39 @@ impl Ctx<'_> {
     async fn reload(&self) -> Result<(), String> {
         match &self.cfg.reload {
             Reload::MasterCli(sock) => {
-                // HAProxy 2.6 closes the master CLI on `reload` without a reply.
+                // The 2.7+ verdict comes once the new worker is ready.
                 let master = Client::new(sock.clone())
-                    .timeout(Duration::from_secs(10))
+                    .timeout(self.cfg.settle.max(Duration::from_secs(30)))
                     .max_reply(1 << 20);
-                master.reload().await.map_err(|e| master_cli_error(sock, e))?;
-                Ok(())
+                // Another reload may be under way (an operator's, or ours
+                // seconds ago): 3.1+ refuse ours then (and the master socket
+                // may be away for a moment while it re-executes itself). Try
+                // again until it is over, at most `settle` + 10 s: what we
+                // installed must be what loads.
+                let until = Instant::now() + self.cfg.settle + Duration::from_secs(10);
+                // A master socket that refuses while HAProxy runs is one
+                // re-executing itself; one that refuses with no HAProxy
+                // answering is a wrong path, told at once.
+                let mut answered = self.pid().await.is_some();
+                loop {
+                    let again = Instant::now() < until;
+                    let reply = master.reload().await;
+                    answered |= reply.is_ok();
+                    match reply {
+                        // Up to 2.6: no verdict; `verify` waits for a new pid.
+                        Ok(haproxy::master::Reload::Unreported | haproxy::master::Reload::Loaded { .. }) => return Ok(()),
+                        Ok(haproxy::master::Reload::Failed { log }) => {
+                            return Err(format!("HAProxy refused the new configuration (it keeps the old one):\n{}", log.trim()))
+                        }
+                        Ok(haproxy::master::Reload::Busy) if again => {}
+                        Ok(haproxy::master::Reload::Busy) => {
+                            return Err("HAProxy answers that another reload is still in progress, and it still was after waiting; nothing was reloaded".into())
+                        }
+                        Err(haproxy::Error::Refused { .. } | haproxy::Error::NotFound { .. }) if again && answered => {}
+                        Err(e) => return Err(master_cli_error(sock, e)),
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
             }
             Reload::Systemd(unit) => run(&["systemctl".into(), "reload".into(), unit.clone()]),
             Reload::Command(argv) => run(argv),

@@ -275,6 +275,107 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
     assert!(std::fs::read_dir(&backups).unwrap().count() <= 3);
 }
 
+/// An operator's reload is still starting (its new worker waits in a Lua
+/// loop at load time for as long as a flag file exists) when `hawatch apply`
+/// reloads. HAProxy 3.1+ refuse the second reload ("Another reload is still
+/// in progress"). An apply that took the other reload's new worker for its
+/// own would say "verified" whatever that worker loaded: it must wait and
+/// reload again, so the master counts two reloads. (3.0 queues the second
+/// reload by itself; up to 2.6 the master parses the config and its CLI is
+/// away meanwhile: the reply is lost and only the new pid is checked, see
+/// docs/compatibility.md, so this runs from 3.0 on.)
+#[test]
+fn apply_waits_out_a_reload_still_in_progress() {
+    let version = testkit::haproxy::version();
+    if version < (3, 0) {
+        eprintln!("skipped on HAProxy {version:?}: the master CLI does not answer during a reload");
+        return;
+    }
+    let b1 = Backend::start();
+    let dir = tempdir();
+    let flag = dir.path().join("hold");
+    let slow = dir.path().join("slow.lua");
+    // Bounded: 20 s at most. `haproxy -c` (apply's check) does not wait.
+    std::fs::write(
+        &slow,
+        format!(
+            "if os.getenv(\"HAWATCH_TEST_NO_HOLD\") == nil then\n  local until_t = os.time() + 20\n  while os.time() < until_t do\n    local f = io.open({:?})\n    if f == nil then break end\n    f:close()\n  end\nend\n",
+            flag.display().to_string()
+        ),
+    )
+    .unwrap();
+    let check = dir.path().join("haproxy-check");
+    std::fs::write(
+        &check,
+        format!(
+            "#!/bin/sh\nHAWATCH_TEST_NO_HOLD=1 exec {:?} \"$@\"\n",
+            testkit::haproxy::haproxy_bin().display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&check, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let h = Haproxy::builder()
+        .global_line(&format!("lua-load {:?}", slow.display().to_string()))
+        .start(&backend_block("app", &[("s1", b1.port())], ""));
+    assert!(h.wait_server_status("app", "s1", "UP", T));
+    let cfg = dir.path().join("hawatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[watch]\nstore = {:?}\n\n{}\n[apply]\ntarget = {:?}\nbackup_dir = {:?}\nreload = \"master-cli\"\nmaster_socket = {:?}\nsettle = \"2s\"\nhaproxy = {:?}\n",
+            dir.path().join("hawatch.db").display().to_string(),
+            socket_instance("lb1", &h.socket_path(), ""),
+            h.cfg_path().display().to_string(),
+            dir.path().join("backups").display().to_string(),
+            h.master_socket_path().display().to_string(),
+            check.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let original = std::fs::read_to_string(h.cfg_path()).unwrap();
+    let b2 = Backend::start();
+    let good = dir.path().join("good.cfg");
+    std::fs::write(
+        &good,
+        format!("{original}\n{}", backend_block("new_app", &[("n1", b2.port())], "")),
+    )
+    .unwrap();
+
+    // Someone else's reload, held starting; ours meanwhile; then release.
+    std::fs::write(&flag, "").unwrap();
+    let master = h.master_socket_path();
+    let other = std::thread::spawn(move || testkit::haproxy::socket_cmd(&master, "reload"));
+    std::thread::sleep(Duration::from_millis(500));
+    let apply = {
+        let (cfg, good) = (cfg.clone(), good.clone());
+        std::thread::spawn(move || {
+            Command::new(hawatch_bin())
+                .args(["apply", "--config"])
+                .arg(&cfg)
+                .args(["--yes", good.to_str().unwrap()])
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::remove_file(&flag).unwrap();
+    let out = apply.join().unwrap();
+    let _ = other.join();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("verified"), "{text}");
+    let m = h.master_proc().expect("show proc");
+    assert_eq!(m.reloads, 2, "apply's own reload did not happen: {m:?}\n{text}");
+    assert!(
+        testkit::wait_for(T, || h.try_server_status("new_app", "n1").is_some()),
+        "apply said verified, but HAProxy does not run the new configuration:\n{text}"
+    );
+}
+
 #[test]
 fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_servers() {
     use testkit::haproxy::backend_block;

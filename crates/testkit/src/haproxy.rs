@@ -32,6 +32,22 @@ pub fn haproxy_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"))
 }
 
+/// The `(major, minor)` version of [`haproxy_bin`] (`haproxy -v`), for the
+/// tests whose scenario only exists from some version on. Panics if it
+/// cannot run.
+pub fn version() -> (u32, u32) {
+    let out = Command::new(haproxy_bin()).arg("-v").output().expect("run haproxy -v");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `HAProxy version 3.2.26-1 ...`, `HA-Proxy version 2.2.9-2+deb11u6 ...`
+    let v = text
+        .split_whitespace()
+        .skip_while(|w| *w != "version")
+        .nth(1)
+        .unwrap_or_else(|| panic!("haproxy -v: {text}"));
+    let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 /// Fast health checks: a refused port is `DOWN` after ~0.4 s, a good one `UP` after one check.
 pub const FAST_CHECK: &str = "inter 200ms fall 2 rise 1";
 
@@ -575,7 +591,7 @@ impl Haproxy {
             let Some(m) = self.master_proc() else {
                 return false;
             };
-            if m.reloads > reloads_before && m.failed > 0 {
+            if m.reloads > reloads_before && m.last_reload_failed() {
                 failed = true;
                 return true;
             }
@@ -683,60 +699,12 @@ pub fn socket_cmd(path: &Path, command: &str) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The master's `show proc`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MasterProc {
-    pub master_pid: u32,
-    /// Reloads since start.
-    pub reloads: u32,
-    /// Failed reloads since the last successful one.
-    pub failed: u32,
-    /// (pid, reloads survived). Old workers still finishing have more reloads than the
-    /// current one. Note a *failed* reload also increments the current worker's count
-    /// (it reads 1, not 0, until the next successful reload).
-    pub workers: Vec<(u32, u32)>,
-}
+/// The master's `show proc` (the `haproxy` crate's parser, any version).
+pub type MasterProc = ::haproxy::master::ShowProc;
 
-impl MasterProc {
-    /// The newest worker: the one with the fewest reloads.
-    pub fn current_worker(&self) -> Option<u32> {
-        self.workers.iter().min_by_key(|(_, r)| *r).map(|(p, _)| *p)
-    }
-}
-
-/// ```text
-/// #<PID>          <type>          <reloads>       <uptime>        <version>
-/// 11104           master          1 [failed: 0]   0d00h00m03s     2.6.12-1+deb12u4
-/// # workers
-/// 11167           worker          0               0d00h00m02s     2.6.12-1+deb12u4
-/// # programs
-/// ```
+/// `show proc`, parsed; `None` if it cannot be read.
 pub fn parse_show_proc(text: &str) -> Option<MasterProc> {
-    let mut master = None;
-    let mut workers = Vec::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        match f.as_slice() {
-            [pid, "master", reloads, "[failed:", failed, ..] => {
-                master = Some((
-                    pid.parse().ok()?,
-                    reloads.parse().ok()?,
-                    failed.trim_end_matches(']').parse().ok()?,
-                ));
-            }
-            [pid, "worker", reloads, ..] => {
-                workers.push((pid.parse().ok()?, reloads.parse().ok()?));
-            }
-            _ => {}
-        }
-    }
-    let (master_pid, reloads, failed) = master?;
-    Some(MasterProc {
-        master_pid,
-        reloads,
-        failed,
-        workers,
-    })
+    ::haproxy::master::parse_show_proc(text).ok()
 }
 
 /// Parse `show stat` / `;csv` output: header `# pxname,…,` names the columns; every line
