@@ -18,6 +18,8 @@
 //!   and `server_down` only when HAProxy marks it DOWN.
 //! - A restart or reload (pid or start time changed) is one
 //!   `instance_restarted`; servers that kept their names are compared as usual.
+//! - An empty or unknown status word (a later version's, a cell left empty)
+//!   is unknown, never DOWN: such a row is not compared (server or backend).
 //! - A backend's state is taken from its BACKEND row, except while one of its
 //!   servers waits for its first check and no settled server is usable: then
 //!   the previous verdict is kept (a backend first seen then raises nothing
@@ -309,12 +311,14 @@ impl Differ<'_> {
     }
 
     fn backend_row(&mut self, g: &mut Group, row: &StatRow) {
-        let observed_up = ServerStatus::parse(&row.status).state == State::Up;
+        let state = ServerStatus::parse(&row.status).state;
+        let observed_up = state == State::Up;
         let old = g.old.as_ref().map(|o| (o.up, o.unsettled));
         // Right after a start the BACKEND row says UP while servers wait for
         // their first check: that UP is only HAProxy's default, unless a
-        // server whose state is settled takes traffic.
-        let settled = !g.awaiting || (observed_up && g.settled_usable);
+        // server whose state is settled takes traffic. An empty or unknown
+        // status says nothing either way.
+        let settled = state != State::Unknown && (!g.awaiting || (observed_up && g.settled_usable));
         let verdict = match old {
             Some(kept) if !settled => kept,
             None if !settled => (observed_up, true),
@@ -371,7 +375,9 @@ impl Differ<'_> {
             g.awaiting = true;
             self.awaiting.insert(format!("{}/{}", row.pxname, row.svname));
         }
-        let settled = status.is_settled() && !awaits;
+        // An empty or unknown status (a later version's word, a cell left
+        // empty) is no observation: never compared, never remembered.
+        let settled = status.is_settled() && !awaits && status.state != State::Unknown;
         // A `weight 0` server reads UP but takes no traffic: it does not make
         // the backend usable (HAProxy's BACKEND row counts weights).
         if settled && matches!(status.state, State::Up | State::NoCheck) && row.weight != Some(0) {

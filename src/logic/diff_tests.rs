@@ -620,3 +620,20 @@ fn a_check_the_config_removed_then_added_back_is_not_compared_with_the_old_resul
     assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())]);
     assert_eq!(kinds(&r[2]), vec![(InstanceRestarted, "lb1".into())]);
 }
+
+#[test]
+fn an_empty_or_unknown_status_is_unknown_never_down() {
+    // HAProxy 3.0+ may leave cells empty; a later version may add a word.
+    for word in ["", "SOMETHING"] {
+        let odd = edit(
+            START,
+            &[
+                ("be_app", "app1", &[("status", word)]),
+                ("be_dead", "BACKEND", &[("status", word)]),
+            ],
+        );
+        let r = run(&[snap(START, 1), snap(&odd, 1), snap(START, 1)]);
+        assert!(r[1].is_empty(), "{word:?}: {:?}", kinds(&r[1]));
+        assert!(r[2].is_empty(), "{word:?}: {:?}", kinds(&r[2]));
+    }
+}
