@@ -99,6 +99,10 @@ pub enum Command {
         /// The haproxy binary for `haproxy -c`.
         #[arg(long, value_name = "PATH", default_value = "/usr/sbin/haproxy")]
         haproxy: PathBuf,
+        /// The keepalived binary, examined if it exists (that it can start;
+        /// what its version needs of the notify FIFO).
+        #[arg(long, value_name = "PATH", default_value = "/usr/sbin/keepalived")]
+        keepalived: PathBuf,
         /// Print the findings as a JSON array ({level, text, fix}).
         #[arg(long)]
         json: bool,
@@ -203,6 +207,11 @@ pub struct KeepalivedConfigArgs {
     /// keepalived's notify_fifo.
     #[arg(long, default_value = "/run/hawatch/keepalived.fifo")]
     pub(crate) fifo: String,
+    /// The user `hawatch watch` runs as, which creates the FIFO: named on the
+    /// `notify_fifo` line, as keepalived 2.4+ require of a FIFO they did not
+    /// create (2.2 and 2.3 accept the same line).
+    #[arg(long, value_name = "USER", default_value = "root")]
+    pub(crate) fifo_owner: String,
     /// HAProxy's Runtime API socket (the default of `[check] socket`).
     #[arg(long, default_value = crate::config::DEFAULT_SOCKET)]
     pub(crate) socket: String,

@@ -45,8 +45,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor {
             haproxy_config,
             haproxy,
+            keepalived,
             json,
-        } => crate::ops::doctor::run(load()?, haproxy_config, haproxy, json).await,
+        } => crate::ops::doctor::run(load()?, haproxy_config, haproxy, keepalived, json).await,
         Command::Apply {
             new,
             rollback,
@@ -137,6 +138,7 @@ fn keepalived_config(a: crate::cli::KeepalivedConfigArgs) -> anyhow::Result<()> 
         hawatch: a.hawatch,
         config: a.hawatch_config,
         fifo: a.fifo,
+        fifo_owner: a.fifo_owner,
         socket: a.socket,
         backends: a.backends,
     };

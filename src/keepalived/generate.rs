@@ -53,6 +53,8 @@ pub(crate) struct Pair {
     pub(crate) hawatch: String,
     pub(crate) config: String,
     pub(crate) fifo: String,
+    /// The FIFO's owner (the user `hawatch watch` runs as).
+    pub(crate) fifo_owner: String,
     pub(crate) socket: String,
     pub(crate) backends: Vec<String>,
 }
@@ -74,6 +76,15 @@ impl Pair {
         let max = if self.vip.0.is_ipv4() { 32 } else { 128 };
         if self.vip.1 > max {
             return Err(format!("prefix /{} is too long", self.vip.1));
+        }
+        let user = &self.fifo_owner;
+        if user.is_empty()
+            || !user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(format!("--fifo-owner {user:?} is not a user name"));
         }
         if self.router_id == 0 {
             return Err("virtual_router_id must be 1..=255".into());
@@ -101,8 +112,9 @@ impl Pair {
              \x20   router_id {me}\n\
              \x20   script_user root\n\
              \x20   enable_script_security\n\
-             \x20   # Role changes in order, read by `hawatch watch` ([keepalived] notify_fifo).\n\
-             \x20   notify_fifo {fifo}\n\
+             \x20   # Role changes in order, read by `hawatch watch` ([keepalived] notify_fifo),\n\
+             \x20   # which creates the FIFO as {owner}; keepalived 2.4+ need that owner named.\n\
+             \x20   notify_fifo {fifo} {owner}\n\
              }}\n\n\
              vrrp_script chk_haproxy {{\n\
              \x20   script \"{hw} check --config {cfg}\"\n\
@@ -132,6 +144,7 @@ impl Pair {
              }}\n",
             me = me.name,
             fifo = self.fifo,
+            owner = self.fifo_owner,
             hw = self.hawatch,
             cfg = self.config,
             rid = self.router_id,
@@ -228,6 +241,7 @@ mod tests {
             hawatch: "/usr/local/bin/hawatch".into(),
             config: "/etc/hawatch/hawatch.toml".into(),
             fifo: "/run/hawatch/keepalived.fifo".into(),
+            fifo_owner: "root".into(),
             socket: "/run/haproxy/admin.sock".into(),
             backends: vec!["app".into()],
         }

@@ -407,9 +407,73 @@ pub(crate) async fn examine(config: &Config, cfg_path: &Path, haproxy: &Path) ->
     out
 }
 
+/// keepalived, when it is installed at `bin` (nothing to say otherwise):
+/// that it can start, and what its version needs of the notify FIFO.
+pub(crate) fn examine_keepalived(config: &Config, bin: &Path) -> Vec<Finding> {
+    if !bin.exists() {
+        return Vec::new();
+    }
+    let out = match std::process::Command::new(bin).arg("--version").output() {
+        Ok(o) => o,
+        Err(e) => return vec![f(Level::Warn, format!("cannot run {} --version: {e}", bin.display()))],
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Debian 13's keepalived (2.3) reads its build options from this file at
+    // every start and stops without it, before reading its config.
+    if text.contains("Unable to read build config options file") {
+        return vec![fix(
+            Level::Crit,
+            format!("{} cannot start: \"Unable to read build config options file\"", bin.display()),
+            "it reads /etc/keepalived/keepalived.config-opts, which its package installs: restore that file (`apt-get install --reinstall keepalived`)",
+        )];
+    }
+    let Some(version) = text.split_whitespace().find_map(|w| {
+        w.strip_prefix('v')
+            .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    }) else {
+        return vec![f(
+            Level::Warn,
+            format!("{} --version said: {}", bin.display(), text.trim()),
+        )];
+    };
+    let mut found = vec![f(Level::Ok, format!("keepalived {version} ({})", bin.display()))];
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    // keepalived 2.4 opens a FIFO it did not create only if its owner is
+    // root or the user named in `notify_fifo PATH USER`.
+    let fifo = config.keepalived.as_ref().and_then(|k| k.notify_fifo.as_ref());
+    if let Some(uid) = fifo
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+    {
+        if (major, minor) >= (2, 4) && uid != 0 {
+            found.push(fix(
+                Level::Warn,
+                format!(
+                    "keepalived {version} opens the notify FIFO {} only if keepalived.conf names its owner (uid {uid})",
+                    fifo.map(|p| p.display().to_string()).unwrap_or_default()
+                ),
+                "write `notify_fifo PATH USER` with the user `hawatch watch` runs as (`hawatch keepalived-config --fifo-owner USER` does)",
+            ));
+        }
+    }
+    found
+}
+
 /// `hawatch doctor`: prints the findings (or `--json`); 0 / 1 / 2.
-pub(crate) async fn run(config: Config, cfg_path: PathBuf, haproxy: PathBuf, json: bool) -> anyhow::Result<u8> {
-    let findings = examine(&config, &cfg_path, &haproxy).await;
+pub(crate) async fn run(
+    config: Config,
+    cfg_path: PathBuf,
+    haproxy: PathBuf,
+    keepalived: PathBuf,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let mut findings = examine(&config, &cfg_path, &haproxy).await;
+    findings.extend(examine_keepalived(&config, &keepalived));
     let worst = findings.iter().map(|x| x.level).max().unwrap_or(Level::Ok);
     let code = match worst {
         Level::Ok => 0,
