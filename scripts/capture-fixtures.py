@@ -105,18 +105,9 @@ def read_all(s):
 def cli(path, cmd):
     s = connect(path)
     s.sendall((cmd + "\n").encode())
-    out = b""
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            break
-        if not d:
-            break
-        out += d
+    out = read_all(s)
     s.close()
-    return out.decode("utf-8", "replace")
+    return out
 
 
 def http_get(port, path):

@@ -390,16 +390,7 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
     let h = Haproxy::start(&body);
     assert!(h.wait_server_status("app", "s2", "DOWN", T) && h.wait_server_status("gone", "g1", "DOWN", T));
     let dir = tempdir();
-    let cfg = dir.path().join("hawatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[watch]\nstore = {:?}\n\n{}",
-            dir.path().join("hawatch.db").display().to_string(),
-            socket_instance("lb1", &h.socket_path(), "")
-        ),
-    )
-    .unwrap();
+    let cfg = watch_config(dir.path(), &h);
     // A certificate that expires in 5 days, and a TLS frontend that is in the
     // file but not in the running HAProxy.
     let (cert, key) = (dir.path().join("site.crt"), dir.path().join("site.key"));
@@ -503,19 +494,25 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
     );
 }
 
-/// The `doctor` command line, `--json`, keeping the findings about keepalived.
-fn doctor_on_keepalived(h: &Haproxy, keepalived: &std::path::Path) -> Vec<Value> {
-    let dir = tempdir();
-    let cfg = dir.path().join("hawatch.toml");
+/// A hawatch.toml in `dir` that watches `h` as `lb1` and stores in `dir`.
+fn watch_config(dir: &std::path::Path, h: &Haproxy) -> std::path::PathBuf {
+    let cfg = dir.join("hawatch.toml");
     std::fs::write(
         &cfg,
         format!(
             "[watch]\nstore = {:?}\n\n{}",
-            dir.path().join("hawatch.db").display().to_string(),
+            dir.join("hawatch.db").display().to_string(),
             socket_instance("lb1", &h.socket_path(), "")
         ),
     )
     .unwrap();
+    cfg
+}
+
+/// The `doctor` command line, `--json`, keeping the findings about keepalived.
+fn doctor_on_keepalived(h: &Haproxy, keepalived: &std::path::Path) -> Vec<Value> {
+    let dir = tempdir();
+    let cfg = watch_config(dir.path(), &h);
     let out = Command::new(hawatch_bin())
         .args(["doctor", "--json", "--config"])
         .arg(&cfg)
