@@ -512,7 +512,7 @@ fn watch_config(dir: &std::path::Path, h: &Haproxy) -> std::path::PathBuf {
 /// The `doctor` command line, `--json`, keeping the findings about keepalived.
 fn doctor_on_keepalived(h: &Haproxy, keepalived: &std::path::Path) -> Vec<Value> {
     let dir = tempdir();
-    let cfg = watch_config(dir.path(), &h);
+    let cfg = watch_config(dir.path(), h);
     let out = Command::new(hawatch_bin())
         .args(["doctor", "--json", "--config"])
         .arg(&cfg)
