@@ -186,14 +186,14 @@ pub enum Reload {
 /// Parses the master's reply to `reload` (any version).
 pub fn parse_reload(reply: &str) -> Reload {
     let text = reply.trim_start();
-    let Some(rest) = text.strip_prefix("Success=") else {
-        return Reload::Unreported;
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    // Exactly `Success=1` or `Success=0`; anything else is no verdict.
+    let ok = match first.trim_end() {
+        "Success=1" => true,
+        "Success=0" => false,
+        _ => return Reload::Unreported,
     };
-    let ok = rest.starts_with('1');
-    let log = rest
-        .split_once('\n')
-        .map(|(_, l)| l.trim_start_matches("--").trim_matches('\n').to_string())
-        .unwrap_or_default();
+    let log = rest.trim_start_matches("--").trim_matches('\n').to_string();
     if ok {
         Reload::Loaded { log }
     } else if log.contains("Another reload is still in progress") {
@@ -241,5 +241,9 @@ mod tests {
             Reload::Busy
         );
         assert!(matches!(parse_reload("Success=0\n--\n[ALERT] x\n"), Reload::Failed { log } if log == "[ALERT] x"));
+        // Found by the fuzzer: only `Success=0` can be a refusal.
+        let odd = "Success=#0\n\n0\n--\nAnother reload is still in progress.\n";
+        assert_eq!(parse_reload(odd), Reload::Unreported);
+        assert_eq!(parse_reload("Success=1"), Reload::Loaded { log: String::new() });
     }
 }
