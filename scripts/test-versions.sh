@@ -71,7 +71,8 @@ while read -r product minor version path; do
   esac
 done <<<"$ready"
 
-echo
-echo "== version matrix (the machine's HAProxy $(/usr/sbin/haproxy -v | awk 'NR==1{print $3}') and keepalived ran the whole suite above)"
-printf '%s\n' "${summary[@]}"
+{
+  echo "== version matrix (the machine's HAProxy $(/usr/sbin/haproxy -v | awk 'NR==1{print $3}') and keepalived ran the whole suite before it)"
+  printf '%s\n' "${summary[@]}"
+} | tee target/version-matrix.txt
 exit "$failed"
