@@ -145,14 +145,28 @@ fn say(step: &str) {
     }
 }
 
-/// Waits (at most 30 s) until the watcher's baseline holds every server
+/// Waits (at most 60 s) until the watcher's baseline holds every server
 /// settled UP. A server that never settled cannot go down (docs/events.md),
 /// so breaking one before that would show nothing; a fixed pause was not
-/// enough on a loaded machine.
+/// enough on a loaded machine, and 30 s once was not either (three test
+/// suites at once on 2 cores).
 async fn baseline(store: &Store) -> anyhow::Result<()> {
-    for _ in 0..300 {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    for _ in 0..600 {
+        if std::time::Instant::now() >= until {
+            break;
+        }
         let s = store.clone();
         let state = tokio::task::spawn_blocking(move || s.load_state("demo")).await??;
+        if let Some(st) = &state {
+            let seen: Vec<String> = st
+                .backends
+                .iter()
+                .flat_map(|(b, be)| be.servers.iter().map(move |(n, v)| format!("{b}/{n}={:?}", v.settled)))
+                .collect();
+            last = format!("; last seen: {}", seen.join(" "));
+        }
         let settled = state.is_some_and(|st| {
             st.seen
                 && st.server_count() == 4
@@ -166,7 +180,7 @@ async fn baseline(store: &Store) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("the watcher did not see every server UP within 30 s (see haproxy.log)")
+    bail!("the watcher did not see every server UP within 60 s (see haproxy.log){last}")
 }
 
 /// Waits (at most 15 s) until the store holds an event of `kind` about `subject`.

@@ -186,7 +186,7 @@ impl Client {
     /// HAProxy wrote it. A reply starting with `Permission denied` is
     /// [`Error::Level`].
     pub async fn send(&self, commands: &[Command]) -> Result<String, Error> {
-        self.request(&command::line(commands)).await
+        self.request(&command::line(commands), false).await
     }
 
     /// `show info`.
@@ -268,7 +268,10 @@ impl Client {
     /// 3.1 while another reload is still starting. The 2.7+ answer comes once
     /// the new worker is ready: give the client a timeout that allows for it.
     pub async fn reload(&self) -> Result<crate::master::Reload, Error> {
-        let reply = self.send(&[Command::Reload]).await?;
+        // Half-close: the master CLI keeps a connection open after its answer
+        // until the client is done (a 3.1+ "Another reload is still in
+        // progress" would otherwise read as a timeout).
+        let reply = self.request(&command::line(&[Command::Reload]), true).await?;
         Ok(crate::master::parse_reload(&reply))
     }
 
@@ -304,8 +307,9 @@ impl Client {
         })
     }
 
-    /// Sends one line and reads the reply, bounded in time and in size.
-    async fn request(&self, line: &str) -> Result<String, Error> {
+    /// Sends one line and reads the reply, bounded in time and in size;
+    /// `half_close` shuts the writing half once the line is sent.
+    async fn request(&self, line: &str, half_close: bool) -> Result<String, Error> {
         let max_bytes = self.max_reply;
         let name = || self.endpoint.to_string();
         let work = async {
@@ -316,14 +320,12 @@ impl Client {
                 endpoint: name(),
                 source,
             })?;
-            // Half-close: the master CLI keeps a connection open after its
-            // answer until the client is done (a 3.1+ "Another reload is
-            // still in progress" would otherwise read as a timeout); a
-            // worker closes by itself either way.
-            s.shutdown().await.map_err(|source| Error::Io {
-                endpoint: name(),
-                source,
-            })?;
+            if half_close {
+                s.shutdown().await.map_err(|source| Error::Io {
+                    endpoint: name(),
+                    source,
+                })?;
+            }
             // `max` then `min`, not `clamp`: a cap below 16 KiB must not panic.
             let mut buf: Vec<u8> = Vec::with_capacity(self.size_hint.max(16 * 1024).min(max_bytes) + 16 * 1024);
             loop {
