@@ -72,6 +72,53 @@ fn server_goes_down_and_up_with_its_backend_listener() {
     assert_eq!(check.trim_start_matches("* "), "L7STS");
 }
 
+/// `stop()` means "connects are refused from now on" even while other tests are
+/// spawning processes: a child between its fork and its exec holds a copy of every
+/// descriptor we have, listening sockets included, and a socket we only closed kept
+/// accepting through that copy (CI saw `backend still accepts` above once, on a
+/// loaded machine; before the fix, this test saw 16 backend and 39 receiver
+/// connects accepted).
+#[test]
+fn stop_refuses_connects_even_while_processes_are_being_spawned() {
+    use std::os::unix::process::CommandExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let done = Arc::new(AtomicBool::new(false));
+    let spawners: Vec<_> = (0..2)
+        .map(|_| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                // Bounded in count, and stopped as soon as the rounds below end.
+                for _ in 0..20_000 {
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let _ = Command::new("true").process_group(0).status();
+                }
+            })
+        })
+        .collect();
+    let (mut backend_accepted, mut receiver_accepted) = (0, 0);
+    for _ in 0..300 {
+        let mut b = Backend::start();
+        b.stop();
+        backend_accepted += usize::from(std::net::TcpStream::connect(b.addr()).is_ok());
+        let mut r = Receiver::webhook(None);
+        r.stop();
+        receiver_accepted += usize::from(std::net::TcpStream::connect(("127.0.0.1", r.port())).is_ok());
+    }
+    done.store(true, Ordering::Relaxed);
+    for s in spawners {
+        s.join().unwrap();
+    }
+    assert_eq!(
+        (backend_accepted, receiver_accepted),
+        (0, 0),
+        "connects accepted after stop()"
+    );
+}
+
 #[test]
 fn ring_receives_state_change_lines() {
     let mut b = Backend::start();

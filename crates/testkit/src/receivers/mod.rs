@@ -479,6 +479,9 @@ impl Receiver {
         let app = Router::new().fallback(handle).with_state(self.inner.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = mpsc::channel();
+        // A second handle on the listening socket, to shut it down for every copy of it
+        // at stop() (see `backend::close_for_everyone` for why dropping is not enough).
+        let ctl = socket2::SockRef::from(&listener).try_clone().ok();
         rt().spawn(async move {
             let (grace_tx, grace_rx) = oneshot::channel::<()>();
             let mut serve = Box::pin(
@@ -501,12 +504,16 @@ impl Receiver {
                     // ones (`Slow`) finish first. Bounded; dropping `serve` at the end
                     // closes the listener in any case.
                     let _ = grace_tx.send(());
+                    if let Some(ctl) = &ctl {
+                        let _ = ctl.shutdown(std::net::Shutdown::Both);
+                    }
                     if tokio::time::timeout(STOP_GRACE, &mut serve).await.is_err() {
                         eprintln!("receiver: connections still open {STOP_GRACE:?} after stop()");
                     }
                 }
             }
             drop(serve);
+            drop(ctl);
             let _ = done_tx.send(());
         });
         self.running = Some(Running { stop_tx, done_rx });
