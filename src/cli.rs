@@ -125,6 +125,18 @@ pub enum Command {
         #[arg(long, default_value = "haproxy")]
         haproxy: PathBuf,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages: hawatch(1) on stdout, or, given DIR, hawatch.1 and
+    /// one page per subcommand (hawatch-watch.1, ...) into DIR.
+    Man {
+        /// The directory to write every page into.
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -199,7 +211,7 @@ pub struct KeepalivedConfigArgs {
     #[arg(long = "backend", value_name = "NAME")]
     pub(crate) backends: Vec<String>,
     /// Where hawatch is installed.
-    #[arg(long, default_value = "/usr/local/bin/hawatch")]
+    #[arg(long, default_value = "/usr/bin/hawatch")]
     pub(crate) hawatch: String,
     /// hawatch's config file on the nodes.
     #[arg(long = "hawatch-config", default_value = "/etc/hawatch/hawatch.toml")]

@@ -22,8 +22,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     if store.is_some() && !takes_store {
         return Err(UsageError("--store is read by `events` and `outbox` only".into()).into());
     }
-    if config.is_some() && matches!(command, Command::Demo { .. } | Command::KeepalivedConfig(_)) {
-        return Err(UsageError("--config is not read by `demo` or `keepalived-config`".into()).into());
+    if config.is_some()
+        && matches!(
+            command,
+            Command::Demo { .. } | Command::KeepalivedConfig(_) | Command::Completions { .. } | Command::Man { .. }
+        )
+    {
+        return Err(
+            UsageError("--config is not read by `demo`, `keepalived-config`, `completions` or `man`".into()).into(),
+        );
     }
     // The one place a path becomes a configuration: the layers below get a
     // validated `Config` (or, for the daemons, this loader for each SIGHUP).
@@ -89,6 +96,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { haproxy } => crate::demo::run(haproxy).await.map(|_| 0),
+        Command::Completions { shell } => {
+            // Rendered into memory first: clap_complete panics on a write error
+            // (`hawatch completions bash | head` closes the pipe early).
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "hawatch",
+                &mut script,
+            );
+            write_stdout(&script).map(|_| 0)
+        }
+        Command::Man { dir } => man(dir).map(|_| 0),
+    }
+}
+
+/// Write `bytes` to stdout; a reader that went away (a closed pipe) is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// `hawatch man [DIR]`: clap_mangen renders the pages from the same definitions
+/// as `--help`, so they cannot drift from it.
+fn man(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            write_stdout(&page)
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir).with_context(|| format!("write the man pages into {}", dir.display()))
+        }
     }
 }
 

@@ -191,6 +191,11 @@ pub struct Args {
     /// `rss`: an environment variable of the measured hawatch (repeatable).
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     rss_env: Vec<(String, String)>,
+    /// `check` and `rss`: a second hawatch binary (e.g. an older build) measured
+    /// in the same run, interleaved with the one under test for `check` and right
+    /// after it for `rss`, with a before/after row in the results.
+    #[arg(long, value_name = "PATH")]
+    before: Option<PathBuf>,
     /// The big instance: backends.
     #[arg(long, default_value_t = 1000, value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     backends: usize,
@@ -257,7 +262,14 @@ pub fn run(opts: &Args) {
             part_poll(&big, dir.path(), opts.iters, &mut table);
         }
         if want(Part::Rss) {
-            part_rss(&big, dir.path(), opts.rss_secs, &opts.rss_env, &mut table);
+            part_rss(
+                &big,
+                dir.path(),
+                opts.rss_secs,
+                &opts.rss_env,
+                opts.before.as_deref(),
+                &mut table,
+            );
         }
         if want(Part::Metrics) {
             part_metrics(&big, dir.path(), opts.metrics_iters, &mut table);
@@ -275,7 +287,7 @@ pub fn run(opts: &Args) {
         part_latency(dir.path(), opts.trials, &mut table);
     }
     if want(Part::Check) {
-        part_check(dir.path(), 200, &mut table);
+        part_check(dir.path(), 200, opts.before.as_deref(), &mut table);
     }
     print_results(&table, started.elapsed().as_secs_f64());
 }

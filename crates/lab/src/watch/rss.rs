@@ -41,7 +41,7 @@ struct Watched {
 
 /// Runs `hawatch watch` (interval 1s, console sink) on `h` for `secs` seconds,
 /// sampling /proc/PID/status every 250 ms.
-fn watch_for(name: &str, h: &Haproxy, dir: &Path, secs: u64, env: &[(String, String)]) -> Watched {
+fn watch_for(bin: &Path, name: &str, h: &Haproxy, dir: &Path, secs: u64, env: &[(String, String)]) -> Watched {
     let cfg = dir.join(format!("{name}.toml"));
     fs::write(
         &cfg,
@@ -53,7 +53,7 @@ fn watch_for(name: &str, h: &Haproxy, dir: &Path, secs: u64, env: &[(String, Str
     )
     .expect("write config");
     let (out_p, err_p) = (dir.join(format!("{name}.stdout")), dir.join(format!("{name}.stderr")));
-    let mut cmd = Command::new(hawatch());
+    let mut cmd = Command::new(bin);
     cmd.args(["watch", "--config"])
         .arg(&cfg)
         .stdout(File::create(&out_p).expect("stdout"))
@@ -111,7 +111,14 @@ fn watch_for(name: &str, h: &Haproxy, dir: &Path, secs: u64, env: &[(String, Str
     }
 }
 
-pub(super) fn part_rss(big: &Big, dir: &Path, secs: u64, env: &[(String, String)], table: &mut Vec<Row>) {
+pub(super) fn part_rss(
+    big: &Big,
+    dir: &Path,
+    secs: u64,
+    env: &[(String, String)],
+    before: Option<&Path>,
+    table: &mut Vec<Row>,
+) {
     // Reference: the same binary watching a one-server instance (the fixed cost).
     let tiny_sock = dir.join("tiny.sock");
     let tiny = Haproxy::start(
@@ -140,10 +147,18 @@ pub(super) fn part_rss(big: &Big, dir: &Path, secs: u64, env: &[(String, String)
     };
     say!();
     let mut results = Vec::new();
-    for (name, h, servers) in [("big", &big.haproxy, big.backends * big.servers), ("tiny", &tiny, 1)] {
-        let w = watch_for(name, h, dir, secs, env);
+    let mut runs: Vec<(&str, &Path, &Haproxy, usize)> = vec![
+        ("big", hawatch(), &big.haproxy, big.backends * big.servers),
+        ("tiny", hawatch(), &tiny, 1),
+    ];
+    if let Some(before) = before {
+        runs.push(("big-before", before, &big.haproxy, big.backends * big.servers));
+    }
+    for (name, bin, h, servers) in runs {
+        let w = watch_for(bin, name, h, dir, secs, env);
         say!(
-            "## rss: hawatch watch{env_note} (pid {}, interval 1s) on {servers} server(s) for {:.1} s",
+            "## rss: {} watch{env_note} (pid {}, interval 1s) on {servers} server(s) for {:.1} s",
+            bin.display(),
             w.pid,
             w.elapsed
         );
@@ -182,6 +197,17 @@ pub(super) fn part_rss(big: &Big, dir: &Path, secs: u64, env: &[(String, String)
         target: "< 30 MB".into(),
         met: verdict(b.hwm < 30 * 1024),
     });
+    if let (Some(o), Some(before)) = (results.get(2), before) {
+        table.push(Row {
+            metric: format!(
+                "    before ({}): VmHWM after {secs} s on 10k servers (VmRSS)",
+                before.display()
+            ),
+            measured: format!("{:.1} MB ({:.1} MB)", mb(o.hwm), mb(o.rss)),
+            target: "not below the after row".into(),
+            met: verdict(b.hwm <= o.hwm),
+        });
+    }
     table.push(Row {
         metric: "    same binary on a 1-server instance: VmHWM (VmRSS)".into(),
         measured: format!("{:.1} MB ({:.1} MB)", mb(t.hwm), mb(t.rss)),
