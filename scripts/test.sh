@@ -8,7 +8,8 @@
 # Then the version matrix (scripts/test-versions.sh): the tests that touch
 # HAProxy again on HAProxy 2.2, 3.0 and 3.2 and the pair on keepalived 2.3,
 # from Debian's archive (cached after the first run). Skipped when arguments
-# are given (a targeted run) or with HAWATCH_VERSIONS=0.
+# are given (a targeted run) or with HAWATCH_VERSIONS=0. Last, as root, the
+# packages (scripts/test-package.sh; HAWATCH_PACKAGE=0 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -24,11 +25,13 @@ can_netns() {
 
 extra=()
 if can_netns; then
-  # Not the ignored tests that need another version than the machine's: the
-  # version matrix below runs those (scripts/test-versions.sh).
+  # Not the ignored tests that need another version than the machine's (the
+  # version matrix below runs those, scripts/test-versions.sh), nor those of the
+  # installed package (scripts/test-package.sh, below).
   extra=(--include-ignored
     --skip ops::apply_waits_out_a_reload_still_in_progress
-    --skip ops::doctor_says_when_keepalived_cannot_start)
+    --skip ops::doctor_says_when_keepalived_cannot_start
+    --skip package::)
 else
   echo "test.sh: no network namespaces here (needs root and ip netns): the tests that need them stay ignored" >&2
 fi
@@ -44,4 +47,14 @@ else
 fi
 if [ $# -eq 0 ] && [ "${HAWATCH_VERSIONS:-1}" != 0 ]; then
   bash scripts/test-versions.sh
+fi
+# Then the packages (scripts/test-package.sh): build the .deb, .rpm and the
+# portable binary, install the .deb here and check it, run the binary inside a
+# Debian 11 root. Needs root; skipped with arguments or HAWATCH_PACKAGE=0.
+if [ $# -eq 0 ] && [ "${HAWATCH_PACKAGE:-1}" != 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/test-package.sh
+  else
+    echo "test.sh: not root: the package tests (scripts/test-package.sh) are skipped" >&2
+  fi
 fi

@@ -40,6 +40,19 @@ fn the_shipped_example_parses() {
     Config::parse(text, "examples/hawatch.toml").unwrap();
 }
 
+/// What the packages install as /etc/hawatch/hawatch.toml: valid once the
+/// webhook variable is set, and pointing at Debian's and Red Hat's admin socket.
+#[test]
+fn the_packaged_config_parses_and_watches_the_default_admin_socket() {
+    std::env::set_var("FEISHU_WEBHOOK_URL", "https://open.feishu.cn/open-apis/bot/v2/hook/x");
+    let text = include_str!("../../contrib/package/hawatch.toml");
+    let c = Config::parse(text, "contrib/package/hawatch.toml").unwrap();
+    assert!(
+        matches!(&c.instances[0].source, Source::Socket(Endpoint::Unix(p)) if p == Path::new("/run/haproxy/admin.sock"))
+    );
+    assert_eq!(c.watch.store, Path::new("/var/lib/hawatch/hawatch.db"));
+}
+
 pub(super) fn errors(text: &str) -> String {
     Config::parse(text, "f.toml").unwrap_err().to_string()
 }

@@ -238,7 +238,7 @@ mod tests {
             interface: "eth0".into(),
             vip: parse_vip("198.51.100.248/24").unwrap(),
             router_id: 51,
-            hawatch: "/usr/local/bin/hawatch".into(),
+            hawatch: "/usr/bin/hawatch".into(),
             config: "/etc/hawatch/hawatch.toml".into(),
             fifo: "/run/hawatch/keepalived.fifo".into(),
             fifo_owner: "root".into(),
@@ -254,8 +254,8 @@ mod tests {
         let a = p.keepalived_conf(0);
         assert!(a.contains("priority 150") && a.contains("unicast_src_ip 198.51.100.1"));
         assert!(a.contains("unicast_peer {\n        198.51.100.2\n"));
-        assert!(a.contains("script \"/usr/local/bin/hawatch check --config /etc/hawatch/hawatch.toml\""));
-        assert!(a.contains("notify \"/usr/local/bin/hawatch vrrp-notify --config /etc/hawatch/hawatch.toml\""));
+        assert!(a.contains("script \"/usr/bin/hawatch check --config /etc/hawatch/hawatch.toml\""));
+        assert!(a.contains("notify \"/usr/bin/hawatch vrrp-notify --config /etc/hawatch/hawatch.toml\""));
         assert!(a.contains("198.51.100.248/24 dev eth0") && !a.contains("auth_pass"));
         let b = p.keepalived_conf(1);
         assert!(b.contains("priority 100") && b.contains("unicast_peer {\n        198.51.100.1\n"));

@@ -14,6 +14,7 @@ mod metrics;
 mod nostorm;
 mod notify;
 mod ops;
+mod package;
 mod pair;
 mod receivers;
 mod rules;
