@@ -17,15 +17,4 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-a
 # The HA-pair test: keepalived in network namespaces made with `ip netns`.
 [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "deps.sh: need root to install ${need[*]} (apt-get)" >&2; exit 1; }
-  SUDO="sudo"
-fi
-echo "deps.sh: installing ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+bash "$(dirname "$0")/apt-install.sh" deps.sh ${need[@]+"${need[@]}"}

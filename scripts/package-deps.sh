@@ -34,15 +34,4 @@ command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v objdump >/dev/null 2>&1 || need+=(binutils)
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "package-deps.sh: need root to install ${need[*]} (apt-get)" >&2; exit 1; }
-  SUDO="sudo"
-fi
-echo "package-deps.sh: installing ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+bash "$(dirname "$0")/apt-install.sh" package-deps.sh ${need[@]+"${need[@]}"}
