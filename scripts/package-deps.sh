@@ -15,6 +15,8 @@ if ! python3 -m ziglang version 2>/dev/null | grep -qx "$ZIGLANG_VERSION" \
   echo "package-deps.sh: pip install ziglang cargo-zigbuild" >&2
   python3 -m pip install -q --disable-pip-version-check \
     "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+  # A pyenv Python puts new commands on PATH through its shims.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
   hash -r
 fi
 if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
