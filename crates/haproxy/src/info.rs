@@ -40,6 +40,14 @@ impl Info {
         info
     }
 
+    /// `Stopping: 1`: the process is soft-stopping (after a reload, the old
+    /// one). HAProxy 2.2's old worker still answers on the stats socket it
+    /// shares with the new one, and its `show stat` then lists none of its
+    /// stopped proxies: not the instance's state.
+    pub fn is_stopping(&self) -> bool {
+        self.fields.iter().any(|(k, v)| k == "Stopping" && v == "1")
+    }
+
     /// Reads pid, uptime and version from the HTML stats page header:
     /// `HAProxy version 2.6.12-1, released 2026/10/17`, `pid = 2204 (process #1, ...`,
     /// `uptime = 0d 0h00m03s`. Ask for the page with a `;scope=` that matches

@@ -110,6 +110,9 @@ fn right_after_start_every_checked_server_waits_for_its_first_check() {
 fn show_info_and_the_html_header_name_the_process_on_every_version() {
     for v in VERSIONS {
         let info = Info::parse(&fixture(v, "show-info.txt"));
+        assert!(!info.is_stopping(), "{v}: a serving process says `Stopping: 0`");
+        let stopping = fixture(v, "show-info.txt").replace("Stopping: 0", "Stopping: 1");
+        assert!(Info::parse(&stopping).is_stopping(), "{v}");
         let version = info.version.clone().unwrap_or_default();
         assert!(version.starts_with(v), "{v}: {version}");
         assert!(info.pid.is_some() && info.uptime_sec.is_some(), "{v}: {info:?}");
