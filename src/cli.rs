@@ -139,6 +139,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The commands that only print what they read (the store, the config,
+    /// their own definitions): `main` lets them end quietly when their reader
+    /// goes away (`hawatch events | head`), as `ls` and `grep` do.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Events(_)
+                | Command::Outbox(OutboxArgs { action: None })
+                | Command::Config(_)
+                | Command::Completions { .. }
+                | Command::Man { .. }
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CtlArgs {
     /// Which [[haproxy]] (needed with several); it must have a `socket`.

@@ -36,9 +36,25 @@ fn tune_malloc() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_malloc() {}
 
+/// Rust ignores SIGPIPE, so `println!` into a pipe whose reader is gone
+/// panics. For the commands that only print ([`Command::only_prints`]) the
+/// signal gets its default back and ends them quietly. Not for the others:
+/// they talk to HAProxy, chat services and sockets, and a broken connection
+/// there is an error to report, not a reason to die.
+fn quiet_on_closed_stdout(command: &Command) {
+    if command.only_prints() {
+        // SAFETY: restores the default disposition of one signal, before any
+        // thread is started and before anything is written.
+        unsafe {
+            nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tune_malloc();
     let cli = Cli::parse();
+    quiet_on_closed_stdout(&cli.command);
     let default = if matches!(cli.command, Command::Demo { .. }) {
         "warn"
     } else {

@@ -266,3 +266,67 @@ fn the_demo_shows_each_event_once_and_ends_by_itself() {
         logged.join("\n")
     );
 }
+
+/// A reader that goes away (`hawatch events | head -1`) ends the printing
+/// commands quietly, as it ends `ls` or `grep`: no panic, no error message.
+/// The pipe is closed before hawatch writes, so its first write fails.
+#[test]
+fn printing_into_a_closed_pipe_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let d = tempdir();
+    let gone = d.path().join("no-haproxy.sock");
+    let w = Watcher::configure(
+        "1s",
+        &(socket_instance("lb1", &gone, "") + "[[sink]]\nname = \"console\"\ntype = \"console\"\n"),
+    );
+    let cfg = w.config.clone();
+    let store = d.path().join("s.db");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["completions".into(), "bash".into()],
+        vec!["man".into()],
+        vec![
+            "config".into(),
+            "show".into(),
+            "--config".into(),
+            cfg.display().to_string(),
+        ],
+        vec![
+            "config".into(),
+            "check".into(),
+            "--config".into(),
+            cfg.display().to_string(),
+        ],
+        vec!["events".into(), "--store".into(), store.display().to_string()],
+        vec!["outbox".into(), "--store".into(), store.display().to_string()],
+    ];
+    // A store with something to print: the instance's socket is missing.
+    let out = w.run(&["watch", "--once"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lb1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(w.store(), &store).unwrap();
+    for args in cases {
+        let mut child = Command::new(hawatch_bin())
+            .args(&args)
+            .env_remove("HAWATCH_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            out.status.success() || out.status.signal() == Some(nix::libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
