@@ -79,6 +79,23 @@ fn haproxy_with_group_socket(dir: &Path, b: &Backend) -> (Haproxy, PathBuf) {
     (h, sock)
 }
 
+/// A watcher config in `dir` the `hawatch` user can read (0644): a 1 s
+/// interval, `store`, one `[[haproxy]]` on `sock`, `sinks`, no HTTP listener.
+fn watcher_config(dir: &Path, name: &str, store: &Path, sock: &Path, sinks: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[watch]\ninterval = \"1s\"\nstore = \"{}\"\n\n[[haproxy]]\nname = \"lb1\"\nsocket = \"{}\"\n\n{sinks}\n[http]\nlisten = \"\"\n",
+            store.display(),
+            sock.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    path
+}
+
 #[test]
 #[ignore = "needs the hawatch .deb installed, as root: scripts/test-package.sh"]
 fn the_installed_watcher_runs_as_its_user_reads_the_group_socket_and_delivers() {
@@ -87,33 +104,24 @@ fn the_installed_watcher_runs_as_its_user_reads_the_group_socket_and_delivers() 
     let rx = Receiver::webhook(None);
     let (d, state) = shared_dir();
     let (h, sock) = haproxy_with_group_socket(d.path(), &b);
-    let cfg = d.path().join("hawatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[watch]\ninterval = \"1s\"\nstore = \"{}\"\n\n[[haproxy]]\nname = \"lb1\"\nsocket = \"{}\"\n\n{}\n[http]\nlisten = \"\"\n",
-            state.join("hawatch.db").display(),
-            sock.display(),
-            webhook_sink("ops", &rx.url(), "")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = watcher_config(
+        d.path(),
+        "hawatch.toml",
+        &state.join("hawatch.db"),
+        &sock,
+        &webhook_sink("ops", &rx.url(), ""),
+    );
 
     // Without group haproxy, the socket is closed to the user: the unit's
     // SupplementaryGroups= is what opens it. (A store and sink of its own: the
     // `instance_unreachable` this run records is not the webhook's business.)
-    let denied_cfg = d.path().join("denied.toml");
-    std::fs::write(
-        &denied_cfg,
-        format!(
-            "[watch]\nstore = \"{}\"\n\n[[haproxy]]\nname = \"lb1\"\nsocket = \"{}\"\n\n[[sink]]\nname = \"console\"\ntype = \"console\"\n\n[http]\nlisten = \"\"\n",
-            state.join("denied.db").display(),
-            sock.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&denied_cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let denied_cfg = watcher_config(
+        d.path(),
+        "denied.toml",
+        &state.join("denied.db"),
+        &sock,
+        "[[sink]]\nname = \"console\"\ntype = \"console\"\n",
+    );
     let denied = as_hawatch("")
         .arg(&bin)
         .args(["watch", "--once", "--config"])
