@@ -265,12 +265,17 @@ fn outbox(config: Option<PathBuf>, store: Option<PathBuf>) -> anyhow::Result<()>
     }
     for s in stats {
         println!(
-            "{:<20} pending {:>6} (held by quiet hours {})  delivered {:>8}  dead {:>4}{}{}",
+            "{:<20} pending {:>6} (held by quiet hours {})  delivered {:>8}  dead {:>4}{}{}{}",
             s.sink,
             s.pending,
             s.held,
             s.delivered,
             s.dead,
+            if s.pair_held > 0 {
+                format!("  held while the pair's other node tells them {}", s.pair_held)
+            } else {
+                String::new()
+            },
             s.oldest_pending
                 .map(|t| format!("  oldest pending {t}"))
                 .unwrap_or_default(),

@@ -4,6 +4,7 @@
 //! - [`diff`]: two snapshots of an instance → events.
 //! - [`route`], [`policy`], [`plan`]: events → which sink tells what, when.
 //! - [`template`]: notices → a message in each sink's format and language.
+//! - [`pair`]: who of a keepalived pair tells HAProxy's events, and takeovers.
 //! - [`agent_rules`]: check outcomes → what `hawatch agent` tells HAProxy.
 //! - [`exporter`], [`exposition`]: `show stat` → the haproxy_exporter's metrics.
 
@@ -11,6 +12,7 @@ pub(crate) mod agent_rules;
 pub mod diff;
 pub(crate) mod exporter;
 pub(crate) mod exposition;
+pub mod pair;
 pub(crate) mod plan;
 pub(crate) mod policy;
 pub(crate) mod route;

@@ -3,10 +3,12 @@
 //! subjects, calls these, and writes subjects and outbox rows back in the same
 //! transaction as the events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use super::pair::Telling;
 use super::policy::{self, Policy, Subject};
 use super::route::{QuietHours, Route};
 use crate::model::event::Event;
@@ -20,6 +22,11 @@ pub(crate) struct SinkPlan {
     pub(crate) route: Route,
     pub(crate) policy: Policy,
     pub(crate) quiet: Option<QuietHours>,
+    /// In a pair: how notices of the `gated` instances (HAProxy's, watched by
+    /// both nodes) are told now. Other notices (VRRP roles, the pair's own
+    /// events) are always told.
+    pub(crate) telling: Telling,
+    pub(crate) gated: Option<Arc<BTreeSet<String>>>,
 }
 
 impl SinkPlan {
@@ -30,6 +37,16 @@ impl SinkPlan {
             route: Route::default(),
             policy: Policy::default(),
             quiet: None,
+            telling: Telling::Tell,
+            gated: None,
+        }
+    }
+
+    /// How notices about `instance` are told.
+    pub(crate) fn telling_for(&self, instance: &str) -> Telling {
+        match &self.gated {
+            Some(g) if g.contains(instance) => self.telling,
+            _ => Telling::Tell,
         }
     }
 }

@@ -85,6 +85,11 @@ pub(crate) struct Notice {
     /// Why the policy made this notice (`gone`: what disappeared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// Told by the node without the VIP while it took over from a peer that
+    /// was silent or could not deliver (docs/keepalived.md): the peer may
+    /// tell it too, late. Set when the outbox row is read, never stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) by_standby: bool,
 }
 
 impl Notice {
@@ -101,6 +106,7 @@ impl Notice {
             servers: Vec::new(),
             folded: Vec::new(),
             note: None,
+            by_standby: false,
         }
     }
 

@@ -87,6 +87,21 @@ fn save_subjects(
 }
 
 /// The most notices one outbox row holds.
+/// The outbox's `pair` column: a row told by this node as the standby.
+const PAIR_STANDBY: i64 = 2;
+
+/// One sink's delivery as the pair's other node sees it (`/api/vrrp`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Delivering {
+    pub(crate) sink: String,
+    /// Rows waiting to be sent now (not held by quiet hours or for the pair).
+    pub(crate) pending: i64,
+    /// When the oldest of them was written.
+    pub(crate) oldest_pending: Option<DateTime<Utc>>,
+    /// The last delivery that succeeded.
+    pub(crate) last_success: Option<DateTime<Utc>>,
+}
+
 pub(crate) const ROW_NOTICES: usize = 100;
 /// A row is closed once its JSON reaches this size (a notice is never split).
 pub(crate) const ROW_BYTES: usize = 256 << 10;
@@ -109,9 +124,10 @@ fn enqueue(
         return Ok(0);
     }
     let created = rfc3339::format(&now);
+    let pair = sp.telling_for(instance).column();
     let (now_list, later) = plan::split_quiet(sp, notices, now);
     let mut ins = tx.prepare_cached(
-        "INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at, notices, hold_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox(sink, instance, first_seq, last_seq, created_at, notices, hold_until_ms, pair) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut rows = 0;
     let mut json: Vec<u8> = Vec::new();
@@ -126,7 +142,7 @@ fn enqueue(
             if n == ROW_NOTICES || json.len() >= ROW_BYTES || i + 1 == last {
                 json.push(b']');
                 let text = std::str::from_utf8(&json).expect("serde_json writes UTF-8");
-                ins.execute(params![sp.name, instance, seqs.0, seqs.1, created, text, hold])?;
+                ins.execute(params![sp.name, instance, seqs.0, seqs.1, created, text, hold, pair])?;
                 rows += 1;
                 json.clear();
                 n = 0;
@@ -430,7 +446,7 @@ impl Store {
         let rows = self.pending_page(sink, 512, max_notices, Some(now_ms))?;
         let held = self.with(|c| {
             c.query_row(
-                "SELECT min(hold_until_ms) FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND hold_until_ms > ?2",
+                "SELECT min(hold_until_ms) FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1 AND hold_until_ms > ?2",
                 params![sink, now_ms],
                 |r| r.get(0),
             )
@@ -452,9 +468,9 @@ impl Store {
         let rows: Vec<Row> = self.with(|c| {
             // SQLite counts a row's notices without handing its JSON over.
             let mut q = c.prepare_cached(
-                "SELECT id, first_seq, last_seq, attempts, next_attempt_ms, created_at, done, hold_until_ms,
+                "SELECT id, first_seq, last_seq, attempts, next_attempt_ms, created_at, done, pair,
                         CASE WHEN notices IS NULL THEN last_seq - first_seq + 1 ELSE json_array_length(notices) END
-                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND (?3 IS NULL OR hold_until_ms <= ?3)
+                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1 AND (?3 IS NULL OR hold_until_ms <= ?3)
                  ORDER BY id LIMIT ?2",
             )?;
             type Head = (i64, i64, i64, i64, i64, String, i64, i64, i64);
@@ -484,7 +500,7 @@ impl Store {
             let mut ev = c.prepare_cached("SELECT body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")?;
             heads
                 .into_iter()
-                .map(|(id, a, b, att, next, created, done, hold, _)| {
+                .map(|(id, a, b, att, next, created, done, pair, _)| {
                     let notices: Option<String> = body.query_row([id], |r| r.get(0))?;
                     let bodies = if notices.is_none() {
                         ev.query_map(params![a, b], |r| r.get(0))?
@@ -492,13 +508,13 @@ impl Store {
                     } else {
                         Vec::new()
                     };
-                    Ok((id, att, next, hold, done, created, notices, bodies))
+                    Ok((id, att, next, pair, done, created, notices, bodies))
                 })
                 .collect()
         })?;
         rows.into_iter()
             .map(
-                |(id, attempts, next_attempt_ms, _hold_until_ms, done, _created_at, notices, bodies)| {
+                |(id, attempts, next_attempt_ms, pair, done, _created_at, notices, bodies)| {
                     let mut all: Vec<Notice> = match notices {
                         Some(n) => self.json(&n)?,
                         None => bodies
@@ -508,6 +524,11 @@ impl Store {
                     };
                     let done = (done.max(0) as usize).min(all.len());
                     all.drain(..done);
+                    if pair == PAIR_STANDBY {
+                        for n in &mut all {
+                            n.by_standby = true;
+                        }
+                    }
                     Ok(Pending {
                         id,
                         attempts,
@@ -566,12 +587,18 @@ impl Store {
             let n = tx.execute(
                 "INSERT INTO dead_letters(id, sink, instance, first_seq, last_seq, notices, done, created_at, attempts, last_error, died_at)
                  SELECT id, sink, instance, first_seq, last_seq, notices, done, created_at, attempts, last_error, ?3
-                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2 AND hold_until_ms < ?4",
+                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1 AND created_at < ?2 AND hold_until_ms < ?4",
                 params![sink, t, now, before.timestamp_millis()],
             )?;
             tx.execute(
-                "DELETE FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND created_at < ?2 AND hold_until_ms < ?3",
+                "DELETE FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1 AND created_at < ?2 AND hold_until_ms < ?3",
                 params![sink, t, before.timestamp_millis()],
+            )?;
+            // Rows held for the pair were never this node's to send: past
+            // `max_age` nobody needs them (the peer told them, or it is too late).
+            tx.execute(
+                "UPDATE outbox SET pair = 3, delivered_at = ?3 WHERE sink = ?1 AND delivered_at IS NULL AND pair = 1 AND created_at < ?2",
+                params![sink, t, now],
             )?;
             tx.commit()?;
             Ok(n)
@@ -631,5 +658,61 @@ impl Store {
             tx.commit()?;
             Ok(chosen.len())
         })
+    }
+
+    /// The pair: rows of `sink` held for the peer and written at or after
+    /// `from` are to be told now (`telling` is `Tell` or `Standby`). Returns
+    /// how many.
+    pub(crate) fn pair_release(&self, sink: &str, from: DateTime<Utc>, telling: plan::Telling) -> Result<usize> {
+        let t = rfc3339::format(&from);
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET pair = ?3 WHERE sink = ?1 AND pair = 1 AND delivered_at IS NULL AND created_at >= ?2",
+                params![sink, t, telling.column()],
+            )
+        })
+    }
+
+    /// The pair: rows of `sink` held for the peer and written before
+    /// `before` were told by the peer; they are closed unsent. Returns how many.
+    pub(crate) fn pair_discard(&self, sink: &str, before: DateTime<Utc>) -> Result<usize> {
+        let (t, now) = (rfc3339::format(&before), rfc3339::format(&Utc::now()));
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET pair = 3, delivered_at = ?3 WHERE sink = ?1 AND pair = 1 AND delivered_at IS NULL AND created_at < ?2",
+                params![sink, t, now],
+            )
+        })
+    }
+
+    /// How each of `sinks` is delivering, for the pair's other node.
+    pub(crate) fn delivering(&self, sinks: &[String], now: DateTime<Utc>) -> Result<Vec<Delivering>> {
+        let now_ms = now.timestamp_millis();
+        let rows: Vec<(String, i64, Option<String>, Option<String>)> = self.with(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT count(*), min(created_at),
+                        (SELECT max(delivered_at) FROM outbox WHERE sink = ?1 AND pair <> 3 AND delivered_at IS NOT NULL)
+                 FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1 AND hold_until_ms <= ?2",
+            )?;
+            sinks
+                .iter()
+                .map(|s| {
+                    q.query_row(params![s, now_ms], |r| Ok((s.clone(), r.get(0)?, r.get(1)?, r.get(2)?)))
+                })
+                .collect()
+        })?;
+        let time = |s: Option<String>| {
+            s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(sink, pending, oldest, last)| Delivering {
+                sink,
+                pending,
+                oldest_pending: time(oldest),
+                last_success: time(last),
+            })
+            .collect())
     }
 }

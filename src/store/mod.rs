@@ -92,6 +92,9 @@ pub(crate) struct OutboxStats {
     /// Pending rows held by quiet hours.
     pub(crate) held: i64,
     pub(crate) dead: i64,
+    /// Rows of HAProxy's events held while the pair's other node tells them
+    /// (not counted in `pending`).
+    pub(crate) pair_held: i64,
 }
 
 #[derive(Clone)]
@@ -314,15 +317,16 @@ impl Store {
             let mut q = c.prepare(
                 "WITH s AS (SELECT sink FROM outbox UNION SELECT sink FROM dead_letters)
                  SELECT s.sink,
-                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL),
-                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NOT NULL),
-                        (SELECT min(created_at) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL),
-                        (SELECT last_error FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND last_error IS NOT NULL ORDER BY id LIMIT 1),
-                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND hold_until_ms > ?1),
-                        (SELECT count(*) FROM dead_letters d WHERE d.sink = s.sink)
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND pair <> 1),
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NOT NULL AND pair <> 3),
+                        (SELECT min(created_at) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND pair <> 1),
+                        (SELECT last_error FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND pair <> 1 AND last_error IS NOT NULL ORDER BY id LIMIT 1),
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND pair <> 1 AND hold_until_ms > ?1),
+                        (SELECT count(*) FROM dead_letters d WHERE d.sink = s.sink),
+                        (SELECT count(*) FROM outbox o WHERE o.sink = s.sink AND delivered_at IS NULL AND pair = 1)
                  FROM s ORDER BY s.sink",
             )?;
-            let rows = q.query_map([now_ms()], |r| Ok(OutboxStats { sink: r.get(0)?, pending: r.get(1)?, delivered: r.get(2)?, oldest_pending: r.get(3)?, last_error: r.get(4)?, held: r.get(5)?, dead: r.get(6)? }))?;
+            let rows = q.query_map([now_ms()], |r| Ok(OutboxStats { sink: r.get(0)?, pending: r.get(1)?, delivered: r.get(2)?, oldest_pending: r.get(3)?, last_error: r.get(4)?, held: r.get(5)?, dead: r.get(6)?, pair_held: r.get(7)? }))?;
             rows.collect()
         })
     }

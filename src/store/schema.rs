@@ -69,4 +69,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_due ON alerts(sink, due_ms) WHERE due_ms IS NOT NULL;
     CREATE INDEX alerts_instance ON alerts(sink, instance);",
+    // 3: the pair (`backend_alerts = "vip-holder"`): a row of HAProxy's
+    // events is held (1) while the peer tells it, told by this node as the
+    // standby (2), or closed because the peer told it (3; delivered_at set).
+    "ALTER TABLE outbox ADD COLUMN pair INTEGER NOT NULL DEFAULT 0;",
 ];

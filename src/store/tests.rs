@@ -223,3 +223,70 @@ fn a_store_that_cannot_be_opened_says_why() {
         assert!(e.contains("cannot create files in") && e.contains("watch.store"), "{e}");
     }
 }
+
+/// A pair's held rows: not sent, not counted as pending, not dead letters;
+/// released from a time (marked as the standby's) or dropped before one.
+#[test]
+fn rows_held_for_the_pair_wait_until_released_or_dropped() {
+    use crate::logic::plan::Telling;
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("h.db")).unwrap();
+    let gated = Arc::new(BTreeSet::from(["lb1".to_string()]));
+    let held = |telling| {
+        vec![SinkPlan {
+            telling,
+            gated: Some(gated.clone()),
+            ..SinkPlan::plain("a")
+        }]
+    };
+    s.commit("lb1", None, &[ev(0)], &held(Telling::Hold)).unwrap();
+    // Another instance (the pair's own events) is never held.
+    let mut other = ev(9);
+    other.instance = "pair".into();
+    s.commit("pair", None, &[other.clone()], &held(Telling::Hold)).unwrap();
+    let t1 = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    s.commit("lb1", None, &[ev(1)], &held(Telling::Hold)).unwrap();
+    s.commit("lb1", None, &[ev(2)], &held(Telling::Hold)).unwrap();
+    let (ready, _) = s.ready("a", 100, now_ms()).unwrap();
+    assert_eq!(ids(&ready), vec![other.id.clone()]);
+    let stats = s.outbox_stats().unwrap();
+    assert_eq!((stats[0].pending, stats[0].pair_held), (1, 3));
+    // Past max_age: held rows are closed, never dead letters.
+    assert_eq!(s.expire("a", t1 - chrono::Duration::seconds(3600)).unwrap(), 0);
+    // The peer told what came before t1; the rest is told now, marked.
+    assert_eq!(s.pair_discard("a", t1).unwrap(), 1);
+    assert_eq!(s.pair_release("a", t1, Telling::Standby).unwrap(), 2);
+    assert_eq!(s.pair_release("a", t1, Telling::Standby).unwrap(), 0, "once");
+    let (ready, _) = s.ready("a", 100, now_ms()).unwrap();
+    let notices: Vec<&crate::model::notice::Notice> = ready.iter().flat_map(|p| &p.notices).collect();
+    assert_eq!(
+        notices
+            .iter()
+            .map(|n| (n.event.server.clone().unwrap(), n.by_standby))
+            .collect::<Vec<_>>(),
+        vec![
+            ("s9".to_string(), false),
+            ("s1".to_string(), true),
+            ("s2".to_string(), true)
+        ]
+    );
+    let d = s
+        .delivering(&["a".to_string(), "z".to_string()], chrono::Utc::now())
+        .unwrap();
+    assert_eq!((d[0].pending, d[0].last_success), (3, None));
+    assert!(d[0].oldest_pending.is_some());
+    assert_eq!((d[1].pending, d[1].oldest_pending), (0, None));
+    s.mark_delivered(&ready.iter().map(|p| p.id).collect::<Vec<_>>(), None)
+        .unwrap();
+    let d = s.delivering(&["a".to_string()], chrono::Utc::now()).unwrap();
+    assert_eq!((d[0].pending, d[0].oldest_pending), (0, None));
+    assert!(d[0].last_success.is_some());
+    let stats = s.outbox_stats().unwrap();
+    assert_eq!(
+        (stats[0].pending, stats[0].delivered, stats[0].pair_held, stats[0].dead),
+        (0, 3, 0, 0)
+    );
+}

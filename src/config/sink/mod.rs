@@ -282,6 +282,8 @@ pub(super) fn validate(
             route,
             policy: pol,
             quiet,
+            telling: crate::logic::plan::Telling::Tell,
+            gated: None,
         },
         name: f.name,
         kind,
