@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | 0 shared | [`text`], [`error`] | escaping untrusted text, the error chain, usage errors |
 //! | 1 model | [`model`] | events and kinds, notices, snapshots, `since` |
-//! | 2 pure logic | [`logic`] | diff, route, policy, plan, templates, agent rules, the exporter's metrics |
+//! | 2 pure logic | [`logic`] | diff, route, policy, plan, the pair's roles, templates, agent rules, the exporter's metrics |
 //! | 3 config | [`config`] | the file → validated plain data |
 //! | 4 adapters | [`store`], [`source`], [`metrics`], [`notify`] | SQLite, HAProxy/VIP reads, telemetry, sinks and the outbox |
 //! | 5 runtime | [`runtime`] | the one [`Recorder`](runtime::recorder::Recorder), the daemons' [supervisor](runtime::supervisor), the store lock and hand-over |

@@ -27,6 +27,12 @@ pub(crate) struct FileKeepalived {
     pub(crate) peer_username: Option<String>,
     pub(crate) peer_password: Option<Secret>,
     pub(crate) peer_password_file: Option<String>,
+    /// The peer silent (or not polling) this long: the node without the VIP tells for it.
+    pub(crate) takeover_after: Option<Dur>,
+    /// A sink of the peer that has not delivered for this long: taken over.
+    pub(crate) takeover_after_stuck: Option<Dur>,
+    /// The peer well again for this long: the takeover ends.
+    pub(crate) handback_after: Option<Dur>,
 }
 
 /// `backend_alerts = "always" | "vip-holder"`.
@@ -53,6 +59,12 @@ pub(crate) struct Keepalived {
     /// The peer's hawatch base URL and its basic auth.
     #[serde(flatten, serialize_with = "peer")]
     pub(crate) peer: Option<(String, Option<(String, Secret)>)>,
+    #[serde(serialize_with = "value::dur")]
+    pub(crate) takeover_after: Duration,
+    #[serde(serialize_with = "value::dur")]
+    pub(crate) takeover_after_stuck: Duration,
+    #[serde(serialize_with = "value::dur")]
+    pub(crate) handback_after: Duration,
 }
 
 fn backend_alerts<S: Serializer>(only: &bool, s: S) -> Result<S::Ok, S::Error> {
@@ -98,11 +110,31 @@ pub(super) fn validate(k: FileKeepalived, p: &mut Problems) -> Keepalived {
         }
         (u, k.peer_username.zip(pw))
     });
+    let takeover_after = value::or(k.takeover_after, Duration::from_secs(5));
+    let takeover_after_stuck = value::or(k.takeover_after_stuck, Duration::from_secs(60));
+    let handback_after = value::or(k.handback_after, Duration::from_secs(10));
+    // The peer is asked once a second with a 1 s timeout: less than 2 s
+    // would take over on one slow answer.
+    if takeover_after < Duration::from_secs(2) {
+        p.at(
+            "keepalived.takeover_after",
+            "must be at least 2s (the peer is asked once a second)",
+        );
+    }
+    if takeover_after_stuck < takeover_after {
+        p.at("keepalived.takeover_after_stuck", "must be at least `takeover_after`");
+    }
+    if handback_after < Duration::from_secs(1) {
+        p.at("keepalived.handback_after", "must be at least 1s");
+    }
     Keepalived {
         notify_fifo: k.notify_fifo.map(PathBuf::from),
         vips,
         fault_grace: value::or(k.fault_grace, Duration::from_secs(3)),
         vip_holder_alerts_only,
         peer,
+        takeover_after,
+        takeover_after_stuck,
+        handback_after,
     }
 }

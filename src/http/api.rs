@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
+use crate::logic::pair::{PairReport, PollReport, SinkReport, MAX_ITEMS};
 use crate::model::event::Kind;
 use crate::store::EventFilter;
 
@@ -228,13 +229,75 @@ pub(crate) async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
         .and_then(Result::ok)
         .map(|k| k.states)
         .unwrap_or_default();
+    let held: Vec<String> = k
+        .vips
+        .iter()
+        .filter(|v| addrs.contains(v))
+        .map(|v| v.to_string())
+        .collect();
+    let pair = pair_report(&state, !held.is_empty()).await;
     Json(json!({
         "host": state.config.notify.host,
         "vips": k.vips.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-        "vips_held": k.vips.iter().filter(|v| addrs.contains(v)).map(|v| v.to_string()).collect::<Vec<_>>(),
+        "vips_held": held,
         "states": states,
+        "pair": pair,
     }))
     .into_response()
+}
+
+/// This node's alerting in the pair, for the peer's takeover decisions
+/// (docs/api.md): its pollers' last polls, and per sink its role and
+/// whether its outbox is delivering. `None` without a peer to watch.
+async fn pair_report(state: &AppState, holds_vip: bool) -> Option<PairReport> {
+    let gate = state.recorder.pair_gate()?;
+    let now = chrono::Utc::now();
+    let now_ms = now.timestamp_millis();
+    let age = |t: chrono::DateTime<chrono::Utc>| (now_ms - t.timestamp_millis()).max(0) as u64;
+    let names: Vec<String> = state
+        .config
+        .sinks
+        .iter()
+        .take(MAX_ITEMS)
+        .map(|s| s.name.clone())
+        .collect();
+    let store = state.recorder.store().clone();
+    let asked = names.clone();
+    let delivering = tokio::task::spawn_blocking(move || store.delivering(&asked, now))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let instances = state
+        .heartbeats
+        .iter()
+        .take(MAX_ITEMS)
+        .map(|(name, beat, max)| PollReport {
+            name: name.clone(),
+            last_poll_age_ms: (beat.last_ms() > 0).then(|| (now_ms - beat.last_ms()).max(0) as u64),
+            late_after_ms: 3 * max.as_millis() as u64,
+        })
+        .collect();
+    let pair = gate.lock();
+    let sinks = names
+        .iter()
+        .map(|n| {
+            let d = delivering.iter().find(|d| &d.sink == n);
+            SinkReport {
+                name: n.clone(),
+                role: pair.role(n),
+                pending: d.map_or(0, |d| d.pending),
+                oldest_pending_age_ms: d.and_then(|d| d.oldest_pending).map(age),
+                last_success_age_ms: d.and_then(|d| d.last_success).map(age),
+                takeover_ended_age_ms: pair.ended_age_ms(n, now_ms),
+            }
+        })
+        .collect();
+    Some(PairReport {
+        holds_vip,
+        instances,
+        sinks,
+    })
 }
 
 #[cfg(test)]

@@ -43,8 +43,12 @@ pub(crate) async fn watch(k: Keepalived, host: String, recorder: Recorder, shutd
                 tel.keepalived_vrrp_state(inst, state);
             }
         }
-        // Without the FIFO, the VIPs tell the role.
         let any = held.iter().any(|h| *h);
+        if k.vip_holder_alerts_only && k.peer.is_none() {
+            // Without a peer to watch, the VIP alone says who tells.
+            tel.pair_alerting(if any { "active" } else { "standby" });
+        }
+        // Without the FIFO, the VIPs tell the role.
         if k.notify_fifo.is_none() && !k.vips.is_empty() && held_before.is_some_and(|b| b != any) {
             let t = Transition {
                 kind: "INSTANCE".into(),

@@ -170,12 +170,21 @@ impl Pair {
              min_up = {{ {min} }}\n\n\
              [keepalived]\n\
              notify_fifo = \"{fifo}\"\n\
-             vips = [\"{vip}\"]\n",
+             vips = [\"{vip}\"]\n\
+             # Each backend alarm once, from the VIP holder; the other node takes over\n\
+             # if the holder's hawatch dies or cannot deliver (docs/keepalived.md).\n\
+             # `peer` is the other node's [http] listener (not loopback):\n\
+             # backend_alerts = \"vip-holder\"\n\
+             # peer = \"http://{a}:9101\"    # on {bn}; on {an}: \"http://{b}:9101\"\n",
             cfg = self.config,
             sock = self.socket,
             min = min_up.join(", "),
             fifo = self.fifo,
             vip = self.vip.0,
+            a = self.nodes[1].addr,
+            an = self.nodes[1].name,
+            b = self.nodes[0].addr,
+            bn = self.nodes[0].name,
         )
     }
 

@@ -5,5 +5,5 @@ pub(crate) mod awareness;
 pub(crate) mod check;
 pub(crate) mod fifo;
 pub(crate) mod generate;
-pub(crate) mod peer;
+pub mod peer;
 pub(crate) mod vrrp;

@@ -229,6 +229,9 @@ pub(crate) async fn notify(
         fault_grace: std::time::Duration::ZERO,
         vip_holder_alerts_only: false,
         peer: None,
+        takeover_after: std::time::Duration::ZERO,
+        takeover_after_stuck: std::time::Duration::ZERO,
+        handback_after: std::time::Duration::ZERO,
     });
     // A FAULT is told only if nothing follows within fault_grace (keepalived's
     // start): that wait happens in a background copy of this command, never here.

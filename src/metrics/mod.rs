@@ -73,6 +73,11 @@ pub(crate) struct CheckLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RoleLabel {
+    role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct VipLabel {
     pub(crate) vip: String,
 }
@@ -114,6 +119,7 @@ pub(crate) struct Telemetry {
     keepalived_up: Mutex<Option<Gauge>>,
     keepalived_vip: Family<VipLabel, Gauge>,
     keepalived_vrrp: Family<VrrpLabel, Gauge>,
+    pair_alerting: Family<RoleLabel, Gauge>,
     /// The exporter's scrape counters, per instance.
     scrapes: Mutex<HashMap<String, Arc<ScrapeCounters>>>,
 }
@@ -135,6 +141,7 @@ static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     keepalived_up: Mutex::new(None),
     keepalived_vip: Family::default(),
     keepalived_vrrp: Family::default(),
+    pair_alerting: Family::default(),
     scrapes: Mutex::new(HashMap::new()),
 });
 
@@ -234,6 +241,16 @@ impl Telemetry {
         }
     }
 
+    /// With `backend_alerts = "vip-holder"`: this node's alerting role
+    /// (`active`, `standby`, `takeover`), 1 for the current one.
+    pub(crate) fn pair_alerting(&self, current: &str) {
+        for role in ["active", "standby", "takeover"] {
+            self.pair_alerting
+                .get_or_create(&RoleLabel { role: role.to_string() })
+                .set(i64::from(role == current));
+        }
+    }
+
     fn counters(&self, instance: &str) -> Arc<ScrapeCounters> {
         let mut m = self.scrapes.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(instance.to_string()).or_default().clone()
@@ -318,6 +335,11 @@ impl Telemetry {
             "keepalived_vrrp_state",
             "The VRRP state last told for the instance: 1 for the current state",
             self.keepalived_vrrp.clone(),
+        );
+        r.register(
+            "hawatch_pair_alerting",
+            "This node's part in telling HAProxy's events in a pair (backend_alerts = \"vip-holder\"): active (holds the VIP and tells), standby (the peer tells), takeover (tells for a silent or stuck peer); 1 for the current role",
+            self.pair_alerting.clone(),
         );
         r.register(
             "hawatch_agent_check_ok",

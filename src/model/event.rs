@@ -61,6 +61,11 @@ pub(crate) enum Kind {
     VrrpPeerUnreachable,
     /// The pair is consistent again (one VIP holder, peer answering).
     VrrpPairOk,
+    /// This node, without the VIP, tells HAProxy's events for its peer, whose
+    /// watcher is silent, hung or cannot deliver.
+    PairTakeover,
+    /// The peer tells them again (or this node got the VIP): the takeover ended.
+    PairHandback,
     /// An operator changed a server through `hawatch ctl` (who, what, HAProxy's reply).
     AuditCtl,
     /// `hawatch apply` installed a configuration (or rolled it back).
@@ -95,7 +100,7 @@ use Severity::{Critical as C, Info as I, Warning as W};
 /// and labels are written. docs/events.md and docs/templates.md list them
 /// (a test checks every kind is there).
 #[rustfmt::skip]
-pub(crate) const KINDS: [KindInfo; 27] = [
+pub(crate) const KINDS: [KindInfo; 29] = [
     k(Kind::ServerDown, "❌", C, "服务器故障", "Server DOWN"),
     k(Kind::ServerUp, "✅", I, "服务器恢复", "Server UP"),
     k(Kind::ServerNolb, "⚠️", W, "服务器软下线 (NOLB)", "Server soft-stopped (NOLB)"),
@@ -121,6 +126,8 @@ pub(crate) const KINDS: [KindInfo; 27] = [
     k(Kind::VrrpSplitBrain, "🧠", C, "VRRP 脑裂：两节点同时持有 VIP", "VRRP split brain: both nodes hold the VIP"),
     k(Kind::VrrpPeerUnreachable, "📵", C, "VRRP 对端不可达", "VRRP peer unreachable"),
     k(Kind::VrrpPairOk, "🤝", I, "VRRP 主备恢复正常", "VRRP pair consistent again"),
+    k(Kind::PairTakeover, "🛟", W, "备节点接管告警发送", "Standby took over alerting"),
+    k(Kind::PairHandback, "↩️", W, "告警发送交还主节点", "Alerting handed back to the VIP holder"),
     k(Kind::AuditCtl, "🛠️", W, "运维操作", "Operator action"),
     k(Kind::AuditApply, "📦", W, "配置变更", "Configuration applied"),
 ];

@@ -4,6 +4,7 @@
 //! one-shot command's notifications to the watcher or a background
 //! `hawatch deliver`.
 
+pub(crate) mod pair;
 pub(crate) mod recorder;
 pub(crate) mod supervisor;
 
@@ -108,13 +109,25 @@ pub(crate) fn workers(config: &Config, store: &Store) -> (Vec<Worker>, Recorder)
             bell,
         ));
     }
-    let vip_gate = config
+    let gate = config
         .keepalived
         .as_ref()
         .filter(|k| k.vip_holder_alerts_only)
-        .map(|k| k.vips.clone());
+        .map(|k| match k.peer {
+            // With a peer to watch: roles, takeovers (logic::pair).
+            Some(_) => recorder::Gate::Pair(Arc::new(pair::PairGate::new(
+                crate::logic::pair::Times {
+                    takeover_after: k.takeover_after.as_millis() as u64,
+                    takeover_after_stuck: k.takeover_after_stuck.as_millis() as u64,
+                    handback_after: k.handback_after.as_millis() as u64,
+                },
+                config.instances.iter().map(|i| i.name.clone()).collect(),
+                &config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            ))),
+            None => recorder::Gate::Vip(k.vips.clone()),
+        });
     let plans = config.sinks.iter().map(|s| s.plan.clone()).collect();
-    (workers, Recorder::daemon(store.clone(), plans, vip_gate, wake))
+    (workers, Recorder::daemon(store.clone(), plans, gate, wake))
 }
 
 /// Delivers what the outbox holds, then exits (started in the background by

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::pair::PairGate;
 use crate::logic::plan::SinkPlan;
 use crate::model::event::Event;
 use crate::model::snapshot::InstanceState;
@@ -38,6 +39,16 @@ enum After {
     HandOver { config: Option<PathBuf>, store: PathBuf },
 }
 
+/// Who of a pair tells HAProxy's events.
+pub(crate) enum Gate {
+    /// No peer to watch: the node holding one of these VIPs (the other
+    /// writes no notifications at all).
+    Vip(Vec<IpAddr>),
+    /// The roles `logic::pair` keeps from watching the peer: held rows,
+    /// takeovers.
+    Pair(Arc<PairGate>),
+}
+
 /// The handle producers record through. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Recorder(Arc<Inner>);
@@ -47,24 +58,19 @@ struct Inner {
     /// What each sink follows and how (route, noise policy, quiet hours).
     sinks: Arc<Vec<SinkPlan>>,
     /// `[keepalived] backend_alerts = "vip-holder"`: HAProxy's events are
-    /// stored on both nodes of a pair, but told only by the node that holds
-    /// one of these VIPs, so the team gets each alarm once.
-    vip_gate: Option<Vec<IpAddr>>,
+    /// stored on both nodes of a pair, but told only by one of them, so the
+    /// team gets each alarm once.
+    gate: Option<Gate>,
     after: After,
 }
 
 impl Recorder {
     /// For a daemon whose outbox workers listen on `wake`.
-    pub(crate) fn daemon(
-        store: Store,
-        sinks: Vec<SinkPlan>,
-        vip_gate: Option<Vec<IpAddr>>,
-        wake: Vec<Arc<Notify>>,
-    ) -> Recorder {
+    pub(crate) fn daemon(store: Store, sinks: Vec<SinkPlan>, gate: Option<Gate>, wake: Vec<Arc<Notify>>) -> Recorder {
         Recorder(Arc::new(Inner {
             store,
             sinks: Arc::new(sinks),
-            vip_gate,
+            gate,
             after: After::Wake(wake),
         }))
     }
@@ -76,7 +82,7 @@ impl Recorder {
         Ok(Recorder(Arc::new(Inner {
             store: Store::open(&config.watch.store)?,
             sinks: Arc::new(config.sinks.iter().map(|s| s.plan.clone()).collect()),
-            vip_gate: None,
+            gate: None,
             after: After::HandOver {
                 config: config.path.clone(),
                 store: config.watch.store.clone(),
@@ -88,11 +94,27 @@ impl Recorder {
         &self.0.store
     }
 
-    /// The sinks HAProxy's events go to: none on the node without the VIP
-    /// when the gate is on (the events are still stored).
+    /// The pair's roles, when this watcher is one of a pair with a peer.
+    pub(crate) fn pair_gate(&self) -> Option<&Arc<PairGate>> {
+        match &self.0.gate {
+            Some(Gate::Pair(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The sinks HAProxy's events go to: without a peer, none on the node
+    /// without the VIP (the events are still stored).
     pub(crate) fn sinks_now(&self) -> Arc<Vec<SinkPlan>> {
-        match &self.0.vip_gate {
-            Some(vips) if !crate::source::vip::holds_any(vips) => Arc::new(Vec::new()),
+        match &self.0.gate {
+            Some(Gate::Vip(vips)) if !crate::source::vip::holds_any(vips) => Arc::new(Vec::new()),
+            _ => self.plans(),
+        }
+    }
+
+    /// Every sink, with how it tells HAProxy's events now in a pair.
+    fn plans(&self) -> Arc<Vec<SinkPlan>> {
+        match &self.0.gate {
+            Some(Gate::Pair(g)) => Arc::new(g.plans(&self.0.sinks)),
             _ => self.0.sinks.clone(),
         }
     }
@@ -120,7 +142,7 @@ impl Recorder {
 
     /// Events with nothing else to keep (an audit of `ctl` or `apply`).
     pub(crate) async fn record(&self, instance: &str, events: Vec<Event>) -> Result<usize, RecordError> {
-        let (store, sinks, name) = (self.0.store.clone(), self.0.sinks.clone(), instance.to_string());
+        let (store, sinks, name) = (self.0.store.clone(), self.plans(), instance.to_string());
         let (events, rows) = tokio::task::spawn_blocking(move || {
             let rows = store.commit(&name, None, &events, &sinks);
             (events, rows)
@@ -140,7 +162,7 @@ impl Recorder {
         json: String,
         events: Vec<Event>,
     ) -> Result<usize, RecordError> {
-        let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
+        let (store, sinks) = (self.0.store.clone(), self.plans());
         let (name, key) = (instance.to_string(), key.to_string());
         let (events, rows) = tokio::task::spawn_blocking(move || {
             let rows = store.commit_agent(&name, &key, json, &events, &sinks);
@@ -162,7 +184,7 @@ impl Recorder {
         key: &str,
         decide: impl FnOnce(Option<String>) -> Option<(String, Vec<Event>)> + Send + 'static,
     ) -> Result<Vec<Event>, RecordError> {
-        let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
+        let (store, sinks) = (self.0.store.clone(), self.plans());
         let (name, key) = (instance.to_string(), key.to_string());
         let written = tokio::task::spawn_blocking(move || store.commit_if(&name, &key, &sinks, decide))
             .await??
@@ -179,6 +201,7 @@ impl Recorder {
         events: Vec<Event>,
         previous: Option<String>,
     ) -> Result<(usize, usize), RecordError> {
+        // Alertmanager chose this node: never held for the pair.
         let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
         let (stored, rows) = tokio::task::spawn_blocking(move || -> crate::store::Result<(usize, usize)> {
             if previous.is_some_and(|id| store.has_event(&id).unwrap_or(false)) {
@@ -197,7 +220,7 @@ impl Recorder {
     /// Lets time pass for the noise policy (held notices, flapping that
     /// settles, reminders); wakes the sinks when it wrote rows.
     pub(crate) async fn tick(&self) -> Result<usize, RecordError> {
-        let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
+        let (store, sinks) = (self.0.store.clone(), self.plans());
         let (rows, _) = tokio::task::spawn_blocking(move || store.tick(&sinks, chrono::Utc::now())).await??;
         if rows > 0 {
             self.hand_on();
@@ -208,7 +231,7 @@ impl Recorder {
     /// Alerts of instances that are no longer configured get their closing
     /// message (no alert stays open forever).
     pub(crate) async fn close_unwatched(&self, instances: Vec<String>) -> Result<usize, RecordError> {
-        let (store, sinks) = (self.0.store.clone(), self.0.sinks.clone());
+        let (store, sinks) = (self.0.store.clone(), self.plans());
         let rows = tokio::task::spawn_blocking(move || store.close_unwatched(&instances, &sinks)).await??;
         if rows > 0 {
             self.hand_on();
