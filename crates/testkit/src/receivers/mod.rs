@@ -232,6 +232,9 @@ struct Inner {
     flavour: Flavour,
     secret: Option<String>,
     mode: Mutex<Mode>,
+    /// Modes for requests whose path starts with a prefix (first match wins
+    /// over `mode`): one client of several failing, e.g. a node of a pair.
+    path_modes: Mutex<Vec<(String, Mode)>>,
     settings: Mutex<Settings>,
     rate: Mutex<RateState>,
     log: Mutex<Vec<Recorded>>,
@@ -284,6 +287,7 @@ impl Receiver {
                 flavour,
                 secret: secret.map(str::to_string),
                 mode: Mutex::new(Mode::Ok),
+                path_modes: Mutex::new(Vec::new()),
                 settings: Mutex::new(Settings {
                     keywords: Vec::new(),
                     ip_denied: false,
@@ -360,6 +364,16 @@ impl Receiver {
 
     pub fn set_mode(&self, mode: Mode) {
         *self.inner.mode.lock().unwrap() = mode;
+    }
+
+    /// How requests whose path starts with `prefix` are answered, over
+    /// [`Receiver::set_mode`]; `None` removes the override.
+    pub fn set_mode_for_path(&self, prefix: &str, mode: Option<Mode>) {
+        let mut m = self.inner.path_modes.lock().unwrap();
+        m.retain(|(p, _)| p != prefix);
+        if let Some(mode) = mode {
+            m.push((prefix.to_string(), mode));
+        }
     }
 
     /// Keyword protection (Feishu, Lark, DingTalk): a message must contain at least one
@@ -628,7 +642,14 @@ async fn handle(
     let received_instant = Instant::now();
     let received_at = SystemTime::now();
     let json: Option<Value> = serde_json::from_slice(&body).ok();
-    let mode = inner.mode.lock().unwrap().clone();
+    let mode = inner
+        .path_modes
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| uri.path().starts_with(p.as_str()))
+        .map(|(_, m)| m.clone())
+        .unwrap_or_else(|| inner.mode.lock().unwrap().clone());
     let settings = inner.settings.lock().unwrap().clone();
     let flavour = inner.flavour;
     let verdict = match &mode {
