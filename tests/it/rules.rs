@@ -17,6 +17,11 @@ use testkit::tempdir;
 
 const RULES: &str = "contrib/prometheus/haproxy-rules.yml";
 const RULE_TESTS: &str = "contrib/prometheus/haproxy-rules.test.yml";
+/// The pair's "nobody is alerting" rules (docs/keepalived.md).
+const PAIR_RULES: &str = "contrib/prometheus/hawatch-pair.rules.yml";
+const PAIR_RULE_TESTS: &str = "contrib/prometheus/hawatch-pair.rules.test.yml";
+/// Each rules file and its promtool unit tests.
+const RULE_FILES: [(&str, &str); 2] = [(RULES, RULE_TESTS), (PAIR_RULES, PAIR_RULE_TESTS)];
 const DASHBOARD: &str = "contrib/grafana/hawatch-haproxy.json";
 
 /// The series hawatch's `/metrics` serves: the Go haproxy_exporter's names, then
@@ -120,6 +125,9 @@ const KNOWN_METRICS: &[&str] = &[
     "hawatch_notifications_dead",
     "hawatch_store_size_bytes",
     "hawatch_alertmanager_alerts_received_total",
+    "hawatch_pair_alerting",
+    // Prometheus' own, per scrape target.
+    "up",
 ];
 
 fn repo_file(rel: &str) -> PathBuf {
@@ -393,14 +401,27 @@ fn rule_exprs_reads_inline_and_block_values() {
 
 #[test]
 fn promtool_checks_the_rules() {
-    let out = promtool_ok(&["check", "rules", RULES]);
-    assert!(out.contains("SUCCESS"), "{out}");
+    for (rules, _) in RULE_FILES {
+        let out = promtool_ok(&["check", "rules", rules]);
+        assert!(out.contains("SUCCESS"), "{rules}: {out}");
+    }
 }
 
 #[test]
 fn promtool_rule_unit_tests_pass() {
-    let out = promtool_ok(&["test", "rules", RULE_TESTS]);
-    assert!(out.contains("SUCCESS"), "{out}");
+    for (_, tests) in RULE_FILES {
+        let out = promtool_ok(&["test", "rules", tests]);
+        assert!(out.contains("SUCCESS"), "{tests}: {out}");
+    }
+}
+
+#[test]
+fn pair_rules_use_only_metrics_hawatch_serves() {
+    let exprs = rule_exprs(&read(PAIR_RULES));
+    assert_eq!(exprs.len(), 2, "{exprs:?}");
+    let unknown = unknown_metrics(&exprs);
+    assert!(unknown.is_empty(), "{PAIR_RULES}: {unknown:?}");
+    assert!(all_names(&exprs).contains("hawatch_pair_alerting"));
 }
 
 #[test]
@@ -452,12 +473,18 @@ fn alerts(yaml: &str) -> BTreeMap<String, (String, bool, bool)> {
 
 #[test]
 fn every_alert_has_severity_text_and_a_firing_and_a_quiet_test() {
-    let alerts = alerts(&read(RULES));
-    assert!(alerts.len() >= 20, "found only {} alerts in {RULES}", alerts.len());
+    assert!(alerts(&read(RULES)).len() >= 20, "found only a few alerts in {RULES}");
+    for (rules, tests) in RULE_FILES {
+        alerts_have_text_and_cases(rules, tests);
+    }
+}
+
+fn alerts_have_text_and_cases(rules: &str, tests: &str) {
+    let alerts = alerts(&read(rules));
     for (name, (severity, summary, description)) in &alerts {
         assert!(
             severity == "critical" || severity == "warning",
-            "{name}: severity {severity:?}, want critical or warning"
+            "{rules}: {name}: severity {severity:?}, want critical or warning"
         );
         assert!(
             *summary && *description,
@@ -467,8 +494,8 @@ fn every_alert_has_severity_text_and_a_firing_and_a_quiet_test() {
 
     // In the test file: `alertname: X` followed by `exp_alerts: []` (must not fire) or
     // by `exp_alerts:` and a list of `- exp_labels:` (must fire).
-    let tests = read(RULE_TESTS);
-    let lines: Vec<&str> = tests
+    let text = read(tests);
+    let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -482,13 +509,13 @@ fn every_alert_has_severity_text_and_a_firing_and_a_quiet_test() {
         let name = name.trim().to_string();
         assert!(
             alerts.contains_key(&name),
-            "{RULE_TESTS} tests {name}, which {RULES} does not define"
+            "{tests} tests {name}, which {rules} does not define"
         );
         match (lines.get(i + 1), lines.get(i + 2)) {
             (Some(&"exp_alerts: []"), _) => quiet.insert(name),
             (Some(&"exp_alerts:"), Some(next)) if next.starts_with("- exp_labels:") => fires.insert(name),
             other => {
-                panic!("{RULE_TESTS}: after `alertname: {name}` expected `exp_alerts: []` or a list, got {other:?}")
+                panic!("{tests}: after `alertname: {name}` expected `exp_alerts: []` or a list, got {other:?}")
             }
         };
     }
@@ -496,11 +523,11 @@ fn every_alert_has_severity_text_and_a_firing_and_a_quiet_test() {
     let missing_quiet: Vec<&String> = alerts.keys().filter(|a| !quiet.contains(*a)).collect();
     assert!(
         missing_fire.is_empty(),
-        "alerts without a case where they fire: {missing_fire:?}"
+        "{rules}: alerts without a case where they fire: {missing_fire:?}"
     );
     assert!(
         missing_quiet.is_empty(),
-        "alerts without a case where they must not fire: {missing_quiet:?}"
+        "{rules}: alerts without a case where they must not fire: {missing_quiet:?}"
     );
 }
 
