@@ -263,7 +263,8 @@ async fn pair_report(state: &AppState, holds_vip: bool) -> Option<PairReport> {
         .collect();
     let store = state.recorder.store().clone();
     let asked = names.clone();
-    let delivering = tokio::task::spawn_blocking(move || store.delivering(&asked, now))
+    let told_since = now - chrono::Duration::milliseconds(crate::logic::pair::TOLD_WINDOW_MS);
+    let delivering = tokio::task::spawn_blocking(move || store.delivering(&asked, now, told_since))
         .await
         .ok()
         .and_then(Result::ok)
@@ -272,10 +273,16 @@ async fn pair_report(state: &AppState, holds_vip: bool) -> Option<PairReport> {
         .heartbeats
         .iter()
         .take(MAX_ITEMS)
-        .map(|(name, beat, max)| PollReport {
-            name: name.clone(),
-            last_poll_age_ms: (beat.last_ms() > 0).then(|| (now_ms - beat.last_ms()).max(0) as u64),
-            late_after_ms: 3 * max.as_millis() as u64,
+        .map(|(name, beat, max)| {
+            let since = |t: i64| (t > 0).then(|| (now_ms - t).max(0) as u64);
+            PollReport {
+                name: name.clone(),
+                // Before its first poll: since the poller started, so a
+                // first poll that never ends is late too.
+                last_poll_age_ms: since(beat.last_ms()).or(since(beat.born_ms())),
+                last_success_age_ms: since(beat.answered_ms()),
+                late_after_ms: 3 * max.as_millis() as u64,
+            }
         })
         .collect();
     let pair = gate.lock();
@@ -285,11 +292,13 @@ async fn pair_report(state: &AppState, holds_vip: bool) -> Option<PairReport> {
             let d = delivering.iter().find(|d| &d.sink == n);
             SinkReport {
                 name: n.clone(),
-                role: pair.role(n),
+                role: pair.reported_role(n, now_ms),
                 pending: d.map_or(0, |d| d.pending),
                 oldest_pending_age_ms: d.and_then(|d| d.oldest_pending).map(age),
+                oldest_unsent_age_ms: d.and_then(|d| d.oldest_unsent).map(age),
                 last_success_age_ms: d.and_then(|d| d.last_success).map(age),
                 takeover_ended_age_ms: pair.ended_age_ms(n, now_ms),
+                told: d.map(|d| d.told.clone()).unwrap_or_default(),
             }
         })
         .collect();

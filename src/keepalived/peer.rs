@@ -66,20 +66,28 @@ async fn ask(http: &reqwest::Client, url: &str, auth: &Option<(String, Secret)>)
 }
 
 /// The peer's answer. Untrusted: any JSON is read without a panic, a list
-/// longer than `pair::MAX_ITEMS` is cut.
+/// longer than `pair::MAX_ITEMS` is cut, ages are capped at a day.
 pub fn parse_answer(body: &[u8]) -> Result<Answer, String> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let vips = v["vips_held"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
+    // A report this hawatch cannot read (a newer peer's, say) is treated as
+    // none: such a peer is never taken over while it answers, and the
+    // split-brain watch goes on.
     let pair = match &v["pair"] {
         serde_json::Value::Null => None,
-        p => Some(
-            serde_json::from_value::<PairReport>(p.clone())
-                .map_err(|e| format!("its `pair` report is unreadable: {e}"))?
-                .bounded(),
-        ),
+        p => match serde_json::from_value::<PairReport>(p.clone()) {
+            Ok(r) => Some(r.bounded()),
+            Err(e) => {
+                static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!("the peer's `pair` report is unreadable ({e}): it is not taken over while it answers; run the same hawatch version on both nodes");
+                }
+                None
+            }
+        },
     };
     Ok((vips, pair))
 }
@@ -213,7 +221,12 @@ async fn apply(recorder: &Recorder, step: Step, info: &VrrpInfo, reconciled: &mu
         let mut told = 0;
         for a in actions {
             let res = match &a {
-                Action::Release { sink, from_ms, telling } => store.pair_release(sink, time(*from_ms), *telling),
+                Action::Release {
+                    sink,
+                    from_ms,
+                    telling,
+                    skip,
+                } => store.pair_release(sink, time(*from_ms), *telling, skip),
                 Action::Discard { sink, before_ms } => store.pair_discard(sink, time(*before_ms)).map(|_| 0),
             };
             match res {

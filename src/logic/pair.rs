@@ -25,6 +25,17 @@ use serde::{Deserialize, Serialize};
 /// stays small whatever the peer sends.
 pub const MAX_ITEMS: usize = 64;
 
+/// Ages read from the peer are capped at a day.
+pub const MAX_AGE_MS: u64 = 86_400_000;
+
+/// A node reports what it told this far back: far more than the
+/// [`SKEW_MS`] and the second between two looks that a release reaches
+/// back over.
+pub const TOLD_WINDOW_MS: i64 = 60_000;
+
+/// The longest key of `told` that is read.
+const MAX_KEY: usize = 512;
+
 /// How far apart the two nodes may see one change of HAProxy's: each polls
 /// its own HAProxy, whose health checks run on their own clocks (default
 /// `inter 2s fall 3`: up to one `inter` apart, plus a poll interval each).
@@ -99,6 +110,11 @@ pub struct PollReport {
     /// not: a poll that finds HAProxy down is news the node tells, and
     /// keepalived moves the VIP for it.
     pub last_poll_age_ms: Option<u64>,
+    /// Since the last poll HAProxy answered: what the node has seen of
+    /// HAProxy goes up to then (its own HAProxy down, it cannot see a
+    /// backend change, whatever it tells). `None`: never.
+    #[serde(default)]
+    pub last_success_age_ms: Option<u64>,
     /// Later than this, the poller is stuck (3 × (interval + timeout)).
     pub late_after_ms: u64,
 }
@@ -112,10 +128,19 @@ pub struct SinkReport {
     pub pending: i64,
     /// The oldest of them: how long it has waited.
     pub oldest_pending_age_ms: Option<u64>,
+    /// The oldest message not yet sent, also if quiet hours hold it: the
+    /// node has told everything written before it.
+    #[serde(default)]
+    pub oldest_unsent_age_ms: Option<u64>,
     /// Since the last delivery that succeeded.
     pub last_success_age_ms: Option<u64>,
     /// Since this node's takeover of this sink ended.
     pub takeover_ended_age_ms: Option<u64>,
+    /// What this node delivered through the sink lately ([`TOLD_WINDOW_MS`]),
+    /// as [`Notice::pair_key`](crate::model::notice::Notice::pair_key)s: the
+    /// other node does not tell these again when it starts telling.
+    #[serde(default)]
+    pub told: Vec<String>,
 }
 
 /// What a node says of its alerting (`pair` in `GET /api/vrrp`).
@@ -129,11 +154,41 @@ pub struct PairReport {
 }
 
 impl PairReport {
-    /// Keeps at most [`MAX_ITEMS`] of each list.
+    /// Keeps at most [`MAX_ITEMS`] of each list, and ages of at most a day
+    /// (a larger one says nothing more, and would reach back to 1970).
     pub fn bounded(mut self) -> PairReport {
         self.instances.truncate(MAX_ITEMS);
         self.sinks.truncate(MAX_ITEMS);
+        let cap = |a: &mut Option<u64>| {
+            if let Some(v) = a {
+                *v = (*v).min(MAX_AGE_MS);
+            }
+        };
+        for i in &mut self.instances {
+            cap(&mut i.last_poll_age_ms);
+            cap(&mut i.last_success_age_ms);
+            i.late_after_ms = i.late_after_ms.min(MAX_AGE_MS);
+        }
+        for s in &mut self.sinks {
+            cap(&mut s.oldest_pending_age_ms);
+            cap(&mut s.oldest_unsent_age_ms);
+            cap(&mut s.last_success_age_ms);
+            cap(&mut s.takeover_ended_age_ms);
+            s.told.truncate(MAX_ITEMS);
+            s.told.retain(|k| k.len() <= MAX_KEY);
+        }
         self
+    }
+
+    /// Up to when this node has told what it saw: its oldest unsent
+    /// message, and the last poll each HAProxy answered. `None` if some
+    /// instance never answered.
+    fn lag_ms(&self, sink: &SinkReport) -> Option<u64> {
+        let mut lag = sink.oldest_unsent_age_ms.or(sink.oldest_pending_age_ms).unwrap_or(0);
+        for i in &self.instances {
+            lag = lag.max(i.last_success_age_ms?);
+        }
+        Some(lag)
     }
 
     fn sink(&self, name: &str) -> Option<&SinkReport> {
@@ -168,11 +223,13 @@ pub struct Times {
 /// What to do with rows already written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Held rows of `sink` written at or after `from_ms` are told now.
+    /// Held rows of `sink` written at or after `from_ms` are told now,
+    /// except notices whose key is in `skip` (the peer told those).
     Release {
         sink: String,
         from_ms: i64,
         telling: Telling,
+        skip: Vec<String>,
     },
     /// Held rows of `sink` written before `before_ms` were told by the peer.
     Discard { sink: String, before_ms: i64 },
@@ -201,6 +258,8 @@ struct SinkState {
     healthy_since: Option<i64>,
     /// When this node's last takeover of the sink ended.
     ended_ms: Option<i64>,
+    /// What the peer said it told lately (its last answer).
+    peer_told: Vec<String>,
 }
 
 /// The roles of one node.
@@ -208,6 +267,9 @@ struct SinkState {
 pub struct Pair {
     times: Times,
     started_ms: i64,
+    /// Held rows from this on may be this node's to tell: its start, or the
+    /// start of a gap in its looks.
+    held_since_ms: i64,
     last_answer_ms: Option<i64>,
     /// The last look: roles older than `takeover_after` are stale (this
     /// process was frozen, or its peer watch stuck), and the peer may have
@@ -221,6 +283,7 @@ impl Pair {
         Pair {
             times,
             started_ms: now_ms,
+            held_since_ms: now_ms,
             last_answer_ms: None,
             last_step_ms: None,
             sinks: sinks.iter().map(|s| (s.clone(), SinkState::default())).collect(),
@@ -242,6 +305,15 @@ impl Pair {
             Telling::Hold
         } else {
             self.role(sink).telling()
+        }
+    }
+
+    /// The role `/api/vrrp` reports: `starting` while the roles are stale
+    /// (what is written meanwhile is held, see [`Pair::telling`]).
+    pub fn reported_role(&self, sink: &str, now_ms: i64) -> Role {
+        match (self.role(sink), self.telling(sink, now_ms)) {
+            (Role::Active, Telling::Hold) => Role::Starting,
+            (r, _) => r,
         }
     }
 
@@ -278,8 +350,11 @@ impl Pair {
         if let Some(last) = self.last_step_ms {
             if (now_ms - last).max(0) as u64 >= t.takeover_after {
                 // A gap (frozen, or the peer watch stuck): as after a start,
-                // the holder waits for the peer's answer before it tells.
-                self.started_ms = last;
+                // the holder waits for the peer's answer before it tells
+                // (up to `takeover_after` from now); what was held since the
+                // last look is its to tell if the peer did not take over.
+                self.started_ms = now_ms;
+                self.held_since_ms = last;
                 self.last_answer_ms = None;
                 for st in self.sinks.values_mut() {
                     if st.role == Role::Active {
@@ -306,6 +381,9 @@ impl Pair {
                 _ => None,
             };
             let peer_sink = report.and_then(|r| r.sink(&name));
+            if let Some(s) = peer_sink {
+                st.peer_told.clone_from(&s.told);
+            }
             let new = if mine {
                 match peer {
                     Peer::Answered(_) if peer_sink.is_some_and(|s| s.role == Role::Takeover) => Role::Yield,
@@ -371,7 +449,7 @@ impl Pair {
                 (_, Role::Takeover) => {
                     // Everything the holder may not have told: since it last
                     // had it all told (less the skew), or since this node started.
-                    st.tell_from_ms = st.covered_ms.map_or(self.started_ms, |c| c.saturating_sub(SKEW_MS));
+                    st.tell_from_ms = st.covered_ms.map_or(self.held_since_ms, |c| c.saturating_sub(SKEW_MS));
                     st.healthy_since = None;
                 }
                 (Role::Takeover, _) => {
@@ -380,37 +458,34 @@ impl Pair {
                     st.covered_ms = Some(now_ms);
                     st.tell_from_ms = now_ms;
                 }
-                (Role::Starting, Role::Active) => st.tell_from_ms = self.started_ms,
+                (Role::Starting, Role::Active) => st.tell_from_ms = self.held_since_ms,
                 (Role::Yield, Role::Active) => {
                     // The peer told up to its handback (or until it fell
-                    // silent). No skew margin here: the handback's moment
-                    // follows health, not a change, so a change seen on
-                    // both sides of it is a coincidence; a margin would
-                    // tell again what this node caught up on after a restart.
+                    // silent); less the skew, what it told is skipped.
                     let end = match peer_sink.and_then(|s| s.takeover_ended_age_ms) {
                         Some(age) => ago(now_ms, age),
                         None => heard_ms,
                     };
-                    st.tell_from_ms = end;
+                    st.tell_from_ms = end.saturating_sub(SKEW_MS);
                     step.actions.push(Action::Discard {
                         sink: name.clone(),
-                        before_ms: end,
+                        before_ms: st.tell_from_ms,
                     });
                 }
-                (_, Role::Active) => st.tell_from_ms = now_ms,
+                // The VIP came here: tell from where the old holder's
+                // telling ended (its last poll its HAProxy answered, less
+                // the skew: a VIP usually moves because that HAProxy died,
+                // and what followed, only this node saw); what the old
+                // holder told is skipped.
+                (_, Role::Active) => {
+                    st.tell_from_ms = st.covered_ms.map_or(now_ms, |c| c.min(now_ms).saturating_sub(SKEW_MS))
+                }
                 _ => {}
             }
             // The peer's coverage, while it tells this sink as the holder.
             if new == Role::Standby {
                 if let (Some(r), Some(s)) = (report, peer_sink) {
-                    if r.holds_vip && s.role == Role::Active {
-                        let lag = r
-                            .instances
-                            .iter()
-                            .filter_map(|i| i.last_poll_age_ms)
-                            .max()
-                            .unwrap_or(0)
-                            .max(s.oldest_pending_age_ms.unwrap_or(0));
+                    if let (true, Role::Active, Some(lag)) = (r.holds_vip, s.role, r.lag_ms(s)) {
                         let covered = ago(now_ms, lag);
                         st.covered_ms = Some(st.covered_ms.map_or(covered, |c| c.max(covered)));
                     }
@@ -429,6 +504,7 @@ impl Pair {
                     sink: name.clone(),
                     from_ms: st.tell_from_ms,
                     telling: new.telling(),
+                    skip: st.peer_told.clone(),
                 });
             }
             if old != new {
@@ -475,6 +551,7 @@ mod tests {
             instances: vec![PollReport {
                 name: "lb".into(),
                 last_poll_age_ms: Some(poll_age),
+                last_success_age_ms: Some(poll_age),
                 late_after_ms: 3_000,
             }],
             sinks: vec![SinkReport {
@@ -482,8 +559,10 @@ mod tests {
                 role,
                 pending: i64::from(oldest.is_some()),
                 oldest_pending_age_ms: oldest,
+                oldest_unsent_age_ms: oldest,
                 last_success_age_ms: Some(1_000),
                 takeover_ended_age_ms: None,
+                told: Vec::new(),
             }],
         }
     }
@@ -600,14 +679,17 @@ mod tests {
             role: Role::Active,
             pending: 0,
             oldest_pending_age_ms: None,
+            oldest_unsent_age_ms: None,
             last_success_age_ms: Some(5),
             takeover_ended_age_ms: None,
+            told: Vec::new(),
         });
         let s = p.step(100_000, false, &Peer::Answered(Some(&r)));
         assert_eq!(s.takeover, None);
         // Its oldest unsent row has waited since 40_001: covered to there.
         assert_eq!(discards(&s), vec![40_001 - SKEW_MS, 99_700 - SKEW_MS]);
         r.sinks[0].oldest_pending_age_ms = Some(61_000);
+        r.sinks[0].oldest_unsent_age_ms = Some(61_000);
         let s = p.step(101_000, false, &Peer::Answered(Some(&r)));
         assert_eq!((p.role("hook"), p.role("mail")), (Role::Takeover, Role::Standby));
         let (sinks, why) = s.takeover.clone().unwrap();
@@ -640,8 +722,8 @@ mod tests {
         r.sinks[0].takeover_ended_age_ms = Some(400);
         let s = p.step(62_000, true, &Peer::Answered(Some(&r)));
         assert_eq!(p.role("hook"), Role::Active);
-        assert_eq!(discards(&s), vec![61_600]);
-        assert_eq!(releases(&s), vec![(61_600, Telling::Tell)]);
+        assert_eq!(discards(&s), vec![61_600 - SKEW_MS]);
+        assert_eq!(releases(&s), vec![(61_600 - SKEW_MS, Telling::Tell)]);
     }
 
     #[test]
@@ -664,8 +746,14 @@ mod tests {
             &Peer::Answered(Some(&report(false, Role::Standby, None, 300))),
         );
         assert_eq!(p.telling("hook", 1_500), Telling::Tell);
-        // SIGSTOP for 20 s: what the pollers write on waking is held.
+        // SIGSTOP for 20 s: what the pollers write on waking is held, and the
+        // peer is told so.
         assert_eq!(p.telling("hook", 21_000), Telling::Hold);
+        assert_eq!(p.reported_role("hook", 21_000), Role::Starting);
+        // Its first ask on waking may fail (its timeout ran out while it was
+        // stopped): it waits for an answer, `takeover_after` from now.
+        let s = p.step(21_050, true, &Peer::Silent("timeout"));
+        assert_eq!((p.role("hook"), releases(&s)), (Role::Starting, vec![]));
         let r = report(false, Role::Takeover, None, 300);
         let s = p.step(21_100, true, &Peer::Answered(Some(&r)));
         assert_eq!(p.role("hook"), Role::Yield);
@@ -699,8 +787,53 @@ mod tests {
         }
         let s = p.step(20_000, true, &Peer::Answered(Some(&moving)));
         assert_eq!(p.role("hook"), Role::Active);
-        assert_eq!(releases(&s), vec![(20_000, Telling::Tell)]);
+        // From where lb1's telling ended (its last look as the holder, less
+        // its poll lag): what only this node saw during the move is told.
+        assert_eq!(releases(&s), vec![(700 - SKEW_MS, Telling::Tell)]);
         assert_eq!((s.takeover, s.handback), (None, None));
+    }
+
+    #[test]
+    fn what_the_peer_told_lately_is_skipped_when_this_node_starts_telling() {
+        let mut p = Pair::new(T, &sinks(), 0);
+        let mut r = healthy_holder();
+        r.sinks[0].told = vec!["event|app/s1|server_up|UP".into()];
+        p.step(1_000, false, &Peer::Answered(Some(&r)));
+        // Silent: its last list is what it told.
+        for at in [2_000, 3_000, 4_000, 5_000] {
+            p.step(at, false, &Peer::Silent("refused"));
+        }
+        let s = p.step(6_000, false, &Peer::Silent("refused"));
+        let skip: Vec<&Vec<String>> = s
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Release { skip, .. } => Some(skip),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(skip, vec![&vec!["event|app/s1|server_up|UP".to_string()]]);
+    }
+
+    #[test]
+    fn a_holder_whose_haproxy_stopped_answering_covers_only_what_it_saw() {
+        let mut p = Pair::new(T, &sinks(), 0);
+        let mut r = healthy_holder();
+        p.step(10_000, false, &Peer::Answered(Some(&r)));
+        // Its HAProxy died 4 s ago: it polls on, but has seen nothing since.
+        r.instances[0].last_success_age_ms = Some(4_000);
+        let s = p.step(11_000, false, &Peer::Answered(Some(&r)));
+        assert_eq!(discards(&s), vec![9_700 - SKEW_MS], "coverage does not move back or on");
+        let s = p.step(
+            12_000,
+            true,
+            &Peer::Answered(Some(&report(false, Role::Standby, None, 300))),
+        );
+        assert_eq!(releases(&s), vec![(9_700 - SKEW_MS, Telling::Tell)]);
+        // An instance that never answered: no coverage at all.
+        let mut p = Pair::new(T, &sinks(), 0);
+        r.instances[0].last_success_age_ms = None;
+        assert!(discards(&p.step(10_000, false, &Peer::Answered(Some(&r)))).is_empty());
     }
 
     #[test]
@@ -722,6 +855,18 @@ mod tests {
     }
 
     #[test]
+    fn a_standby_that_was_frozen_does_not_take_over_on_one_failed_ask() {
+        let mut p = Pair::new(T, &sinks(), 0);
+        p.step(1_000, false, &Peer::Answered(Some(&healthy_holder())));
+        let s = p.step(30_000, false, &Peer::Silent("timeout"));
+        assert_eq!((p.role("hook"), s.takeover), (Role::Standby, None));
+        for at in [31_000, 32_000, 33_000, 34_000] {
+            assert_eq!(p.step(at, false, &Peer::Silent("timeout")).takeover, None);
+        }
+        assert!(p.step(35_000, false, &Peer::Silent("timeout")).takeover.is_some());
+    }
+
+    #[test]
     fn reports_are_bounded() {
         let mut r = healthy_holder();
         r.sinks = (0..1000)
@@ -730,6 +875,11 @@ mod tests {
                 ..r.sinks[0].clone()
             })
             .collect();
-        assert_eq!(r.bounded().sinks.len(), MAX_ITEMS);
+        r.sinks[0].takeover_ended_age_ms = Some(u64::MAX);
+        r.instances[0].last_success_age_ms = Some(u64::MAX);
+        let b = r.bounded();
+        assert_eq!(b.sinks.len(), MAX_ITEMS);
+        assert_eq!(b.sinks[0].takeover_ended_age_ms, Some(MAX_AGE_MS));
+        assert_eq!(b.instances[0].last_success_age_ms, Some(MAX_AGE_MS));
     }
 }

@@ -116,6 +116,36 @@ impl Notice {
         self.folded.iter().chain(std::iter::once(&self.event))
     }
 
+    /// What this notice says, the same on both nodes of a pair (no instance
+    /// name, no event id: each node names its own), and when: the notice
+    /// kind, the backend/server, the event kind, the new state, `@` the
+    /// event's time in ms. `None` for an instance's own events: each node's
+    /// HAProxy is its own.
+    pub(crate) fn pair_key(&self) -> Option<String> {
+        key_of(self.kind, &self.event)
+    }
+
+    /// [`Notice::pair_key`] and the keys of the events it folds (as if each
+    /// were told alone): what a node reports it told.
+    pub(crate) fn pair_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.pair_key()
+            .into_iter()
+            .chain(self.folded.iter().filter_map(|e| key_of(NoticeKind::Event, e)))
+    }
+
+    /// Whether the other node of a pair told this already: a key of `told`
+    /// says the same, of an event at most `skew_ms` apart (the two nodes
+    /// see one change at different polls).
+    pub(crate) fn told_in(&self, told: &[String], skew_ms: i64) -> bool {
+        let Some(mine) = self.pair_key() else { return false };
+        let Some((what, at)) = split_key(&mine) else {
+            return false;
+        };
+        told.iter()
+            .filter_map(|k| split_key(k))
+            .any(|(w, t)| w == what && (t - at).abs() <= skew_ms)
+    }
+
     /// Whether quiet hours let it through.
     pub(crate) fn urgent(&self) -> bool {
         self.severity == Severity::Critical
@@ -152,4 +182,22 @@ mod opt_time {
         struct W(#[serde(with = "rfc3339")] DateTime<Utc>);
         Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
     }
+}
+
+fn key_of(kind: NoticeKind, e: &Event) -> Option<String> {
+    let backend = e.backend.as_deref()?;
+    Some(format!(
+        "{}|{backend}/{}|{}|{}@{}",
+        kind.as_str(),
+        e.server.as_deref().unwrap_or(""),
+        e.kind.as_str(),
+        e.to.as_deref().unwrap_or(""),
+        e.time.timestamp_millis()
+    ))
+}
+
+/// A key's what and when.
+fn split_key(k: &str) -> Option<(&str, i64)> {
+    let (what, at) = k.rsplit_once('@')?;
+    Some((what, at.parse().ok()?))
 }

@@ -40,6 +40,25 @@ impl PairGate {
             .collect()
     }
 
+    /// `sinks` for the alerts of instances no longer configured: they were
+    /// HAProxy's, so their closing notices are held like the rest.
+    pub(crate) fn plans_for_removed(&self, sinks: &[SinkPlan], removed: BTreeSet<String>) -> Vec<SinkPlan> {
+        let removed = Arc::new(removed);
+        self.plans(sinks)
+            .into_iter()
+            .map(|s| SinkPlan {
+                gated: Some(removed.clone()),
+                ..s
+            })
+            .collect()
+    }
+
+    /// Whether this node tells `sink`'s alerts about `instance` now.
+    pub(crate) fn tells(&self, sink: &str, instance: &str) -> bool {
+        !self.instances.contains(instance)
+            || self.lock().telling(sink, chrono::Utc::now().timestamp_millis()) != crate::logic::pair::Telling::Hold
+    }
+
     pub(crate) fn node_role(&self) -> Role {
         self.lock().node_role()
     }

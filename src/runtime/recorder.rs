@@ -231,8 +231,27 @@ impl Recorder {
     /// Alerts of instances that are no longer configured get their closing
     /// message (no alert stays open forever).
     pub(crate) async fn close_unwatched(&self, instances: Vec<String>) -> Result<usize, RecordError> {
-        let (store, sinks) = (self.0.store.clone(), self.plans());
-        let rows = tokio::task::spawn_blocking(move || store.close_unwatched(&instances, &sinks)).await??;
+        let (store, plans) = (self.0.store.clone(), self.plans());
+        let pair = self.pair_gate().cloned();
+        let sinks = self.0.sinks.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            let plans = match pair {
+                // In a pair, an instance no longer watched was HAProxy's (only
+                // HAProxy's problems open alerts): its closing notices are
+                // told by one node too.
+                Some(g) => {
+                    let removed = store
+                        .alert_instances()?
+                        .into_iter()
+                        .filter(|i| !instances.contains(i))
+                        .collect();
+                    Arc::new(g.plans_for_removed(&sinks, removed))
+                }
+                None => plans,
+            };
+            store.close_unwatched(&instances, &plans)
+        })
+        .await??;
         if rows > 0 {
             self.hand_on();
         }

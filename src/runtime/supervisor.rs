@@ -55,17 +55,46 @@ impl Tasks {
     }
 }
 
-/// A part's liveness, read by the systemd watchdog and `/healthz`.
+/// A part's liveness, read by the systemd watchdog and `/healthz`; for a
+/// poller also when HAProxy last answered (the pair's peer reads both).
 #[derive(Default)]
-pub(crate) struct Heartbeat(AtomicI64);
+pub(crate) struct Heartbeat {
+    last: AtomicI64,
+    answered: AtomicI64,
+    born: i64,
+}
 
 impl Heartbeat {
+    /// A heartbeat that knows when its part started (0 for `default()`).
+    pub(crate) fn new() -> Heartbeat {
+        Heartbeat {
+            born: chrono::Utc::now().timestamp_millis(),
+            ..Default::default()
+        }
+    }
+
     pub(crate) fn beat(&self) {
-        self.0.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.last
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// The part finished its work and HAProxy answered.
+    pub(crate) fn answered(&self) {
+        self.answered
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
     pub(crate) fn last_ms(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+        self.last.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn answered_ms(&self) -> i64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// When the part started, if known.
+    pub(crate) fn born_ms(&self) -> i64 {
+        self.born
     }
 }
 

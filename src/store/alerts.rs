@@ -98,8 +98,13 @@ pub(crate) struct Delivering {
     pub(crate) pending: i64,
     /// When the oldest of them was written.
     pub(crate) oldest_pending: Option<DateTime<Utc>>,
+    /// The oldest row not sent yet, also if quiet hours hold it.
+    pub(crate) oldest_unsent: Option<DateTime<Utc>>,
     /// The last delivery that succeeded.
     pub(crate) last_success: Option<DateTime<Utc>>,
+    /// [`Notice::pair_keys`] of what it delivered since `told_since`, newest
+    /// first, at most `pair::MAX_ITEMS`.
+    pub(crate) told: Vec<String>,
 }
 
 pub(crate) const ROW_NOTICES: usize = 100;
@@ -377,6 +382,15 @@ impl Store {
 
     /// Closes the alerts of instances no longer configured (at start), and
     /// forgets the policy state of sinks no longer configured.
+    /// Every instance with an alert subject, for any sink.
+    pub(crate) fn alert_instances(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut q = c.prepare("SELECT DISTINCT instance FROM alerts")?;
+            let r = q.query_map([], |r| r.get(0))?;
+            r.collect()
+        })
+    }
+
     pub(crate) fn close_unwatched(&self, instances: &[String], sinks: &[SinkPlan]) -> Result<usize> {
         let now = Utc::now();
         self.with(|c| {
@@ -661,15 +675,70 @@ impl Store {
     }
 
     /// The pair: rows of `sink` held for the peer and written at or after
-    /// `from` are to be told now (`telling` is `Tell` or `Standby`). Returns
-    /// how many.
-    pub(crate) fn pair_release(&self, sink: &str, from: DateTime<Utc>, telling: plan::Telling) -> Result<usize> {
+    /// `from` are to be told now (`telling` is `Tell` or `Standby`), less
+    /// the notices the peer told ([`Notice::told_in`] `skip`); a row left
+    /// with none is closed. Returns the rows told.
+    pub(crate) fn pair_release(
+        &self,
+        sink: &str,
+        from: DateTime<Utc>,
+        telling: plan::Telling,
+        skip: &[String],
+    ) -> Result<usize> {
         let t = rfc3339::format(&from);
+        let now = rfc3339::format(&Utc::now());
+        let rows: Vec<(i64, Option<String>)> = self.with(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT id, notices FROM outbox WHERE sink = ?1 AND pair = 1 AND delivered_at IS NULL AND created_at >= ?2 ORDER BY id",
+            )?;
+            let r = q.query_map(params![sink, t], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            r.collect()
+        })?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Decided outside the transaction (JSON), applied in one.
+        let mut apply: Vec<(i64, Option<Option<String>>)> = Vec::with_capacity(rows.len());
+        for (id, notices) in rows {
+            let kept = match (&notices, skip.is_empty()) {
+                (Some(json), false) => {
+                    let all: Vec<Notice> = self.json(json)?;
+                    let n = all.len();
+                    let kept: Vec<Notice> = all
+                        .into_iter()
+                        .filter(|x| !x.told_in(skip, crate::logic::pair::SKEW_MS))
+                        .collect();
+                    match kept.len() {
+                        0 => None,
+                        k if k == n => Some(None),
+                        _ => Some(Some(serde_json::to_string(&kept).expect("notices serialize"))),
+                    }
+                }
+                _ => Some(None),
+            };
+            apply.push((id, kept));
+        }
         self.with(|c| {
-            c.execute(
-                "UPDATE outbox SET pair = ?3 WHERE sink = ?1 AND pair = 1 AND delivered_at IS NULL AND created_at >= ?2",
-                params![sink, t, telling.column()],
-            )
+            let tx = c.transaction()?;
+            let mut told = 0;
+            for (id, kept) in &apply {
+                match kept {
+                    None => {
+                        tx.execute(
+                            "UPDATE outbox SET pair = 3, delivered_at = ?2 WHERE id = ?1 AND pair = 1",
+                            params![id, now],
+                        )?;
+                    }
+                    Some(json) => {
+                        told += tx.execute(
+                            "UPDATE outbox SET pair = ?2, notices = coalesce(?3, notices) WHERE id = ?1 AND pair = 1",
+                            params![id, telling.column(), json],
+                        )?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(told)
         })
     }
 
@@ -685,33 +754,72 @@ impl Store {
         })
     }
 
-    /// How each of `sinks` is delivering, for the pair's other node.
-    pub(crate) fn delivering(&self, sinks: &[String], now: DateTime<Utc>) -> Result<Vec<Delivering>> {
+    /// How each of `sinks` is delivering, for the pair's other node, with
+    /// what it delivered since `told_since`.
+    pub(crate) fn delivering(
+        &self,
+        sinks: &[String],
+        now: DateTime<Utc>,
+        told_since: DateTime<Utc>,
+    ) -> Result<Vec<Delivering>> {
         let now_ms = now.timestamp_millis();
-        let rows: Vec<(String, i64, Option<String>, Option<String>)> = self.with(|c| {
+        type Row = (String, i64, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = self.with(|c| {
             let mut q = c.prepare_cached(
+                // The last delivery, sent plain (0) or as the standby (2):
+                // each a lookup in `outbox_delivered`, not a scan.
                 "SELECT count(*), min(created_at),
-                        (SELECT max(delivered_at) FROM outbox WHERE sink = ?1 AND pair <> 3 AND delivered_at IS NOT NULL)
+                        (SELECT min(created_at) FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1),
+                        nullif(max(coalesce((SELECT max(delivered_at) FROM outbox WHERE sink = ?1 AND pair = 0 AND delivered_at IS NOT NULL), ''),
+                                   coalesce((SELECT max(delivered_at) FROM outbox WHERE sink = ?1 AND pair = 2 AND delivered_at IS NOT NULL), '')), '')
                  FROM outbox WHERE sink = ?1 AND delivered_at IS NULL AND pair <> 1 AND hold_until_ms <= ?2",
             )?;
             sinks
                 .iter()
                 .map(|s| {
-                    q.query_row(params![s, now_ms], |r| Ok((s.clone(), r.get(0)?, r.get(1)?, r.get(2)?)))
+                    q.query_row(params![s, now_ms], |r| {
+                        Ok((s.clone(), r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
                 })
                 .collect()
         })?;
+        let since = rfc3339::format(&told_since);
+        let mut told: Vec<Vec<String>> = Vec::with_capacity(sinks.len());
+        for sink in sinks {
+            let bodies: Vec<String> = self.with(|c| {
+                let mut q = c.prepare_cached(
+                    "SELECT notices FROM outbox WHERE sink = ?1 AND pair IN (0, 2) AND delivered_at >= ?2 AND notices IS NOT NULL
+                     ORDER BY delivered_at DESC, id DESC LIMIT 64",
+                )?;
+                let r = q.query_map(params![sink, since], |r| r.get(0))?;
+                r.collect()
+            })?;
+            let mut keys: Vec<String> = Vec::new();
+            for b in bodies {
+                for n in self.json::<Vec<Notice>>(&b)? {
+                    for k in n.pair_keys() {
+                        if keys.len() < crate::logic::pair::MAX_ITEMS && !keys.contains(&k) {
+                            keys.push(k);
+                        }
+                    }
+                }
+            }
+            told.push(keys);
+        }
         let time = |s: Option<String>| {
             s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
         Ok(rows
             .into_iter()
-            .map(|(sink, pending, oldest, last)| Delivering {
+            .zip(told)
+            .map(|((sink, pending, oldest, unsent, last), told)| Delivering {
                 sink,
                 pending,
                 oldest_pending: time(oldest),
+                oldest_unsent: time(unsent),
                 last_success: time(last),
+                told,
             })
             .collect())
     }

@@ -258,8 +258,8 @@ fn rows_held_for_the_pair_wait_until_released_or_dropped() {
     assert_eq!(s.expire("a", t1 - chrono::Duration::seconds(3600)).unwrap(), 0);
     // The peer told what came before t1; the rest is told now, marked.
     assert_eq!(s.pair_discard("a", t1).unwrap(), 1);
-    assert_eq!(s.pair_release("a", t1, Telling::Standby).unwrap(), 2);
-    assert_eq!(s.pair_release("a", t1, Telling::Standby).unwrap(), 0, "once");
+    assert_eq!(s.pair_release("a", t1, Telling::Standby, &[]).unwrap(), 2);
+    assert_eq!(s.pair_release("a", t1, Telling::Standby, &[]).unwrap(), 0, "once");
     let (ready, _) = s.ready("a", 100, now_ms()).unwrap();
     let notices: Vec<&crate::model::notice::Notice> = ready.iter().flat_map(|p| &p.notices).collect();
     assert_eq!(
@@ -273,20 +273,78 @@ fn rows_held_for_the_pair_wait_until_released_or_dropped() {
             ("s2".to_string(), true)
         ]
     );
+    let long_ago = chrono::Utc::now() - chrono::Duration::seconds(60);
     let d = s
-        .delivering(&["a".to_string(), "z".to_string()], chrono::Utc::now())
+        .delivering(&["a".to_string(), "z".to_string()], chrono::Utc::now(), long_ago)
         .unwrap();
     assert_eq!((d[0].pending, d[0].last_success), (3, None));
     assert!(d[0].oldest_pending.is_some());
     assert_eq!((d[1].pending, d[1].oldest_pending), (0, None));
     s.mark_delivered(&ready.iter().map(|p| p.id).collect::<Vec<_>>(), None)
         .unwrap();
-    let d = s.delivering(&["a".to_string()], chrono::Utc::now()).unwrap();
+    let d = s.delivering(&["a".to_string()], chrono::Utc::now(), long_ago).unwrap();
     assert_eq!((d[0].pending, d[0].oldest_pending), (0, None));
     assert!(d[0].last_success.is_some());
+    // What it told, as the other node compares it: no instance, no id.
+    let what: Vec<&str> = d[0].told.iter().map(|k| k.rsplit_once('@').unwrap().0).collect();
+    assert_eq!(
+        what,
+        [
+            "event|be/s2|server_down|DOWN",
+            "event|be/s1|server_down|DOWN",
+            "event|be/s9|server_down|DOWN"
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        d[0].told[2],
+        format!("event|be/s9|server_down|DOWN@{}", other.time.timestamp_millis())
+    );
     let stats = s.outbox_stats().unwrap();
     assert_eq!(
         (stats[0].pending, stats[0].delivered, stats[0].pair_held, stats[0].dead),
         (0, 3, 0, 0)
     );
+}
+
+/// What the peer told is not told again when held rows are released; a row
+/// left with nothing is closed.
+#[test]
+fn a_release_skips_what_the_peer_told() {
+    use crate::logic::plan::Telling;
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("h.db")).unwrap();
+    let held = vec![SinkPlan {
+        telling: Telling::Hold,
+        gated: Some(Arc::new(BTreeSet::from(["lb1".to_string()]))),
+        ..SinkPlan::plain("a")
+    }];
+    let t0 = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let (e1, e2, e3) = (ev(1), ev(2), ev(3));
+    s.commit("lb1", None, &[e1.clone(), e2.clone()], &held).unwrap();
+    s.commit("lb1", None, std::slice::from_ref(&e3), &held).unwrap();
+    // The instance's own events are never skipped: each node's HAProxy is its own.
+    let mut gone = ev(4);
+    (gone.backend, gone.server, gone.kind) = (None, None, Kind::InstanceUnreachable);
+    s.commit("lb1", None, &[gone.clone()], &held).unwrap();
+    let at = |e: &Event, off: i64| e.time.timestamp_millis() + off;
+    let skip = [
+        // The peer saw s1 and s3 go DOWN 2 s apart from this node.
+        format!("event|be/s1|server_down|DOWN@{}", at(&e1, 2_000)),
+        format!("event|be/s3|server_down|DOWN@{}", at(&e3, -2_000)),
+        // s2 too, but a minute earlier: another time it went DOWN.
+        format!("event|be/s2|server_down|DOWN@{}", at(&e2, -60_000)),
+        format!("event||instance_unreachable|DOWN@{}", at(&gone, 0)),
+    ];
+    assert_eq!(s.pair_release("a", t0, Telling::Tell, &skip).unwrap(), 2);
+    let (ready, _) = s.ready("a", 100, now_ms()).unwrap();
+    let told: Vec<(Option<String>, bool)> = ready
+        .iter()
+        .flat_map(|p| &p.notices)
+        .map(|n| (n.event.server.clone(), n.by_standby))
+        .collect();
+    assert_eq!(told, vec![(Some("s2".to_string()), false), (None, false)]);
+    assert_eq!(s.outbox_stats().unwrap()[0].pair_held, 0);
 }

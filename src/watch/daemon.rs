@@ -70,7 +70,7 @@ impl Daemon for Watch {
         }
         for s in &config.sinks {
             if let Sink::Alertmanager(am) = Sink::new(s, &config.notify, notify::http_client()) {
-                tasks.spawn(am_refresh(s.name.clone(), am, store.clone(), shutdown.clone()));
+                tasks.spawn(am_refresh(s.name.clone(), am, recorder.clone(), shutdown.clone()));
             }
         }
         close_unwatched(&config, &recorder).await;
@@ -190,17 +190,27 @@ async fn ticker(recorder: Recorder, shutdown: CancellationToken) {
 }
 
 /// Re-sends the firing alerts of an Alertmanager sink before they expire.
-async fn am_refresh(name: String, am: notify::alertmanager::Alertmanager, store: Store, shutdown: CancellationToken) {
+/// In a pair, only the alerts this node tells now: the other node re-sends
+/// its own.
+async fn am_refresh(
+    name: String,
+    am: notify::alertmanager::Alertmanager,
+    recorder: Recorder,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(am.resend_every) => {}
         }
-        let s = store.clone();
+        let s = recorder.store().clone();
         let n = name.clone();
-        let Ok(Ok(subjects)) = tokio::task::spawn_blocking(move || s.alerting(&n)).await else {
+        let Ok(Ok(mut subjects)) = tokio::task::spawn_blocking(move || s.alerting(&n)).await else {
             continue;
         };
+        if let Some(g) = recorder.pair_gate() {
+            subjects.retain(|(key, _)| g.tells(&name, key.split('/').next().unwrap_or(key)));
+        }
         let alerts = am.refresh(&subjects, chrono::Utc::now());
         if let Err(e) = am.post(&alerts).await {
             tracing::warn!(sink = %name, alerts = alerts.len(), "re-sending firing alerts failed: {e}");

@@ -47,7 +47,7 @@ impl Poller {
             recorder,
             state,
             http,
-            heartbeat: Arc::new(Heartbeat::default()),
+            heartbeat: Arc::new(Heartbeat::new()),
             last_reply: 0,
             trigger: Arc::new(Notify::new()),
         })
@@ -96,6 +96,9 @@ impl Poller {
         }
         self.state = Some(state);
         self.heartbeat.beat();
+        if reachable {
+            self.heartbeat.answered();
+        }
         crate::metrics::telemetry().poll(&self.inst.name, started.elapsed(), reachable, &events);
         Ok(events)
     }
