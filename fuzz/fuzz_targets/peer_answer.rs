@@ -3,11 +3,13 @@
 //! pair's roles (`logic::pair`, pure) without a panic.
 //! Invariants: lists are cut to `MAX_ITEMS`; a node holding the VIP never
 //! takes over; a takeover is announced exactly when a sink enters it, and a
-//! handback exactly when the last one leaves it.
+//! handback exactly when the last one leaves it; each key of a sink's
+//! `told` list leaves out at most one notice.
 #![no_main]
 
 use hawatch::keepalived::peer::parse_answer;
-use hawatch::logic::pair::{Pair, Peer, Role, Times, MAX_ITEMS};
+use hawatch::logic::pair::{Pair, Peer, Role, Times, MAX_ITEMS, SKEW_MS};
+use hawatch::model::notice::Told;
 use libfuzzer_sys::fuzz_target;
 
 const TIMES: Times = Times {
@@ -22,6 +24,23 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Some(r) = &report {
         assert!(r.instances.len() <= MAX_ITEMS && r.sinks.len() <= MAX_ITEMS);
+        for s in &r.sinks {
+            assert!(s.told.len() <= MAX_ITEMS);
+            // Every key asked for as many times as it is listed, twice over:
+            // no more than one notice per key is left out.
+            let mut told = Told::new(&s.told);
+            let mut taken = 0;
+            for _ in 0..2 {
+                for k in &s.told {
+                    if let Some((what, at)) = k.rsplit_once('@') {
+                        if let Ok(at) = at.parse::<i64>() {
+                            taken += usize::from(told.take_key(what, at, SKEW_MS));
+                        }
+                    }
+                }
+            }
+            assert!(taken <= told.len(), "{taken} taken of {} keys", told.len());
+        }
     }
     let sinks: Vec<String> = report
         .as_ref()

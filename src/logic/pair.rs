@@ -180,15 +180,21 @@ impl PairReport {
         self
     }
 
-    /// Up to when this node has told what it saw: its oldest unsent
-    /// message, and the last poll each HAProxy answered. `None` if some
-    /// instance never answered.
-    fn lag_ms(&self, sink: &SinkReport) -> Option<u64> {
-        let mut lag = sink.oldest_unsent_age_ms.or(sink.oldest_pending_age_ms).unwrap_or(0);
+    /// Up to when this node has seen HAProxy: the last poll each HAProxy
+    /// answered. `None` if some instance never answered.
+    fn seen_lag_ms(&self) -> Option<u64> {
+        let mut lag = 0;
         for i in &self.instances {
             lag = lag.max(i.last_success_age_ms?);
         }
         Some(lag)
+    }
+
+    /// Up to when this node has told what it saw: that, and its oldest
+    /// unsent message.
+    fn lag_ms(&self, sink: &SinkReport) -> Option<u64> {
+        let unsent = sink.oldest_unsent_age_ms.or(sink.oldest_pending_age_ms).unwrap_or(0);
+        Some(self.seen_lag_ms()?.max(unsent))
     }
 
     fn sink(&self, name: &str) -> Option<&SinkReport> {
@@ -252,6 +258,10 @@ struct SinkState {
     role: Role,
     /// Standby: the peer had told everything written before this (my clock).
     covered_ms: Option<i64>,
+    /// Standby: the peer had seen HAProxy up to this (told or about to be).
+    seen_ms: Option<i64>,
+    /// Standby: since when the holder has reported itself `starting`.
+    peer_starting_since: Option<i64>,
     /// Active / takeover: held rows from this on are told.
     tell_from_ms: i64,
     /// Takeover: since when the peer looks able to tell this sink again.
@@ -271,6 +281,8 @@ pub struct Pair {
     /// start of a gap in its looks.
     held_since_ms: i64,
     last_answer_ms: Option<i64>,
+    /// The peer has sent a `pair` report (it is not an older hawatch).
+    reported: bool,
     /// The last look: roles older than `takeover_after` are stale (this
     /// process was frozen, or its peer watch stuck), and the peer may have
     /// taken over meanwhile.
@@ -285,6 +297,7 @@ impl Pair {
             started_ms: now_ms,
             held_since_ms: now_ms,
             last_answer_ms: None,
+            reported: false,
             last_step_ms: None,
             sinks: sinks.iter().map(|s| (s.clone(), SinkState::default())).collect(),
         }
@@ -367,6 +380,9 @@ impl Pair {
         if matches!(peer, Peer::Answered(_)) {
             self.last_answer_ms = Some(now_ms);
         }
+        if matches!(peer, Peer::Answered(Some(_))) {
+            self.reported = true;
+        }
         let heard_ms = self.last_answer_ms.unwrap_or(self.started_ms);
         let silent_ms = (now_ms - heard_ms).max(0) as u64;
         let before = self.taken_over();
@@ -414,6 +430,16 @@ impl Pair {
                                 "the peer's sink {name} has not delivered for {} s",
                                 s.oldest_pending_age_ms.unwrap_or(0) / 1000
                             ))
+                        }
+                        // A holder that answers and polls but holds back
+                        // (its own peer watch stuck): as silent, after twice
+                        // the wait a start allows.
+                        (None, Some(s)) if r.holds_vip && s.role == Role::Starting => {
+                            let since = *st.peer_starting_since.get_or_insert(now_ms);
+                            let held = (now_ms - since).max(0) as u64;
+                            (held >= 2 * t.takeover_after).then(|| {
+                                format!("the peer's hawatch has held back without telling for {} s", held / 1000)
+                            })
                         }
                         _ => None,
                     },
@@ -472,15 +498,23 @@ impl Pair {
                         before_ms: st.tell_from_ms,
                     });
                 }
-                // The VIP came here: tell from where the old holder's
-                // telling ended (its last poll its HAProxy answered, less
-                // the skew: a VIP usually moves because that HAProxy died,
-                // and what followed, only this node saw); what the old
-                // holder told is skipped.
+                // The VIP came here from a holder that was telling: tell
+                // from where it last saw HAProxy (a VIP usually moves
+                // because that HAProxy died, and what followed, only this
+                // node saw), less the skew; what it told is skipped. Not
+                // from its oldest unsent message: it still sends those. A
+                // peer that never reported (an older hawatch) covered all.
                 (_, Role::Active) => {
-                    st.tell_from_ms = st.covered_ms.map_or(now_ms, |c| c.min(now_ms).saturating_sub(SKEW_MS))
+                    st.tell_from_ms = match st.seen_ms {
+                        Some(c) => c.min(now_ms).saturating_sub(SKEW_MS),
+                        None if self.reported => self.held_since_ms,
+                        None => now_ms,
+                    }
                 }
                 _ => {}
+            }
+            if peer_sink.is_none_or(|s| s.role != Role::Starting) && matches!(peer, Peer::Answered(_)) {
+                st.peer_starting_since = None;
             }
             // The peer's coverage, while it tells this sink as the holder.
             if new == Role::Standby {
@@ -488,6 +522,10 @@ impl Pair {
                     if let (true, Role::Active, Some(lag)) = (r.holds_vip, s.role, r.lag_ms(s)) {
                         let covered = ago(now_ms, lag);
                         st.covered_ms = Some(st.covered_ms.map_or(covered, |c| c.max(covered)));
+                    }
+                    if let (true, Role::Active, Some(lag)) = (r.holds_vip, s.role, r.seen_lag_ms()) {
+                        let seen = ago(now_ms, lag);
+                        st.seen_ms = Some(st.seen_ms.map_or(seen, |c| c.max(seen)));
                     }
                 }
                 if let Some(c) = st.covered_ms {
@@ -813,6 +851,53 @@ mod tests {
             })
             .collect();
         assert_eq!(skip, vec![&vec!["event|app/s1|server_up|UP".to_string()]]);
+    }
+
+    #[test]
+    fn the_vip_moving_from_a_holder_with_a_backlog_tells_only_what_it_did_not_see() {
+        // lb1 has a message waiting since 01:00 (quiet hours) but polls fine.
+        let mut p = Pair::new(T, &sinks(), 0);
+        let mut r = report(true, Role::Active, None, 300);
+        r.sinks[0].oldest_unsent_age_ms = Some(7_200_000);
+        let s = p.step(10_800_000, false, &Peer::Answered(Some(&r)));
+        assert_eq!(discards(&s), vec![3_600_000 - SKEW_MS], "its backlog is not told yet");
+        // The VIP comes here: lb1 still sends its backlog; tell what it did not see.
+        let s = p.step(
+            10_801_000,
+            true,
+            &Peer::Answered(Some(&report(false, Role::Standby, None, 300))),
+        );
+        assert_eq!(releases(&s), vec![(10_800_000 - 300 - SKEW_MS, Telling::Tell)]);
+    }
+
+    #[test]
+    fn the_vip_coming_before_any_coverage_tells_what_was_held() {
+        let mut never = healthy_holder();
+        never.instances[0].last_success_age_ms = None;
+        let mut p = Pair::new(T, &sinks(), 5_000);
+        p.step(6_000, false, &Peer::Answered(Some(&never)));
+        let s = p.step(7_000, true, &Peer::Answered(Some(&never)));
+        assert_eq!(releases(&s), vec![(5_000, Telling::Tell)]);
+        // An older hawatch never says what it told: it told all.
+        let mut p = Pair::new(T, &sinks(), 5_000);
+        p.step(6_000, false, &Peer::Answered(None));
+        let s = p.step(7_000, true, &Peer::Answered(None));
+        assert_eq!(releases(&s), vec![(7_000, Telling::Tell)]);
+    }
+
+    #[test]
+    fn a_holder_that_holds_back_too_long_is_taken_over() {
+        let mut p = Pair::new(T, &sinks(), 0);
+        let stuck = report(true, Role::Starting, None, 300);
+        for at in (1_000..11_000).step_by(1_000) {
+            assert_eq!(
+                p.step(at, false, &Peer::Answered(Some(&stuck))).takeover,
+                None,
+                "at {at}"
+            );
+        }
+        let (_, why) = p.step(11_000, false, &Peer::Answered(Some(&stuck))).takeover.unwrap();
+        assert!(why.contains("held back without telling for 10 s"), "{why}");
     }
 
     #[test]

@@ -3,6 +3,6 @@
 //! `since` times. Plain data and pure functions; nothing here does I/O.
 
 pub(crate) mod event;
-pub(crate) mod notice;
+pub mod notice;
 pub mod since;
 pub mod snapshot;

@@ -133,19 +133,6 @@ impl Notice {
             .chain(self.folded.iter().filter_map(|e| key_of(NoticeKind::Event, e)))
     }
 
-    /// Whether the other node of a pair told this already: a key of `told`
-    /// says the same, of an event at most `skew_ms` apart (the two nodes
-    /// see one change at different polls).
-    pub(crate) fn told_in(&self, told: &[String], skew_ms: i64) -> bool {
-        let Some(mine) = self.pair_key() else { return false };
-        let Some((what, at)) = split_key(&mine) else {
-            return false;
-        };
-        told.iter()
-            .filter_map(|k| split_key(k))
-            .any(|(w, t)| w == what && (t - at).abs() <= skew_ms)
-    }
-
     /// Whether quiet hours let it through.
     pub(crate) fn urgent(&self) -> bool {
         self.severity == Severity::Critical
@@ -200,4 +187,85 @@ fn key_of(kind: NoticeKind, e: &Event) -> Option<String> {
 fn split_key(k: &str) -> Option<(&str, i64)> {
     let (what, at) = k.rsplit_once('@')?;
     Some((what, at.parse().ok()?))
+}
+
+/// What the other node of a pair reported it told ([`Notice::pair_keys`]),
+/// each key good for one notice of this node's.
+pub struct Told(Vec<(String, i64, bool)>);
+
+impl Told {
+    /// Keys that do not read as `WHAT@MS` are left out (untrusted).
+    pub fn new(keys: &[String]) -> Told {
+        Told(
+            keys.iter()
+                .filter_map(|k| split_key(k).map(|(w, t)| (w.to_string(), t, false)))
+                .collect(),
+        )
+    }
+
+    /// Whether the other node told this notice already (see [`Told::take_key`]).
+    pub(crate) fn take(&mut self, n: &Notice, skew_ms: i64) -> bool {
+        let Some(mine) = n.pair_key() else { return false };
+        match split_key(&mine) {
+            Some((what, at)) => self.take_key(what, at, skew_ms),
+            None => false,
+        }
+    }
+
+    /// Whether an unused key says `what` of an event at most `skew_ms` from
+    /// `at_ms` (the two nodes see one change at different polls); the
+    /// nearest such key is used up.
+    pub fn take_key(&mut self, what: &str, at_ms: i64, skew_ms: i64) -> bool {
+        let nearest = self
+            .0
+            .iter_mut()
+            .filter(|(w, t, used)| !used && w == what && t.abs_diff(at_ms) <= skew_ms.unsigned_abs())
+            .min_by_key(|(_, t, _)| t.abs_diff(at_ms));
+        match nearest {
+            Some(k) => {
+                k.2 = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many keys were read.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down(server: &str, ms: i64) -> Notice {
+        let mut e = Event::new("lb2", Kind::ServerDown, Severity::Critical, "");
+        (e.backend, e.server, e.to) = (Some("app".into()), Some(server.into()), Some("DOWN".into()));
+        e.time = DateTime::from_timestamp_millis(ms).unwrap();
+        Notice::of(e)
+    }
+
+    #[test]
+    fn each_key_the_peer_told_skips_one_notice_the_nearest() {
+        let key = |ms: i64| format!("event|app/s1|server_down|DOWN@{ms}");
+        let mut told = Told::new(&[key(1_000), "garbage".into(), key(i64::MIN), format!("x@{}", i64::MAX)]);
+        // Two DOWNs here within 10 s of the one the peer told: one is its.
+        assert!(told.take(&down("s1", 2_000), 10_000));
+        assert!(!told.take(&down("s1", 8_000), 10_000));
+        // Another server, or the same too far apart: not told.
+        let mut told = Told::new(&[key(1_000)]);
+        assert!(!told.take(&down("s2", 1_000), 10_000));
+        assert!(!told.take(&down("s1", 11_001), 10_000));
+        assert!(told.take(&down("s1", -9_000), 10_000));
+        // An instance's own event is never the peer's.
+        let mut e = down("s1", 1_000);
+        (e.event.backend, e.event.server) = (None, None);
+        assert!(!Told::new(&[key(1_000)]).take(&e, 10_000));
+    }
 }

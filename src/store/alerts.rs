@@ -676,8 +676,9 @@ impl Store {
 
     /// The pair: rows of `sink` held for the peer and written at or after
     /// `from` are to be told now (`telling` is `Tell` or `Standby`), less
-    /// the notices the peer told ([`Notice::told_in`] `skip`); a row left
-    /// with none is closed. Returns the rows told.
+    /// the notices the peer told (`skip`, each key good for one notice,
+    /// [`Told`](crate::model::notice::Told)); a row left with none is
+    /// closed. Returns the rows told.
     pub(crate) fn pair_release(
         &self,
         sink: &str,
@@ -697,16 +698,28 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
-        // Decided outside the transaction (JSON), applied in one.
+        // Decided outside the transaction (JSON), applied in one. Rows in
+        // order, each reported key used up by one notice.
+        let mut told = crate::model::notice::Told::new(skip);
         let mut apply: Vec<(i64, Option<Option<String>>)> = Vec::with_capacity(rows.len());
         for (id, notices) in rows {
-            let kept = match (&notices, skip.is_empty()) {
-                (Some(json), false) => {
-                    let all: Vec<Notice> = self.json(json)?;
+            let all: Option<Vec<Notice>> = match (&notices, skip.is_empty()) {
+                (Some(json), false) => match self.json(json) {
+                    Ok(all) => Some(all),
+                    Err(e) => {
+                        // Told as it is rather than not at all.
+                        tracing::warn!(sink, row = id, "pair: a held row is unreadable, told unfiltered: {e}");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let kept = match all {
+                Some(all) => {
                     let n = all.len();
                     let kept: Vec<Notice> = all
                         .into_iter()
-                        .filter(|x| !x.told_in(skip, crate::logic::pair::SKEW_MS))
+                        .filter(|x| !told.take(x, crate::logic::pair::SKEW_MS))
                         .collect();
                     match kept.len() {
                         0 => None,
@@ -714,7 +727,7 @@ impl Store {
                         _ => Some(Some(serde_json::to_string(&kept).expect("notices serialize"))),
                     }
                 }
-                _ => Some(None),
+                None => Some(None),
             };
             apply.push((id, kept));
         }

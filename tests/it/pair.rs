@@ -573,6 +573,31 @@ impl Lab {
         told_marked(&self.rx)
     }
 
+    /// Waits until `kind` from `host` (marked as the standby's or not) was
+    /// told `n` times.
+    fn wait_told(&self, kind: &str, host: &str, marked: bool, n: usize) {
+        assert!(
+            wait_for(T, || count_marked(&self.t(), kind, host, marked) == n),
+            "{kind} from {host} (marked {marked}) never came {n} time(s): {:?}\n{}",
+            self.t(),
+            self.stderr()
+        );
+    }
+
+    /// After time for anything told twice to arrive: exactly these counts.
+    fn assert_told(&self, want: &[(&str, &str, bool, usize)]) -> Vec<(String, String, bool, std::time::Instant)> {
+        std::thread::sleep(Duration::from_secs(3));
+        let t = self.t();
+        for (kind, host, marked, n) in want {
+            assert_eq!(
+                count_marked(&t, kind, host, *marked),
+                *n,
+                "{kind} from {host} (marked {marked}): {t:?}"
+            );
+        }
+        t
+    }
+
     fn stderr(&self) -> String {
         format!(
             "--- lb1 ---\n{}\n--- lb2 ---\n{}",
@@ -592,12 +617,7 @@ fn holder_silent(stop: nix::sys::signal::Signal) {
     lab.a.watch.as_ref().unwrap().signal(stop);
     let silenced = std::time::Instant::now();
     lab.shared("disable");
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "server_down", "lb2", true) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
+    lab.wait_told("server_down", "lb2", true, 1);
     let t = lab.t();
     let took = arrived(&t, "server_down", "lb2").unwrap() - silenced;
     eprintln!("pair: server_down told by the standby {took:?} after the holder's watcher got {stop}");
@@ -607,12 +627,7 @@ fn holder_silent(stop: nix::sys::signal::Signal) {
     assert!(lab.metric(1, "hawatch_pair_alerting{role=\"takeover\"} 1"));
     // lb2 holds no VIP and its peer's hawatch is silent: for all lb2 can
     // tell, nobody holds the VIP (told after its 3 s grace, once).
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "vrrp_peer_unreachable", "lb2", false) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
+    lab.wait_told("vrrp_peer_unreachable", "lb2", false, 1);
     // lb1's watcher comes back: it yields to the takeover, which ends once.
     match stop {
         Signal::SIGSTOP => lab.a.watch.as_ref().unwrap().signal(Signal::SIGCONT),
@@ -621,12 +636,7 @@ fn holder_silent(stop: nix::sys::signal::Signal) {
             lab.a.watch = Some(start_watch(&lab.ns, 0, &lab.a.dir));
         }
     }
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "pair_handback", "lb2", false) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
+    lab.wait_told("pair_handback", "lb2", false, 1);
     assert!(
         wait_for(T, || lab.metric(0, "hawatch_pair_alerting{role=\"active\"} 1")
             && lab.metric(1, "hawatch_pair_alerting{role=\"standby\"} 1")),
@@ -634,16 +644,8 @@ fn holder_silent(stop: nix::sys::signal::Signal) {
         lab.stderr()
     );
     lab.shared("enable");
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "server_up", "lb1", false) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
-    // Time for anything told twice to arrive.
-    std::thread::sleep(Duration::from_secs(3));
-    let t = lab.t();
-    for (kind, host, marked, n) in [
+    lab.wait_told("server_up", "lb1", false, 1);
+    let t = lab.assert_told(&[
         ("pair_takeover", "lb2", false, 1),
         ("pair_handback", "lb2", false, 1),
         ("server_down", "lb2", true, 1),
@@ -651,13 +653,7 @@ fn holder_silent(stop: nix::sys::signal::Signal) {
         ("server_up", "lb1", false, 1),
         ("vrrp_peer_unreachable", "lb2", false, 1),
         ("vrrp_pair_ok", "lb2", false, 1),
-    ] {
-        assert_eq!(
-            count_marked(&t, kind, host, marked),
-            n,
-            "{kind} from {host} (marked {marked}): {t:?}"
-        );
-    }
+    ]);
     let from_standby_after_handback = t
         .iter()
         .filter(|(k, h, _, at)| {
@@ -692,12 +688,7 @@ fn a_holder_that_cannot_deliver_is_taken_over_for_that_sink() {
         .set_mode_for_path("/hook/lb1", Some(testkit::receivers::Mode::FailHttp(503)));
     let broke = std::time::Instant::now();
     lab.shared("disable");
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "server_down", "lb2", true) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
+    lab.wait_told("server_down", "lb2", true, 1);
     let t = lab.t();
     // From when lb2 saw the server go DOWN (lb1 saw it within a poll of that
     // and has failed to deliver it since) to lb2's message.
@@ -731,22 +722,10 @@ fn a_holder_that_cannot_deliver_is_taken_over_for_that_sink() {
         .any(|r| r.path == "/hook/lb1" && r.reply_status == 503));
     lab.rx.set_mode_for_path("/hook/lb1", None);
     // lb1's queue drains (its late copy of server_down), then the handback.
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "pair_handback", "lb2", false) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
+    lab.wait_told("pair_handback", "lb2", false, 1);
     lab.shared("enable");
-    assert!(
-        wait_for(T, || count_marked(&lab.t(), "server_up", "lb1", false) == 1),
-        "{:?}\n{}",
-        lab.t(),
-        lab.stderr()
-    );
-    std::thread::sleep(Duration::from_secs(3));
-    let t = lab.t();
-    for (kind, host, marked, n) in [
+    lab.wait_told("server_up", "lb1", false, 1);
+    let t = lab.assert_told(&[
         ("pair_takeover", "lb2", false, 1),
         ("pair_handback", "lb2", false, 1),
         ("server_down", "lb2", true, 1),
@@ -755,13 +734,7 @@ fn a_holder_that_cannot_deliver_is_taken_over_for_that_sink() {
         ("server_up", "lb1", false, 1),
         ("server_up", "lb2", true, 0),
         ("vrrp_peer_unreachable", "lb2", false, 0),
-    ] {
-        assert_eq!(
-            count_marked(&t, kind, host, marked),
-            n,
-            "{kind} from {host} (marked {marked}): {t:?}"
-        );
-    }
+    ]);
     assert_eq!(t.iter().filter(|(k, ..)| k.starts_with("server_")).count(), 3, "{t:?}");
     assert_eq!(t.iter().filter(|(k, ..)| k.starts_with("pair_")).count(), 2, "{t:?}");
 }
