@@ -46,7 +46,11 @@ fuzz_target!(|data: &[u8]| {
         .as_ref()
         .map(|r| r.sinks.iter().map(|s| s.name.clone()).take(4).collect())
         .unwrap_or_default();
-    let sinks = if sinks.is_empty() { vec!["hook".to_string()] } else { sinks };
+    let sinks = if sinks.is_empty() {
+        vec!["hook".to_string()]
+    } else {
+        sinks
+    };
     let mut pair = Pair::new(TIMES, &sinks, 0);
     // The same answer, then silence, then the answer again, with and
     // without the VIP, a second apart.
@@ -74,7 +78,10 @@ fuzz_target!(|data: &[u8]| {
         let step = pair.step(1_000 * (i as i64 + 1), mine, &peer);
         let taken_after = sinks.iter().any(|s| pair.role(s) == Role::Takeover);
         if mine {
-            assert!(!taken_after && step.takeover.is_none(), "a VIP holder took over: {step:?}");
+            assert!(
+                !taken_after && step.takeover.is_none(),
+                "a VIP holder took over: {step:?}"
+            );
         }
         assert_eq!(step.takeover.is_some(), !taken_before && taken_after, "{step:?}");
         assert_eq!(step.handback.is_some(), taken_before && !taken_after, "{step:?}");
