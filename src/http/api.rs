@@ -229,12 +229,7 @@ pub(crate) async fn vrrp(State(state): State<Arc<AppState>>) -> Response {
         .and_then(Result::ok)
         .map(|k| k.states)
         .unwrap_or_default();
-    let held: Vec<String> = k
-        .vips
-        .iter()
-        .filter(|v| addrs.contains(v))
-        .map(|v| v.to_string())
-        .collect();
+    let held = crate::source::vip::held(&k.vips, &addrs);
     let pair = pair_report(&state, !held.is_empty()).await;
     Json(json!({
         "host": state.config.notify.host,

@@ -110,12 +110,7 @@ pub(crate) async fn watch(k: Keepalived, host: String, recorder: Recorder, shutd
             _ = tick.tick() => {}
         }
         let addrs = crate::source::vip::local_addresses();
-        let mine: BTreeSet<String> = k
-            .vips
-            .iter()
-            .filter(|v| addrs.contains(v))
-            .map(|v| v.to_string())
-            .collect();
+        let mine: BTreeSet<String> = crate::source::vip::held(&k.vips, &addrs).into_iter().collect();
         let answer = ask(&http, &url, &auth).await;
         if let Some(gate) = recorder.pair_gate() {
             let peer = match &answer {

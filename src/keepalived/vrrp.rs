@@ -124,12 +124,7 @@ pub(crate) fn info(k: &Keepalived, host: &str, t: &Transition, source: &str) -> 
         kind: t.kind.clone(),
         priority: t.priority,
         vips: k.vips.iter().map(|v| v.to_string()).collect(),
-        vips_held: k
-            .vips
-            .iter()
-            .filter(|v| addrs.contains(v))
-            .map(|v| v.to_string())
-            .collect(),
+        vips_held: crate::source::vip::held(&k.vips, &addrs),
         addresses: addrs.iter().map(|a| a.to_string()).collect(),
         source: source.to_string(),
     }

@@ -24,6 +24,14 @@ pub fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
+/// Those of `vips` among `addrs` (this node's addresses), as text.
+pub(crate) fn held(vips: &[IpAddr], addrs: &[IpAddr]) -> Vec<String> {
+    vips.iter()
+        .filter(|v| addrs.contains(v))
+        .map(|v| v.to_string())
+        .collect()
+}
+
 /// Whether this node holds one of `vips` now.
 pub(crate) fn holds_any(vips: &[IpAddr]) -> bool {
     let addrs = local_addresses();

@@ -8,6 +8,7 @@
 //! calls it through `spawn_blocking`.
 
 mod alerts;
+mod pair;
 mod schema;
 
 use std::path::{Path, PathBuf};
