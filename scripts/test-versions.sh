@@ -21,7 +21,7 @@ rm -f /tmp/hawatch-versions.$$
 # scenarios, the reload property, /metrics (with the Go exporter where it
 # reads the version), the HTTP stats source, the ring, ctl, apply, check,
 # doctor, the agent, and the harness itself.
-modules=(harness:: watch:: nostorm:: metrics:: ops:: agent:: keepalived::)
+modules=(harness:: watch:: nostorm:: metrics:: ops:: doctor:: agent:: keepalived::)
 
 can_netns() {
   [ "$(id -u)" -eq 0 ] || return 1

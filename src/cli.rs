@@ -69,9 +69,10 @@ pub enum Command {
     /// bring operator MAINT/DRAIN back (`recover`), or list them (`show`).
     /// Each change asks on a terminal (unless --yes) and is an audit event.
     Ctl(CtlArgs),
-    /// Install a new haproxy.cfg safely: `haproxy -c`, backup, atomic install,
-    /// reload, verify (servers and frontends back within `settle`), and roll
-    /// back by itself if not ([apply] in the config).
+    /// Install a new haproxy.cfg safely: `haproxy -c` and doctor's file rules
+    /// (refused on a critical finding unless --force), backup, atomic
+    /// install, reload, verify (servers and frontends back within `settle`),
+    /// and roll back by itself if not ([apply] in the config).
     Apply {
         /// The new configuration file.
         #[arg(required_unless_present = "rollback")]
@@ -79,31 +80,45 @@ pub enum Command {
         /// Restore the latest backup the same way.
         #[arg(long, conflicts_with = "new")]
         rollback: bool,
-        /// Show the diff against the running config and the validation result only.
+        /// Show the diff against the running config, `haproxy -c` and doctor's file findings only.
         #[arg(long)]
         dry_run: bool,
         /// Do not ask.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Install even with critical doctor findings in the new file (`haproxy -c` must still pass).
+        #[arg(long)]
+        force: bool,
         /// The [[haproxy]] to verify through (default: the first with a `socket`).
         #[arg(long)]
         instance: Option<String>,
     },
-    /// Check an HAProxy host: the config (`haproxy -c`), the process, binds
-    /// listening, kernel and file limits against maxconn, certificate expiry,
-    /// backends and servers. Exit 0 ok, 1 warnings, 2 critical.
+    /// Check an HAProxy host against doctor's rules (docs/doctor.md): the
+    /// config (`haproxy -c`, then every rule at once: checks, stats page and
+    /// sockets, removed keywords, timeouts, TLS, certificates), the process
+    /// through the Runtime API the config declares, and the host (binds, CPU,
+    /// memory, TIME_WAIT, OOM kills, directories, limits). Each finding has a
+    /// rule id, a level, file:line and a fix. Exit 0 ok, 1 warnings, 2 critical.
     Doctor {
-        /// The haproxy.cfg to examine.
+        /// The haproxy.cfg to examine; repeat for a configuration in several
+        /// files, in the order of HAProxy's `-f` options.
         #[arg(long, value_name = "PATH", default_value = "/etc/haproxy/haproxy.cfg")]
-        haproxy_config: PathBuf,
-        /// The haproxy binary for `haproxy -c`.
+        haproxy_config: Vec<PathBuf>,
+        /// The haproxy binary for `haproxy -c` (and its version, with --offline).
         #[arg(long, value_name = "PATH", default_value = "/usr/sbin/haproxy")]
         haproxy: PathBuf,
         /// The keepalived binary, examined if it exists (that it can start;
         /// what its version needs of the notify FIFO).
         #[arg(long, value_name = "PATH", default_value = "/usr/sbin/keepalived")]
         keepalived: PathBuf,
-        /// Print the findings as a JSON array ({level, text, fix}).
+        /// Only the file rules (and `haproxy -c`): no process, no host. For CI
+        /// pipelines gating a config change.
+        #[arg(long)]
+        offline: bool,
+        /// Print what a rule checks and why (`HW101`), or every rule with `all`.
+        #[arg(long, value_name = "ID")]
+        explain: Option<String>,
+        /// Print the findings as a JSON array ({id, rule, level, file, line, text, fix}).
         #[arg(long)]
         json: bool,
     },

@@ -49,23 +49,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::KeepalivedConfig(a) => keepalived_config(a).map(|_| 0),
         Command::Deliver => crate::runtime::deliver(load()?).await.map(|ok| u8::from(!ok)),
         Command::Ctl(a) => ctl(a, load()?).await,
+        Command::Doctor { explain: Some(id), .. } => crate::ops::doctor::explain(&id),
         Command::Doctor {
             haproxy_config,
             haproxy,
             keepalived,
+            offline,
             json,
-        } => crate::ops::doctor::run(load()?, haproxy_config, haproxy, keepalived, json).await,
+            explain: None,
+        } => {
+            let args = crate::ops::doctor::Args {
+                files: haproxy_config,
+                haproxy,
+                keepalived,
+                offline,
+                json,
+            };
+            crate::ops::doctor::run(load()?, args).await
+        }
         Command::Apply {
             new,
             rollback,
             dry_run,
             yes,
+            force,
             instance,
         } => {
             let a = crate::ops::apply::Apply {
                 config: load()?,
                 instance,
                 yes,
+                force,
             };
             a.run(if rollback { None } else { new.as_deref() }, dry_run).await
         }

@@ -37,6 +37,9 @@ pub(crate) struct FileHealth {
 pub(crate) struct Health {
     #[serde(serialize_with = "value::text")]
     pub(crate) socket: Endpoint,
+    /// `socket` was written (not the default): `doctor` uses it instead of haproxy.cfg's.
+    #[serde(skip)]
+    pub(crate) socket_given: bool,
     #[serde(serialize_with = "value::dur")]
     pub(crate) timeout: Duration,
     pub(crate) maint_file: Option<PathBuf>,
@@ -47,6 +50,7 @@ pub(crate) struct Health {
 }
 
 pub(super) fn validate(f: FileHealth, p: &mut Problems) -> Health {
+    let socket_given = f.socket.is_some();
     let raw = f.socket.unwrap_or_else(|| DEFAULT_SOCKET.to_string());
     let socket = Endpoint::parse(&raw).unwrap_or_else(|e| {
         p.at("check.socket", e);
@@ -72,6 +76,7 @@ pub(super) fn validate(f: FileHealth, p: &mut Problems) -> Health {
     });
     Health {
         socket,
+        socket_given,
         timeout,
         maint_file: f.maint_file.map(PathBuf::from),
         min_up: f.min_up.unwrap_or_default(),

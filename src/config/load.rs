@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::agent::FileAgent;
 use super::apply::FileApply;
 use super::check::{FileHealth, Health};
+use super::doctor::FileDoctor;
 use super::http::FileHttp;
 use super::instance::{FileInstance, Instance, DEFAULT_SOCKET};
 use super::keepalived::FileKeepalived;
@@ -17,7 +18,7 @@ use super::notify::FileNotify;
 use super::problems::{ConfigError, Problems};
 use super::sink::{FileSink, Sink};
 use super::watch::FileWatch;
-use super::{agent, apply, check, http, instance, keepalived, metrics, notify, sink, watch, Config};
+use super::{agent, apply, check, doctor, http, instance, keepalived, metrics, notify, sink, watch, Config};
 
 pub(crate) const DEFAULT_CONFIG: &str = "/etc/hawatch/hawatch.toml";
 
@@ -41,6 +42,7 @@ struct FileConfig {
     check: Option<FileHealth>,
     keepalived: Option<FileKeepalived>,
     apply: Option<FileApply>,
+    doctor: Option<FileDoctor>,
 }
 
 /// Reads the file's TOML (syntax, types and unknown keys of the whole
@@ -160,7 +162,16 @@ impl Config {
         let check = raw.check.map(|c| check::validate(c, &mut p));
         let apply = raw.apply.map(|a| apply::validate(a, &mut p));
         let keepalived = raw.keepalived.map(|k| keepalived::validate(k, &mut p));
-        if written_instances == 0 && agent.is_none() && check.is_none() && keepalived.is_none() && apply.is_none() {
+        let doctor_given = raw.doctor.is_some();
+        let doctor = doctor::validate(raw.doctor.unwrap_or_default(), &mut p);
+        // `doctor --offline` in a CI pipeline may have a file with [doctor] only.
+        if written_instances == 0
+            && agent.is_none()
+            && check.is_none()
+            && keepalived.is_none()
+            && apply.is_none()
+            && !doctor_given
+        {
             p.file("haproxy", "no [[haproxy]] instance configured; add one with `name` and `socket` or `stats_url` (or an [agent] section for `hawatch agent`, or [check] for `hawatch check`)");
         }
         let notify = notify::validate(&raw.notify, &mut p);
@@ -191,6 +202,7 @@ impl Config {
             check,
             keepalived,
             apply,
+            doctor,
         };
         p.result(config)
     }

@@ -16,6 +16,7 @@ mod agent;
 mod agent_check;
 mod apply;
 mod check;
+mod doctor;
 mod http;
 mod instance;
 mod keepalived;
@@ -38,6 +39,7 @@ pub(crate) use agent::Agent;
 pub(crate) use agent_check::{AgentCheck, CheckKind, LoadMetric};
 pub(crate) use apply::{ApplyConfig, Reload};
 pub(crate) use check::Health;
+pub(crate) use doctor::Doctor;
 pub(crate) use http::Http;
 pub use instance::{Instance, Source, DEFAULT_SOCKET};
 pub(crate) use keepalived::Keepalived;
@@ -71,6 +73,8 @@ pub struct Config {
     pub(crate) keepalived: Option<Keepalived>,
     /// `[apply]`, if the file has one.
     pub(crate) apply: Option<ApplyConfig>,
+    /// `[doctor]` (defaults without one).
+    pub(crate) doctor: Doctor,
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ fn every_key_is_documented() {
         ("check", "[check]\nzzz = 1\n"),
         ("keepalived", "[keepalived]\nzzz = 1\n"),
         ("apply", "[apply]\nzzz = 1\n"),
+        ("doctor", "[doctor]\nzzz = 1\n"),
         ("agent.check", "[agent]\n[[agent.check]]\nzzz = 1\n"),
         ("top level", "zzz = 1\n"),
     ] {

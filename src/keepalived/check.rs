@@ -216,6 +216,7 @@ mod tests {
     fn health(socket: &std::path::Path) -> Health {
         Health {
             socket: haproxy::Endpoint::Unix(socket.to_path_buf()),
+            socket_given: true,
             timeout: std::time::Duration::from_millis(500),
             maint_file: None,
             min_up: BTreeMap::new(),

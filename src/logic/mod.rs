@@ -6,12 +6,14 @@
 //! - [`template`]: notices → a message in each sink's format and language.
 //! - [`pair`]: who of a keepalived pair tells HAProxy's events, and takeovers.
 //! - [`agent_rules`]: check outcomes → what `hawatch agent` tells HAProxy.
+//! - [`lint`]: `doctor`'s rules: haproxy.cfg, and host numbers → findings.
 //! - [`exporter`], [`exposition`]: `show stat` → the haproxy_exporter's metrics.
 
 pub(crate) mod agent_rules;
 pub mod diff;
 pub(crate) mod exporter;
 pub(crate) mod exposition;
+pub mod lint;
 pub mod pair;
 pub(crate) mod plan;
 pub(crate) mod policy;

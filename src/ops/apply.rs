@@ -272,6 +272,28 @@ pub(crate) struct Apply {
     pub(crate) config: Config,
     pub(crate) instance: Option<String>,
     pub(crate) yes: bool,
+    /// Install despite critical doctor findings.
+    pub(crate) force: bool,
+}
+
+/// doctor's file rules on the new text (not `haproxy -c`, which `apply`
+/// runs itself), without what [doctor] allow silences.
+fn lint_new(config: &Config, ac: &ApplyConfig, source: &Path, text: &str) -> Vec<crate::logic::lint::Finding> {
+    use crate::logic::lint;
+    let cfg = haproxy::cfg::Cfg::parse(&source.display().to_string(), text);
+    let base = ac.target.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut found: Vec<lint::Finding> = lint::file::lint(&lint::file::Input {
+        cfg: &cfg,
+        version: super::doctor::binary_version(&ac.haproxy),
+        now: Utc::now().timestamp(),
+        base: &base,
+        certs: &super::doctor::load_certs,
+    })
+    .into_iter()
+    .filter(|f| f.level != lint::Level::Ok)
+    .collect();
+    lint::silence(&mut found, &config.doctor.allow);
+    found
 }
 
 impl Apply {
@@ -328,11 +350,29 @@ impl Apply {
             Ok(()) => println!("haproxy -c: configuration is valid"),
             Err(e) => println!("haproxy -c: INVALID\n{}", visible_lines(&e.to_string())),
         }
+        // doctor's file rules: a critical finding (an exposed `stats admin`,
+        // a keyword the next HAProxy refuses, ...) stops the change unless --force.
+        let findings = lint_new(&config, &ac, &source, &text);
+        let critical = findings
+            .iter()
+            .filter(|f| f.level == crate::logic::lint::Level::Crit)
+            .count();
+        if !findings.is_empty() {
+            println!("doctor (file rules):");
+            super::doctor::print(&findings);
+        }
+        let refused = critical > 0 && !self.force;
         if dry_run {
-            return Ok(u8::from(check.is_err()));
+            return Ok(u8::from(check.is_err() || refused));
         }
         if check.is_err() {
             println!("nothing changed");
+            return Ok(1);
+        }
+        if refused {
+            println!(
+                "{critical} critical doctor finding(s): nothing changed (fix them, allow the rule in [doctor] allow, or pass --force)"
+            );
             return Ok(1);
         }
         if !self.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {

@@ -26,12 +26,17 @@ pub(crate) fn socket_instances(config: &Config) -> Vec<(String, Endpoint, Durati
 
 /// `haproxy -c -f CFG`: `Err` carries HAProxy's output, or why it could not run.
 pub(crate) fn haproxy_check(bin: &Path, cfg: &Path) -> Result<(), String> {
-    let out = std::process::Command::new(bin)
-        .arg("-c")
-        .arg("-f")
-        .arg(cfg)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    haproxy_check_all(bin, &[cfg.to_path_buf()])
+}
+
+/// `haproxy -c -f A -f B ...` (a configuration in several files).
+pub(crate) fn haproxy_check_all(bin: &Path, files: &[std::path::PathBuf]) -> Result<(), String> {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("-c");
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     if out.status.success() {
         Ok(())
     } else {

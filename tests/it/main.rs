@@ -5,6 +5,7 @@ mod access;
 mod agent;
 mod cli;
 mod delivery;
+mod doctor;
 mod harness;
 mod help;
 mod hostile;

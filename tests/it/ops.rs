@@ -455,13 +455,17 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
         "{out}"
     );
     assert!(
-        out.contains(&format!(
-            "CRIT shop: bind 127.0.0.1:{port} is in the config but nothing listens there"
-        )),
+        out.lines().any(|l| l.starts_with("CRIT HW702 ")
+            && l.ends_with(&format!(
+                "frontend shop: bind 127.0.0.1:{port} is in the config but nothing listens there"
+            ))),
         "{out}"
     );
-    assert!(out.contains("WARN server app/s2 is DOWN (check: L4CON"), "{out}");
-    assert!(out.contains("CRIT backend gone has no usable server (0 of 1)"), "{out}");
+    assert!(out.contains("WARN HW005 server app/s2 is DOWN (check: L4CON"), "{out}");
+    assert!(
+        out.contains("CRIT HW006 backend gone has no usable server (0 of 1)"),
+        "{out}"
+    );
     assert!(out.contains("HAProxy") && out.contains("running, pid"), "{out}");
     // A broken file.
     let broken = dir.path().join("broken.cfg");

@@ -3,7 +3,8 @@
 //! what HAProxy writes: `show stat` CSV ([`stat`]), `show info` ([`info`]),
 //! server status strings ([`status`]), the state-change lines it logs
 //! ([`log`]), the agent-check reply line ([`agent`]) and the master CLI's
-//! `show proc` and `reload` answers ([`master`]).
+//! `show proc` and `reload` answers ([`master`]), and haproxy.cfg split into
+//! sections and words ([`cfg`]).
 //!
 //! No storage, no HTTP server, no notification code. Parsers take `&str` (or
 //! the `String` they keep) and are tested on real captures from HAProxy 2.6
@@ -11,6 +12,7 @@
 //! and in size, and fails with a typed [`Error`].
 
 pub mod agent;
+pub mod cfg;
 pub mod client;
 pub mod command;
 pub mod endpoint;

@@ -1,0 +1,338 @@
+//! haproxy.cfg, read the way HAProxy reads it: words split as its
+//! `parse_line()` splits them (spaces and tabs, `#` comments, backslash
+//! escapes, single and double quotes), sections started by their keyword
+//! wherever it is indented, and every line kept with its file and number so
+//! a finding can point at it.
+//!
+//! Written by hand because no crate parses HAProxy's configuration
+//! language; it judges nothing (`haproxy -c` does): it only gives `doctor`'s
+//! rules the words of each line. Environment variables (`"${VAR}"`) are
+//! kept as written, and `.if`/`.else` blocks are read as if every branch
+//! were taken (the conditions need the process that runs the file).
+//!
+//! Several files given with several `-f` are read in order; as in HAProxy,
+//! each file starts outside any section.
+
+/// Keywords that open a section.
+pub const SECTIONS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "peers",
+    "resolvers",
+    "userlist",
+    "program",
+    "mailers",
+    "http-errors",
+    "ring",
+    "cache",
+    "log-forward",
+    "crt-store",
+    "traces",
+    "acme",
+    "fcgi-app",
+];
+
+/// One non-empty line: its words, without comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Index into [`Cfg::files`].
+    pub file: usize,
+    /// 1-based.
+    pub line: u32,
+    pub words: Vec<String>,
+}
+
+impl Line {
+    /// The first word, the keyword.
+    pub fn keyword(&self) -> &str {
+        self.words.first().map_or("", String::as_str)
+    }
+
+    /// The words after the keyword.
+    pub fn args(&self) -> &[String] {
+        self.words.get(1..).unwrap_or(&[])
+    }
+
+    /// The word after `key` on this line (`inter` → `3s`).
+    pub fn value_of(&self, key: &str) -> Option<&str> {
+        let i = self.words.iter().position(|w| w == key)?;
+        self.words.get(i + 1).map(String::as_str)
+    }
+
+    /// `word` is one of this line's words.
+    pub fn has(&self, word: &str) -> bool {
+        self.words.iter().any(|w| w == word)
+    }
+
+    /// The keyword and its first argument are these (`option httpchk`,
+    /// `timeout client`, `stats auth`).
+    pub fn is(&self, keyword: &str, first: &str) -> bool {
+        self.keyword() == keyword && self.words.get(1).is_some_and(|w| w == first)
+    }
+}
+
+/// A section: its keyword line and the lines until the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// `global`, `defaults`, `frontend`, `backend`, `listen`, ...
+    pub kind: String,
+    /// The name after the keyword, if any (`defaults` may have one).
+    pub name: Option<String>,
+    /// `from NAME`: the named `defaults` it takes its settings from.
+    pub from: Option<String>,
+    /// Where the keyword is.
+    pub head: Line,
+    pub lines: Vec<Line>,
+}
+
+impl Section {
+    /// A proxy: `frontend`, `backend` or `listen`.
+    pub fn is_proxy(&self) -> bool {
+        matches!(self.kind.as_str(), "frontend" | "backend" | "listen")
+    }
+
+    /// Receives traffic from clients (has binds).
+    pub fn is_frontend(&self) -> bool {
+        matches!(self.kind.as_str(), "frontend" | "listen")
+    }
+
+    /// Sends traffic to servers.
+    pub fn is_backend(&self) -> bool {
+        matches!(self.kind.as_str(), "backend" | "listen")
+    }
+
+    /// `kind name`, or `kind` alone.
+    pub fn title(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{} {n}", self.kind),
+            None => self.kind.clone(),
+        }
+    }
+
+    /// The lines whose keyword is `keyword`.
+    pub fn all<'a>(&'a self, keyword: &'a str) -> impl Iterator<Item = &'a Line> + 'a {
+        self.lines.iter().filter(move |l| l.keyword() == keyword)
+    }
+
+    /// The last line whose keyword and first argument are these (the last one wins in HAProxy).
+    pub fn find(&self, keyword: &str, first: &str) -> Option<&Line> {
+        self.lines.iter().rev().find(|l| l.is(keyword, first))
+    }
+
+    /// The last line with this keyword.
+    pub fn last(&self, keyword: &str) -> Option<&Line> {
+        self.lines.iter().rev().find(|l| l.keyword() == keyword)
+    }
+}
+
+/// A whole configuration, from one or more files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cfg {
+    /// The files' names, as given.
+    pub files: Vec<String>,
+    pub sections: Vec<Section>,
+    /// Lines before any section keyword (HAProxy refuses them).
+    pub stray: Vec<Line>,
+}
+
+impl Cfg {
+    /// Reads one file's text; `name` is how findings name it.
+    pub fn parse(name: &str, text: &str) -> Cfg {
+        let mut c = Cfg::default();
+        c.add(name, text);
+        c
+    }
+
+    /// Reads the next file (as a further `-f FILE`).
+    pub fn add(&mut self, name: &str, text: &str) {
+        let file = self.files.len();
+        self.files.push(name.to_string());
+        let mut current: Option<Section> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let words = words(raw);
+            if words.is_empty() {
+                continue;
+            }
+            let line = Line {
+                file,
+                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                words,
+            };
+            if SECTIONS.contains(&line.keyword()) {
+                if let Some(s) = current.take() {
+                    self.sections.push(s);
+                }
+                let args = line.args();
+                let (name, from) = match args {
+                    [f, n, ..] if f == "from" => (None, Some(n.clone())),
+                    [n, f, m, ..] if f == "from" => (Some(n.clone()), Some(m.clone())),
+                    [n, ..] => (Some(n.clone()), None),
+                    [] => (None, None),
+                };
+                current = Some(Section {
+                    kind: line.keyword().to_string(),
+                    name,
+                    from,
+                    head: line,
+                    lines: Vec::new(),
+                });
+            } else if let Some(s) = current.as_mut() {
+                s.lines.push(line);
+            } else {
+                self.stray.push(line);
+            }
+        }
+        if let Some(s) = current {
+            self.sections.push(s);
+        }
+    }
+
+    /// The file name of a line.
+    pub fn file_of(&self, line: &Line) -> &str {
+        self.files.get(line.file).map_or("", String::as_str)
+    }
+
+    /// The sections of this kind.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
+        self.sections.iter().filter(move |s| s.kind == kind)
+    }
+
+    /// The `global` sections' lines (HAProxy merges several).
+    pub fn global(&self) -> impl Iterator<Item = &Line> {
+        self.of_kind("global").flat_map(|s| s.lines.iter())
+    }
+
+    /// The `defaults` a proxy takes its settings from: the one it names with
+    /// `from`, else the last `defaults` above it (in file order).
+    pub fn defaults_of(&self, proxy: &Section) -> Option<&Section> {
+        if let Some(name) = &proxy.from {
+            return self
+                .sections
+                .iter()
+                .rev()
+                .find(|s| s.kind == "defaults" && s.name.as_ref() == Some(name));
+        }
+        let at = self.sections.iter().position(|s| std::ptr::eq(s, proxy))?;
+        self.sections[..at].iter().rev().find(|s| s.kind == "defaults")
+    }
+}
+
+/// One line's words, split as HAProxy splits them: unquoted spaces and tabs
+/// separate, `#` outside quotes starts a comment, `\` escapes the next
+/// character (`\t`, `\n`, `\r` and `\xHH` as in HAProxy), `'...'` is literal
+/// and `"..."` keeps spaces (and, unlike HAProxy, `$VAR` unexpanded).
+pub fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => cur.push(c),
+            (_, '\\') => {
+                in_word = true;
+                match chars.next() {
+                    Some('t') => cur.push('\t'),
+                    Some('n') => cur.push('\n'),
+                    Some('r') => cur.push('\r'),
+                    Some('x') => {
+                        let hex: String = [chars.next(), chars.next()].into_iter().flatten().collect();
+                        match u8::from_str_radix(&hex, 16) {
+                            Ok(b) => cur.push(char::from(b)),
+                            Err(_) => {
+                                cur.push('x');
+                                cur.push_str(&hex);
+                            }
+                        }
+                    }
+                    Some(n) => cur.push(n),
+                    None => cur.push('\\'),
+                }
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                in_word = true;
+                quote = Some(c);
+            }
+            (None, '#') => break,
+            (None, ' ' | '\t' | '\r' | '\n') => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_as_haproxy_splits_them() {
+        assert_eq!(
+            words("  server web1 172.20.0.151:80  inter 3s # comment"),
+            ["server", "web1", "172.20.0.151:80", "inter", "3s"]
+        );
+        assert_eq!(
+            words(r"  stats realm HAPorxy\Stats\Page"),
+            ["stats", "realm", "HAPorxyStatsPage"]
+        );
+        assert_eq!(words(r"  reqadd X-Foo:\ bar"), ["reqadd", "X-Foo: bar"]);
+        assert_eq!(
+            words(r#"  http-request set-header X "a b#c" 'd\e'"#),
+            ["http-request", "set-header", "X", "a b#c", r"d\e"]
+        );
+        assert_eq!(words(r"  x \x41\x4g"), ["x", "Ax4g"]);
+        assert!(words("   # only a comment").is_empty());
+        assert_eq!(words("a\"\"b"), ["ab"]);
+        assert_eq!(words("\"\""), [""]);
+    }
+
+    #[test]
+    fn sections_lines_and_defaults() {
+        let text = "global\nmaxconn 100\n  daemon\ndefaults\nmode http\nlisten stats\n  bind :9999\n\
+                    defaults tcp from base\nbackend be from base\n  server s 1.2.3.4:80 check\n";
+        let mut c = Cfg::parse("a.cfg", text);
+        c.add("b.cfg", "  stray line\nfrontend fe\n  bind :80\n");
+        let titles: Vec<String> = c.sections.iter().map(Section::title).collect();
+        assert_eq!(
+            titles,
+            [
+                "global",
+                "defaults",
+                "listen stats",
+                "defaults tcp",
+                "backend be",
+                "frontend fe"
+            ]
+        );
+        assert_eq!(
+            c.global().map(|l| l.keyword()).collect::<Vec<_>>(),
+            ["maxconn", "daemon"]
+        );
+        let listen = &c.sections[2];
+        assert_eq!(c.defaults_of(listen).map(|d| d.head.line), Some(4));
+        assert_eq!(c.sections[3].from.as_deref(), Some("base"));
+        assert_eq!(c.sections[4].from.as_deref(), Some("base"));
+        let fe = &c.sections[5];
+        assert_eq!((c.file_of(&fe.head), fe.head.line), ("b.cfg", 2));
+        assert_eq!(c.stray.len(), 1);
+        assert_eq!(c.sections[4].lines[0].value_of("server"), Some("s"));
+        assert!(c.sections[4].lines[0].has("check"));
+    }
+}

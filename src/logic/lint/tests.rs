@@ -1,0 +1,502 @@
+use std::path::Path;
+
+use haproxy::cfg::Cfg;
+
+use super::file::{covers, lint, reach, stats_socket_lines, weak_password, Cert, CertLoad, Input, Reach};
+use super::host;
+use super::*;
+
+const SEED_001: &str = include_str!("../../../tests/fixtures/doctor/seed-001-haproxy.cfg");
+const SEED_002_TUNED: &str = include_str!("../../../tests/fixtures/doctor/seed-002-tuned.cfg");
+const SEED_002_EMERGENCY: &str = include_str!("../../../tests/fixtures/doctor/seed-002-emergency.cfg");
+
+fn no_certs(_: &Path) -> CertLoad {
+    Err("not read in this test".into())
+}
+
+fn run_with(text: &str, version: Option<Version>, certs: &dyn Fn(&Path) -> CertLoad) -> Vec<Finding> {
+    let cfg = Cfg::parse("haproxy.cfg", text);
+    lint(&Input {
+        cfg: &cfg,
+        version,
+        now: 1_700_000_000,
+        base: Path::new("/etc/haproxy"),
+        certs,
+    })
+}
+
+fn run(text: &str, version: Option<Version>) -> Vec<Finding> {
+    run_with(text, version, &no_certs)
+}
+
+/// `ID@LINE level` for each finding, to compare whole lists.
+fn short(f: &[Finding]) -> Vec<String> {
+    f.iter()
+        .map(|x| format!("{}@{} {}", x.id, x.line.unwrap_or(0), x.level.as_str()))
+        .collect()
+}
+
+/// Every file rule with examples: the bad one triggers it, the good one does
+/// not (on the newest and an old HAProxy, and with the version unknown).
+#[test]
+fn every_file_rule_triggers_on_its_bad_example_and_not_on_its_good_one() {
+    let mut tried = 0;
+    for r in RULES.iter().filter(|r| r.scope == Scope::File && !r.bad.is_empty()) {
+        // 2.2 has none of the deprecations HW302 knows.
+        let old = (r.id != "HW302").then_some(Version(2, 2));
+        for v in [Some(Version(3, 2)), old, None] {
+            let bad = run(r.bad, v);
+            assert!(
+                bad.iter().any(|f| f.id == r.id),
+                "{} {v:?}: not triggered by\n{}\n{bad:#?}",
+                r.id,
+                r.bad
+            );
+            let good = run(r.good, v);
+            assert!(
+                !good.iter().any(|f| f.id == r.id),
+                "{} {v:?}: triggered by the good example\n{}\n{good:#?}",
+                r.id,
+                r.good
+            );
+        }
+        tried += 1;
+    }
+    assert!(tried >= 14, "{tried}");
+}
+
+#[test]
+fn rule_ids_are_unique_well_formed_and_explained() {
+    for (i, r) in RULES.iter().enumerate() {
+        assert!(
+            r.id.len() == 5 && r.id.starts_with("HW") && r.id[2..].chars().all(|c| c.is_ascii_digit()),
+            "{}",
+            r.id
+        );
+        assert!(
+            RULES[..i].iter().all(|o| o.id != r.id && o.name != r.name),
+            "{} twice",
+            r.id
+        );
+        assert!(
+            !r.summary.is_empty() && !r.why.is_empty() && !r.fix.is_empty(),
+            "{}",
+            r.id
+        );
+        assert_eq!(r.bad.is_empty(), r.good.is_empty(), "{}", r.id);
+        assert!(
+            r.bad.is_empty() || r.scope == Scope::File,
+            "{}: examples are run as file rules",
+            r.id
+        );
+        assert_eq!(rule(&r.id.to_lowercase()).map(|x| x.id), Some(r.id));
+    }
+    assert!(rule("HW999").is_none());
+}
+
+/// Every `"HWnnn"` the sources name is a rule (a typo would give a finding
+/// with no rule behind it).
+#[test]
+fn every_id_in_the_sources_is_a_rule() {
+    let mut files = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("lint/tests.rs") {
+                out.push(p);
+            }
+        }
+    }
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    let mut n = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in text.match_indices("\"HW") {
+            let id = &text[i + 1..(i + 6).min(text.len())];
+            if id[2..].chars().all(|c| c.is_ascii_digit()) && id.len() == 5 {
+                assert!(rule(id).is_some(), "{}: {id} is not a rule", f.display());
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 40, "{n}");
+}
+
+/// Sorted `ID@LINE level`s.
+fn sorted(f: &[Finding]) -> Vec<String> {
+    let mut v = short(f);
+    v.sort();
+    v
+}
+
+/// Seed 001's production config: what an HAProxy engineer circles, all at
+/// once, each on its line; the removed keywords by what the version does.
+#[test]
+fn seed_001_every_finding_at_once() {
+    let f = run(SEED_001, Some(Version(2, 6)));
+    assert_eq!(
+        sorted(&f),
+        [
+            "HW101@36 warn",
+            "HW101@37 warn",
+            "HW102@33 warn",
+            "HW201@32 crit",
+            "HW202@31 crit",
+            "HW203@26 warn",
+            "HW301@25 warn",
+            "HW301@4 warn",
+            "HW301@9 crit",
+        ],
+        "{f:#?}"
+    );
+    let web1 = f.iter().find(|x| x.line == Some(36)).unwrap();
+    assert!(
+        web1.text
+            .contains("server web1 has `inter 3s fall 3 rise 5` but no `check`"),
+        "{}",
+        web1.text
+    );
+    assert_eq!(web1.file.as_deref(), Some("haproxy.cfg"));
+    assert!(web1
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("server web1 172.20.0.151:80 inter 3s fall 3 rise 5 check"));
+    let auth = f.iter().find(|x| x.id == "HW202").unwrap();
+    assert!(
+        !auth.text.contains("123456"),
+        "the password is never printed: {}",
+        auth.text
+    );
+    let nbproc = f.iter().find(|x| x.line == Some(9)).unwrap();
+    assert!(
+        nbproc
+            .text
+            .contains("HAProxy 2.6 refuses to start with it (removed in 2.5)"),
+        "{}",
+        nbproc.text
+    );
+    assert!(nbproc.fix.as_deref().unwrap().contains("nbthread"));
+    // 3.0 refuses all three; 2.2 accepts all three (an upgrade would fail).
+    let levels = |v| {
+        run(SEED_001, Some(v))
+            .into_iter()
+            .filter(|x| x.id == "HW301")
+            .map(|x| x.level)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(levels(Version(3, 0)), [Level::Crit; 3]);
+    assert_eq!(levels(Version(2, 2)), [Level::Warn; 3]);
+    // The Runtime API is the config's own socket.
+    let socks = stats_socket_lines(&Cfg::parse("haproxy.cfg", SEED_001));
+    assert_eq!(socks.len(), 1);
+    assert_eq!(socks[0].endpoint().as_deref(), Some("/var/lib/haproxy/haproxy.sock1"));
+    assert_eq!(
+        (socks[0].line, socks[0].level.as_str(), socks[0].mode),
+        (4, "admin", Some(0o600))
+    );
+}
+
+/// Seed 002's tuning example: `nbproc` and six `tune.*` in `defaults` (HAProxy
+/// reports both kinds); its emergency config: one server, no backup.
+#[test]
+fn seed_002_configs() {
+    let f = run(SEED_002_TUNED, Some(Version(2, 6)));
+    assert_eq!(
+        sorted(&f),
+        [
+            "HW301@5 crit",
+            "HW303@37 crit",
+            "HW303@38 crit",
+            "HW303@39 crit",
+            "HW303@40 crit",
+            "HW303@41 crit",
+            "HW303@42 crit",
+        ],
+        "{f:#?}"
+    );
+    assert_eq!(sorted(&run(SEED_002_EMERGENCY, Some(Version(2, 6)))), ["HW103@15 warn"]);
+}
+
+#[test]
+fn checks_follow_default_server_and_defaults() {
+    let d = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
+    // `default-server check` in defaults checks every server; `no-check` is on purpose.
+    let cfg =
+        format!("{d}    default-server check\nbackend b\n    server a 1.1.1.1:80\n    server c 1.1.1.2:80 no-check\n");
+    assert!(
+        run(&cfg, None).iter().all(|f| !f.id.starts_with("HW10")),
+        "{:#?}",
+        run(&cfg, None)
+    );
+    // An agent-check alone, and an httpchk nobody runs.
+    let cfg = format!(
+        "{d}backend b\n    option httpchk\n    server a 1.1.1.1:80 agent-check agent-port 9\n    server c 1.1.1.2:80\n"
+    );
+    let f = run(&cfg, None);
+    assert!(
+        f[0].text
+            .contains("server a has no `check`: the backend's `option httpchk` never runs"),
+        "{f:#?}"
+    );
+    assert!(f[1].text.contains("server c has no `check`"), "{f:#?}");
+    assert!(f.iter().any(|x| x.id == "HW102"));
+    let cfg =
+        format!("{d}backend b\n    server a 1.1.1.1:80 agent-check agent-port 9\n    server c 1.1.1.2:80 check\n");
+    let f = run(&cfg, None);
+    assert!(
+        f[0].text.contains("server a has `agent-check` but no `check`"),
+        "{f:#?}"
+    );
+    assert!(!f.iter().any(|x| x.id == "HW102"), "one server is checked");
+    // A backend without servers says nothing.
+    assert!(run(
+        &format!("{d}backend redirect\n    http-request redirect location /\n"),
+        None
+    )
+    .is_empty());
+}
+
+#[test]
+fn how_far_binds_reach() {
+    for (a, r) in [
+        (":80", Some(Reach::All)),
+        ("*:80", Some(Reach::All)),
+        ("0.0.0.0:80", Some(Reach::All)),
+        ("[::]:80", Some(Reach::All)),
+        ("ipv6@:::80", Some(Reach::All)),
+        ("127.0.0.1:9999", Some(Reach::Local)),
+        ("ipv4@127.0.0.2:9999", Some(Reach::Local)),
+        ("[::1]:80", Some(Reach::Local)),
+        ("/run/haproxy/admin.sock", Some(Reach::Local)),
+        ("unix@/run/x.sock", Some(Reach::Local)),
+        ("abns@x", Some(Reach::Local)),
+        ("172.20.0.248:80", Some(Reach::Address)),
+        ("lb.example.com:80", Some(Reach::Address)),
+        ("fd@3", None),
+        ("sockpair@4", None),
+    ] {
+        assert_eq!(reach(a), r, "{a}");
+    }
+}
+
+#[test]
+fn weak_passwords() {
+    assert!(weak_password("admin", "123456").is_some());
+    assert!(weak_password("admin", "Admin").is_some());
+    assert!(weak_password("ops", "ops").is_some());
+    assert!(weak_password("ops", "").is_some());
+    assert!(weak_password("ops", "short-1!").is_some());
+    assert!(weak_password("ops", "123456789012345").is_some());
+    assert!(weak_password("ops", "Vq7-4pLw9s-x2Rt8").is_none());
+}
+
+#[test]
+fn sockets_tcp_and_levels() {
+    let f = run("global\n    stats socket 10.0.0.5:9999\n    stats socket ipv4@127.0.0.1:9998 level admin\n    stats socket /run/a.sock mode 664\n", None);
+    assert_eq!(sorted(&f), ["HW204@4 warn", "HW205@2 warn"], "{f:#?}");
+    let socks = stats_socket_lines(&Cfg::parse(
+        "x",
+        "global\n    stats socket ipv4@0.0.0.0:9999 level admin\n    stats socket \"/run/my dir/a.sock\"\n",
+    ));
+    assert_eq!(socks[0].endpoint().as_deref(), Some("tcp://127.0.0.1:9999"));
+    assert_eq!(socks[1].endpoint().as_deref(), Some("/run/my dir/a.sock"));
+    assert_eq!(socks[1].level, "operator");
+}
+
+#[test]
+fn stats_admin_with_a_condition_or_on_loopback_is_fine() {
+    let d = "defaults\n    timeout client 1s\n";
+    for body in [
+        "listen s\n    bind 10.0.0.1:9999\n    stats enable\n    stats admin if { src 10.0.0.0/8 }\n",
+        "listen s\n    bind 127.0.0.1:9999\n    stats enable\n    stats admin if TRUE\n",
+        "listen s\n    bind /run/stats.sock\n    stats enable\n    stats admin if TRUE\n",
+    ] {
+        let f = run(&format!("{d}{body}"), None);
+        assert!(f.iter().all(|x| x.id != "HW201"), "{body}: {f:#?}");
+    }
+    let f = run(
+        &format!("{d}listen s\n    bind 10.0.0.1:9999\n    stats enable\n    stats admin if TRUE\n"),
+        None,
+    );
+    assert!(
+        f.iter()
+            .any(|x| x.id == "HW201" && x.text.contains("with no `stats auth`")),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn tls_versions_and_ciphers() {
+    let f = run(
+        "global\n    ssl-default-bind-options ssl-min-ver SSLv3\nfrontend f\n    bind :443 ssl crt /x.pem force-tlsv11 ciphers ALL:!aNULL\n    timeout client 1s\n",
+        None,
+    );
+    let ids: Vec<String> = short(&f).into_iter().filter(|s| s.starts_with("HW50")).collect();
+    assert_eq!(
+        ids,
+        ["HW501@2 crit", "HW501@4 warn", "HW502@4 warn", "HW505@4 crit"],
+        "{f:#?}"
+    );
+    // AES and ECDHE names contain no weak part; excluded ones do not count.
+    let f = run(
+        "global\n    ssl-default-bind-ciphers ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA:!RC4:-3DES:!MD5\n",
+        None,
+    );
+    assert!(f.is_empty(), "{f:#?}");
+}
+
+fn cert(names: &[&str], days: i64) -> Cert {
+    Cert {
+        subject: format!("CN={}", names[0]),
+        names: names.iter().map(|s| s.to_string()).collect(),
+        not_after: 1_700_000_000 + days * 86_400,
+    }
+}
+
+#[test]
+fn certificates_expiry_and_sni() {
+    let text = "defaults\n    timeout client 1s\nfrontend f\n    bind :443 ssl crt site.pem crt /etc/ssl/other\n\
+                use_backend a if { ssl_fc_sni -i shop.example.com }\n    use_backend b if { req.ssl_sni -m str api.example.org blog.example.net }\n\
+                use_backend c if { ssl_fc_sni -m end .example.net }\n";
+    let certs = |p: &Path| -> CertLoad {
+        match p.to_str().unwrap() {
+            "/etc/haproxy/site.pem" => Ok(vec![(
+                "/etc/haproxy/site.pem".into(),
+                vec![cert(&["*.example.com"], 5)],
+            )]),
+            "/etc/ssl/other" => Ok(vec![
+                ("/etc/ssl/other/a.pem".into(), vec![cert(&["api.example.org"], 20)]),
+                (
+                    "/etc/ssl/other/b.pem".into(),
+                    vec![cert(&["old.example.org"], -3), cert(&["ok.example.org"], 400)],
+                ),
+                ("/etc/ssl/other/empty.pem".into(), vec![]),
+            ]),
+            _ => Err("No such file or directory".into()),
+        }
+    };
+    let f = run_with(text, None, &certs);
+    let texts: Vec<String> = f
+        .iter()
+        .map(|x| format!("{}@{} {} {}", x.id, x.line.unwrap(), x.level.as_str(), x.text))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "HW504@4 crit /etc/haproxy/site.pem: CN=*.example.com expires in 5 days",
+            "HW504@4 warn /etc/ssl/other/a.pem: CN=api.example.org expires in 20 days",
+            "HW504@4 crit /etc/ssl/other/b.pem: CN=old.example.org expired 3 days ago",
+            "HW504@4 ok /etc/ssl/other/b.pem: CN=ok.example.org expires in 400 days",
+            "HW505@4 crit /etc/ssl/other/empty.pem: no certificate in it",
+            "HW503@6 warn frontend f: routes SNI `blog.example.net`, but no certificate of its binds covers it \
+             (they cover *.example.com, api.example.org, old.example.org, ok.example.org)",
+        ],
+        "{f:#?}"
+    );
+    // A path that cannot be read.
+    let f = run_with(
+        "frontend f\n    bind :443 ssl crt gone.pem\n    timeout client 1s\n",
+        None,
+        &certs,
+    );
+    assert_eq!(short(&f), ["HW505@2 crit"]);
+    assert!(f[0].text.contains("/etc/haproxy/gone.pem: No such file"), "{f:#?}");
+}
+
+#[test]
+fn wildcard_names_cover_one_label() {
+    assert!(covers("*.example.com", "shop.example.com"));
+    assert!(covers("Shop.Example.com", "shop.example.COM"));
+    assert!(!covers("*.example.com", "example.com"));
+    assert!(!covers("*.example.com", "a.b.example.com"));
+    assert!(!covers("example.com", "www.example.com"));
+}
+
+#[test]
+fn versions_parse() {
+    assert_eq!(Version::parse("2.6.12-1+deb12u4"), Some(Version(2, 6)));
+    assert_eq!(
+        Version::parse("HAProxy version 3.2.26-1 2025/10/03 - https://haproxy.org/"),
+        Some(Version(3, 2))
+    );
+    assert_eq!(Version::parse("3.3-dev1"), Some(Version(3, 3)));
+    assert_eq!(Version::parse("HAProxy version unknown"), None);
+    assert!(Version(2, 10) > Version(2, 9));
+}
+
+#[test]
+fn silencing_by_id() {
+    let mut f = run(SEED_001, Some(Version(2, 6)));
+    let n = silence(&mut f, &["hw101".into(), "HW301".into()]);
+    assert_eq!(n, 5);
+    assert!(f.iter().all(|x| x.id != "HW101" && x.id != "HW301"));
+}
+
+#[test]
+fn host_numbers() {
+    assert_eq!(host::cpu(7, 0.9, 1.0, 1, 80.0).level, Level::Warn);
+    assert_eq!(host::cpu(7, 0.9, 1.0, 2, 80.0).level, Level::Ok);
+    assert_eq!(host::cpu(7, 0.0, 0.0, 0, 80.0).level, Level::Ok);
+    assert_eq!(host::memory(900, 1000, false, 80.0).level, Level::Warn);
+    assert_eq!(host::memory(700, 1000, true, 80.0).level, Level::Ok);
+    assert!(host::memory(700, 1000, true, 80.0).text.contains("its cgroup"));
+    // A real /proc/net/tcp: one listener (0A), two TIME_WAIT (06), one established (01).
+    let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 148 1 00000000ad428796 100 0 0 10 0\n\
+   1: 0100007F:8B3C 0100007F:07E8 06 00000000:00000000 03:000016A9 00000000     0        0 0 3 0000000000000000\n\
+   2: 0100007F:8B3E 0100007F:07E8 06 00000000:00000000 03:000016A9 00000000     0        0 0 3 0000000000000000\n\
+   3: 0100007F:07E8 0100007F:8B40 01 00000000:00000000 00:00000000 00000000     0        0 5521 1 0000000000000000 20 4 30 10 -1\n";
+    assert_eq!(host::time_wait_count(table), 2);
+    assert_eq!(host::time_wait(8, 10).level, Level::Warn);
+    assert_eq!(host::time_wait(7, 10).level, Level::Ok);
+    assert_eq!(host::time_wait(5, 0).level, Level::Ok);
+    // Kernel log lines as /dev/kmsg and dmesg print them.
+    let log = "6,1000,5000,-;haproxy[99]: Proxy started.\n\
+               4,1001,5001,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/system.slice/haproxy.service,task_memcg=/system.slice/haproxy.service,task=haproxy,pid=4242,uid=99\n\
+               3,1002,5002,-;Memory cgroup out of memory: Killed process 4242 (haproxy) total-vm:1024kB, anon-rss:512kB\n\
+               [ 12.3] Out of memory: Killed process 777 (nginx) total-vm:1kB\n\
+               [ 13.0] Out of memory: Killed process 778 (haproxy) total-vm:1kB, \x1b[31m\n";
+    let kills = host::oom_kills(log);
+    assert_eq!(kills.iter().map(|k| k.0).collect::<Vec<_>>(), [4242, 778]);
+    assert!(!kills[1].1.contains('\x1b'), "kernel text is shown, never obeyed");
+    assert_eq!(host::oom(&kills).level, Level::Crit);
+    assert_eq!(host::oom(&[]).level, Level::Ok);
+}
+
+/// docs/doctor.md is the rule reference: every rule has its section with
+/// its rationale and fix as `--explain` prints them, and a row in the table.
+#[test]
+fn docs_doctor_md_lists_every_rule() {
+    let docs = include_str!("../../../docs/doctor.md");
+    for r in RULES {
+        assert!(
+            docs.contains(&format!("\n### {} {}\n", r.id, r.name)),
+            "{}: no section in docs/doctor.md",
+            r.id
+        );
+        assert!(
+            docs.contains(&format!(
+                "| [{}](#{}-{}) | `{}` |",
+                r.id,
+                r.id.to_lowercase(),
+                r.name,
+                r.name
+            )),
+            "{}: no row",
+            r.id
+        );
+        assert!(
+            docs.contains(r.why),
+            "{}: docs/doctor.md's Why differs from the rule's (regenerate it from `doctor --explain all`)",
+            r.id
+        );
+        assert!(
+            docs.contains(r.fix),
+            "{}: docs/doctor.md's Fix differs from the rule's",
+            r.id
+        );
+    }
+}
