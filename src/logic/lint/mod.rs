@@ -9,7 +9,9 @@
 
 pub mod file;
 pub mod host;
+mod keywords;
 mod rules;
+mod tls;
 
 use serde::Serialize;
 

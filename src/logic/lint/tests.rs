@@ -360,7 +360,7 @@ fn cert(names: &[&str], days: i64) -> Cert {
 fn certificates_expiry_and_sni() {
     let text = "defaults\n    timeout client 1s\nfrontend f\n    bind :443 ssl crt site.pem crt /etc/ssl/other\n\
                 use_backend a if { ssl_fc_sni -i shop.example.com }\n    use_backend b if { req.ssl_sni -m str api.example.org blog.example.net }\n\
-                use_backend c if { ssl_fc_sni -m end .example.net }\n";
+                use_backend c if { ssl_fc_sni -m end .example.net }\n    use_backend d if { hdr(host) -i ok.example.org }\n    use_backend e if { hdr(Host) shop.example.net }\n";
     let certs = |p: &Path| -> CertLoad {
         match p.to_str().unwrap() {
             "/etc/haproxy/site.pem" => Ok(vec![(
@@ -392,6 +392,8 @@ fn certificates_expiry_and_sni() {
             "HW504@4 ok /etc/ssl/other/b.pem: CN=ok.example.org expires in 400 days",
             "HW505@4 crit /etc/ssl/other/empty.pem: no certificate in it",
             "HW503@6 warn frontend f: routes SNI `blog.example.net`, but no certificate of its binds covers it \
+             (they cover *.example.com, api.example.org, old.example.org, ok.example.org)",
+            "HW503@9 warn frontend f: routes SNI `shop.example.net`, but no certificate of its binds covers it \
              (they cover *.example.com, api.example.org, old.example.org, ok.example.org)",
         ],
         "{f:#?}"
