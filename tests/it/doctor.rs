@@ -583,3 +583,111 @@ fn apply_refuses_critical_findings_unless_forced() {
     assert!(out.contains("verified"), "{out}");
     assert!(testkit::wait_for(T, || open.exists()), "the forced config runs");
 }
+
+/// One network namespace with only `lo`; removed on drop.
+struct Ns(String);
+
+impl Ns {
+    fn create() -> Result<Ns, String> {
+        let name = format!("hwdoc{}", std::process::id());
+        let run = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+            out.status
+                .success()
+                .then_some(())
+                .ok_or_else(|| format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        };
+        run(&["netns", "add", &name])?;
+        let ns = Ns(name);
+        run(&["-n", &ns.0, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Runs `f` on a thread that entered the namespace.
+    fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsFd;
+        let path = format!("/var/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// HW707 for real: in a namespace of its own whose `tcp_max_tw_buckets` is
+/// 10, twelve connections this side closes first fill the TIME_WAIT table;
+/// doctor, run in that namespace, warns. Before them it does not.
+#[test]
+#[ignore = "needs root and network namespaces (`ip netns`); scripts/test.sh runs it where it can"]
+fn time_wait_near_the_kernel_limit_warns() {
+    let ns =
+        Ns::create().unwrap_or_else(|e| panic!("cannot create a network namespace here ({e}); this test needs root"));
+    let set = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "sysctl",
+            "-qw",
+            "net.ipv4.tcp_max_tw_buckets=10",
+        ])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let dir = tempdir();
+    let cfg = doctor_toml(dir.path(), "");
+    let file = dir.path().join("haproxy.cfg");
+    std::fs::write(&file, "global\n    maxconn 100\n").unwrap();
+    let run = |ns: &Ns| -> Vec<Value> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.0])
+            .arg(hawatch_bin())
+            .args(["doctor", "--json", "--keepalived", "/nonexistent", "--config"])
+            .arg(&cfg)
+            .arg("--haproxy-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let v: Vec<Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        v.into_iter().filter(|f| f["id"] == "HW707").collect()
+    };
+    let before = run(&ns);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["level"], "ok", "{before:?}");
+    assert!(before[0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("0 TCP sockets in TIME_WAIT; net.ipv4.tcp_max_tw_buckets is 10"));
+    let closed = ns.within(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut n = 0;
+        for _ in 0..12 {
+            let c = std::net::TcpStream::connect(addr).unwrap();
+            let (s, _) = l.accept().unwrap();
+            // The side that closes first keeps the TIME_WAIT.
+            drop(c);
+            std::thread::sleep(Duration::from_millis(20));
+            drop(s);
+            n += 1;
+        }
+        n
+    });
+    assert_eq!(closed, 12);
+    let after = run(&ns);
+    assert_eq!(after[0]["level"], "warn", "{after:?}");
+    assert!(
+        after[0]["fix"].as_str().unwrap().contains("tcp_max_tw_buckets"),
+        "{after:?}"
+    );
+}
