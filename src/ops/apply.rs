@@ -350,18 +350,26 @@ impl Apply {
             Ok(()) => println!("haproxy -c: configuration is valid"),
             Err(e) => println!("haproxy -c: INVALID\n{}", visible_lines(&e.to_string())),
         }
-        // doctor's file rules: a critical finding (an exposed `stats admin`,
-        // a keyword the next HAProxy refuses, ...) stops the change unless --force.
+        // doctor's file rules: a critical finding the change brings (an
+        // exposed `stats admin`, a keyword the running HAProxy refuses, ...)
+        // stops it unless --force. What the running file has already (a
+        // certificate about to expire) is shown but does not block a fix, and
+        // a rollback, which puts back what ran, is never stopped.
         let findings = lint_new(&config, &ac, &source, &text);
+        let before: Vec<(&str, String)> = lint_new(&config, &ac, &ac.target, &current)
+            .into_iter()
+            .map(|f| (f.id, f.text))
+            .collect();
         let critical = findings
             .iter()
             .filter(|f| f.level == crate::logic::lint::Level::Crit)
+            .filter(|f| !before.iter().any(|(id, text)| *id == f.id && *text == f.text))
             .count();
         if !findings.is_empty() {
             println!("doctor (file rules):");
             super::doctor::print(&findings);
         }
-        let refused = critical > 0 && !self.force;
+        let refused = critical > 0 && !self.force && new.is_some();
         if dry_run {
             return Ok(u8::from(check.is_err() || refused));
         }
@@ -371,7 +379,7 @@ impl Apply {
         }
         if refused {
             println!(
-                "{critical} critical doctor finding(s): nothing changed (fix them, allow the rule in [doctor] allow, or pass --force)"
+                "{critical} new critical doctor finding(s): nothing changed (fix them, allow the rule in [doctor] allow, or pass --force)"
             );
             return Ok(1);
         }

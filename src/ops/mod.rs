@@ -29,14 +29,59 @@ pub(crate) fn haproxy_check(bin: &Path, cfg: &Path) -> Result<(), String> {
     haproxy_check_all(bin, &[cfg.to_path_buf()])
 }
 
-/// `haproxy -c -f A -f B ...` (a configuration in several files).
+/// Runs `cmd` to its end, at most `limit` (then it is killed): a
+/// `haproxy -c` can wait on DNS or a Lua script, and doctor must end.
+pub(crate) fn output_within(mut cmd: std::process::Command, limit: Duration) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                // At most 1 MiB of what it says is kept; the rest is read and dropped.
+                let _ = r.by_ref().take(1 << 20).read_to_end(&mut buf);
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", limit.as_secs()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// `haproxy -c -f A -f B ...` (a configuration in several files), at most 60 s.
 pub(crate) fn haproxy_check_all(bin: &Path, files: &[std::path::PathBuf]) -> Result<(), String> {
     let mut cmd = std::process::Command::new(bin);
     cmd.arg("-c");
     for f in files {
         cmd.arg("-f").arg(f);
     }
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let out = output_within(cmd, Duration::from_secs(60)).map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     if out.status.success() {
         Ok(())
     } else {

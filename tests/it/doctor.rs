@@ -572,7 +572,10 @@ fn apply_refuses_critical_findings_unless_forced() {
     );
     let (code, out) = apply(&["--yes", new.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("1 critical doctor finding(s): nothing changed"), "{out}");
+    assert!(
+        out.contains("1 new critical doctor finding(s): nothing changed"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(h.cfg_path()).unwrap(),
         original,
@@ -582,6 +585,25 @@ fn apply_refuses_critical_findings_unless_forced() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verified"), "{out}");
     assert!(testkit::wait_for(T, || open.exists()), "the forced config runs");
+    // Once it runs, a change that keeps the finding (and adds a backend) is
+    // not stopped by it: it is the running file's, shown, not new.
+    let b2 = Backend::start();
+    let next = dir.path().join("next.cfg");
+    std::fs::write(
+        &next,
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(&new).unwrap(),
+            backend_block("more", &[("m1", b2.port()), ("m2", b2.port())], "")
+        ),
+    )
+    .unwrap();
+    let (code, out) = apply(&["--yes", next.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("CRIT HW204") && out.contains("verified"), "{out}");
+    // A rollback puts back what ran before, whatever doctor thinks of it.
+    let (code, out) = apply(&["--yes", "--rollback"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 /// One network namespace with only `lo`; removed on drop.

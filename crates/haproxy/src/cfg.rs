@@ -7,8 +7,9 @@
 //! Written by hand because no crate parses HAProxy's configuration
 //! language; it judges nothing (`haproxy -c` does): it only gives `doctor`'s
 //! rules the words of each line. Environment variables (`"${VAR}"`) are
-//! kept as written, and `.if`/`.else` blocks are read as if every branch
-//! were taken (the conditions need the process that runs the file).
+//! kept as written. Lines inside `.if`/`.elif`/`.else` blocks carry the
+//! conditions that must hold for them ([`Line::conds`]); the directives
+//! themselves (`.if`, `.notice`, ...) are not lines.
 //!
 //! Several files given with several `-f` are read in order; as in HAProxy,
 //! each file starts outside any section.
@@ -35,6 +36,10 @@ pub const SECTIONS: &[&str] = &[
     "fcgi-app",
 ];
 
+/// An open `.if`: the conditions of its current branch, and those of the
+/// branches before it (which must not have held).
+type Block = (Vec<(String, bool)>, Vec<String>);
+
 /// One non-empty line: its words, without comments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -43,6 +48,10 @@ pub struct Line {
     /// 1-based.
     pub line: u32,
     pub words: Vec<String>,
+    /// The `.if`/`.elif` conditions this line needs, as written, each with
+    /// whether it must hold (`true`) or not hold (`false`, the earlier
+    /// branches of its `.elif`/`.else`); empty outside conditional blocks.
+    pub conds: Vec<(String, bool)>,
 }
 
 impl Line {
@@ -151,15 +160,43 @@ impl Cfg {
         let file = self.files.len();
         self.files.push(name.to_string());
         let mut current: Option<Section> = None;
+        let mut blocks: Vec<Block> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let words = words(raw);
-            if words.is_empty() {
+            let Some(first) = words.first() else { continue };
+            if first.starts_with('.') {
+                let cond = words[1..].join(" ");
+                match first.as_str() {
+                    ".if" => blocks.push((vec![(cond.clone(), true)], vec![cond])),
+                    ".elif" => {
+                        if let Some((branch, before)) = blocks.last_mut() {
+                            *branch = before.iter().map(|c| (c.clone(), false)).collect();
+                            branch.push((cond.clone(), true));
+                            before.push(cond);
+                        }
+                    }
+                    ".else" => {
+                        if let Some((branch, before)) = blocks.last_mut() {
+                            *branch = before.iter().map(|c| (c.clone(), false)).collect();
+                        }
+                    }
+                    ".endif" => {
+                        blocks.pop();
+                    }
+                    // `.notice`, `.warning`, `.alert`, `.diag`: messages, not lines.
+                    _ => {}
+                }
                 continue;
+            }
+            if blocks.len() > 64 {
+                // Deeper than HAProxy allows (it stops at 10): read as plain lines.
+                blocks.clear();
             }
             let line = Line {
                 file,
                 line: u32::try_from(i + 1).unwrap_or(u32::MAX),
                 words,
+                conds: blocks.iter().flat_map(|(b, _)| b.iter().cloned()).collect(),
             };
             if SECTIONS.contains(&line.keyword()) {
                 if let Some(s) = current.take() {
@@ -205,18 +242,47 @@ impl Cfg {
         self.of_kind("global").flat_map(|s| s.lines.iter())
     }
 
-    /// The `defaults` a proxy takes its settings from: the one it names with
-    /// `from`, else the last `defaults` above it (in file order).
-    pub fn defaults_of(&self, proxy: &Section) -> Option<&Section> {
-        if let Some(name) = &proxy.from {
-            return self
-                .sections
+    /// The `defaults` a section takes its settings from: the one it names
+    /// with `from`, else the last `defaults` above it (in file order). A
+    /// named `defaults` with `from` takes only from that one.
+    pub fn defaults_of(&self, section: &Section) -> Option<&Section> {
+        let at = self.sections.iter().position(|s| std::ptr::eq(s, section))?;
+        let above = &self.sections[..at];
+        if let Some(name) = &section.from {
+            return above
                 .iter()
                 .rev()
                 .find(|s| s.kind == "defaults" && s.name.as_ref() == Some(name));
         }
-        let at = self.sections.iter().position(|s| std::ptr::eq(s, proxy))?;
-        self.sections[..at].iter().rev().find(|s| s.kind == "defaults")
+        if section.kind == "defaults" {
+            return None;
+        }
+        above.iter().rev().find(|s| s.kind == "defaults")
+    }
+
+    /// Every `defaults` a section inherits from, nearest first (its
+    /// `defaults`, then that one's `from`, ...); at most 16 deep.
+    pub fn defaults_chain(&self, section: &Section) -> Vec<&Section> {
+        let mut out: Vec<&Section> = Vec::new();
+        let mut cur = self.defaults_of(section);
+        while let Some(d) = cur {
+            if out.len() >= 16 || out.iter().any(|o| std::ptr::eq(*o, d)) {
+                break;
+            }
+            out.push(d);
+            cur = self.defaults_of(d);
+        }
+        out
+    }
+
+    /// The same configuration without the lines `keep` refuses.
+    pub fn retain_lines(&self, keep: &dyn Fn(&Line) -> bool) -> Cfg {
+        let mut c = self.clone();
+        for s in &mut c.sections {
+            s.lines.retain(|l| keep(l));
+        }
+        c.stray.retain(|l| keep(l));
+        c
     }
 }
 
@@ -307,6 +373,7 @@ mod tests {
     fn sections_lines_and_defaults() {
         let text = "global\nmaxconn 100\n  daemon\ndefaults\nmode http\nlisten stats\n  bind :9999\n\
                     defaults tcp from base\nbackend be from base\n  server s 1.2.3.4:80 check\n";
+        assert_eq!(Cfg::parse("x", text).sections.len(), 5);
         let mut c = Cfg::parse("a.cfg", text);
         c.add("b.cfg", "  stray line\nfrontend fe\n  bind :80\n");
         let titles: Vec<String> = c.sections.iter().map(Section::title).collect();
@@ -334,5 +401,48 @@ mod tests {
         assert_eq!(c.stray.len(), 1);
         assert_eq!(c.sections[4].lines[0].value_of("server"), Some("s"));
         assert!(c.sections[4].lines[0].has("check"));
+    }
+
+    #[test]
+    fn conditional_blocks_and_defaults_chains() {
+        let text = "defaults base\n    timeout client 1s\ndefaults web from base\n    mode http\n\
+                    frontend fe from web\n.if version_atleast(2.5)\n    bind :80\n.elif defined(X)\n    bind :81\n\
+                    .else\n    bind :82\n    .if feature(OPENSSL)\n    bind :443\n    .endif\n.endif\n    bind :83\n\
+                    .notice \"hello\"\nfrontend plain\n";
+        let c = Cfg::parse("x", text);
+        let fe = &c.sections[2];
+        let conds: Vec<(String, Vec<(String, bool)>)> =
+            fe.lines.iter().map(|l| (l.words[1].clone(), l.conds.clone())).collect();
+        let v = |s: &str, b: bool| (s.to_string(), b);
+        assert_eq!(
+            conds,
+            [
+                (":80".to_string(), vec![v("version_atleast(2.5)", true)]),
+                (
+                    ":81".to_string(),
+                    vec![v("version_atleast(2.5)", false), v("defined(X)", true)]
+                ),
+                (
+                    ":82".to_string(),
+                    vec![v("version_atleast(2.5)", false), v("defined(X)", false)]
+                ),
+                (
+                    ":443".to_string(),
+                    vec![
+                        v("version_atleast(2.5)", false),
+                        v("defined(X)", false),
+                        v("feature(OPENSSL)", true)
+                    ]
+                ),
+                (":83".to_string(), vec![]),
+            ]
+        );
+        let chain: Vec<String> = c.defaults_chain(fe).iter().map(|d| d.title()).collect();
+        assert_eq!(chain, ["defaults web", "defaults base"]);
+        // A proxy without `from`: the last defaults above it, and its chain.
+        assert_eq!(c.defaults_chain(&c.sections[3]).len(), 2);
+        assert_eq!(c.defaults_of(&c.sections[0]), None);
+        let kept = c.retain_lines(&|l| l.conds.is_empty());
+        assert_eq!(kept.sections[2].lines.len(), 1);
     }
 }

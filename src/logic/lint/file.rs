@@ -24,6 +24,7 @@ pub struct Cert {
 /// gives several), or why it cannot be read.
 pub type CertLoad = Result<Vec<(String, Vec<Cert>)>, String>;
 
+#[derive(Clone, Copy)]
 pub struct Input<'a> {
     pub cfg: &'a Cfg,
     /// The HAProxy that runs (or `haproxy -v`'s); `None`: unknown.
@@ -36,9 +37,45 @@ pub struct Input<'a> {
     pub certs: &'a dyn Fn(&Path) -> CertLoad,
 }
 
-/// Every file rule's findings, in file order within each rule group.
+/// Whether a line's `.if` conditions hold for this HAProxy: `Some(true)`
+/// or `Some(false)` when every condition is one doctor can judge
+/// (`[!]version_atleast(X)`, `[!]version_before(X)` with a known version),
+/// else `None`.
+pub(super) fn active(l: &Line, version: Option<Version>) -> Option<bool> {
+    let mut known = true;
+    for (cond, must) in &l.conds {
+        let c = cond.trim();
+        let (negated, c) = match c.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, c),
+        };
+        let judged = (|| {
+            let v = version?;
+            let (f, arg) = c.strip_suffix(')')?.split_once('(')?;
+            let want = Version::parse(arg.trim().trim_matches('"'))?;
+            match f.trim() {
+                "version_atleast" => Some(v >= want),
+                "version_before" => Some(v < want),
+                _ => None,
+            }
+        })();
+        match judged {
+            Some(holds) if (holds != negated) != *must => return Some(false),
+            Some(_) => {}
+            None => known = false,
+        }
+    }
+    known.then_some(true)
+}
+
+/// Every file rule's findings, in file order within each rule group. Lines
+/// in an `.if` branch this HAProxy does not take are left out.
 pub fn lint(input: &Input) -> Vec<Finding> {
     let mut out = Vec::new();
+    let version = input.version;
+    let taken = input.cfg.retain_lines(&|l| active(l, version) != Some(false));
+    let input = Input { cfg: &taken, ..*input };
+    let input = &input;
     let cfg = input.cfg;
     checks(cfg, &mut out);
     stats_pages(cfg, &mut out);
@@ -90,9 +127,11 @@ const CHECK_PARAMS: &[&str] = &[
 /// HW101, HW102, HW103.
 fn checks(cfg: &Cfg, out: &mut Vec<Finding>) {
     for be in cfg.sections.iter().filter(|s| s.is_backend()) {
-        let defaults = cfg.defaults_of(be);
-        let default_servers: Vec<&Line> = defaults
-            .into_iter()
+        let chain = cfg.defaults_chain(be);
+        // Outermost defaults first: the nearest `default-server` wins.
+        let default_servers: Vec<&Line> = chain
+            .iter()
+            .rev()
             .flat_map(|d| d.all("default-server"))
             .chain(be.all("default-server"))
             .collect();
@@ -115,7 +154,7 @@ fn checks(cfg: &Cfg, out: &mut Vec<Finding>) {
             .iter()
             .rev()
             .find_map(check_option)
-            .or_else(|| defaults.and_then(|d| d.lines.iter().rev().find_map(check_option)));
+            .or_else(|| chain.iter().find_map(|d| d.lines.iter().rev().find_map(check_option)));
         let servers: Vec<&Line> = be
             .lines
             .iter()
@@ -127,7 +166,8 @@ fn checks(cfg: &Cfg, out: &mut Vec<Finding>) {
         let mut unchecked = 0;
         for s in &servers {
             let name = s.words.get(1).map_or("?", String::as_str);
-            let checked = if s.has("check") {
+            // `track B/S` takes the state of a checked server.
+            let checked = if s.has("check") || s.has("track") {
                 true
             } else if s.has("no-check") {
                 continue;
@@ -291,9 +331,15 @@ pub(crate) fn weak_password(user: &str, pass: &str) -> Option<&'static str> {
 /// HW201, HW202, HW203.
 fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
     for p in cfg.sections.iter().filter(|s| s.is_proxy() || s.kind == "defaults") {
-        let page = p.lines.iter().any(|l| l.is("stats", "enable") || l.is("stats", "uri"));
+        // `stats` lines in a `defaults` serve the page on every proxy that takes from it.
+        let chain = cfg.defaults_chain(p);
+        let inherited =
+            |f: &dyn Fn(&Line) -> bool| p.lines.iter().chain(chain.iter().flat_map(|d| d.lines.iter())).any(f);
+        let page = inherited(&|l| l.is("stats", "enable") || l.is("stats", "uri"));
         let reach = widest(p);
-        let admin = p.find("stats", "admin");
+        let admin = p
+            .find("stats", "admin")
+            .or_else(|| chain.iter().find_map(|d| d.find("stats", "admin")));
         let exposed = reach.is_some_and(|(r, _)| r > Reach::Local);
         let unconditional = admin.is_some_and(|l| {
             let cond: Vec<&str> = l.words.iter().skip(2).map(String::as_str).collect();
@@ -305,7 +351,7 @@ fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
         let admin_exposed = admin.is_some() && exposed && unconditional;
         if let (Some(l), true) = (admin, admin_exposed) {
             let (_, b) = reach.expect("exposed");
-            let auth = p.find("stats", "auth").is_some() || p.lines.iter().any(|l| l.has("http-auth"));
+            let auth = inherited(&|l| l.is("stats", "auth") || l.has("http-auth"));
             out.push(at(
                 cfg,
                 l,
@@ -327,8 +373,15 @@ fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
         }
         for l in p.all("stats").filter(|l| l.is("stats", "auth")) {
             let cred = l.words.get(2).map_or("", String::as_str);
-            let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
-            if let Some(why) = weak_password(user, pass) {
+            // `${VAR}` is the password HAProxy's environment gives, unknown here;
+            // without a ':' the whole word is a password, never printed.
+            let (user, pass) = cred.split_once(':').unwrap_or(("", cred));
+            let shown = if cred.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_string()
+            };
+            if let Some(why) = weak_password(user, pass).filter(|_| !pass.contains('$')) {
                 let level = if admin.is_some() { Level::Crit } else { Level::Warn };
                 out.push(at(
                     cfg,
@@ -337,7 +390,7 @@ fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
                         "HW202",
                         level,
                         format!(
-                            "{}: `stats auth {user}:***` has a weak password ({why}){}",
+                            "{}: `stats auth {shown}` has a weak password ({why}){}",
                             p.title(),
                             if admin.is_some() {
                                 "; this page has `stats admin`"
@@ -372,7 +425,7 @@ fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
             let (Some(name), Some(pass)) = (l.words.get(1), l.value_of("insecure-password")) else {
                 continue;
             };
-            if let Some(why) = weak_password(name, pass) {
+            if let Some(why) = weak_password(name, pass).filter(|_| !pass.contains('$')) {
                 out.push(at(
                     cfg,
                     l,
@@ -456,15 +509,16 @@ fn stats_sockets(cfg: &Cfg, out: &mut Vec<Finding>) {
         let level = if admin { Level::Crit } else { Level::Warn };
         match reach(&s.addr) {
             Some(Reach::Local) if s.path().is_some() => {
-                if let Some(m) = s.mode.filter(|m| m & !0o660 != 0) {
+                // Connecting to a unix socket takes write permission: others'
+                // write bit is what opens it to every local user.
+                if let Some(m) = s.mode.filter(|m| m & 0o002 != 0) {
                     out.push(
                         Finding::new(
                             "HW204",
                             level,
                             format!(
-                                "global: `stats socket {}` has mode {m:o}, wider than 660: {} local user can use the Runtime API at level {}",
+                                "global: `stats socket {}` has mode {m:o}, wider than 660: every local user can use the Runtime API at level {}",
                                 s.addr,
-                                if m & 0o006 != 0 { "every" } else { "more than one" },
                                 s.level
                             ),
                         )
@@ -497,8 +551,8 @@ fn stats_sockets(cfg: &Cfg, out: &mut Vec<Finding>) {
 /// HW401.
 fn timeouts(cfg: &Cfg, out: &mut Vec<Finding>) {
     for p in cfg.sections.iter().filter(|s| s.is_proxy()) {
-        let d = cfg.defaults_of(p);
-        let has = |t: &str| p.find("timeout", t).is_some() || d.is_some_and(|d| d.find("timeout", t).is_some());
+        let chain = cfg.defaults_chain(p);
+        let has = |t: &str| p.find("timeout", t).is_some() || chain.iter().any(|d| d.find("timeout", t).is_some());
         let mut need = Vec::new();
         if p.is_frontend() && !has("client") {
             need.push("client");

@@ -72,15 +72,41 @@ pub fn time_wait(count: u64, max_buckets: u64) -> Finding {
     }
 }
 
+/// An OOM kill of haproxy in the kernel log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OomKill {
+    pub pid: u32,
+    /// Microseconds since boot, when the line says.
+    pub at_us: Option<u64>,
+    /// The kernel's message, made safe to print.
+    pub line: String,
+}
+
+/// When a kernel-log line was written, in microseconds since boot:
+/// `/dev/kmsg` records (`6,1234,5678901,-;...`) and `dmesg` (`[ 12.345678] ...`).
+fn log_time(line: &str) -> Option<u64> {
+    if let Some((head, _)) = line.split_once(';') {
+        return head.split(',').nth(2)?.trim().parse().ok();
+    }
+    let inner = line.trim_start().strip_prefix('[')?.split_once(']')?.0.trim();
+    let (s, frac) = inner.split_once('.').unwrap_or((inner, "0"));
+    let frac: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+    s.parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000)?
+        .checked_add(frac.parse().ok()?)
+}
+
 /// HAProxy processes the kernel killed for memory, from kernel-log lines
-/// (`/dev/kmsg` records or `dmesg` lines): (pid, the line's message).
-pub fn oom_kills(log: &str) -> Vec<(u32, String)> {
-    let mut out: Vec<(u32, String)> = Vec::new();
+/// (`/dev/kmsg` records or `dmesg` lines), one per pid.
+pub fn oom_kills(log: &str) -> Vec<OomKill> {
+    let mut out: Vec<OomKill> = Vec::new();
     for line in log.lines() {
-        // /dev/kmsg: "6,1234,5678,-;message"; dmesg: "[  12.3] message".
-        let msg = line.split_once(';').map_or(line, |(_, m)| m);
+        let msg = line
+            .split_once(';')
+            .map_or_else(|| line.split_once(']').map_or(line, |(_, m)| m), |(_, m)| m);
         let msg = msg.trim();
-        let found = if let Some(rest) = msg.split("Killed process ").nth(1) {
+        let found: Option<u32> = if let Some(rest) = msg.split("Killed process ").nth(1) {
             // "Out of memory: Killed process 123 (haproxy) total-vm:..."
             let (pid, comm) = rest.split_once(' ').unwrap_or((rest, ""));
             comm.starts_with("(haproxy)").then(|| pid.parse().ok()).flatten()
@@ -93,26 +119,54 @@ pub fn oom_kills(log: &str) -> Vec<(u32, String)> {
             None
         };
         if let Some(pid) = found {
-            if !out.iter().any(|(p, _)| *p == pid) {
-                out.push((pid, crate::text::visible(msg).into_owned()));
+            if !out.iter().any(|k| k.pid == pid) {
+                out.push(OomKill {
+                    pid,
+                    at_us: log_time(line),
+                    line: crate::text::visible(msg).into_owned(),
+                });
             }
         }
     }
     out
 }
 
-/// HW708, from [`oom_kills`].
-pub fn oom(kills: &[(u32, String)]) -> Finding {
-    match kills.last() {
-        None => Finding::new("HW708", Level::Ok, "no OOM kill of haproxy in the kernel log"),
-        Some((pid, line)) => Finding::new(
+/// HW708, from [`oom_kills`]: critical for a kill since the running HAProxy
+/// started (`started_us`, microseconds since boot; `None`: unknown, every
+/// kill counts), a warning for older ones.
+pub fn oom(kills: &[OomKill], started_us: Option<u64>) -> Finding {
+    let recent = |k: &&OomKill| match (k.at_us, started_us) {
+        (Some(at), Some(start)) => at >= start,
+        _ => true,
+    };
+    let Some(last) = kills.last() else {
+        return Finding::new("HW708", Level::Ok, "no OOM kill of haproxy in the kernel log");
+    };
+    let fix =
+        "find what grew (`show pools`, `show info`), lower `maxconn`/buffers, or upgrade HAProxy if it is a known leak";
+    let n = kills.iter().filter(recent).count();
+    if n > 0 {
+        let last = kills.iter().rfind(recent).unwrap_or(last);
+        Finding::new(
             "HW708",
             Level::Crit,
             format!(
-                "the kernel killed haproxy for lack of memory {} time(s) since boot; the last: pid {pid}: {line}",
-                kills.len()
+                "the kernel killed haproxy for lack of memory {n} time(s) since the running HAProxy started; the last: pid {}: {}",
+                last.pid, last.line
             ),
         )
-        .fix("find what grew (`show pools`, `show info`), lower `maxconn`/buffers, or upgrade HAProxy if it is a known leak"),
+        .fix(fix)
+    } else {
+        Finding::new(
+            "HW708",
+            Level::Warn,
+            format!(
+                "the kernel killed haproxy for lack of memory {} time(s) since boot, before the running HAProxy started; the last: pid {}: {}",
+                kills.len(),
+                last.pid,
+                last.line
+            ),
+        )
+        .fix(fix)
     }
 }

@@ -8,9 +8,9 @@ use super::file::at;
 use super::{Finding, Level, Version};
 
 /// A keyword HAProxy removed or deprecated. `refused`/`warned`: the first
-/// version known to refuse it / warn about it (checked against real 2.2,
-/// 2.6, 3.0 and 3.2 by tests/it/doctor.rs; where HAProxy's own message names
-/// an earlier version, that one).
+/// version that refuses it / warns about it, read in HAProxy's sources at
+/// the release tags 2.0 to 3.2, and checked against real 2.2, 2.6, 3.0 and
+/// 3.2 by tests/it/doctor.rs.
 struct Gone {
     /// How it is named in findings.
     what: &'static str,
@@ -61,41 +61,41 @@ static GONE: &[Gone] = &[
         what: "bind-process",
         matches: |_, l| kw(l, "bind-process") || l.is("stats", "bind-process"),
         refused: Some(Version(2, 7)),
-        warned: Some(Version(2, 6)),
+        warned: Some(Version(2, 5)),
         instead: "remove it: there is one process; `thread` on a `bind` line pins a listener to threads",
     },
     Gone {
         what: "`process` on a `bind` line",
         matches: |s, l| s.is_frontend() && kw(l, "bind") && l.has("process"),
         refused: Some(Version(2, 7)),
-        warned: Some(Version(2, 6)),
+        warned: Some(Version(2, 5)),
         instead: "remove `process N` (or use `thread N`)",
     },
     Gone {
         what: "`process` on a `stats socket` line",
         matches: |s, l| s.kind == "global" && l.is("stats", "socket") && l.has("process"),
         refused: Some(Version(2, 7)),
-        warned: Some(Version(2, 6)),
+        warned: Some(Version(2, 5)),
         instead: "remove `process N` from the line (or use `thread N`)",
     },
     Gone {
         what: "option http-tunnel",
         matches: |_, l| l.is("option", "http-tunnel"),
-        refused: Some(Version(2, 6)),
+        refused: Some(Version(2, 5)),
         warned: Some(Version(2, 1)),
         instead: "remove it: since 2.1 HAProxy parses every request itself and the option does nothing",
     },
     Gone {
         what: "option forceclose",
         matches: |_, l| l.is("option", "forceclose"),
-        refused: Some(Version(2, 6)),
+        refused: Some(Version(2, 5)),
         warned: Some(Version(2, 0)),
         instead: "use `option httpclose` instead",
     },
     Gone {
         what: "option http-use-htx",
         matches: |_, l| l.is("option", "http-use-htx"),
-        refused: Some(Version(2, 6)),
+        refused: Some(Version(2, 5)),
         warned: None,
         instead: "remove it: HTX is always on since 2.1",
     },
@@ -123,7 +123,7 @@ static GONE: &[Gone] = &[
     Gone {
         what: "monitor-net",
         matches: |_, l| kw(l, "monitor-net"),
-        refused: Some(Version(2, 6)),
+        refused: Some(Version(2, 3)),
         warned: None,
         instead: "use `http-request return status 200 if { src NET }` (HTTP) or `tcp-request connection reject` rules (TCP) instead",
     },
@@ -137,8 +137,8 @@ static GONE: &[Gone] = &[
     Gone {
         what: "tune.chksize",
         matches: |_, l| kw(l, "tune.chksize"),
-        refused: Some(Version(2, 6)),
-        warned: None,
+        refused: Some(Version(2, 5)),
+        warned: Some(Version(2, 4)),
         instead: "remove it: `tune.bufsize` is used",
     },
     Gone {
@@ -152,7 +152,7 @@ static GONE: &[Gone] = &[
         what: "tune.ssl.capture-cipherlist-size",
         matches: |_, l| kw(l, "tune.ssl.capture-cipherlist-size"),
         refused: None,
-        warned: Some(Version(2, 6)),
+        warned: Some(Version(2, 5)),
         instead: "use `tune.ssl.capture-buffer-size` instead",
     },
     Gone {
@@ -270,13 +270,25 @@ pub(super) fn keywords(cfg: &Cfg, version: Option<Version>, out: &mut Vec<Findin
                 (None, Some(w), None) => ("HW302", Level::Warn, format!("deprecated since HAProxy {w}")),
                 (None, _, _) => continue,
             };
+            // The keyword alone: the rest of a line (a header value) may be a secret.
+            let take = if matches!(l.keyword(), "option" | "stats") {
+                2
+            } else {
+                1
+            };
+            let shown = l.words.iter().take(take).cloned().collect::<Vec<_>>().join(" ");
+            // In an `.if` branch doctor cannot judge, it may never be read.
+            let (level, cond) = match super::file::active(l, version) {
+                None => (level.min(Level::Warn), " (inside an `.if` block doctor cannot judge)"),
+                _ => (level, ""),
+            };
             out.push(at(
                 cfg,
                 l,
                 Finding::new(
                     id,
                     level,
-                    format!("{}: `{}`: {}; {state}", s.title(), l.words.join(" "), g.what),
+                    format!("{}: `{shown}` ({}); {state}{cond}", s.title(), g.what),
                 )
                 .fix(instead.to_string()),
             ));

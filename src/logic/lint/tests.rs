@@ -295,8 +295,12 @@ fn weak_passwords() {
 
 #[test]
 fn sockets_tcp_and_levels() {
-    let f = run("global\n    stats socket 10.0.0.5:9999\n    stats socket ipv4@127.0.0.1:9998 level admin\n    stats socket /run/a.sock mode 664\n", None);
-    assert_eq!(sorted(&f), ["HW204@4 warn", "HW205@2 warn"], "{f:#?}");
+    // 664 and 770 give others no write, which connecting takes; 666 does.
+    let f = run(
+        "global\n    stats socket 10.0.0.5:9999\n    stats socket ipv4@127.0.0.1:9998 level admin\n    stats socket /run/a.sock mode 664\n    stats socket /run/b.sock mode 770 level admin\n    stats socket /run/c.sock mode 666\n",
+        None,
+    );
+    assert_eq!(sorted(&f), ["HW204@6 warn", "HW205@2 warn"], "{f:#?}");
     let socks = stats_socket_lines(&Cfg::parse(
         "x",
         "global\n    stats socket ipv4@0.0.0.0:9999 level admin\n    stats socket \"/run/my dir/a.sock\"\n",
@@ -462,10 +466,25 @@ fn host_numbers() {
                [ 12.3] Out of memory: Killed process 777 (nginx) total-vm:1kB\n\
                [ 13.0] Out of memory: Killed process 778 (haproxy) total-vm:1kB, \x1b[31m\n";
     let kills = host::oom_kills(log);
-    assert_eq!(kills.iter().map(|k| k.0).collect::<Vec<_>>(), [4242, 778]);
-    assert!(!kills[1].1.contains('\x1b'), "kernel text is shown, never obeyed");
-    assert_eq!(host::oom(&kills).level, Level::Crit);
-    assert_eq!(host::oom(&[]).level, Level::Ok);
+    assert_eq!(kills.iter().map(|k| k.pid).collect::<Vec<_>>(), [4242, 778]);
+    assert_eq!(
+        kills.iter().map(|k| k.at_us).collect::<Vec<_>>(),
+        [Some(5001), Some(13_000_000)]
+    );
+    assert!(!kills[1].line.contains('\x1b'), "kernel text is shown, never obeyed");
+    assert!(
+        kills[1].line.starts_with("Out of memory: Killed process 778"),
+        "{}",
+        kills[1].line
+    );
+    // Since the running HAProxy started (or when that is unknown): critical;
+    // only before it: a warning.
+    assert_eq!(host::oom(&kills, None).level, Level::Crit);
+    assert_eq!(host::oom(&kills, Some(12_000_000)).level, Level::Crit);
+    let old = host::oom(&kills, Some(20_000_000));
+    assert_eq!(old.level, Level::Warn);
+    assert!(old.text.contains("before the running HAProxy started"), "{}", old.text);
+    assert_eq!(host::oom(&[], None).level, Level::Ok);
 }
 
 /// docs/doctor.md is the rule reference: every rule has its section with
@@ -492,7 +511,7 @@ fn docs_doctor_md_lists_every_rule() {
         );
         assert!(
             docs.contains(r.why),
-            "{}: docs/doctor.md's Why differs from the rule's (regenerate it from `doctor --explain all`)",
+            "{}: docs/doctor.md's Why differs from the rule's: run `python3 scripts/doctor-rules-md.py`",
             r.id
         );
         assert!(
@@ -501,4 +520,109 @@ fn docs_doctor_md_lists_every_rule() {
             r.id
         );
     }
+}
+
+/// What the first review found, each a config that used to give a false or
+/// a missed finding.
+#[test]
+fn defaults_chains_track_env_vars_crt_lists_and_if_blocks() {
+    // Timeouts and `default-server check` from the parent of a named defaults.
+    let chain = "defaults base\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n    default-server check\n\
+                 defaults web from base\n    mode http\nfrontend fe from web\n    bind 127.0.0.1:80\n    default_backend app\n\
+                 backend app from web\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n";
+    assert!(run(chain, None).is_empty(), "{:#?}", run(chain, None));
+    // A server that tracks a checked one is checked.
+    let d = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
+    let track = format!("{d}backend app\n    server a 10.0.0.1:80 check\n    server b 10.0.0.2:80 check\nbackend mirror\n    server a 10.0.0.1:80 track app/a\n    server b 10.0.0.2:80 track app/b\n");
+    assert!(run(&track, None).is_empty(), "{:#?}", run(&track, None));
+    // Environment variables are HAProxy's to expand: no weak password, no unreadable crt.
+    let env = format!("{d}listen stats\n    bind 127.0.0.1:9999\n    stats enable\n    stats auth \"admin:${{STATS_PW}}\"\n    stats admin if LOCALHOST\n\
+                       frontend tls\n    bind 127.0.0.1:443 ssl crt \"${{CERTS}}/site.pem\"\n    default_backend app\n\
+                       backend app\n    server a 10.0.0.1:80 check\n    server b 10.0.0.2:80 check\nuserlist ops\n    user ops insecure-password \"${{OPS_PW}}\"\n");
+    assert!(run(&env, None).is_empty(), "{:#?}", run(&env, None));
+    // A password-only `stats auth` word is never printed.
+    let f = run(
+        &format!("{d}listen s\n    bind 127.0.0.1:9999\n    stats enable\n    stats auth s3cret\n"),
+        None,
+    );
+    assert!(
+        f.iter().any(|x| x.id == "HW202") && f.iter().all(|x| !x.text.contains("s3cret")),
+        "{f:#?}"
+    );
+    // A frontend with a crt-list: its names are in the list, not checked.
+    let listed = "defaults\n    timeout client 1s\nfrontend f\n    bind :443 ssl crt /d.pem crt-list /l.txt\n    use_backend a if { ssl_fc_sni other.example.org }\n";
+    let certs = |_: &Path| -> CertLoad { Ok(vec![("/d.pem".into(), vec![cert(&["default.example.com"], 400)])]) };
+    assert!(run_with(listed, None, &certs).iter().all(|x| x.id != "HW503"));
+    // `.if` branches: judged by the version when doctor can, capped at a warning when not.
+    let cond = "global\n.if !version_atleast(2.5)\n    nbproc 2\n.endif\n.if defined(OLD)\n    nbproc 4\n.endif\n";
+    assert_eq!(short(&run(cond, Some(Version(2, 6)))), ["HW301@6 warn"]);
+    assert!(run(cond, Some(Version(2, 6)))[0].text.contains("inside an `.if` block"));
+    assert_eq!(short(&run(cond, Some(Version(2, 4)))), ["HW301@3 warn", "HW301@6 warn"]);
+    // `ALL` with the broken classes taken out again is fine; alone it is not.
+    let all = "global\n    ssl-default-bind-ciphers ALL:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!RC4:!MD5:!LOW:!MEDIUM\n";
+    assert!(run(all, None).is_empty(), "{:#?}", run(all, None));
+    assert_eq!(
+        short(&run("global\n    ssl-default-bind-ciphers ALL:!aNULL\n", None)),
+        ["HW502@2 warn"]
+    );
+    // A stats page in `defaults` is served by every frontend that takes from it.
+    let inherited = "defaults\n    mode http\n    timeout client 1s\n    stats enable\n    stats uri /s\nfrontend public\n    bind :80\n";
+    assert_eq!(short(&run(inherited, None)), ["HW203@7 warn"]);
+}
+
+/// Each keyword: a warning one minor version before the one that refuses
+/// it, critical from it on; the line is shown up to its keyword only (a
+/// `reqadd` value may be a credential).
+#[test]
+fn removed_keywords_change_level_exactly_at_their_version() {
+    for ex in super::file::removed_keyword_examples() {
+        let text = match ex.section {
+            "global" => format!("global\n    {}\n", ex.line),
+            "proxy" => format!(
+                "defaults\n    timeout client 1s\nfrontend f\n    bind 127.0.0.1:1\n    {}\n",
+                ex.line
+            ),
+            "bind" => format!(
+                "defaults\n    timeout client 1s\nfrontend f\n    bind 127.0.0.1:1 {}\n",
+                ex.line
+            ),
+            _ => format!("global\n    stats socket /run/s.sock {}\n", ex.line),
+        };
+        let level_at = |v: Version| {
+            run(&text, Some(v))
+                .into_iter()
+                .find(|f| f.id == "HW301" || f.id == "HW302")
+                .map(|f| f.level)
+        };
+        if let Some(r) = ex.refused {
+            assert_eq!(level_at(r), Some(Level::Crit), "{} at {r}", ex.what);
+            assert_eq!(
+                level_at(Version(r.0 + 1, 0)),
+                Some(Level::Crit),
+                "{} after {r}",
+                ex.what
+            );
+            if r.1 > 0 {
+                assert_eq!(
+                    level_at(Version(r.0, r.1 - 1)),
+                    Some(Level::Warn),
+                    "{} before {r}",
+                    ex.what
+                );
+            }
+        }
+        if let (None, Some(w)) = (ex.refused, ex.warned) {
+            assert_eq!(level_at(w), Some(Level::Warn), "{} at {w}", ex.what);
+            if w.1 > 0 {
+                assert_eq!(level_at(Version(w.0, w.1 - 1)), None, "{} before {w}", ex.what);
+            }
+        }
+    }
+    let f = run("defaults\n    timeout client 1s\nfrontend f\n    bind 127.0.0.1:1\n    reqadd Authorization:\\ Basic\\ c2VjcmV0\n", None);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].text.contains("`reqadd`") && !f[0].text.contains("c2VjcmV0"),
+        "{}",
+        f[0].text
+    );
 }

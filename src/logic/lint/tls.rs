@@ -14,13 +14,23 @@ fn weak_ciphers(list: &str) -> Vec<String> {
     const WEAK: &[&str] = &[
         "RC4", "DES", "MD5", "NULL", "EXP", "ADH", "AECDH", "ANON", "IDEA", "SEED", "LOW", "MEDIUM",
     ];
-    list.split([':', ',', ' '])
-        .filter(|t| !t.is_empty() && !t.starts_with(['!', '-']))
+    let tokens: Vec<&str> = list.split([':', ',', ' ']).filter(|t| !t.is_empty()).collect();
+    // `ALL` is weak unless the broken classes are taken out again (`!RC4`, `!aNULL`, ...).
+    let excluded = |class: &str| {
+        tokens
+            .iter()
+            .any(|t| t.starts_with(['!', '-']) && t[1..].to_ascii_uppercase().contains(class))
+    };
+    let all_cleaned = ["RC4", "DES", "MD5", "NULL", "EXP"].iter().all(|c| excluded(c));
+    tokens
+        .iter()
+        .filter(|t| !t.starts_with(['!', '-']))
         .filter(|t| {
             let u = t.trim_start_matches('+').to_ascii_uppercase();
-            u == "ALL" || u == "COMPLEMENTOFALL" || WEAK.iter().any(|w| u.split('-').any(|part| part.contains(w)))
+            ((u == "ALL" || u == "COMPLEMENTOFALL") && !all_cleaned)
+                || WEAK.iter().any(|w| u.split('-').any(|part| part.contains(w)))
         })
-        .map(str::to_string)
+        .map(|t| t.to_string())
         .collect()
 }
 
@@ -155,8 +165,12 @@ pub(super) fn certificates(input: &Input, out: &mut Vec<Finding>) {
     for p in cfg.sections.iter().filter(|s| s.is_frontend()) {
         let mut names_here: Vec<String> = Vec::new();
         let mut any_crt = false;
+        // A `crt-list` names certificates doctor does not read: the SNI check
+        // would miss its names, so it is not made for that frontend.
+        let listed = p.all("bind").any(|b| b.has("crt-list"));
         for b in p.all("bind") {
-            for w in b.words.windows(2).filter(|w| w[0] == "crt") {
+            // `${VAR}` paths are the environment's, unknown here.
+            for w in b.words.windows(2).filter(|w| w[0] == "crt" && !w[1].contains('$')) {
                 any_crt = true;
                 let path = if Path::new(&w[1]).is_absolute() {
                     PathBuf::from(&w[1])
@@ -220,7 +234,7 @@ pub(super) fn certificates(input: &Input, out: &mut Vec<Finding>) {
                 }
             }
         }
-        if !any_crt || names_here.is_empty() {
+        if !any_crt || listed || names_here.is_empty() {
             continue;
         }
         for (name, l) in sni_names(p) {

@@ -51,7 +51,8 @@ fn parse_bind(a: &str) -> Option<SocketAddr> {
 /// HW701, HW702.
 async fn binds(cfg: &Cfg, out: &mut Vec<Finding>) {
     let ips = local_ips();
-    let nonlocal = sysctl("net.ipv4.ip_nonlocal_bind").unwrap_or(0) == 1;
+    let nonlocal4 = sysctl("net.ipv4.ip_nonlocal_bind").unwrap_or(0) == 1;
+    let nonlocal6 = sysctl("net.ipv6.ip_nonlocal_bind").unwrap_or(0) == 1;
     for p in cfg.sections.iter().filter(|s| s.is_frontend()) {
         for b in p.all("bind") {
             for a in b.words.get(1).map_or("", String::as_str).split(',') {
@@ -59,7 +60,10 @@ async fn binds(cfg: &Cfg, out: &mut Vec<Finding>) {
                 let at = |f: Finding| f.at(cfg.file_of(b), b.line);
                 let ip = sa.ip();
                 let local = ip.is_unspecified() || ips.contains(&ip);
-                if !local && !nonlocal {
+                let nonlocal = if ip.is_ipv4() { nonlocal4 } else { nonlocal6 };
+                // `transparent` and `freebind` binds may take any address.
+                let free = b.has("transparent") || b.has("freebind");
+                if !local && !nonlocal && !free {
                     out.push(at(Finding::new(
                         "HW701",
                         Level::Warn,
@@ -68,7 +72,8 @@ async fn binds(cfg: &Cfg, out: &mut Vec<Finding>) {
                     .fix("set net.ipv4.ip_nonlocal_bind = 1 (sysctl, and in /etc/sysctl.d/), or HAProxy fails to start here (seed 001's VIP pitfall)")));
                     continue;
                 }
-                if !local {
+                // Bound to an interface or in another namespace: loopback cannot tell.
+                if !local || b.has("interface") || b.has("namespace") {
                     continue;
                 }
                 let target = if ip.is_unspecified() {
@@ -132,7 +137,7 @@ fn limits(cfg: &Cfg, pids: Option<&Pids>, out: &mut Vec<Finding>) {
         });
     if let Some(l) = limit {
         // Each connection takes up to two descriptors (client and server).
-        out.push(if l < 2 * maxconn {
+        out.push(if l < maxconn.saturating_mul(2) {
             at(Finding::new(
                 "HW704",
                 Level::Warn,
@@ -161,11 +166,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// HW705: a 1 s sample of the worker's CPU time.
 async fn cpu(p: &Pids, threads: u32, d: &Doctor, out: &mut Vec<Finding>) {
-    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .filter(|t| *t > 0)
-        .unwrap_or(100) as f64;
+    let tick = clock_ticks() as f64;
     let (Some(a), t0) = (cpu_ticks(p.worker), Instant::now()) else {
         return;
     };
@@ -250,10 +251,29 @@ fn kernel_log() -> Option<String> {
     Some(text)
 }
 
+/// When a process started, in microseconds since boot (`/proc/PID/stat`'s starttime).
+fn started_us(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    // After ')': state is field 3, so starttime (22) is at index 19.
+    let ticks: u64 = f.get(19)?.parse().ok()?;
+    Some(ticks.saturating_mul(1_000_000) / clock_ticks())
+}
+
+fn clock_ticks() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
+}
+
 /// HW708, when the kernel log is readable.
-fn oom(out: &mut Vec<Finding>) {
+fn oom(pids: Option<&Pids>, out: &mut Vec<Finding>) {
     if let Some(log) = kernel_log() {
-        out.push(host::oom(&host::oom_kills(&log)));
+        let since = pids.and_then(|p| started_us(p.master.unwrap_or(p.worker)));
+        out.push(host::oom(&host::oom_kills(&log), since));
     }
 }
 
@@ -285,8 +305,10 @@ fn directories(cfg: &Cfg, pids: Option<&Pids>, out: &mut Vec<Finding>) {
             dirs.push(("pidfile's directory", dir.to_path_buf(), f, l));
         }
     }
+    // The master creates the socket and the pid file; a worker runs as `user`
+    // already, so without a master (daemon mode) the owner is not judged.
     let master_uid = pids
-        .and_then(|p| p.master.or(Some(p.worker)))
+        .and_then(|p| p.master)
         .and_then(|pid| status_field(pid, "Uid"))
         .and_then(|u| u.parse::<u32>().ok());
     for (what, dir, file, line) in dirs {
@@ -364,7 +386,7 @@ fn directories(cfg: &Cfg, pids: Option<&Pids>, out: &mut Vec<Finding>) {
 
 /// Every number of a `/proc/PID/status` field (`Groups: 4 24 27`) of the master.
 fn status_field_all(pids: Option<&Pids>, key: &str) -> Vec<u32> {
-    let Some(pid) = pids.and_then(|p| p.master.or(Some(p.worker))) else {
+    let Some(pid) = pids.and_then(|p| p.master) else {
         return Vec::new();
     };
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -441,7 +463,7 @@ pub(super) async fn examine(
         memory(p, d, &mut out);
     }
     time_wait(&mut out);
-    oom(&mut out);
+    oom(pids, &mut out);
     out
 }
 
@@ -452,7 +474,9 @@ pub(super) fn keepalived(config: &Config, bin: &Path) -> Vec<Finding> {
     if !bin.exists() {
         return Vec::new();
     }
-    let out = match std::process::Command::new(bin).arg("--version").output() {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("--version");
+    let out = match crate::ops::output_within(cmd, Duration::from_secs(10)) {
         Ok(o) => o,
         Err(e) => {
             return vec![Finding::new(

@@ -76,12 +76,21 @@ pub(crate) fn certs_in(pem: &[u8]) -> Vec<Cert> {
 /// every file of a directory but `.key`, `.ocsp`, `.issuer`, `.sctl`).
 pub(crate) fn load_certs(path: &Path) -> CertLoad {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_dir() && !meta.is_file() {
+        return Err("not a regular file or a directory".into());
+    }
     let files: Vec<PathBuf> = if meta.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| e.to_string())?
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.is_file())
+            // As HAProxy: hidden files (`.gitkeep`) are not certificates.
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
             .filter(|p| {
                 !p.extension()
                     .is_some_and(|e| ["key", "ocsp", "issuer", "sctl"].iter().any(|x| e == *x))
@@ -94,7 +103,12 @@ pub(crate) fn load_certs(path: &Path) -> CertLoad {
     };
     let mut out = Vec::new();
     for f in files {
-        let pem = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        use std::io::Read;
+        // A PEM bundle is kilobytes; 4 MiB bounds what a wrong path can cost.
+        let mut pem = Vec::new();
+        std::fs::File::open(&f)
+            .and_then(|file| file.take(4 << 20).read_to_end(&mut pem))
+            .map_err(|e| format!("{}: {e}", f.display()))?;
         out.push((f.display().to_string(), certs_in(&pem)));
     }
     Ok(out)
@@ -119,7 +133,9 @@ pub(crate) fn read_files(files: &[PathBuf]) -> (Cfg, Vec<Finding>) {
 
 /// `haproxy -v`'s version.
 pub(crate) fn binary_version(haproxy: &Path) -> Option<Version> {
-    let out = std::process::Command::new(haproxy).arg("-v").output().ok()?;
+    let mut cmd = std::process::Command::new(haproxy);
+    cmd.arg("-v");
+    let out = super::output_within(cmd, std::time::Duration::from_secs(10)).ok()?;
     Version::parse(String::from_utf8_lossy(&out.stdout).lines().next()?)
 }
 
@@ -314,4 +330,52 @@ pub(crate) fn explain(id: &str) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `crt` directory as HAProxy reads it (no hidden files, no keys), and
+    /// paths that are not files (a FIFO would block the read forever).
+    #[test]
+    fn what_a_crt_path_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [".gitkeep", "a.pem", "a.pem.key", "b.pem", "b.pem.ocsp"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let files: Vec<String> = load_certs(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(f, certs)| {
+                assert!(certs.is_empty());
+                Path::new(&f).file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        assert_eq!(files, ["a.pem", "b.pem"]);
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(load_certs(&fifo).unwrap_err(), "not a regular file or a directory");
+        assert!(load_certs(&dir.path().join("missing.pem"))
+            .unwrap_err()
+            .contains("No such file"));
+    }
+
+    /// `haproxy -c` and friends are bounded in time.
+    #[test]
+    fn commands_are_killed_at_their_limit() {
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30");
+        let t = std::time::Instant::now();
+        let e = crate::ops::output_within(cmd, std::time::Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = crate::ops::output_within(cmd, std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            (out.status.code(), &out.stdout[..], &out.stderr[..]),
+            (Some(3), &b"out\n"[..], &b"err\n"[..])
+        );
+    }
 }

@@ -117,11 +117,27 @@ pub(crate) fn status_field(pid: u32, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `/proc/PID/comm` says haproxy.
+fn is_haproxy(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim().starts_with("haproxy"))
+}
+
+/// A unix socket, or TCP to a loopback address: the process is on this host.
+fn is_local(ep: &Endpoint) -> bool {
+    match ep {
+        Endpoint::Unix(_) => true,
+        Endpoint::Tcp(hp) => {
+            let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+    }
+}
+
 /// The master of a worker: its parent, when that is an haproxy process.
 fn master_of(worker: u32) -> Option<u32> {
     let ppid: u32 = status_field(worker, "PPid")?.parse().ok()?;
-    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok()?;
-    comm.trim().starts_with("haproxy").then_some(ppid)
+    is_haproxy(ppid).then_some(ppid)
 }
 
 pub(super) async fn examine(config: &Config, cfg: &Cfg) -> Process {
@@ -196,7 +212,14 @@ pub(super) async fn examine(config: &Config, cfg: &Cfg) -> Process {
         }
     };
     let version_text = info.version.clone().unwrap_or_default();
-    let worker = info.pid.and_then(|p| u32::try_from(p).ok());
+    // The pid HAProxy reports is looked up in this host's /proc only when it
+    // is this host's process: a local socket, and an haproxy by that pid (not
+    // a container's HAProxy whose pid means something else here).
+    let worker = info
+        .pid
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|_| is_local(&ep))
+        .filter(|p| is_haproxy(*p));
     let threads = info
         .fields
         .iter()
