@@ -29,17 +29,29 @@ pub(crate) fn haproxy_check(bin: &Path, cfg: &Path) -> Result<(), String> {
     haproxy_check_all(bin, &[cfg.to_path_buf()])
 }
 
-/// Runs `cmd` to its end, at most `limit` (then it is killed): a
-/// `haproxy -c` can wait on DNS or a Lua script, and doctor must end.
+/// Runs `cmd` to its end, at most `limit`: a `haproxy -c` can wait on DNS
+/// or a Lua script, and doctor must end. It runs in a process group of its
+/// own, killed whole at the limit; its output is read by two threads, and a
+/// grandchild that keeps a pipe open does not hold the caller past the limit.
 pub(crate) fn output_within(mut cmd: std::process::Command, limit: Duration) -> std::io::Result<std::process::Output> {
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
+    let deadline = std::time::Instant::now() + limit;
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()?;
-    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+    let kill_all = |child: &mut std::process::Child| {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut r) = r {
@@ -47,31 +59,39 @@ pub(crate) fn output_within(mut cmd: std::process::Command, limit: Duration) -> 
                 let _ = r.by_ref().take(1 << 20).read_to_end(&mut buf);
                 let _ = std::io::copy(&mut r, &mut std::io::sink());
             }
-            buf
-        })
+            let _ = tx.send(buf);
+        });
+        rx
     }
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    let deadline = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {} s", limit.as_secs()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let timed_out = || {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", limit.as_secs()),
+        )
     };
-    Ok(std::process::Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                kill_all(&mut child);
+                return Err(timed_out());
+            }
+            Err(e) => {
+                kill_all(&mut child);
+                return Err(e);
+            }
+        }
+    };
+    let left = || deadline.saturating_duration_since(std::time::Instant::now());
+    let (Ok(stdout), Ok(stderr)) = (out.recv_timeout(left()), err.recv_timeout(left())) else {
+        // Exited, but something it started still holds its output open.
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        return Err(timed_out());
+    };
+    Ok(std::process::Output { status, stdout, stderr })
 }
 
 /// `haproxy -c -f A -f B ...` (a configuration in several files), at most 60 s.

@@ -585,25 +585,37 @@ fn apply_refuses_critical_findings_unless_forced() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verified"), "{out}");
     assert!(testkit::wait_for(T, || open.exists()), "the forced config runs");
-    // Once it runs, a change that keeps the finding (and adds a backend) is
-    // not stopped by it: it is the running file's, shown, not new.
+    // Once it runs, a change that keeps the finding, moved down by new
+    // lines above it, is not stopped by it: it is the running file's, not new.
     let b2 = Backend::start();
     let next = dir.path().join("next.cfg");
+    let forced = std::fs::read_to_string(&new).unwrap();
     std::fs::write(
         &next,
-        format!(
-            "{}\n{}",
-            std::fs::read_to_string(&new).unwrap(),
-            backend_block("more", &[("m1", b2.port()), ("m2", b2.port())], "")
-        ),
+        forced.replacen("global\n", "global\n    maxconn 2000\n    hard-stop-after 30s\n", 1),
     )
     .unwrap();
     let (code, out) = apply(&["--yes", next.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("CRIT HW204") && out.contains("verified"), "{out}");
-    // A rollback puts back what ran before, whatever doctor thinks of it.
+    // A clean config (the socket gone, a backend more) ...
+    let clean = dir.path().join("clean.cfg");
+    std::fs::write(
+        &clean,
+        format!(
+            "{original}\n{}",
+            backend_block("more", &[("m1", b2.port()), ("m2", b2.port())], "")
+        ),
+    )
+    .unwrap();
+    let (code, out) = apply(&["--yes", clean.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("HW204"), "{out}");
+    // ... then a rollback to the one with the open socket: what ran before is
+    // put back, although it is a critical finding new to the running file.
     let (code, out) = apply(&["--yes", "--rollback"]);
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("CRIT HW204") && out.contains("verified"), "{out}");
 }
 
 /// One network namespace with only `lo`; removed on drop.

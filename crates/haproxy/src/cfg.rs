@@ -275,13 +275,31 @@ impl Cfg {
         out
     }
 
-    /// The same configuration without the lines `keep` refuses.
+    /// The configuration as HAProxy reads it when `keep` says which lines
+    /// are read: the others are left out, and a section whose keyword line
+    /// is left out is no section: the lines kept under it belong to the
+    /// section before (or are stray), as they would for HAProxy.
     pub fn retain_lines(&self, keep: &dyn Fn(&Line) -> bool) -> Cfg {
-        let mut c = self.clone();
-        for s in &mut c.sections {
-            s.lines.retain(|l| keep(l));
+        let mut c = Cfg {
+            files: self.files.clone(),
+            sections: Vec::new(),
+            stray: self.stray.iter().filter(|l| keep(l)).cloned().collect(),
+        };
+        for s in &self.sections {
+            let lines = s.lines.iter().filter(|l| keep(l)).cloned();
+            if keep(&s.head) {
+                c.sections.push(Section {
+                    lines: lines.collect(),
+                    ..s.clone()
+                });
+            } else {
+                // HAProxy starts each file outside any section.
+                match c.sections.last_mut().filter(|last| last.head.file == s.head.file) {
+                    Some(last) => last.lines.extend(lines),
+                    None => c.stray.extend(lines),
+                }
+            }
         }
-        c.stray.retain(|l| keep(l));
         c
     }
 }
@@ -444,5 +462,14 @@ mod tests {
         assert_eq!(c.defaults_of(&c.sections[0]), None);
         let kept = c.retain_lines(&|l| l.conds.is_empty());
         assert_eq!(kept.sections[2].lines.len(), 1);
+        // A section whose keyword is in a branch not taken is no section.
+        let two = Cfg::parse(
+            "x",
+            ".if version_before(2.5)\ndefaults\n    timeout client 1s\n.else\ndefaults\n    timeout client 2s\n.endif\nfrontend fe\n",
+        );
+        let taken = two.retain_lines(&|l| l.conds.iter().all(|(c, must)| (c == "version_before(2.5)") == *must));
+        let titles: Vec<String> = taken.sections.iter().map(Section::title).collect();
+        assert_eq!(titles, ["defaults", "frontend fe"]);
+        assert_eq!(taken.sections[0].lines[0].words[2], "1s");
     }
 }

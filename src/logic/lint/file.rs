@@ -37,35 +37,73 @@ pub struct Input<'a> {
     pub certs: &'a dyn Fn(&Path) -> CertLoad,
 }
 
+/// Judges one `.if` term doctor understands: exactly
+/// `[!]version_atleast(X)` or `[!]version_before(X)` (anything around it,
+/// `&&`, `||`, another predicate, is `None`). HAProxy compares the whole
+/// version; doctor knows major.minor, so a patch-level `X` of the running
+/// major.minor is `None` too.
+fn judge(cond: &str, version: Option<Version>) -> Option<bool> {
+    let v = version?;
+    let c = cond.trim();
+    let (negated, c) = match c.strip_prefix('!') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, c),
+    };
+    let (f, arg) = c.strip_suffix(')')?.split_once('(')?;
+    let arg = arg.trim().trim_matches('"');
+    if arg.contains(['(', ')', ' ', '&', '|']) || !arg.starts_with(|ch: char| ch.is_ascii_digit()) {
+        return None;
+    }
+    let want = Version::parse(arg)?;
+    let patch = arg.split('.').count() > 2 || arg.contains('-');
+    if patch && want == v {
+        return None;
+    }
+    let holds = match f {
+        "version_atleast" => v >= want,
+        "version_before" => v < want,
+        _ => return None,
+    };
+    Some(holds != negated)
+}
+
 /// Whether a line's `.if` conditions hold for this HAProxy: `Some(true)`
-/// or `Some(false)` when every condition is one doctor can judge
-/// (`[!]version_atleast(X)`, `[!]version_before(X)` with a known version),
-/// else `None`.
-pub(super) fn active(l: &Line, version: Option<Version>) -> Option<bool> {
+/// or `Some(false)` when every condition is one [`judge`] understands and
+/// the version is known, else `None` (`Some(false)` as soon as one
+/// understood term rules the line out).
+pub fn active(l: &Line, version: Option<Version>) -> Option<bool> {
     let mut known = true;
     for (cond, must) in &l.conds {
-        let c = cond.trim();
-        let (negated, c) = match c.strip_prefix('!') {
-            Some(rest) => (true, rest.trim()),
-            None => (false, c),
-        };
-        let judged = (|| {
-            let v = version?;
-            let (f, arg) = c.strip_suffix(')')?.split_once('(')?;
-            let want = Version::parse(arg.trim().trim_matches('"'))?;
-            match f.trim() {
-                "version_atleast" => Some(v >= want),
-                "version_before" => Some(v < want),
-                _ => None,
-            }
-        })();
-        match judged {
-            Some(holds) if (holds != negated) != *must => return Some(false),
+        match judge(cond, version) {
+            Some(holds) if holds != *must => return Some(false),
             Some(_) => {}
             None => known = false,
         }
     }
     known.then_some(true)
+}
+
+/// Caps a finding on a line doctor cannot tell is read (an `.if` it cannot
+/// judge) at a warning, and says so.
+fn cap_unjudged(cfg: &Cfg, version: Option<Version>, out: &mut [Finding]) {
+    let unjudged: Vec<(&str, u32)> = cfg
+        .sections
+        .iter()
+        .flat_map(|s| std::iter::once(&s.head).chain(s.lines.iter()))
+        .filter(|l| !l.conds.is_empty() && active(l, version).is_none())
+        .map(|l| (cfg.file_of(l), l.line))
+        .collect();
+    if unjudged.is_empty() {
+        return;
+    }
+    for f in out.iter_mut() {
+        if let (Some(file), Some(line)) = (&f.file, f.line) {
+            if unjudged.contains(&(file.as_str(), line)) {
+                f.level = f.level.min(Level::Warn);
+                f.text.push_str(" (inside an `.if` block doctor cannot judge)");
+            }
+        }
+    }
 }
 
 /// Every file rule's findings, in file order within each rule group. Lines
@@ -86,6 +124,7 @@ pub fn lint(input: &Input) -> Vec<Finding> {
     maxconn(cfg, &mut out);
     super::tls::tls(cfg, &mut out);
     super::tls::certificates(input, &mut out);
+    cap_unjudged(cfg, version, &mut out);
     out
 }
 
@@ -335,6 +374,15 @@ fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
         let chain = cfg.defaults_chain(p);
         let inherited =
             |f: &dyn Fn(&Line) -> bool| p.lines.iter().chain(chain.iter().flat_map(|d| d.lines.iter())).any(f);
+        // HAProxy ignores `stats` in a TCP proxy (and says so).
+        let mode = p
+            .last("mode")
+            .or_else(|| chain.iter().find_map(|d| d.last("mode")))
+            .and_then(|l| l.words.get(1))
+            .map_or("tcp", String::as_str);
+        if mode == "tcp" {
+            continue;
+        }
         let page = inherited(&|l| l.is("stats", "enable") || l.is("stats", "uri"));
         let reach = widest(p);
         let admin = p
@@ -359,11 +407,10 @@ fn stats_pages(cfg: &Cfg, out: &mut Vec<Finding>) {
                     "HW201",
                     Level::Crit,
                     format!(
-                        "{}: `{}` on a page bound to `{}` (line {}){}: whoever reaches the port {}can set servers to MAINT or DRAIN",
+                        "{}: `{}` on a page bound to `{}`{}: whoever reaches the port {}can set servers to MAINT or DRAIN",
                         p.title(),
                         l.words.join(" "),
                         b.words.get(1).map_or("", String::as_str),
-                        b.line,
                         if auth { "" } else { " with no `stats auth`" },
                         if auth { "and logs in " } else { "" }
                     ),
@@ -488,15 +535,25 @@ impl StatsSocket {
 
 /// The `stats socket` lines of `global`, in order.
 pub fn stats_socket_lines(cfg: &Cfg) -> Vec<StatsSocket> {
+    let octal = |m: &str| u32::from_str_radix(m, 8).ok();
+    // `unix-bind ... mode M` in global: the mode of unix sockets that give none.
+    let unix_mode = cfg
+        .global()
+        .filter(|l| l.keyword() == "unix-bind")
+        .last()
+        .and_then(|l| l.value_of("mode"))
+        .and_then(octal);
     cfg.global()
         .filter(|l| l.is("stats", "socket"))
         .filter_map(|l| {
+            let addr = l.words.get(2)?.clone();
+            let unix = addr.starts_with('/') || addr.starts_with("unix@");
             Some(StatsSocket {
                 file: cfg.file_of(l).to_string(),
                 line: l.line,
-                addr: l.words.get(2)?.clone(),
                 level: l.value_of("level").unwrap_or("operator").to_string(),
-                mode: l.value_of("mode").and_then(|m| u32::from_str_radix(m, 8).ok()),
+                mode: l.value_of("mode").and_then(octal).or(unix_mode.filter(|_| unix)),
+                addr,
             })
         })
         .collect()

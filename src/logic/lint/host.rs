@@ -119,12 +119,16 @@ pub fn oom_kills(log: &str) -> Vec<OomKill> {
             None
         };
         if let Some(pid) = found {
-            if !out.iter().any(|k| k.pid == pid) {
-                out.push(OomKill {
-                    pid,
-                    at_us: log_time(line),
-                    line: crate::text::visible(msg).into_owned(),
-                });
+            let kill = OomKill {
+                pid,
+                at_us: log_time(line),
+                line: crate::text::visible(msg).into_owned(),
+            };
+            // The kernel writes two lines per kill; the later one is kept (a
+            // reused pid's later kill is then the one that counts).
+            match out.iter_mut().find(|k| k.pid == pid) {
+                Some(k) => *k = kill,
+                None => out.push(kill),
             }
         }
     }

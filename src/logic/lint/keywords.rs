@@ -277,20 +277,16 @@ pub(super) fn keywords(cfg: &Cfg, version: Option<Version>, out: &mut Vec<Findin
                 1
             };
             let shown = l.words.iter().take(take).cloned().collect::<Vec<_>>().join(" ");
-            // In an `.if` branch doctor cannot judge, it may never be read.
-            let (level, cond) = match super::file::active(l, version) {
-                None => (level.min(Level::Warn), " (inside an `.if` block doctor cannot judge)"),
-                _ => (level, ""),
+            let what = if g.what == shown {
+                String::new()
+            } else {
+                format!(" ({})", g.what)
             };
+
             out.push(at(
                 cfg,
                 l,
-                Finding::new(
-                    id,
-                    level,
-                    format!("{}: `{shown}` ({}); {state}{cond}", s.title(), g.what),
-                )
-                .fix(instead.to_string()),
+                Finding::new(id, level, format!("{}: `{shown}`{what}; {state}", s.title())).fix(instead.to_string()),
             ));
         }
     }

@@ -312,7 +312,7 @@ fn sockets_tcp_and_levels() {
 
 #[test]
 fn stats_admin_with_a_condition_or_on_loopback_is_fine() {
-    let d = "defaults\n    timeout client 1s\n";
+    let d = "defaults\n    mode http\n    timeout client 1s\n";
     for body in [
         "listen s\n    bind 10.0.0.1:9999\n    stats enable\n    stats admin if { src 10.0.0.0/8 }\n",
         "listen s\n    bind 127.0.0.1:9999\n    stats enable\n    stats admin if TRUE\n",
@@ -467,9 +467,15 @@ fn host_numbers() {
                [ 13.0] Out of memory: Killed process 778 (haproxy) total-vm:1kB, \x1b[31m\n";
     let kills = host::oom_kills(log);
     assert_eq!(kills.iter().map(|k| k.pid).collect::<Vec<_>>(), [4242, 778]);
+    // Two lines for 4242: the later one is kept.
     assert_eq!(
         kills.iter().map(|k| k.at_us).collect::<Vec<_>>(),
-        [Some(5001), Some(13_000_000)]
+        [Some(5002), Some(13_000_000)]
+    );
+    assert!(
+        kills[0].line.starts_with("Memory cgroup out of memory"),
+        "{}",
+        kills[0].line
     );
     assert!(!kills[1].line.contains('\x1b'), "kernel text is shown, never obeyed");
     assert!(
@@ -532,7 +538,7 @@ fn defaults_chains_track_env_vars_crt_lists_and_if_blocks() {
                  backend app from web\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n";
     assert!(run(chain, None).is_empty(), "{:#?}", run(chain, None));
     // A server that tracks a checked one is checked.
-    let d = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
+    let d = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
     let track = format!("{d}backend app\n    server a 10.0.0.1:80 check\n    server b 10.0.0.2:80 check\nbackend mirror\n    server a 10.0.0.1:80 track app/a\n    server b 10.0.0.2:80 track app/b\n");
     assert!(run(&track, None).is_empty(), "{:#?}", run(&track, None));
     // Environment variables are HAProxy's to expand: no weak password, no unreadable crt.
@@ -568,6 +574,21 @@ fn defaults_chains_track_env_vars_crt_lists_and_if_blocks() {
     // A stats page in `defaults` is served by every frontend that takes from it.
     let inherited = "defaults\n    mode http\n    timeout client 1s\n    stats enable\n    stats uri /s\nfrontend public\n    bind :80\n";
     assert_eq!(short(&run(inherited, None)), ["HW203@7 warn"]);
+    // ... but not by a TCP one (HAProxy ignores `stats` there).
+    let tcp = format!("{inherited}frontend db\n    mode tcp\n    bind :3306\n");
+    assert_eq!(short(&run(&tcp, None)), ["HW203@7 warn"]);
+    // `crt-base ${DIR}`: relative certificates are not judged.
+    let base =
+        "global\n    crt-base ${CERTS}\ndefaults\n    timeout client 1s\nfrontend f\n    bind :443 ssl crt site.pem\n";
+    assert!(run(base, None).is_empty(), "{:#?}", run(base, None));
+    // `unix-bind mode` sets the mode of a stats socket that gives none.
+    assert_eq!(
+        short(&run(
+            "global\n    unix-bind mode 666\n    stats socket /run/a.sock level admin\n",
+            None
+        )),
+        ["HW204@3 crit"]
+    );
 }
 
 /// Each keyword: a warning one minor version before the one that refuses
@@ -622,6 +643,77 @@ fn removed_keywords_change_level_exactly_at_their_version() {
     assert_eq!(f.len(), 1);
     assert!(
         f[0].text.contains("`reqadd`") && !f[0].text.contains("c2VjcmV0"),
+        "{}",
+        f[0].text
+    );
+}
+
+/// `.if` terms: only a single `[!]version_atleast(X)`/`version_before(X)`
+/// is judged; `&&`, `||`, other predicates, or a patch level of the running
+/// major.minor are not, and the branches of `.elif`/`.else` negate the
+/// earlier conditions.
+#[test]
+fn if_conditions_doctor_judges_and_those_it_does_not() {
+    let on = |cond_block: &str, v| {
+        let text = format!("global\n{cond_block}");
+        short(&run(&text, Some(v)))
+    };
+    let v30 = Version(3, 0);
+    // A single term, negated or not, in .if, .elif and .else.
+    assert_eq!(
+        on(".if version_before(2.5)\n    nbproc 2\n.endif\n", v30),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        on(".if !version_atleast(2.5)\n    nbproc 2\n.endif\n", v30),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        on(
+            ".if version_atleast(2.5)\n    nbthread 2\n.else\n    nbproc 2\n.endif\n",
+            v30
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        on(
+            ".if version_before(2.5)\n    nbthread 2\n.else\n    nbproc 2\n.endif\n",
+            v30
+        ),
+        ["HW301@5 crit"]
+    );
+    assert_eq!(
+        on(".if version_before(2.0)\n    nbthread 2\n.elif !version_before(2.5)\n    nbproc 2\n.else\n    nbproc 3\n.endif\n", v30),
+        ["HW301@5 crit"]
+    );
+    // `&&` (2.5+): not judged, so a warning at most.
+    assert_eq!(
+        on(
+            ".if version_atleast(2.4) && version_before(2.5)\n    tune.chksize 32768\n.endif\n",
+            v30
+        ),
+        ["HW301@3 warn"]
+    );
+    // A patch level of the running major.minor: not judged; of another: judged.
+    assert_eq!(
+        on(".if version_atleast(3.0.5)\n    nbproc 2\n.endif\n", v30),
+        ["HW301@3 warn"]
+    );
+    assert_eq!(
+        on(".if version_atleast(3.1.2)\n    nbproc 2\n.endif\n", v30),
+        Vec::<String>::new()
+    );
+    // Without a version nothing is judged.
+    assert_eq!(
+        short(&run("global\n.if version_before(2.5)\n    nbproc 2\n.endif\n", None)),
+        ["HW301@3 warn"]
+    );
+    // Any rule's finding in an unjudged branch is a warning at most.
+    let other = "global\n.if defined(PROD)\n    stats socket /run/a.sock mode 666 level admin\n.endif\n";
+    let f = run(other, None);
+    assert_eq!(short(&f), ["HW204@3 warn"]);
+    assert!(
+        f[0].text.ends_with("(inside an `.if` block doctor cannot judge)"),
         "{}",
         f[0].text
     );

@@ -161,6 +161,8 @@ pub(super) fn certificates(input: &Input, out: &mut Vec<Finding>) {
         .last()
         .and_then(|l| l.words.get(1))
         .map_or_else(|| input.base.to_path_buf(), PathBuf::from);
+    // `crt-base ${DIR}`: relative paths are the environment's, unknown here.
+    let base_unknown = base.to_string_lossy().contains('$');
     let mut seen: Vec<PathBuf> = Vec::new();
     for p in cfg.sections.iter().filter(|s| s.is_frontend()) {
         let mut names_here: Vec<String> = Vec::new();
@@ -170,7 +172,12 @@ pub(super) fn certificates(input: &Input, out: &mut Vec<Finding>) {
         let listed = p.all("bind").any(|b| b.has("crt-list"));
         for b in p.all("bind") {
             // `${VAR}` paths are the environment's, unknown here.
-            for w in b.words.windows(2).filter(|w| w[0] == "crt" && !w[1].contains('$')) {
+            for w in b
+                .words
+                .windows(2)
+                .filter(|w| w[0] == "crt" && !w[1].contains('$'))
+                .filter(|w| Path::new(&w[1]).is_absolute() || !base_unknown)
+            {
                 any_crt = true;
                 let path = if Path::new(&w[1]).is_absolute() {
                     PathBuf::from(&w[1])

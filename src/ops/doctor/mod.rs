@@ -204,16 +204,20 @@ pub(crate) fn file_findings(
 pub(crate) async fn examine(config: &Config, args: &Args) -> (Vec<Finding>, usize) {
     let (cfg, mut out) = read_files(&args.files);
     let files: Vec<PathBuf> = args.files.iter().filter(|f| f.exists()).cloned().collect();
-    let mut version = None;
+    // The version decides which `.if` branches HAProxy reads: `haproxy -v`
+    // first (to find the socket), then the running process's own.
+    let binary = binary_version(&args.haproxy);
+    let mut version = binary;
     let mut later = Vec::new();
     if !args.offline {
-        let p = process::examine(config, &cfg).await;
-        version = p.version;
+        let read = |v| cfg.retain_lines(&|l| lint::file::active(l, v) != Some(false));
+        let p = process::examine(config, &read(binary)).await;
+        version = p.version.or(binary);
         later.extend(p.findings);
-        later.extend(host::examine(&cfg, &files, p.pids.as_ref(), p.threads, &config.doctor).await);
+        let taken = read(version);
+        later.extend(host::examine(&taken, &files, p.pids.as_ref(), p.threads, &config.doctor).await);
         later.extend(host::keepalived(config, &args.keepalived));
     }
-    let version = version.or_else(|| binary_version(&args.haproxy));
     if !files.is_empty() {
         out.extend(file_findings(&cfg, &files, &args.haproxy, version, args.offline));
     }
@@ -368,6 +372,13 @@ mod tests {
         cmd.arg("30");
         let t = std::time::Instant::now();
         let e = crate::ops::output_within(cmd, std::time::Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        // A grandchild that keeps the pipe open does not hold it either.
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "sleep 30 & echo started"]);
+        let t = std::time::Instant::now();
+        let e = crate::ops::output_within(cmd, std::time::Duration::from_millis(500)).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
         let mut cmd = std::process::Command::new("sh");
