@@ -205,39 +205,15 @@ enum Reconciled {
 /// The store's key for the pair's takeover state (`normal` / `takeover`).
 const TAKEOVER_KEY: &str = "pair-takeover";
 
-/// Applies a step: rows told or dropped, takeover events recorded.
+/// Applies a step: rows told or dropped, takeover events recorded. A
+/// takeover is recorded first, and what it releases waits until its notice
+/// has gone out (at most [`TAKEOVER_FIRST`]), so the receiver reads "lb2
+/// tells for its peer" before the first notification it tells.
 async fn apply(recorder: &Recorder, step: Step, info: &VrrpInfo, reconciled: &mut Reconciled, role: Role) {
     for (sink, from, to) in &step.changed {
         tracing::info!(sink = %sink, "pair: {} → {}", from.as_str(), to.as_str());
     }
-    let store = recorder.store().clone();
-    let actions = step.actions;
-    let told = tokio::task::spawn_blocking(move || {
-        let mut told = 0;
-        for a in actions {
-            let res = match &a {
-                Action::Release {
-                    sink,
-                    from_ms,
-                    telling,
-                    skip,
-                } => store.pair_release(sink, time(*from_ms), *telling, skip),
-                Action::Discard { sink, before_ms } => store.pair_discard(sink, time(*before_ms)).map(|_| 0),
-            };
-            match res {
-                Ok(n) => told += n,
-                Err(e) => tracing::error!("pair: {a:?}: {e}"),
-            }
-        }
-        told
-    })
-    .await
-    .unwrap_or(0);
-    if told > 0 {
-        tracing::info!(rows = told, "pair: held notifications are told now");
-        recorder.wake();
-    }
-    let event = match (step.takeover, step.handback) {
+    let event = match (&step.takeover, &step.handback) {
         (Some((sinks, why)), _) => Some((
             "takeover",
             Kind::PairTakeover,
@@ -267,10 +243,62 @@ async fn apply(recorder: &Recorder, step: Step, info: &VrrpInfo, reconciled: &mu
             _ => None,
         },
     };
-    let Some((to, kind, message)) = event else { return };
-    if to == "takeover" {
+    let store = recorder.store().clone();
+    if let Some((to @ "takeover", kind, message)) = &event {
         *reconciled = Reconciled::Done;
+        record_pair(recorder, info, to, *kind, message.clone()).await;
+        recorder.wake();
+        let until = Instant::now() + TAKEOVER_FIRST;
+        while Instant::now() < until {
+            let s = store.clone();
+            let waiting = tokio::task::spawn_blocking(move || s.pair_notice_untried())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(false);
+            if !waiting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+    let actions = step.actions;
+    let told = tokio::task::spawn_blocking(move || {
+        let mut told = 0;
+        for a in actions {
+            let res = match &a {
+                Action::Release {
+                    sink,
+                    from_ms,
+                    telling,
+                    skip,
+                } => store.pair_release(sink, time(*from_ms), *telling, skip),
+                Action::Discard { sink, before_ms } => store.pair_discard(sink, time(*before_ms)).map(|_| 0),
+            };
+            match res {
+                Ok(n) => told += n,
+                Err(e) => tracing::error!("pair: {a:?}: {e}"),
+            }
+        }
+        told
+    })
+    .await
+    .unwrap_or(0);
+    if told > 0 {
+        tracing::info!(rows = told, "pair: held notifications are told now");
+        recorder.wake();
+    }
+    if let Some((to @ "normal", kind, message)) = event {
+        record_pair(recorder, info, to, kind, message).await;
+    }
+}
+
+/// How long the rows a takeover releases wait for its own notice to go out.
+const TAKEOVER_FIRST: Duration = Duration::from_secs(2);
+
+/// Records `pair_takeover` / `pair_handback` once per change of the stored
+/// takeover state (`to`: `takeover` or `normal`).
+async fn record_pair(recorder: &Recorder, info: &VrrpInfo, to: &'static str, kind: Kind, message: String) {
     let info = info.clone();
     let res = recorder
         .record_if("pair", TAKEOVER_KEY, move |before| {

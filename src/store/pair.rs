@@ -31,6 +31,22 @@ pub(crate) struct Delivering {
 }
 
 impl Store {
+    /// Whether a notice of the pair itself (`pair_takeover`, written under
+    /// instance `pair`) waits for its first delivery attempt, quiet hours
+    /// aside: the peer watch lets it go out before the rows a takeover
+    /// releases, so the takeover is told before what it tells.
+    pub(crate) fn pair_notice_untried(&self) -> Result<bool> {
+        let now = Utc::now().timestamp_millis();
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE instance = 'pair' AND delivered_at IS NULL
+                     AND pair <> 1 AND attempts = 0 AND hold_until_ms <= ?1)",
+                params![now],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// The pair: rows of `sink` held for the peer and written at or after
     /// `from` are to be told now (`telling` is `Tell` or `Standby`), less
     /// the notices the peer told (`skip`, each key good for one notice,

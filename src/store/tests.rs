@@ -252,6 +252,8 @@ fn rows_held_for_the_pair_wait_until_released_or_dropped() {
     s.commit("lb1", None, &[ev(2)], &held(Telling::Hold)).unwrap();
     let (ready, _) = s.ready("a", 100, now_ms()).unwrap();
     assert_eq!(ids(&ready), vec![other.id.clone()]);
+    // The pair's own notice waits for its first try: releases wait for it.
+    assert!(s.pair_notice_untried().unwrap());
     let stats = s.outbox_stats().unwrap();
     assert_eq!((stats[0].pending, stats[0].pair_held), (1, 3));
     // Past max_age: held rows are closed, never dead letters.
@@ -282,6 +284,7 @@ fn rows_held_for_the_pair_wait_until_released_or_dropped() {
     assert_eq!((d[1].pending, d[1].oldest_pending), (0, None));
     s.mark_delivered(&ready.iter().map(|p| p.id).collect::<Vec<_>>(), None)
         .unwrap();
+    assert!(!s.pair_notice_untried().unwrap());
     let d = s.delivering(&["a".to_string()], chrono::Utc::now(), long_ago).unwrap();
     assert_eq!((d[0].pending, d[0].oldest_pending), (0, None));
     assert!(d[0].last_success.is_some());
