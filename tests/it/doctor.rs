@@ -421,21 +421,22 @@ fn offline_gates_a_config_change() {
         testkit::dead_port()
     );
     std::fs::write(&a, "global\n    maxconn 1000\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n").unwrap();
-    std::fs::write(
-        &b,
-        format!("{fe}backend app\n    server s1 127.0.0.1:1 check\n    server s2 127.0.0.1:2\n"),
-    )
-    .unwrap();
-    let (code, out, _) = doctor(
-        &cfg,
-        &[
-            "--offline",
-            "--haproxy-config",
-            a.to_str().unwrap(),
-            "--haproxy-config",
-            b.to_str().unwrap(),
-        ],
-    );
+    // Both files, as `-f A -f B`, with `servers` in the second.
+    let both = |servers: &str| {
+        std::fs::write(&b, format!("{fe}backend app\n{servers}")).unwrap();
+        let (code, out, _) = doctor(
+            &cfg,
+            &[
+                "--offline",
+                "--haproxy-config",
+                a.to_str().unwrap(),
+                "--haproxy-config",
+                b.to_str().unwrap(),
+            ],
+        );
+        (code, out)
+    };
+    let (code, out) = both("    server s1 127.0.0.1:1 check\n    server s2 127.0.0.1:2\n");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("haproxy -c says it is valid"), "{out}");
     assert!(
@@ -447,21 +448,7 @@ fn offline_gates_a_config_change() {
     );
     assert!(out.contains("(offline: file rules only)"), "{out}");
     // The same with the backend checked: nothing to say.
-    std::fs::write(
-        &b,
-        format!("{fe}backend app\n    server s1 127.0.0.1:1 check\n    server s2 127.0.0.1:2 check\n"),
-    )
-    .unwrap();
-    let (code, out, _) = doctor(
-        &cfg,
-        &[
-            "--offline",
-            "--haproxy-config",
-            a.to_str().unwrap(),
-            "--haproxy-config",
-            b.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = both("    server s1 127.0.0.1:1 check\n    server s2 127.0.0.1:2 check\n");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 critical, 0 warning(s)"), "{out}");
 }
@@ -522,36 +509,16 @@ fn apply_refuses_critical_findings_unless_forced() {
     let h = Haproxy::start(&body);
     assert!(h.wait_server_status("app", "s1", "UP", T));
     let dir = tempdir();
-    let cfg = dir.path().join("hawatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[watch]\nstore = {:?}\n\n{}\n[apply]\ntarget = {:?}\nbackup_dir = {:?}\nreload = \"master-cli\"\nmaster_socket = {:?}\nsettle = \"1s\"\nhaproxy = {:?}\n",
-            dir.path().join("hawatch.db").display().to_string(),
-            socket_instance("lb1", &h.socket_path(), ""),
-            h.cfg_path().display().to_string(),
-            dir.path().join("backups").display().to_string(),
-            h.master_socket_path().display().to_string(),
-            testkit::haproxy::haproxy_bin().display().to_string(),
+    let cfg = crate::ops::apply_toml(
+        dir.path(),
+        &h,
+        "",
+        &format!(
+            "settle = \"1s\"\nhaproxy = {:?}\n",
+            testkit::haproxy::haproxy_bin().display().to_string()
         ),
-    )
-    .unwrap();
-    let apply = |args: &[&str]| {
-        let out = Command::new(hawatch_bin())
-            .args(["apply", "--config"])
-            .arg(&cfg)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    );
+    let apply = |args: &[&str]| crate::ops::run_apply(&cfg, args);
     let original = std::fs::read_to_string(h.cfg_path()).unwrap();
     let open = dir.path().join("open.sock");
     let new = dir.path().join("new.cfg");
@@ -723,5 +690,41 @@ fn time_wait_near_the_kernel_limit_warns() {
     assert!(
         after[0]["fix"].as_str().unwrap().contains("tcp_max_tw_buckets"),
         "{after:?}"
+    );
+}
+
+/// HW003 both ways: hawatch.toml pointing at a `level operator` socket the
+/// config declares is a warning (`ctl` needs admin), with no HW004; the
+/// config's own admin socket is fine.
+#[test]
+fn a_socket_below_level_admin_is_a_warning() {
+    let b = Backend::start();
+    let dir = tempdir();
+    let op = dir.path().join("operator.sock");
+    let h = Haproxy::builder()
+        .global_line(&format!("stats socket {} mode 600 level operator", op.display()))
+        .start(&backend_block("app", &[("s1", b.port()), ("s2", b.port())], ""));
+    assert!(h.wait_server_status("app", "s1", "UP", T));
+    let file = h.cfg_path();
+    let toml = dir.path().join("hawatch.toml");
+    std::fs::write(&toml, socket_instance("lb1", &op, "")).unwrap();
+    let (code, found) = doctor_json(&toml, &["--haproxy-config", file.to_str().unwrap()]);
+    let hw003: Vec<&Value> = found.iter().filter(|f| f["id"] == "HW003").collect();
+    assert_eq!(hw003.len(), 1, "{found:#?}");
+    assert_eq!(hw003[0]["level"], "warn");
+    assert!(
+        hw003[0]["text"].as_str().unwrap().ends_with("is at level operator"),
+        "{}",
+        hw003[0]
+    );
+    assert!(found.iter().all(|f| f["id"] != "HW004"), "{found:#?}");
+    assert!(code >= 1);
+    let (_, found) = doctor_json(
+        &doctor_toml(dir.path(), ""),
+        &["--haproxy-config", file.to_str().unwrap()],
+    );
+    assert!(
+        found.iter().any(|f| f["id"] == "HW003" && f["level"] == "ok"),
+        "{found:#?}"
     );
 }

@@ -154,38 +154,17 @@ fn apply_installs_a_good_config_and_rolls_back_a_bad_one_by_itself() {
     assert!(h.wait_server_status("app", "s2", "UP", T));
     let dir = tempdir();
     let backups = dir.path().join("backups");
-    let cfg = dir.path().join("hawatch.toml");
     let rx = Receiver::webhook(None);
-    std::fs::write(
-        &cfg,
-        format!(
-            "[watch]\nstore = {:?}\n\n{}{}\n[apply]\ntarget = {:?}\nbackup_dir = {:?}\nkeep = 3\nreload = \"master-cli\"\nmaster_socket = {:?}\nsettle = \"3s\"\nhaproxy = {:?}\n",
-            dir.path().join("hawatch.db").display().to_string(),
-            socket_instance("lb1", &h.socket_path(), ""),
-            webhook_sink("hook", &rx.url(), ""),
-            h.cfg_path().display().to_string(),
-            backups.display().to_string(),
-            h.master_socket_path().display().to_string(),
-            testkit::haproxy::haproxy_bin().display().to_string(),
+    let cfg = apply_toml(
+        dir.path(),
+        &h,
+        &webhook_sink("hook", &rx.url(), ""),
+        &format!(
+            "keep = 3\nsettle = \"3s\"\nhaproxy = {:?}\n",
+            testkit::haproxy::haproxy_bin().display().to_string()
         ),
-    )
-    .unwrap();
-    let apply = |args: &[&str]| {
-        let out = Command::new(hawatch_bin())
-            .args(["apply", "--config"])
-            .arg(&cfg)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    );
+    let apply = |args: &[&str]| run_apply(&cfg, args);
     let original = std::fs::read_to_string(h.cfg_path()).unwrap();
 
     // A config that does not parse: refused, nothing touched.
@@ -319,20 +298,12 @@ fn apply_waits_out_a_reload_still_in_progress() {
         .global_line(&format!("lua-load {:?}", slow.display().to_string()))
         .start(&backend_block("app", &[("s1", b1.port())], ""));
     assert!(h.wait_server_status("app", "s1", "UP", T));
-    let cfg = dir.path().join("hawatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[watch]\nstore = {:?}\n\n{}\n[apply]\ntarget = {:?}\nbackup_dir = {:?}\nreload = \"master-cli\"\nmaster_socket = {:?}\nsettle = \"2s\"\nhaproxy = {:?}\n",
-            dir.path().join("hawatch.db").display().to_string(),
-            socket_instance("lb1", &h.socket_path(), ""),
-            h.cfg_path().display().to_string(),
-            dir.path().join("backups").display().to_string(),
-            h.master_socket_path().display().to_string(),
-            check.display().to_string(),
-        ),
-    )
-    .unwrap();
+    let cfg = apply_toml(
+        dir.path(),
+        &h,
+        "",
+        &format!("settle = \"2s\"\nhaproxy = {:?}\n", check.display().to_string()),
+    );
     let original = std::fs::read_to_string(h.cfg_path()).unwrap();
     let b2 = Backend::start();
     let good = dir.path().join("good.cfg");
@@ -590,4 +561,42 @@ fn doctor_says_when_keepalived_cannot_start() {
     // Through the wrapper (the file in place) it starts.
     let found = doctor_on_keepalived(&h, &wrapper);
     assert!(found.iter().any(|f| f["level"] == "ok"), "{found:?}");
+}
+
+/// A hawatch.toml in `dir` that watches `h` as `lb1` (store in `dir`), with
+/// `sections` after it, and an `[apply]` for `h`'s file through its master
+/// CLI, backups in `dir/backups`, plus `apply_keys`.
+pub(crate) fn apply_toml(dir: &std::path::Path, h: &Haproxy, sections: &str, apply_keys: &str) -> std::path::PathBuf {
+    let cfg = dir.join("hawatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[watch]\nstore = {:?}\n\n{}{sections}\n[apply]\ntarget = {:?}\nbackup_dir = {:?}\nreload = \"master-cli\"\nmaster_socket = {:?}\n{apply_keys}",
+            dir.join("hawatch.db").display().to_string(),
+            socket_instance("lb1", &h.socket_path(), ""),
+            h.cfg_path().display().to_string(),
+            dir.join("backups").display().to_string(),
+            h.master_socket_path().display().to_string(),
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// `hawatch apply --config CFG ARGS...`: (exit status, stdout and stderr).
+pub(crate) fn run_apply(cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(hawatch_bin())
+        .args(["apply", "--config"])
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
