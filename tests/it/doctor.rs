@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::hawatch_bin;
+use crate::support::{hawatch, hawatch_bin, run_hawatch};
 use crate::watcher::socket_instance;
 use testkit::backend::Backend;
 use testkit::haproxy::{backend_block, Haproxy};
@@ -35,19 +35,13 @@ fn doctor_toml(dir: &Path, body: &str) -> PathBuf {
 /// `hawatch doctor --config CFG ARGS...` with this test's HAProxy and no
 /// keepalived: (exit status, stdout, stderr).
 fn doctor(cfg: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(hawatch_bin())
-        .args(["doctor", "--config"])
-        .arg(cfg)
-        .arg("--haproxy")
-        .arg(testkit::haproxy::haproxy_bin())
-        .args(["--keepalived", "/nonexistent/keepalived"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    run_hawatch(
+        hawatch(["doctor", "--config"])
+            .arg(cfg)
+            .arg("--haproxy")
+            .arg(testkit::haproxy::haproxy_bin())
+            .args(["--keepalived", "/nonexistent/keepalived"])
+            .args(args),
     )
 }
 

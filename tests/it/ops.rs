@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::hawatch_bin;
+use crate::support::{hawatch, hawatch_bin, run_hawatch};
 use crate::watcher::{socket_instance, webhook_sink, Watcher};
 use testkit::backend::Backend;
 use testkit::haproxy::{backend_block, Haproxy};
@@ -16,17 +16,7 @@ use testkit::tempdir;
 const T: Duration = Duration::from_secs(20);
 
 fn ctl(cfg: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(hawatch_bin())
-        .args(["ctl", "--config"])
-        .arg(cfg)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_hawatch(hawatch(["ctl", "--config"]).arg(cfg).args(args))
 }
 
 #[test]
@@ -403,19 +393,15 @@ fn doctor_finds_a_broken_config_an_expiring_certificate_a_dead_bind_and_down_ser
     )
     .unwrap();
     let doctor = |f: &std::path::Path| {
-        let out = Command::new(hawatch_bin())
-            .args(["doctor", "--config"])
-            .arg(&cfg)
-            .arg("--haproxy-config")
-            .arg(f)
-            .arg("--haproxy")
-            .arg(testkit::haproxy::haproxy_bin())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        let (code, out, _) = run_hawatch(
+            hawatch(["doctor", "--config"])
+                .arg(&cfg)
+                .arg("--haproxy-config")
+                .arg(f)
+                .arg("--haproxy")
+                .arg(testkit::haproxy::haproxy_bin()),
+        );
+        (code, out)
     };
     let (code, out) = doctor(&file);
     assert_eq!(code, 2, "{out}");
@@ -585,18 +571,6 @@ pub(crate) fn apply_toml(dir: &std::path::Path, h: &Haproxy, sections: &str, app
 
 /// `hawatch apply --config CFG ARGS...`: (exit status, stdout and stderr).
 pub(crate) fn run_apply(cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(hawatch_bin())
-        .args(["apply", "--config"])
-        .arg(cfg)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (code, out, err) = run_hawatch(hawatch(["apply", "--config"]).arg(cfg).args(args));
+    (code, format!("{out}{err}"))
 }
