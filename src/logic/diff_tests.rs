@@ -460,6 +460,31 @@ fn at_boot_servers_that_never_settled_raise_nothing_when_they_do() {
     );
 }
 
+/// A real HAProxy 3.2 read as the first check of a `rise 3 fall 1` server on
+/// a closed port had just failed (`scripts/capture-going-down.py`): be0/s18
+/// reads `UP -2/1` with check `* L4CON`, s19 still `UP` with check `INI`, the
+/// other 18 are DOWN.
+const GOING_DOWN: &str =
+    include_str!("../../crates/haproxy/tests/fixtures/matrix/haproxy-3.2/show-stat-going-down.csv");
+
+#[test]
+fn a_negative_count_after_a_reload_is_not_a_recovery() {
+    // Before the reload every server was DOWN. HAProxy's `UP -2/1` is a
+    // server on its way DOWN, not back UP: the reload is one event, and the
+    // DOWN it settles in is what it was.
+    let settled = edit(
+        GOING_DOWN,
+        &[
+            ("be0", "s18", &[("status", "DOWN"), ("check_status", "L4CON")]),
+            ("be0", "s19", &[("status", "DOWN"), ("check_status", "L4CON")]),
+            ("be0", "BACKEND", &[("status", "DOWN")]),
+        ],
+    );
+    let r = run(&[snap(&settled, 1), snap(GOING_DOWN, 2), snap(&settled, 2)]);
+    assert_eq!(kinds(&r[1]), vec![(InstanceRestarted, "lb1".into())], "{:?}", r[1]);
+    assert!(r[2].is_empty(), "{:?}", kinds(&r[2]));
+}
+
 #[test]
 fn a_reload_still_tells_what_really_changed() {
     // up1 was DOWN before the reload and is UP after it; x was DOWN and stays.

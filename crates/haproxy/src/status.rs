@@ -38,7 +38,11 @@ pub struct ServerStatus<'a> {
     pub state: State,
     /// `Some((x, y))` for the transitional `UP 1/3`, `DOWN 1/2`, ... forms: the
     /// server is moving towards the other side and its state is not settled.
-    pub transition: Option<(u32, u32)>,
+    /// `x` can be negative: HAProxy prints `health - rise + 1`, and a
+    /// `rise 3 fall 1` server whose check just failed reads `UP -2/1` until
+    /// HAProxy applies the DOWN (seen on 2.2 to 3.2, fixture
+    /// `show-stat-going-down.csv`).
+    pub transition: Option<(i32, i32)>,
     /// `(agent)`, `(via be/srv)`, `(resolution)` or a backend's `(n/m)`.
     pub qualifier: Option<&'a str>,
 }
@@ -165,6 +169,8 @@ mod tests {
             ("MAINT (resolution)", State::Maint, None, Some("resolution")),
             ("no check", State::NoCheck, None, None),
             ("UP (6/8)", State::Up, None, Some("6/8")),
+            ("UP -2/1", State::Up, Some((-2, 1)), None),
+            ("DRAIN -1/2", State::Drain, Some((-1, 2)), None),
             ("WEIRD", State::Unknown, None, None),
             ("", State::Unknown, None, None),
         ];
@@ -175,6 +181,7 @@ mod tests {
             assert_eq!(s.qualifier, q, "{raw}");
         }
         assert!(!ServerStatus::parse("UP 2/3").is_settled());
+        assert!(!ServerStatus::parse("UP -2/1").is_settled());
         assert!(ServerStatus::parse("DOWN (agent)").is_settled());
     }
 

@@ -6,7 +6,7 @@
 //! position instead of by the header's name fails here.
 
 use haproxy::master::{parse_reload, parse_show_proc, Reload};
-use haproxy::{CheckStatus, Info, RowType, ServerStatus, Stat};
+use haproxy::{CheckStatus, Info, RowType, ServerStatus, Stat, State};
 
 const VERSIONS: [&str; 4] = ["2.2", "2.6", "3.0", "3.2"];
 
@@ -103,6 +103,28 @@ fn right_after_start_every_checked_server_waits_for_its_first_check() {
         }
         want.sort_unstable();
         assert_eq!(waiting, want, "{v}");
+    }
+}
+
+#[test]
+fn a_server_whose_first_check_just_failed_reads_a_negative_count_and_is_not_settled() {
+    // `scripts/capture-going-down.py`: 20 `rise 3 fall 1` servers on a closed
+    // port, read until one showed `UP -2/1` (health 0, below `rise`, while
+    // HAProxy has not applied the DOWN yet). Every version prints it.
+    for v in VERSIONS {
+        let stat = Stat::parse(fixture(v, "show-stat-going-down.csv")).unwrap();
+        let going: Vec<_> = stat
+            .rows()
+            .filter(|r| r.kind() == RowType::Server && r.status.contains('-'))
+            .collect();
+        assert_eq!(going.len(), 1, "{v}");
+        let r = &going[0];
+        let s = ServerStatus::parse(&r.status);
+        assert_eq!((s.state, s.transition), (State::Up, Some((-2, 1))), "{v}: {}", r.status);
+        assert!(!s.is_settled(), "{v}");
+        let check = CheckStatus::parse(&r.check_status).unwrap();
+        assert_eq!(check.as_str(), "L4CON", "{v}");
+        assert!(!s.awaits_first_check(Some(check), None), "{v}");
     }
 }
 
