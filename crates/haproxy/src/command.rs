@@ -218,6 +218,61 @@ pub enum Command {
     FollowRing(Name),
     /// `reload`, on the master CLI.
     Reload,
+    /// One command an operator typed (`hawatch top`'s Runtime API prompt),
+    /// sent as it is: checked to be one command on one line.
+    Typed(TypedLine),
+}
+
+/// One Runtime API command as a person typed it: not empty, at most
+/// [`TypedLine::MAX`] bytes, no `;` (which would start a second command the
+/// operator did not confirm) and no control character (a new line would end
+/// the request early, others reach HAProxy's parser raw).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TypedLine(String);
+
+/// Why a typed line cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TypedLineError {
+    #[error("type a command")]
+    Empty,
+    #[error("longer than {max} bytes")]
+    TooLong { max: usize },
+    #[error("one command at a time: `;` would run a second one")]
+    Semicolon,
+    #[error("{ch:?} cannot be part of a command")]
+    Control { ch: char },
+}
+
+impl TypedLine {
+    pub const MAX: usize = 4096;
+
+    pub fn new(line: &str) -> Result<TypedLine, TypedLineError> {
+        let line = line.trim();
+        if line.is_empty() {
+            return Err(TypedLineError::Empty);
+        }
+        if line.len() > Self::MAX {
+            return Err(TypedLineError::TooLong { max: Self::MAX });
+        }
+        if line.contains(';') {
+            return Err(TypedLineError::Semicolon);
+        }
+        if let Some(ch) = line.chars().find(|c| c.is_control()) {
+            return Err(TypedLineError::Control { ch });
+        }
+        Ok(TypedLine(line.to_string()))
+    }
+
+    /// Whether the command only reads (`show ...`, `help`): what a
+    /// read-only session may send.
+    pub fn only_reads(&self) -> bool {
+        matches!(self.0.split_ascii_whitespace().next(), Some("show" | "help"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Command {
@@ -249,6 +304,7 @@ impl fmt::Display for Command {
             Command::SetServerMaxconn(id, n) => write!(f, "set maxconn server {id} {n}"),
             Command::FollowRing(ring) => write!(f, "show events {ring} -w -n"),
             Command::Reload => f.write_str("reload"),
+            Command::Typed(line) => f.write_str(&line.0),
         }
     }
 }
@@ -272,6 +328,34 @@ mod tests {
 
     fn id(b: &str, s: &str) -> ServerId {
         ServerId::new(b, s).unwrap()
+    }
+
+    #[test]
+    fn a_typed_line_is_one_command_on_one_line() {
+        let ok = TypedLine::new("  show servers state be_app ").unwrap();
+        assert_eq!(Command::Typed(ok.clone()).to_string(), "show servers state be_app");
+        assert!(ok.only_reads());
+        assert!(TypedLine::new("help").unwrap().only_reads());
+        assert!(!TypedLine::new("set server be/s state drain").unwrap().only_reads());
+        assert!(!TypedLine::new("shutdown sessions server be/s").unwrap().only_reads());
+        assert!(!TypedLine::new("showx").unwrap().only_reads());
+        assert_eq!(TypedLine::new(" "), Err(TypedLineError::Empty));
+        assert_eq!(
+            TypedLine::new("show info;shutdown frontend f"),
+            Err(TypedLineError::Semicolon)
+        );
+        assert_eq!(
+            TypedLine::new("show info\nshutdown frontend f"),
+            Err(TypedLineError::Control { ch: '\n' })
+        );
+        assert_eq!(
+            TypedLine::new("show\x1binfo"),
+            Err(TypedLineError::Control { ch: '\x1b' })
+        );
+        assert!(matches!(
+            TypedLine::new(&"x".repeat(5000)),
+            Err(TypedLineError::TooLong { .. })
+        ));
     }
 
     #[test]

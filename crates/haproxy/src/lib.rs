@@ -25,7 +25,7 @@ pub mod status;
 
 pub use agent::Admin;
 pub use client::{Client, Error, RingLines};
-pub use command::{CliLevel, Command, Name, NameError, ServerId, Weight, WeightError};
+pub use command::{CliLevel, Command, Name, NameError, ServerId, TypedLine, TypedLineError, Weight, WeightError};
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::Info;
 pub use reply::{parse_info_stat, ReplyError};
