@@ -96,6 +96,108 @@ fn who(host: &str) -> String {
     format!("{user}@{host}")
 }
 
+/// What one command did: HAProxy's reply, or why it was not done.
+#[derive(Debug, Clone)]
+pub(crate) struct Done {
+    pub(crate) command: String,
+    pub(crate) ok: bool,
+    pub(crate) reply: String,
+}
+
+impl Done {
+    /// The reply as shown to the operator (`(no reply: done)` for silence).
+    pub(crate) fn shown(&self) -> String {
+        if self.reply.is_empty() {
+            "(no reply: done)".to_string()
+        } else {
+            self.reply.clone()
+        }
+    }
+}
+
+/// Runs each command on `instance`, one connection each, and stores one
+/// `audit_ctl` event per command (then delivered like any other event).
+/// The one path for changes an operator makes: `hawatch ctl` and the
+/// actions and Runtime API prompt of `hawatch top`. Confirmation is the
+/// caller's. Nothing is sent when the store cannot be opened (no change
+/// without its audit): then the outcomes are empty and the second value says
+/// why. The second value is also `Err` when the audit could not be stored
+/// after the commands ran (their outcomes are still shown).
+pub(crate) async fn execute(
+    config: &Config,
+    instance: &str,
+    ep: &Endpoint,
+    timeout: Duration,
+    jobs: Vec<(Command, Option<Target>)>,
+) -> (Vec<Done>, anyhow::Result<()>) {
+    // SQLite's open may wait on a lock: off the runtime's workers.
+    let owned = config.clone();
+    let recorder = match tokio::task::spawn_blocking(move || Recorder::one_shot(&owned)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let e = anyhow::Error::from(e).context("nothing was sent: the audit events could not be stored");
+            return (Vec::new(), Err(e));
+        }
+        Err(e) => return (Vec::new(), Err(anyhow::anyhow!("nothing was sent: {e}"))),
+    };
+    let who = who(&config.notify.host);
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    let client = Client::new(ep.clone()).timeout(timeout).max_reply(64 * 1024);
+    for (command, target) in &jobs {
+        let cmd = command.to_string();
+        let (ok, reply) = match client.run(command).await {
+            Ok(r) => (true, r),
+            // HAProxy answers errors in words (`No such server.`, `Invalid weight.`).
+            Err(haproxy::Error::Rejected { reply, .. }) => (false, reply),
+            Err(e) => (false, SourceError::from(e).to_string()),
+        };
+        let done = Done {
+            command: cmd.clone(),
+            ok,
+            reply,
+        };
+        // A command typed at `top`'s prompt can be anything: HAProxy's words
+        // after it may be a success (`New server registered.`) or a refusal,
+        // and hawatch does not guess which. The audit keeps what it said.
+        let replied = ok && matches!(command, Command::Typed(_)) && !done.reply.is_empty();
+        let (status, outcome) = if !ok {
+            ("failed", format!("failed: {}", done.shown()))
+        } else if replied {
+            ("replied", format!("HAProxy replied: {}", short_reply(&done.reply)))
+        } else {
+            ("ok", "ok".to_string())
+        };
+        let message = format!("{who} ran `{cmd}` on {instance}: {outcome}");
+        let severity = if ok { Severity::Warning } else { Severity::Critical };
+        events.push(Event {
+            backend: target.as_ref().map(|t| t.backend.clone()),
+            server: target.as_ref().map(|t| t.server.clone()),
+            from: target.as_ref().map(|t| t.status.clone()),
+            to: Some(cmd),
+            status: Some(status.into()),
+            ..Event::new(instance, Kind::AuditCtl, severity, message)
+        });
+        out.push(done);
+    }
+    // The audit trail: stored, then delivered by the watcher (or in the background).
+    let audit = recorder
+        .record(instance, events)
+        .await
+        .map(|_| ())
+        .map_err(anyhow::Error::from);
+    (out, audit)
+}
+
+/// A reply on one line, at most 300 characters (the audit message's).
+fn short_reply(reply: &str) -> String {
+    let one: String = reply.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &one[..i]),
+        None => one,
+    }
+}
+
 pub(crate) struct Ctl {
     /// The configuration, loaded by the command line.
     pub(crate) config: Config,
@@ -197,64 +299,32 @@ impl Ctl {
         targets: Vec<Target>,
         action: &Action,
     ) -> anyhow::Result<u8> {
-        let commands = targets
+        let jobs = targets
+            .into_iter()
+            .map(|t| Ok((action.command(&t)?, Some(t))))
+            .collect::<Result<Vec<_>, NameError>>()?;
+        let plan: Vec<String> = jobs
             .iter()
-            .map(|t| action.command(t))
-            .collect::<Result<Vec<Command>, NameError>>()?;
-        let plan: Vec<String> = targets
-            .iter()
-            .zip(&commands)
-            .map(|(t, c)| format!("  {}   (now {})", visible(&c.to_string()), visible(&t.status)))
+            .map(|(c, t)| {
+                let now = t.as_ref().map(|t| visible(&t.status).into_owned()).unwrap_or_default();
+                format!("  {}   (now {now})", visible(&c.to_string()))
+            })
             .collect();
         if !self.confirm(&format!("On {instance} ({ep}):\n{}", plan.join("\n")))? {
             println!("nothing done");
             return Ok(3);
         }
-        let who = who(&config.notify.host);
-        let mut events = Vec::new();
-        let mut failed = 0;
-        let client = Client::new(ep.clone()).timeout(timeout).max_reply(64 * 1024);
-        for (t, command) in targets.iter().zip(&commands) {
-            let cmd = command.to_string();
-            let (ok, reply) = match client.run(command).await {
-                Ok(r) => (true, r),
-                // HAProxy answers errors in words (`No such server.`, `Invalid weight.`).
-                Err(haproxy::Error::Rejected { reply, .. }) => (false, reply),
-                Err(e) => (false, SourceError::from(e).to_string()),
-            };
-            failed += usize::from(!ok);
-            let shown = if reply.is_empty() {
-                "(no reply: done)".to_string()
-            } else {
-                reply.clone()
-            };
+        let (done, audit) = execute(config, instance, ep, timeout, jobs).await;
+        for d in &done {
             println!(
                 "{} {}: {}",
-                if ok { "ok  " } else { "FAIL" },
-                visible(&cmd),
-                visible(&shown)
+                if d.ok { "ok  " } else { "FAIL" },
+                visible(&d.command),
+                visible(&d.shown())
             );
-            let message = format!(
-                "{who} ran `{cmd}` on {instance}: {}",
-                if ok {
-                    "ok".to_string()
-                } else {
-                    format!("failed: {shown}")
-                }
-            );
-            let severity = if ok { Severity::Warning } else { Severity::Critical };
-            events.push(Event {
-                backend: Some(t.backend.clone()),
-                server: Some(t.server.clone()),
-                from: Some(t.status.clone()),
-                to: Some(cmd.clone()),
-                status: Some(if ok { "ok".into() } else { "failed".into() }),
-                ..Event::new(instance, Kind::AuditCtl, severity, message)
-            });
         }
-        // The audit trail: stored, then delivered by the watcher (or in the background).
-        Recorder::one_shot(config)?.record(instance, events).await?;
-        Ok(if failed > 0 { 1 } else { 0 })
+        audit?;
+        Ok(if done.iter().any(|d| !d.ok) { 1 } else { 0 })
     }
 
     /// `ctl show [BACKEND]`: the servers, one line each.
@@ -348,5 +418,14 @@ mod tests {
             ..t.clone()
         };
         assert!(Action::State(Admin::Drain).command(&hostile).is_err());
+    }
+
+    #[test]
+    fn a_reply_in_the_audit_is_one_short_line() {
+        assert_eq!(short_reply("New server registered.\n"), "New server registered.");
+        assert_eq!(short_reply("a\nb   c"), "a b c");
+        let long = "x".repeat(400);
+        assert_eq!(short_reply(&long).chars().count(), 301);
+        assert!(short_reply(&"中".repeat(400)).ends_with('…'));
     }
 }

@@ -88,8 +88,15 @@ pub(crate) fn spawn_self(sub: &str, config: Option<&Path>, args: &[String]) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0);
-    if let Err(e) = cmd.spawn() {
-        eprintln!("hawatch: cannot start `hawatch {sub}` in the background ({e}); a running watcher delivers what is recorded");
+    match cmd.spawn() {
+        // Reaped when it ends, so a long-running caller (`hawatch top`,
+        // which may start one per change) leaves no zombie behind.
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!(
+            "cannot start `hawatch {sub}` in the background ({e}); a running watcher delivers what is recorded"
+        ),
     }
 }
 
