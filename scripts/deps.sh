@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hawatch's demo and tests run for real (HAProxy,
 # openssl, aiosmtpd for the test SMTP server, Alertmanager, promtool and the Go
-# haproxy_exporter, keepalived and iproute2), skipping what is
+# haproxy_exporter, keepalived and iproute2, tmux for `hawatch top`'s
+# end-to-end tests), skipping what is
 # already there. Needs root (or sudo) and apt-get. Silent when nothing is missing.
 set -euo pipefail
 need=()
@@ -17,4 +18,6 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-a
 # The HA-pair test: keepalived in network namespaces made with `ip netns`.
 [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+# `hawatch top` in a real terminal (tests/it/top.rs).
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 bash "$(dirname "$0")/apt-install.sh" deps.sh ${need[@]+"${need[@]}"}

@@ -122,6 +122,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A live terminal view (docs/top.md): every [[haproxy]]'s servers
+    /// (status, traffic, HTTP, errors), a Runtime API prompt, this node's
+    /// VRRP role, VIPs and outbox, the stored events, and with
+    /// `[keepalived] peer` the pair side by side, differences highlighted.
+    /// d/m/r drain, maint and ready servers after y/n, through `ctl`'s code
+    /// (each an audit_ctl event). Press ? for the keys.
+    Top {
+        /// Refuse every change: d/m/r, and Runtime API commands other than `show` and `help`.
+        #[arg(long)]
+        read_only: bool,
+        /// How often each instance is polled.
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Start on this [[haproxy]] (switch with [ and ]).
+        #[arg(long)]
+        instance: Option<String>,
+    },
     /// List stored events, oldest first.
     Events(EventsArgs),
     /// Show the notification outbox: pending, held, delivered and dead per

@@ -83,6 +83,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             a.run(if rollback { None } else { new.as_deref() }, dry_run).await
         }
+        Command::Top {
+            read_only,
+            interval,
+            instance,
+        } => {
+            let args = crate::top::Args {
+                read_only,
+                interval: interval.max(std::time::Duration::from_millis(200)),
+                instance,
+            };
+            crate::top::run(load()?, args).await
+        }
         Command::Events(a) => events(a, config, store).map(|_| 0),
         Command::Outbox(OutboxArgs { action: None }) => outbox(config, store).map(|_| 0),
         Command::Outbox(OutboxArgs {

@@ -17,7 +17,7 @@ pub(crate) const LAYERS: &[(&str, &[&str])] = &[
     ("runtime", &["runtime"]),
     (
         "daemons, ops and views",
-        &["keepalived", "http", "agent", "ops", "watch"],
+        &["keepalived", "http", "agent", "ops", "watch", "top"],
     ),
     ("command line", &["cli", "commands", "demo"]),
 ];

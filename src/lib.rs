@@ -14,7 +14,7 @@
 //! | 3 config | [`config`] | the file → validated plain data |
 //! | 4 adapters | [`store`], [`source`], [`metrics`], [`notify`] | SQLite, HAProxy/VIP reads, telemetry, sinks and the outbox |
 //! | 5 runtime | [`runtime`] | the one [`Recorder`](runtime::recorder::Recorder), the daemons' [supervisor](runtime::supervisor), the store lock and hand-over |
-//! | 6 daemons, ops, views | [`watch`], [`agent`], [`keepalived`], [`ops`], [`http`] | what a command runs |
+//! | 6 daemons, ops, views | [`watch`], [`agent`], [`keepalived`], [`ops`], [`http`], [`top`] | what a command runs (`top`: the terminal view) |
 //! | 7 command line | [`cli`], [`commands`], [`demo`] | arguments → the command to run; the only layer that turns a path into a `Config` |
 //!
 //! The protocol itself (stats CSV, Runtime API, agent replies) is the
@@ -37,6 +37,7 @@ pub mod runtime;
 pub mod source;
 pub mod store;
 pub mod text;
+pub mod top;
 pub mod watch;
 
 #[cfg(test)]

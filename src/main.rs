@@ -60,13 +60,19 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    let wanted = cli.log.clone().unwrap_or_else(|| default.to_string());
+    use std::io::IsTerminal;
+    // `top` draws on the terminal: a log line there would tear the screen.
+    // Its log goes only where stderr is not the terminal (`2>top.log`).
+    let wanted = if matches!(cli.command, Command::Top { .. }) && std::io::stderr().is_terminal() {
+        "off".to_string()
+    } else {
+        cli.log.clone().unwrap_or_else(|| default.to_string())
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
         eprintln!("hawatch: bad --log {wanted:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
     });
     // Colour only on a terminal: journald and log files get plain text.
-    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

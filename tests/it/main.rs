@@ -20,5 +20,6 @@ mod pair;
 mod receivers;
 mod rules;
 mod support;
+mod top;
 mod watch;
 mod watcher;

@@ -8,7 +8,7 @@
 //! cargo run -p lab --release -- watch outage           # a 10,000-server outage in one poll
 //! ```
 //!
-//! Options: `--iters N` (60), `--trials N` (20), `--rss-secs N` (10),
+//! Options: `--iters N` (60), `--trials N` (20), `--rss-secs N` (10), `--top-secs N` (60),
 //! `--rss-env KEY=VALUE` (repeatable: environment of the measured `hawatch`),
 //! `--backends N` (1000), `--servers N` (10), `--metrics-iters N` (15),
 //! `--outage-how down|maint`, `--outage-secs N` (600).
@@ -46,6 +46,9 @@
 //!   (`ring = "hawatch"`, interval 5s, so that the ring and not the poll is what is
 //!   measured). Per trial: close → `server_down` webhook arrival; HAProxy's own
 //!   detection is timed independently by following the same ring from here.
+//! - `top` (issue 18): `hawatch top` and, when installed, Debian's `hatop`, each
+//!   in a tmux pane of its own at 200x50 refreshing every second on the big
+//!   instance; CPU (utime + stime) over `--top-secs` after a 5 s warm-up, VmRSS.
 //! - `outage` (issue 12; runs last, on the big instance, whose servers it takes
 //!   down): the real `hawatch watch` binary (interval 2s, default policy) with a
 //!   webhook sink and a Feishu-like chat sink, both served here (`200` and
@@ -71,6 +74,7 @@ mod outage;
 mod poll;
 mod rss;
 mod servers;
+mod top;
 
 use std::fs;
 use std::path::PathBuf;
@@ -89,6 +93,7 @@ use metrics::part_metrics;
 use outage::part_outage;
 use poll::part_poll;
 use rss::part_rss;
+use top::part_top;
 
 fn haproxy_bin() -> PathBuf {
     std::env::var_os("HAWATCH_BENCH_HAPROXY")
@@ -209,6 +214,9 @@ pub struct Args {
     /// closed, or MAINT.
     #[arg(long, value_enum, default_value_t = OutageHow::Down)]
     outage_how: OutageHow,
+    /// `top`: seconds each terminal view is measured.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=3_600))]
+    top_secs: u64,
     /// `outage`: longest wait for the deliveries that follow, in seconds.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=3_600))]
     outage_secs: u64,
@@ -226,6 +234,8 @@ enum Part {
     Metrics,
     /// `hawatch check` per call against `killall -0 haproxy`.
     Check,
+    /// `hawatch top` and hatop on the big instance: CPU and RSS at 1 s refresh.
+    Top,
     /// every server of the big instance down in one poll, then back.
     Outage,
 }
@@ -256,7 +266,7 @@ pub fn run(opts: &Args) {
     let started = Instant::now();
     say!("# hawatch side-by-side\n{}", machine());
     let mut table = Vec::new();
-    if want(Part::Poll) || want(Part::Rss) || want(Part::Metrics) || want(Part::Outage) {
+    if want(Part::Poll) || want(Part::Rss) || want(Part::Metrics) || want(Part::Top) || want(Part::Outage) {
         let mut big = start_big(dir.path(), opts.backends, opts.servers);
         if want(Part::Poll) {
             part_poll(&big, dir.path(), opts.iters, &mut table);
@@ -273,6 +283,9 @@ pub fn run(opts: &Args) {
         }
         if want(Part::Metrics) {
             part_metrics(&big, dir.path(), opts.metrics_iters, &mut table);
+        }
+        if want(Part::Top) {
+            part_top(&big, dir.path(), opts.top_secs, &mut table);
         }
         // Last: it takes every server of the big instance down.
         if want(Part::Outage) {
