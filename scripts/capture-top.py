@@ -10,48 +10,22 @@ Writes OUTDIR/status-80x24.txt, status-140x36.txt, traffic-140x36.txt,
 confirm-80x24.txt, after-drain-140x36.txt, runtime-140x36.txt. Everything
 listens on 127.0.0.1 on ports the kernel picks; everything started is stopped.
 """
-import http.server
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
+from importlib import import_module
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Ok(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
-
-    def handle(self):
-        # HAProxy's checks close as soon as they have the status line.
-        try:
-            super().handle()
-        except ConnectionError:
-            pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The same free ports and health-checked HTTP servers as the fixture captures.
+cap = import_module("capture-fixtures")
+free_port = cap.free_port
 
 
 def http_server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv.server_address[1]
+    return cap.http_server(200)
 
 
 def main():

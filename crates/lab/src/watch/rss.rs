@@ -14,7 +14,7 @@ use super::{mb, proc_status, summary};
 use crate::common::{hawatch, read_lossy, verdict, Proc, Row};
 
 /// utime + stime in clock ticks (USER_HZ, 100 on Linux).
-fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+pub(super) fn proc_cpu_ticks(pid: u32) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();

@@ -12,17 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::instances::Big;
+use super::rss::proc_cpu_ticks;
 use super::{mb, proc_status};
 use crate::common::{hawatch, row, verdict, Row};
-
-/// utime + stime in clock ticks (USER_HZ, 100 on Linux), the process and
-/// its threads.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
 
 /// A tmux server of our own with one 200×50 pane running `argv`; killed on drop.
 struct Pane {
@@ -99,9 +91,9 @@ fn measure(pane: &Pane, ready: &str, secs: u64) -> Option<(f64, u64)> {
     }
     let pid = pane.pid()?;
     thread::sleep(Duration::from_secs(5));
-    let (t0, c0) = (Instant::now(), cpu_ticks(pid)?);
+    let (t0, c0) = (Instant::now(), proc_cpu_ticks(pid)?);
     thread::sleep(Duration::from_secs(secs));
-    let (t1, c1) = (Instant::now(), cpu_ticks(pid)?);
+    let (t1, c1) = (Instant::now(), proc_cpu_ticks(pid)?);
     let cpu = (c1 - c0) as f64 / 100.0 / (t1 - t0).as_secs_f64() * 100.0;
     Some((cpu, proc_status(pid, "VmRSS").unwrap_or(0)))
 }
