@@ -132,7 +132,7 @@ pub enum Command {
         /// Refuse every change: d/m/r, and Runtime API commands other than `show` and `help`.
         #[arg(long)]
         read_only: bool,
-        /// How often each instance is polled.
+        /// How often each instance is polled (at least 200ms).
         #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
         /// Start on this [[haproxy]] (switch with [ and ]).

@@ -275,6 +275,27 @@ fn top_drains_after_y_like_ctl_and_read_only_refuses_the_same_keys() {
 }
 
 #[test]
+fn top_help_is_the_one_docs_top_md_shows() {
+    let out = Command::new(hawatch_bin())
+        .args(["top", "--help"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/top.md")).unwrap();
+    let copy = doc
+        .split_once("<!-- top --help -->\n```text\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block)
+        .expect("docs/top.md has the `top --help` block");
+    assert_eq!(
+        copy,
+        help.trim_end(),
+        "update docs/top.md's copy of `hawatch top --help`"
+    );
+}
+
+#[test]
 fn top_without_a_terminal_says_what_to_use_instead() {
     let h = Haproxy::start(&backend_block("app", &[("s1", testkit::dead_port())], ""));
     let w = Watcher::configure("1s", &socket_instance("lb1", &h.socket_path(), ""));
