@@ -4,6 +4,7 @@
 //!
 //! - `table.rs`: a `show stat` reply as rows; filter, sort, folds (pure).
 //! - `app.rs`: the state and the keys (pure); a change is an [`app::Effect`].
+//! - `pair.rs`: the peer and the pair view's comparison (pure).
 //! - `ui.rs`: drawing (pure, ratatui).
 //! - here: the terminal, the pollers, the store and peer readers, and the
 //!   effects, which go through `ctl`'s code (`ops::ctl::execute`) so every
@@ -11,6 +12,7 @@
 
 // Public for benches/top.rs only.
 pub mod app;
+mod pair;
 pub mod table;
 pub mod ui;
 

@@ -174,8 +174,7 @@ fn top_drains_after_y_like_ctl_and_read_only_refuses_the_same_keys() {
         "no confirmation:\n{}",
         t.screen()
     );
-    // Asked, not done.
-    std::thread::sleep(Duration::from_millis(500));
+    // Asked, not done: a change runs only after `y`.
     assert_eq!(h.server_status("app", "s1"), "UP");
     t.keys(&["y"]);
     assert!(h.wait_server_status("app", "s1", "DRAIN", T), "{}", t.screen());
